@@ -1,0 +1,74 @@
+//! Running llama.cpp's own benchmark tools, built by `bench/build_llama_cpp.sh`.
+
+use super::{BenchArgs, Throughput};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The folder with llama.cpp's binaries: `--llama-cpp-bin`, `$DRIFT_LLAMA_CPP_BIN`, or the
+/// cached build (built on first use by the script in the source tree).
+pub fn bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.into());
+    }
+    if let Some(dir) = std::env::var_os("DRIFT_LLAMA_CPP_BIN") {
+        return Ok(dir.into());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/build_llama_cpp.sh");
+    anyhow::ensure!(
+        script.is_file(),
+        "llama.cpp is not built and {} is missing: pass --llama-cpp-bin DIR or --no-peer",
+        script.display()
+    );
+    eprintln!("building or locating llama.cpp with {} (the first build takes ~15 minutes)", script.display());
+    let output = Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    anyhow::ensure!(output.status.success(), "{} failed ({})", script.display(), output.status);
+    let dir = String::from_utf8(output.stdout)?.trim().to_string();
+    Ok(dir.into())
+}
+
+/// `llama-bench -p P -n N -t T -r R -o json` on the same file.
+pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result<Throughput> {
+    let exe = bin.join("llama-bench");
+    let output = Command::new(&exe)
+        .arg("-m")
+        .arg(model)
+        .args(["-t", &args.threads.to_string()])
+        .args(["-p", &args.prompt_tokens.to_string()])
+        .args(["-n", &args.decode_tokens.to_string()])
+        .args(["-r", &args.repetitions.to_string()])
+        .args(["-o", "json"])
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed ({}): {}",
+        exe.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("llama-bench printed something other than JSON")?;
+    let speed = |prompt: bool| -> anyhow::Result<f64> {
+        results
+            .as_array()
+            .and_then(|runs| {
+                runs.iter().find(|r| {
+                    let n_prompt = r["n_prompt"].as_u64().unwrap_or(0);
+                    let n_gen = r["n_gen"].as_u64().unwrap_or(0);
+                    if prompt { n_prompt > 0 && n_gen == 0 } else { n_gen > 0 && n_prompt == 0 }
+                })
+            })
+            .and_then(|r| r["avg_ts"].as_f64())
+            .context("llama-bench's JSON lacks the expected test")
+    };
+    Ok(Throughput {
+        prompt: speed(true)?,
+        decode: speed(false)?,
+        peak_rss_mb: super::peak_rss_mb(libc::RUSAGE_CHILDREN),
+    })
+}

@@ -1,0 +1,133 @@
+//! Benchmarks that print ratios against the peers named in DESIGN.md §5. Each figure is one
+//! line naming it, with both sides' numbers and `ratio=X` (ours / peer; above 1 means faster).
+//!
+//! `drift-script bench engine`: prompt processing (512 tokens from an empty cache) and decode
+//! (128 tokens, one at a time, greedy) of the local engine against llama.cpp's `llama-bench` on
+//! the same GGUF file and thread count, plus peak resident memory of both.
+
+mod llama_cpp;
+
+use crate::model::{LocalModel, LocalOptions};
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Which benchmark: `engine`.
+    which: String,
+    /// `smollm2` (default) or a GGUF file (llama.cpp needs GGUF).
+    #[arg(long, default_value = "smollm2")]
+    model: String,
+    /// Threads for both sides.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Timed repetitions per figure (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    repetitions: usize,
+    #[arg(long, default_value_t = 512)]
+    prompt_tokens: usize,
+    #[arg(long, default_value_t = 128)]
+    decode_tokens: usize,
+    /// Measure only our engine.
+    #[arg(long)]
+    no_peer: bool,
+    /// Folder holding llama.cpp's `llama-bench` (default: build or reuse the cached build).
+    #[arg(long)]
+    llama_cpp_bin: Option<std::path::PathBuf>,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which.as_str() {
+        "engine" => engine(&args),
+        other => anyhow::bail!("unknown benchmark `{other}` (available: engine)"),
+    }
+}
+
+/// Tokens per second of one side of a figure.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    pub prompt: f64,
+    pub decode: f64,
+    pub peak_rss_mb: f64,
+}
+
+fn engine(args: &BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.repetitions >= 1, "--repetitions must be at least 1");
+    let model_path = match crate::model::engine::resolve_spec(&args.model, &mut |m| eprintln!("{m}"))? {
+        crate::model::engine::ModelSource::Gguf(path) => path,
+        crate::model::engine::ModelSource::HfFolder(dir) => {
+            anyhow::bail!("{} is a safetensors folder; the engine benchmark compares on a GGUF file", dir.display())
+        }
+    };
+    let ours = measure_ours(&model_path, args)?;
+    println!(
+        "engine: drift-script {} on {} ({} threads), {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::model::kernels::detected_isa(),
+        args.threads,
+        model_path.display()
+    );
+    let peer = if args.no_peer {
+        None
+    } else {
+        let bin = llama_cpp::bin_dir(args.llama_cpp_bin.as_deref())?;
+        Some(llama_cpp::llama_bench(&bin, &model_path, args)?)
+    };
+    let line = |name: &str, ours: f64, peer: Option<f64>| match peer {
+        Some(p) => println!("{name:<7} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={:.2}", ours / p),
+        None => println!("{name:<7} ours={ours:.1} tok/s"),
+    };
+    line("prompt", ours.prompt, peer.map(|p| p.prompt));
+    line("decode", ours.decode, peer.map(|p| p.decode));
+    match peer {
+        Some(p) => println!(
+            "memory  ours={:.0} MB  llama.cpp={:.0} MB  (peak resident)",
+            ours.peak_rss_mb, p.peak_rss_mb
+        ),
+        None => println!("memory  ours={:.0} MB  (peak resident)", ours.peak_rss_mb),
+    }
+    Ok(())
+}
+
+fn measure_ours(path: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Throughput> {
+    let options = LocalOptions {
+        threads: args.threads,
+        ..LocalOptions::default()
+    };
+    let model = LocalModel::load_gguf(path, &options)?;
+    let vocab = model.transformer().config.vocab as u64;
+    // Pseudo-random token ids, like llama-bench's synthetic prompts.
+    let prompt: Vec<u32> = (0..args.prompt_tokens as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) % vocab) as u32)
+        .collect();
+    let time = |f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+        f()?; // warm-up
+        let mut total = 0.0;
+        for _ in 0..args.repetitions {
+            let started = Instant::now();
+            f()?;
+            total += started.elapsed().as_secs_f64();
+        }
+        Ok(total / args.repetitions as f64)
+    };
+    let prompt_seconds = time(&mut || {
+        model.prompt_logits(&prompt, false)?;
+        Ok(())
+    })?;
+    let decode_seconds = time(&mut || {
+        model.greedy_decode_from_scratch(prompt[0], args.decode_tokens)?;
+        Ok(())
+    })?;
+    Ok(Throughput {
+        prompt: args.prompt_tokens as f64 / prompt_seconds,
+        decode: args.decode_tokens as f64 / decode_seconds,
+        peak_rss_mb: peak_rss_mb(libc::RUSAGE_SELF),
+    })
+}
+
+/// Peak resident set size of this process (`RUSAGE_SELF`) or its waited-for children.
+pub fn peak_rss_mb(who: libc::c_int) -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a properly sized out-parameter.
+    unsafe { libc::getrusage(who, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}

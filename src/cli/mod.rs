@@ -1,0 +1,86 @@
+//! The command line: raw arguments parsed by clap into one validated configuration per command.
+
+mod chat;
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+#[derive(Parser, Debug)]
+#[command(name = "drift-script", version, about = "Scriptable experiments on persona drift in chatbots")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// One chat turn with a model; prints only the reply (or JSON with --json).
+    Chat(chat::ChatArgs),
+    /// Fetches the embedded default model into the cache (and verifies its sha256).
+    FetchModel,
+    /// Benchmarks against peers; prints one line per figure with `ratio=X`.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Options shared by commands that load a local model.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// `smollm2` (the default model), a GGUF file, or a Hugging Face folder.
+    #[arg(long, default_value = "smollm2")]
+    pub model: String,
+    /// Threads for the engine (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl ModelArgs {
+    pub fn local_options(&self) -> anyhow::Result<crate::model::LocalOptions> {
+        let mut options = crate::model::LocalOptions::default();
+        if let Some(threads) = self.threads {
+            anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+            options.threads = threads;
+        }
+        Ok(options)
+    }
+
+    pub fn load(&self) -> anyhow::Result<crate::model::LocalModel> {
+        let options = self.local_options()?;
+        let model = crate::model::LocalModel::load(&self.model, &options, &mut |msg| eprintln!("{msg}"))?;
+        Ok(model)
+    }
+}
+
+pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: print and succeed.
+            print!("{e}");
+            return Ok(());
+        }
+        Err(e) => anyhow::bail!("{}", e.to_string().trim_start_matches("error: ").trim_end()),
+    };
+    match cli.command {
+        Command::Chat(args) => chat::run(args),
+        Command::FetchModel => fetch_model(),
+        Command::Bench(args) => crate::bench::run(args),
+    }
+}
+
+fn fetch_model() -> anyhow::Result<()> {
+    use crate::model::fetch;
+    let spec = fetch::FetchSpec::default_model();
+    let path = fetch::default_model_path(&mut |msg| eprintln!("{msg}"))?;
+    let actual = fetch::sha256_file(&path)?;
+    if actual != spec.sha256 {
+        // Corrupted after it was cached: remove it so the next run fetches a good copy.
+        std::fs::remove_file(&path)?;
+        anyhow::bail!(
+            "{} had sha256 {actual}, expected {}: removed it; run fetch-model again",
+            path.display(),
+            spec.sha256
+        );
+    }
+    println!("{}", path.display());
+    Ok(())
+}

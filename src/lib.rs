@@ -1,0 +1,8 @@
+//! drift-script: experiments on persona drift in chatbots.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view. The library holds everything; `main.rs` only
+//! hands the command line to `cli::run` and prints errors.
+
+pub mod bench;
+pub mod cli;
+pub mod model;

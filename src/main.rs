@@ -1,0 +1,14 @@
+//! `drift-script`: parses the command line, runs it, and prints the error chain once on failure.
+
+fn main() -> std::process::ExitCode {
+    match drift_script::cli::run(std::env::args_os()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

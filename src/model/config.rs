@@ -1,0 +1,272 @@
+//! Hyperparameters of a decoder-only transformer, read from GGUF metadata or a Hugging Face
+//! `config.json`. Both sources end up in one `TransformerConfig`, so the forward pass never
+//! asks where the weights came from.
+
+use super::error::{ModelError, Result};
+use candle_core::quantized::gguf_file::Value;
+use std::collections::HashMap;
+
+/// The architecture families the engine implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Llama 2 and 3, Mistral, TinyLlama, SmolLM: RMSNorm, RoPE, SwiGLU, grouped-query attention.
+    Llama,
+    /// Qwen2: the Llama block with biases on the q, k and v projections.
+    Qwen2,
+}
+
+impl std::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Architecture::Llama => "llama",
+            Architecture::Qwen2 => "qwen2",
+        })
+    }
+}
+
+/// How RoPE pairs up the dimensions of a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Dimensions (2i, 2i+1) rotate together: GGUF Llama files, whose converter permutes the
+    /// q and k weights into this order.
+    Interleaved,
+    /// Dimensions (i, i + d/2) rotate together: Hugging Face checkpoints and GGUF Qwen2.
+    Halves,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransformerConfig {
+    pub architecture: Architecture,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn_hidden: usize,
+    pub vocab: usize,
+    pub rms_eps: f32,
+    pub rope_theta: f32,
+    pub rope_style: RopeStyle,
+    /// Linear position scaling (`rope_scaling.type = linear`): positions are divided by it.
+    pub rope_linear_factor: f32,
+    /// Per-frequency divisors (Llama 3.1 `rope_freqs`), one per rotated pair.
+    pub rope_freq_factors: Option<Vec<f32>>,
+    pub context_length: usize,
+    /// Mistral-style sliding window: a query sees at most this many most recent keys.
+    pub sliding_window: Option<usize>,
+    pub qkv_bias: bool,
+}
+
+impl TransformerConfig {
+    pub fn q_dim(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+
+    fn validate(self) -> Result<Self> {
+        let bad = |key: &str, reason: String| {
+            Err(ModelError::Metadata {
+                key: key.into(),
+                reason,
+            })
+        };
+        if self.heads == 0 || self.kv_heads == 0 || self.heads % self.kv_heads != 0 {
+            return bad(
+                "attention.head_count_kv",
+                format!("{} query heads cannot share {} key/value heads", self.heads, self.kv_heads),
+            );
+        }
+        if self.head_dim % 2 != 0 || self.head_dim == 0 {
+            return bad("head_dim", format!("head dimension {} must be even", self.head_dim));
+        }
+        // Weight tiles hold 16 output rows and quantization blocks 32 inputs.
+        if self.hidden % 32 != 0 || self.ffn_hidden % 32 != 0 || self.kv_dim() % 16 != 0 || self.q_dim() % 16 != 0 {
+            return bad(
+                "embedding_length",
+                format!(
+                    "hidden size {}, feed-forward size {} (multiples of 32) or key/value size {} \
+                     (a multiple of 16) not supported",
+                    self.hidden, self.ffn_hidden, self.kv_dim()
+                ),
+            );
+        }
+        Ok(self)
+    }
+
+    /// From GGUF metadata; `vocab` comes from the embedding tensor's shape.
+    pub fn from_gguf(metadata: &HashMap<String, Value>, vocab: usize) -> Result<Self> {
+        let arch_name = get_string(metadata, "general.architecture")?;
+        let architecture = match arch_name.as_str() {
+            "llama" | "mistral" => Architecture::Llama,
+            "qwen2" => Architecture::Qwen2,
+            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
+        };
+        let key = |suffix: &str| format!("{arch_name}.{suffix}");
+        let u = |suffix: &str| get_usize(metadata, &key(suffix));
+        let f = |suffix: &str| get_f32(metadata, &key(suffix));
+        let hidden = u("embedding_length")?;
+        let heads = u("attention.head_count")?;
+        let head_dim = match u("rope.dimension_count") {
+            Ok(d) => d,
+            Err(_) => hidden / heads.max(1),
+        };
+        let rope_linear_factor = match metadata.get(&key("rope.scaling.type")) {
+            Some(Value::String(kind)) if kind == "linear" => f("rope.scaling.factor").unwrap_or(1.0),
+            _ => 1.0,
+        };
+        TransformerConfig {
+            architecture,
+            hidden,
+            layers: u("block_count")?,
+            heads,
+            kv_heads: u("attention.head_count_kv").unwrap_or(heads),
+            head_dim,
+            ffn_hidden: u("feed_forward_length")?,
+            vocab,
+            rms_eps: f("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+            rope_theta: f("rope.freq_base").unwrap_or(10_000.0),
+            rope_style: match architecture {
+                Architecture::Llama => RopeStyle::Interleaved,
+                Architecture::Qwen2 => RopeStyle::Halves,
+            },
+            rope_linear_factor,
+            rope_freq_factors: None,
+            context_length: u("context_length").unwrap_or(4096),
+            sliding_window: u("attention.sliding_window").ok(),
+            qkv_bias: architecture == Architecture::Qwen2,
+        }
+        .validate()
+    }
+
+    /// From a Hugging Face `config.json`.
+    pub fn from_hf_json(json: &serde_json::Value) -> Result<Self> {
+        let model_type = json["model_type"].as_str().unwrap_or("");
+        let architecture = match model_type {
+            "llama" | "mistral" => Architecture::Llama,
+            "qwen2" => Architecture::Qwen2,
+            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
+        };
+        let u = |name: &str| -> Result<usize> {
+            json[name].as_u64().map(|v| v as usize).ok_or_else(|| ModelError::Metadata {
+                key: format!("config.json: {name}"),
+                reason: "missing or not a number".into(),
+            })
+        };
+        let hidden = u("hidden_size")?;
+        let heads = u("num_attention_heads")?;
+        let head_dim = u("head_dim").unwrap_or(hidden / heads.max(1));
+        let scaling = &json["rope_scaling"];
+        let scaling_type = scaling["rope_type"].as_str().or(scaling["type"].as_str()).unwrap_or("");
+        let rope_theta = json["rope_theta"].as_f64().unwrap_or(10_000.0) as f32;
+        let rope_freq_factors = match scaling_type {
+            "llama3" => Some(llama3_frequency_factors(scaling, head_dim, rope_theta)),
+            _ => None,
+        };
+        let sliding_window = match architecture {
+            // Qwen2 configs carry a window but disable it with use_sliding_window = false.
+            Architecture::Qwen2 if !json["use_sliding_window"].as_bool().unwrap_or(false) => None,
+            _ => json["sliding_window"].as_u64().map(|w| w as usize),
+        };
+        TransformerConfig {
+            architecture,
+            hidden,
+            layers: u("num_hidden_layers")?,
+            heads,
+            kv_heads: u("num_key_value_heads").unwrap_or(heads),
+            head_dim,
+            ffn_hidden: u("intermediate_size")?,
+            vocab: u("vocab_size")?,
+            rms_eps: json["rms_norm_eps"].as_f64().unwrap_or(1e-5) as f32,
+            rope_theta,
+            rope_style: RopeStyle::Halves,
+            rope_linear_factor: match scaling_type {
+                "linear" => scaling["factor"].as_f64().unwrap_or(1.0) as f32,
+                _ => 1.0,
+            },
+            rope_freq_factors,
+            context_length: u("max_position_embeddings").unwrap_or(4096),
+            sliding_window,
+            qkv_bias: architecture == Architecture::Qwen2,
+        }
+        .validate()
+    }
+}
+
+/// Llama 3.1's frequency-dependent RoPE scaling, expressed as divisors of each inverse frequency.
+fn llama3_frequency_factors(scaling: &serde_json::Value, head_dim: usize, theta: f32) -> Vec<f32> {
+    let factor = scaling["factor"].as_f64().unwrap_or(8.0);
+    let low = scaling["low_freq_factor"].as_f64().unwrap_or(1.0);
+    let high = scaling["high_freq_factor"].as_f64().unwrap_or(4.0);
+    let original = scaling["original_max_position_embeddings"].as_f64().unwrap_or(8192.0);
+    let (low_wavelen, high_wavelen) = (original / low, original / high);
+    (0..head_dim / 2)
+        .map(|i| {
+            let freq = 1.0 / (theta as f64).powf(2.0 * i as f64 / head_dim as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / freq;
+            let divisor = if wavelen < high_wavelen {
+                1.0
+            } else if wavelen > low_wavelen {
+                factor
+            } else {
+                let smooth = (original / wavelen - low) / (high - low);
+                1.0 / ((1.0 - smooth) / factor + smooth)
+            };
+            divisor as f32
+        })
+        .collect()
+}
+
+pub(crate) fn get_string(metadata: &HashMap<String, Value>, key: &str) -> Result<String> {
+    match metadata.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ModelError::Metadata {
+            key: key.into(),
+            reason: "not a string".into(),
+        }),
+        None => Err(ModelError::Metadata {
+            key: key.into(),
+            reason: "missing".into(),
+        }),
+    }
+}
+
+fn get_usize(metadata: &HashMap<String, Value>, key: &str) -> Result<usize> {
+    let value = metadata.get(key).ok_or_else(|| ModelError::Metadata {
+        key: key.into(),
+        reason: "missing".into(),
+    })?;
+    let n = match value {
+        Value::U8(v) => *v as u64,
+        Value::U16(v) => *v as u64,
+        Value::U32(v) => *v as u64,
+        Value::U64(v) => *v,
+        Value::I32(v) if *v >= 0 => *v as u64,
+        Value::I64(v) if *v >= 0 => *v as u64,
+        _ => {
+            return Err(ModelError::Metadata {
+                key: key.into(),
+                reason: format!("expected a non-negative integer, found {value:?}"),
+            });
+        }
+    };
+    Ok(n as usize)
+}
+
+fn get_f32(metadata: &HashMap<String, Value>, key: &str) -> Result<f32> {
+    match metadata.get(key) {
+        Some(Value::F32(v)) => Ok(*v),
+        Some(Value::F64(v)) => Ok(*v as f32),
+        Some(other) => Err(ModelError::Metadata {
+            key: key.into(),
+            reason: format!("expected a float, found {other:?}"),
+        }),
+        None => Err(ModelError::Metadata {
+            key: key.into(),
+            reason: "missing".into(),
+        }),
+    }
+}

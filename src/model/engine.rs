@@ -1,0 +1,420 @@
+//! The local engine: loads a model, keeps its prefix cache, and turns prompts into answers.
+//!
+//! A call goes: render the chat template → look up the longest cached prefix → compute the
+//! rest of the prompt in chunks → sample the first token of every answer from the prompt's
+//! logits → decode all answers together, one batched forward pass per step, until each one
+//! stops → register the sequences in the cache so that the next, longer prompt starts where
+//! this one ended.
+
+use super::error::{ModelError, Result};
+use super::fetch;
+use super::kernels::{Isa, detected_isa};
+use super::kv_cache::{KvPrecision, PrefixCache, SeqKv};
+use super::llama::{BatchItem, ForwardContext, Scratch, Transformer};
+use super::loader::{self, GgufFile, WeightMode};
+use super::pool::ThreadPool;
+use super::sampler::{Sampler, SamplingOptions};
+use super::template::{ChatTemplate, Message};
+use super::tokenizer::TextTokenizer;
+use super::{ChatModel, FinishReason, Generation, ModelInfo};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+/// Prompt tokens computed per forward pass: bounds scratch memory for long prompts.
+const PROMPT_CHUNK: usize = 512;
+
+/// How to load and run a local model.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Threads for the matrix and attention kernels (the caller's thread included).
+    pub threads: usize,
+    pub weights: WeightMode,
+    pub kv_precision: KvPrecision,
+    /// Memory the prefix cache may keep for reuse (blocks in use are not counted).
+    pub cache_budget_bytes: usize,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            weights: WeightMode::Native,
+            kv_precision: KvPrecision::F16,
+            cache_budget_bytes: 512 << 20,
+        }
+    }
+}
+
+struct EngineState {
+    cache: PrefixCache,
+    scratch: Scratch,
+}
+
+pub struct LocalModel {
+    transformer: Transformer,
+    tokenizer: TextTokenizer,
+    template: ChatTemplate,
+    pool: ThreadPool,
+    isa: Isa,
+    kv_precision: KvPrecision,
+    end_of_turn: Vec<u32>,
+    state: Mutex<EngineState>,
+    info: ModelInfo,
+    file_for_hash: Option<PathBuf>,
+    sha256: OnceLock<String>,
+}
+
+/// Where a model spec points.
+pub enum ModelSource {
+    Gguf(PathBuf),
+    HfFolder(PathBuf),
+}
+
+/// Resolves `smollm2` (the default model, fetched on first use), a GGUF file or a Hugging Face
+/// folder.
+pub fn resolve_spec(spec: &str, log: &mut dyn FnMut(&str)) -> Result<ModelSource> {
+    if spec == fetch::DEFAULT_MODEL_NAME || spec.is_empty() {
+        return Ok(ModelSource::Gguf(fetch::default_model_path(log)?));
+    }
+    let path = Path::new(spec);
+    if path.is_dir() {
+        if path.join("config.json").is_file() {
+            return Ok(ModelSource::HfFolder(path.into()));
+        }
+        return Err(ModelError::InvalidOption(format!(
+            "{spec} is a folder without config.json: a Hugging Face model folder needs \
+             config.json, *.safetensors and tokenizer.json"
+        )));
+    }
+    if path.is_file() {
+        return Ok(ModelSource::Gguf(path.into()));
+    }
+    Err(ModelError::InvalidOption(format!(
+        "model `{spec}` not found: use `{}` (the default model), a GGUF file or a Hugging Face folder",
+        fetch::DEFAULT_MODEL_NAME
+    )))
+}
+
+impl LocalModel {
+    pub fn load(spec: &str, options: &LocalOptions, log: &mut dyn FnMut(&str)) -> Result<Self> {
+        match resolve_spec(spec, log)? {
+            ModelSource::Gguf(path) => Self::load_gguf(&path, options),
+            ModelSource::HfFolder(dir) => Self::load_hf(&dir, options),
+        }
+    }
+
+    pub fn load_gguf(path: &Path, options: &LocalOptions) -> Result<Self> {
+        let mut gguf = GgufFile::open(path)?;
+        let tokenizer = TextTokenizer::from_gguf(&gguf.metadata)?;
+        let transformer = loader::load_gguf(&mut gguf, options.weights)?;
+        let name = match gguf.metadata.get("general.name") {
+            Some(candle_core::quantized::gguf_file::Value::String(s)) => s.clone(),
+            _ => file_stem(path),
+        };
+        Self::assemble(transformer, tokenizer, name, path, Some(path.to_path_buf()), options)
+    }
+
+    pub fn load_hf(dir: &Path, options: &LocalOptions) -> Result<Self> {
+        let tokenizer = TextTokenizer::from_hf_folder(dir)?;
+        let transformer = loader::load_safetensors(dir, options.weights)?;
+        Self::assemble(transformer, tokenizer, file_stem(dir), dir, None, options)
+    }
+
+    fn assemble(
+        transformer: Transformer,
+        tokenizer: TextTokenizer,
+        name: String,
+        path: &Path,
+        file_for_hash: Option<PathBuf>,
+        options: &LocalOptions,
+    ) -> Result<Self> {
+        if tokenizer.vocab_size() > transformer.config.vocab {
+            return Err(ModelError::Tokenizer(format!(
+                "the tokenizer has {} tokens but the model only {} embeddings",
+                tokenizer.vocab_size(),
+                transformer.config.vocab
+            )));
+        }
+        let template = ChatTemplate::for_tokenizer(&tokenizer)?;
+        let cache = PrefixCache::new(transformer.kv_shape(), options.kv_precision, options.cache_budget_bytes);
+        let info = ModelInfo {
+            name,
+            backend: "local".into(),
+            path: path.display().to_string(),
+            architecture: transformer.config.architecture.to_string(),
+            context_length: transformer.config.context_length,
+            vocab_size: transformer.config.vocab,
+            weight_bytes: transformer.weight_bytes(),
+        };
+        Ok(LocalModel {
+            end_of_turn: tokenizer.end_of_turn_ids(),
+            tokenizer,
+            template,
+            pool: ThreadPool::new(options.threads),
+            isa: detected_isa(),
+            kv_precision: options.kv_precision,
+            state: Mutex::new(EngineState {
+                cache,
+                scratch: Scratch::default(),
+            }),
+            info,
+            transformer,
+            file_for_hash,
+            sha256: OnceLock::new(),
+        })
+    }
+
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    pub fn transformer(&self) -> &Transformer {
+        &self.transformer
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// sha256 of the model file (computed once, on first request; empty for folders).
+    pub fn sha256(&self) -> Result<String> {
+        if let Some(hash) = self.sha256.get() {
+            return Ok(hash.clone());
+        }
+        let hash = match &self.file_for_hash {
+            Some(path) => fetch::sha256_file(path)?,
+            None => String::new(),
+        };
+        Ok(self.sha256.get_or_init(|| hash).clone())
+    }
+
+    /// Forgets every cached prefix (benchmarks use it to time prompts from scratch).
+    pub fn clear_cache(&self) {
+        self.state.lock().unwrap().cache.clear();
+    }
+
+    /// Logits after the last prompt token; `use_cache` false computes from scratch without
+    /// touching the cache (tests compare the two paths).
+    pub fn prompt_logits(&self, prompt: &[u32], use_cache: bool) -> Result<Vec<f32>> {
+        self.check_prompt(prompt)?;
+        let mut state = self.state.lock().unwrap();
+        let state = &mut *state;
+        let mut seq = if use_cache {
+            state.cache.lookup(prompt, 1)
+        } else {
+            SeqKv::default()
+        };
+        self.prefill(&mut seq, prompt, &mut state.scratch);
+        if use_cache {
+            state.cache.insert(&seq);
+        }
+        Ok(state.scratch.logits.clone())
+    }
+
+    fn check_prompt(&self, prompt: &[u32]) -> Result<()> {
+        if prompt.is_empty() {
+            return Err(ModelError::InvalidOption("the prompt is empty".into()));
+        }
+        let context = self.transformer.config.context_length;
+        if prompt.len() >= context {
+            return Err(ModelError::ContextOverflow {
+                tokens: prompt.len(),
+                context,
+            });
+        }
+        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= self.transformer.config.vocab) {
+            return Err(ModelError::InvalidOption(format!("token id {bad} is outside the vocabulary")));
+        }
+        Ok(())
+    }
+
+    fn context(&self) -> ForwardContext<'_> {
+        ForwardContext {
+            pool: &self.pool,
+            isa: self.isa,
+            kv_precision: self.kv_precision,
+        }
+    }
+
+    /// Computes the prompt tokens not yet in `seq`; the last token's logits end up in
+    /// `scratch.logits`.
+    fn prefill(&self, seq: &mut SeqKv, prompt: &[u32], scratch: &mut Scratch) {
+        let ctx = self.context();
+        let mut start = seq.len();
+        while start < prompt.len() {
+            let end = (start + PROMPT_CHUNK).min(prompt.len());
+            let mut items = [BatchItem {
+                seq: &mut *seq,
+                tokens: &prompt[start..end],
+                want_logits: end == prompt.len(),
+            }];
+            self.transformer.forward(&ctx, &mut items, scratch);
+            start = end;
+        }
+    }
+
+    /// Draws `n` answers to a tokenized prompt.
+    pub fn generate(&self, prompt: &[u32], n: usize, opts: &SamplingOptions) -> Result<Vec<Generation>> {
+        opts.validate()?;
+        self.check_prompt(prompt)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let context = self.transformer.config.context_length;
+        let vocab = self.transformer.config.vocab;
+        let mut state = self.state.lock().unwrap();
+        let state = &mut *state;
+
+        let prompt_started = Instant::now();
+        let mut base = state.cache.lookup(prompt, 1);
+        let cached = base.len();
+        self.prefill(&mut base, prompt, &mut state.scratch);
+        state.cache.insert(&base);
+        let prompt_logits = state.scratch.logits[..vocab].to_vec();
+        let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
+
+        let decode_started = Instant::now();
+        let mut answers: Vec<Answer> = (0..n)
+            .map(|i| Answer {
+                sampler: Sampler::new(opts, i as u64),
+                seq: base.clone(),
+                tokens: Vec::new(),
+                finish: None,
+                text: String::new(),
+            })
+            .collect();
+        drop(base);
+        for answer in &mut answers {
+            let token = answer.sampler.sample(&prompt_logits);
+            answer.accept(token, self, opts, context);
+        }
+        let ctx = self.context();
+        loop {
+            let mut items: Vec<BatchItem<'_>> = answers
+                .iter_mut()
+                .filter(|a| a.finish.is_none())
+                .map(|a| BatchItem {
+                    tokens: std::slice::from_ref(a.tokens.last().expect("an unfinished answer has a token")),
+                    seq: &mut a.seq,
+                    want_logits: true,
+                })
+                .collect();
+            if items.is_empty() {
+                break;
+            }
+            self.transformer.forward(&ctx, &mut items, &mut state.scratch);
+            drop(items);
+            let logits = &state.scratch.logits;
+            for (row, answer) in answers.iter_mut().filter(|a| a.finish.is_none()).enumerate() {
+                let token = answer.sampler.sample(&logits[row * vocab..(row + 1) * vocab]);
+                answer.accept(token, self, opts, context);
+            }
+        }
+        let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                state.cache.insert(&answer.seq);
+                Generation {
+                    text: answer.text,
+                    tokens: answer.tokens,
+                    finish_reason: answer.finish.unwrap_or(FinishReason::Length),
+                    prompt_tokens: prompt.len(),
+                    cached_prompt_tokens: cached,
+                    prompt_ms,
+                    decode_ms,
+                }
+            })
+            .collect())
+    }
+
+    /// Renders and tokenizes a conversation with the model's chat template.
+    pub fn tokenize_chat(&self, messages: &[Message]) -> Result<super::template::ChatPrompt> {
+        self.template.tokenize(&self.tokenizer, messages, true)
+    }
+}
+
+/// One answer being drawn.
+struct Answer {
+    sampler: Sampler,
+    seq: SeqKv,
+    /// Tokens of the answer; the last one is not yet in `seq`.
+    tokens: Vec<u32>,
+    finish: Option<FinishReason>,
+    text: String,
+}
+
+impl Answer {
+    /// Takes a sampled token: ends the answer at an end-of-turn token, a stop string, the token
+    /// limit or the context limit.
+    fn accept(&mut self, token: u32, model: &LocalModel, opts: &SamplingOptions, context: usize) {
+        if model.end_of_turn.contains(&token) {
+            self.finish = Some(FinishReason::Stop);
+            self.text = model.tokenizer.decode(&self.tokens);
+            return;
+        }
+        self.tokens.push(token);
+        let text = model.tokenizer.decode(&self.tokens);
+        if let Some(cut) = opts.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            self.text = text[..cut].to_string();
+            self.finish = Some(FinishReason::Stop);
+            return;
+        }
+        self.text = text;
+        if self.tokens.len() >= opts.max_tokens || self.seq.len() + 1 >= context {
+            self.finish = Some(FinishReason::Length);
+        }
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+impl ChatModel for LocalModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn chat(&self, messages: &[Message], n: usize, opts: &SamplingOptions) -> Result<Vec<Generation>> {
+        let prompt = self.tokenize_chat(messages)?;
+        self.generate(&prompt.ids, n, opts)
+    }
+
+    fn count_tokens(&self, messages: &[Message]) -> Result<usize> {
+        Ok(self.tokenize_chat(messages)?.ids.len())
+    }
+}
+
+impl LocalModel {
+    /// Feeds `first` and then `steps − 1` greedy tokens one at a time into an empty sequence,
+    /// without stopping at end-of-turn tokens: the decode half of `llama-bench` (`tg`).
+    pub fn greedy_decode_from_scratch(&self, first: u32, steps: usize) -> Result<Vec<u32>> {
+        self.check_prompt(&[first])?;
+        let mut state = self.state.lock().unwrap();
+        let ctx = self.context();
+        let mut seq = SeqKv::default();
+        let mut token = first;
+        let mut out = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            let mut items = [BatchItem {
+                seq: &mut seq,
+                tokens: std::slice::from_ref(&token),
+                want_logits: true,
+            }];
+            self.transformer.forward(&ctx, &mut items, &mut state.scratch);
+            token = super::sampler::argmax(&state.scratch.logits);
+            out.push(token);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,66 @@
+//! Typed errors of the model layer: each names the file, tensor, format or option at fault, so
+//! that a user who reads only the message knows what to fix.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a GGUF file: {reason}")]
+    NotGguf { path: PathBuf, reason: String },
+    #[error("{path} is truncated: {what} needs bytes up to {needed} but the file has {actual}")]
+    Truncated {
+        path: PathBuf,
+        what: String,
+        needed: u64,
+        actual: u64,
+    },
+    #[error("unsupported architecture `{0}` (supported: llama, mistral, qwen2)")]
+    UnsupportedArchitecture(String),
+    #[error("tensor `{tensor}` has unsupported type {dtype} (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)")]
+    UnsupportedQuantization { tensor: String, dtype: String },
+    #[error("missing tensor `{0}` in the model file")]
+    MissingTensor(String),
+    #[error("tensor `{tensor}` has shape {actual:?}, expected {expected:?}")]
+    BadShape {
+        tensor: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+    #[error("missing or invalid metadata `{key}`: {reason}")]
+    Metadata { key: String, reason: String },
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("chat template: {0}")]
+    Template(String),
+    #[error("{0}")]
+    InvalidOption(String),
+    #[error("the prompt has {tokens} tokens but the model's context holds {context}")]
+    ContextOverflow { tokens: usize, context: usize },
+    #[error("fetching the default model: {0}")]
+    Fetch(String),
+    #[error("model file {path} has sha256 {actual}, expected {expected}")]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+impl ModelError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ModelError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

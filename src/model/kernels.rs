@@ -1,0 +1,630 @@
+//! Matrix multiplication kernels and their dispatch: `out[m × rows] = x[m × cols] · Wᵀ`.
+//!
+//! Three implementations compute the *same bits* (see `quant.rs` for why that matters):
+//! AVX-512 VNNI (`vpdpbusd`: 64 byte products per instruction), AVX2 (`vpmaddubsw` +
+//! `vpmaddwd`), and portable Rust. Integer block sums are exact in all three, and the f32
+//! steps are the same operations in the same order: per block, `acc = fma(isum, d·dₓ, acc)`
+//! then `acc = fma(m, sₓ, acc)`. Dense kernels are plain Rust written lane by lane (16 lanes,
+//! `mul_add`), compiled once per instruction set with `#[target_feature]` so LLVM vectorizes
+//! them without changing the arithmetic. `DRIFT_SCRIPT_ISA=portable|avx2|avx512` forces one
+//! (tests compare them).
+
+use super::pool::ThreadPool;
+use super::quant::{Matrix, MatrixData, QBLOCK, QuantizedRows, TILE, U4Block, U8Block};
+use half::{bf16, f16};
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    Avx512Vnni,
+    Avx2,
+    Portable,
+}
+
+impl std::fmt::Display for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Isa::Avx512Vnni => "avx512-vnni",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        })
+    }
+}
+
+/// The best instruction set this CPU offers, unless `DRIFT_SCRIPT_ISA` asks for a lower one.
+pub fn detected_isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let best = best_isa();
+        match std::env::var("DRIFT_SCRIPT_ISA").as_deref() {
+            Ok("portable") => Isa::Portable,
+            Ok("avx2") if best != Isa::Portable => Isa::Avx2,
+            _ => best,
+        }
+    })
+}
+
+fn best_isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+        {
+            return Isa::Avx512Vnni;
+        }
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+        {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Portable
+}
+
+/// A raw output pointer shared by tasks that write disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// Where one tile's results go: rows `rows` of an output with `stride` floats per row, columns
+/// `col..col + lanes`.
+#[derive(Clone, Copy)]
+struct TileOut {
+    ptr: OutPtr,
+    stride: usize,
+    col: usize,
+    lanes: usize,
+}
+
+impl TileOut {
+    /// Stores 16 lane values for output row `r`.
+    #[inline(always)]
+    unsafe fn store(&self, r: usize, values: &[f32; TILE]) {
+        unsafe {
+            let dst = self.ptr.0.add(r * self.stride + self.col);
+            std::ptr::copy_nonoverlapping(values.as_ptr(), dst, self.lanes);
+        }
+    }
+}
+
+/// `out[i * w.rows + j] = Σ_c x[i * w.cols + c] · W[j, c]` for `i < m`.
+/// `xq` is scratch for the quantized activations (reused between calls to avoid allocation).
+pub fn matmul(
+    pool: &ThreadPool,
+    isa: Isa,
+    w: &Matrix,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+    xq: &mut QuantizedRows,
+) {
+    assert_eq!(x.len(), m * w.cols, "matmul input size");
+    assert_eq!(out.len(), m * w.rows, "matmul output size");
+    if m == 0 {
+        return;
+    }
+    if w.is_quantized() {
+        quantize_rows(pool, x, m, w.cols, xq);
+    }
+    let tiles = w.tiles();
+    // About four tasks per thread balance the load, but a task should hold several tiles so
+    // that its bookkeeping stays small next to the arithmetic.
+    let chunk = tiles.div_ceil(pool.threads() * 4).max(1);
+    let n_tasks = tiles.div_ceil(chunk);
+    let ptr = OutPtr(out.as_mut_ptr());
+    let xq = &*xq;
+    let nb = w.blocks_per_row();
+    pool.run(n_tasks, &|task| {
+        for t in task * chunk..((task + 1) * chunk).min(tiles) {
+            let tile_out = TileOut {
+                ptr,
+                stride: w.rows,
+                col: t * TILE,
+                lanes: TILE.min(w.rows - t * TILE),
+            };
+            // SAFETY: tiles write disjoint columns of `out`, which outlives `pool.run`.
+            unsafe {
+                match &w.data {
+                    MatrixData::U4(blocks) => u4_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out),
+                    MatrixData::U8(blocks) => u8_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out),
+                    MatrixData::F32(v) => dense_tile(isa, DenseTile::F32(tile_slice(v, t, w.cols)), x, m, tile_out),
+                    MatrixData::F16(v) => dense_tile(isa, DenseTile::F16(tile_slice(v, t, w.cols)), x, m, tile_out),
+                    MatrixData::BF16(v) => dense_tile(isa, DenseTile::BF16(tile_slice(v, t, w.cols)), x, m, tile_out),
+                }
+            }
+        }
+    });
+}
+
+fn tile_slice<E>(v: &[E], tile: usize, cols: usize) -> &[E] {
+    &v[tile * cols * TILE..(tile + 1) * cols * TILE]
+}
+
+fn quantize_rows(pool: &ThreadPool, x: &[f32], m: usize, cols: usize, xq: &mut QuantizedRows) {
+    xq.resize(m, cols);
+    if m < 8 {
+        for r in 0..m {
+            xq.set_row(r, &x[r * cols..(r + 1) * cols]);
+        }
+        return;
+    }
+    let parts = pool.threads() * 2;
+    let xq_ptr = XqPtr(xq as *mut QuantizedRows);
+    pool.run(parts, &|p| {
+        let rows = super::pool::split_range(m, parts, p);
+        for r in rows {
+            // SAFETY: each task quantizes different rows, which live in disjoint parts of the
+            // buffers; `set_row` touches only row `r`.
+            unsafe { (*xq_ptr.get()).set_row(r, &x[r * cols..(r + 1) * cols]) };
+        }
+    });
+}
+
+#[derive(Clone, Copy)]
+struct XqPtr(*mut QuantizedRows);
+unsafe impl Send for XqPtr {}
+unsafe impl Sync for XqPtr {}
+impl XqPtr {
+    fn get(self) -> *mut QuantizedRows {
+        self.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantized tiles
+// ---------------------------------------------------------------------------------------------
+
+unsafe fn u4_tile(isa: Isa, blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { x86::u4_tile_avx512(blocks, xq, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::u4_tile_avx2(blocks, xq, out) },
+        _ => unsafe { u4_tile_portable(blocks, xq, out) },
+    }
+}
+
+unsafe fn u8_tile(isa: Isa, blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { x86::u8_tile_avx512(blocks, xq, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::u8_tile_avx2(blocks, xq, out) },
+        _ => unsafe { u8_tile_portable(blocks, xq, out) },
+    }
+}
+
+/// The f32 steps shared by every quantized kernel, written once for the portable path.
+#[inline(always)]
+fn combine_block(acc: &mut [f32; TILE], isum: &[i32; TILE], d: &[f16; TILE], m: &[f16; TILE], dx: f32, sx: f32) {
+    for l in 0..TILE {
+        let scale = d[l].to_f32() * dx;
+        acc[l] = (isum[l] as f32).mul_add(scale, acc[l]);
+        acc[l] = m[l].to_f32().mul_add(sx, acc[l]);
+    }
+}
+
+unsafe fn u4_tile_portable(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
+    let nb = blocks.len();
+    for r in 0..xq.rows {
+        let mut acc = [0f32; TILE];
+        for (b, blk) in blocks.iter().enumerate() {
+            let a = &xq.qs[r * xq.cols + b * QBLOCK..][..QBLOCK];
+            let mut isum = [0i32; TILE];
+            for c in 0..4 {
+                for (l, sum) in isum.iter_mut().enumerate() {
+                    for j in 0..4 {
+                        let byte = blk.qs[c * 64 + l * 4 + j];
+                        *sum += i32::from(byte & 15) * i32::from(a[4 * c + j]);
+                        *sum += i32::from(byte >> 4) * i32::from(a[16 + 4 * c + j]);
+                    }
+                }
+            }
+            combine_block(&mut acc, &isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+        }
+        unsafe { out.store(r, &acc) };
+    }
+}
+
+unsafe fn u8_tile_portable(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+    let nb = blocks.len();
+    for r in 0..xq.rows {
+        let mut acc = [0f32; TILE];
+        for (b, blk) in blocks.iter().enumerate() {
+            let a = &xq.qs[r * xq.cols + b * QBLOCK..][..QBLOCK];
+            let mut isum = [0i32; TILE];
+            for g in 0..8 {
+                for (l, sum) in isum.iter_mut().enumerate() {
+                    for j in 0..4 {
+                        *sum += i32::from(blk.qs[g * 64 + l * 4 + j]) * i32::from(a[4 * g + j]);
+                    }
+                }
+            }
+            combine_block(&mut acc, &isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+        }
+        unsafe { out.store(r, &acc) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense tiles
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum DenseTile<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    BF16(&'a [bf16]),
+}
+
+/// Converts dense weights to f32 lane by lane; the f16 path uses integer arithmetic so that
+/// the loop vectorizes on every instruction set.
+trait DenseElem: Copy {
+    fn to_f32(self) -> f32;
+}
+impl DenseElem for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+impl DenseElem for f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        super::quant::f16_bits_to_f32(self.to_bits())
+    }
+}
+impl DenseElem for bf16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from_bits(u32::from(self.to_bits()) << 16)
+    }
+}
+
+unsafe fn dense_tile(isa: Isa, w: DenseTile<'_>, x: &[f32], m: usize, out: TileOut) {
+    macro_rules! dispatch {
+        ($w:expr) => {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512Vnni => unsafe { x86::dense_avx512($w, x, m, out) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { x86::dense_avx2($w, x, m, out) },
+                _ => unsafe { dense_rows($w, x, m, out) },
+            }
+        };
+    }
+    match w {
+        DenseTile::F32(w) => dispatch!(w),
+        DenseTile::F16(w) => dispatch!(w),
+        DenseTile::BF16(w) => dispatch!(w),
+    }
+}
+
+/// Four activation rows at a time share each loaded weight vector.
+#[inline(always)]
+unsafe fn dense_rows<E: DenseElem>(w: &[E], x: &[f32], m: usize, out: TileOut) {
+    let mut r = 0;
+    while r < m {
+        match m - r {
+            1 => unsafe { dense_group::<E, 1>(w, x, r, out) },
+            2 => unsafe { dense_group::<E, 2>(w, x, r, out) },
+            3 => unsafe { dense_group::<E, 3>(w, x, r, out) },
+            _ => unsafe { dense_group::<E, 4>(w, x, r, out) },
+        }
+        r += (m - r).min(4);
+    }
+}
+
+#[inline(always)]
+unsafe fn dense_group<E: DenseElem, const MR: usize>(w: &[E], x: &[f32], r0: usize, out: TileOut) {
+    let cols = w.len() / TILE;
+    let mut acc = [[0f32; TILE]; MR];
+    for c in 0..cols {
+        let wv: [f32; TILE] = std::array::from_fn(|l| w[c * TILE + l].to_f32());
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let xv = x[(r0 + i) * cols + c];
+            for l in 0..TILE {
+                acc[l] = xv.mul_add(wv[l], acc[l]);
+            }
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        unsafe { out.store(r0 + i, acc) };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512bw,fma,f16c")]
+    pub(super) unsafe fn dense_avx512<E: DenseElem>(w: &[E], x: &[f32], m: usize, out: TileOut) {
+        unsafe { dense_rows(w, x, m, out) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dense_avx2<E: DenseElem>(w: &[E], x: &[f32], m: usize, out: TileOut) {
+        unsafe { dense_rows(w, x, m, out) }
+    }
+
+    #[inline(always)]
+    unsafe fn bcast4(a: *const i8, group: usize) -> i32 {
+        unsafe { (a as *const i32).add(group).read_unaligned() }
+    }
+
+    /// The f32 steps of `combine_block` on 16 lanes.
+    #[inline(always)]
+    unsafe fn combine512(acc: __m512, isum: __m512i, d: &[f16; TILE], m: &[f16; TILE], dx: f32, sx: f32) -> __m512 {
+        unsafe {
+            let dw = _mm512_cvtph_ps(_mm256_loadu_si256(d.as_ptr() as *const __m256i));
+            let mw = _mm512_cvtph_ps(_mm256_loadu_si256(m.as_ptr() as *const __m256i));
+            let scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx));
+            let acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
+            _mm512_fmadd_ps(mw, _mm512_set1_ps(sx), acc)
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma,f16c")]
+    pub(super) unsafe fn u4_tile_avx512(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
+        let mut r = 0;
+        while r < xq.rows {
+            let left = xq.rows - r;
+            unsafe {
+                match left {
+                    1 => u4_rows_avx512::<1>(blocks, xq, r, out),
+                    2 => u4_rows_avx512::<2>(blocks, xq, r, out),
+                    3 => u4_rows_avx512::<3>(blocks, xq, r, out),
+                    _ => u4_rows_avx512::<4>(blocks, xq, r, out),
+                }
+            }
+            r += left.min(4);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn u4_rows_avx512<const MR: usize>(blocks: &[U4Block], xq: &QuantizedRows, r0: usize, out: TileOut) {
+        unsafe {
+            let nb = blocks.len();
+            let mask = _mm512_set1_epi8(0x0f);
+            let mut acc = [_mm512_setzero_ps(); MR];
+            for (b, blk) in blocks.iter().enumerate() {
+                let p = blk.qs.as_ptr() as *const __m512i;
+                let raw = [
+                    _mm512_load_si512(p),
+                    _mm512_load_si512(p.add(1)),
+                    _mm512_load_si512(p.add(2)),
+                    _mm512_load_si512(p.add(3)),
+                ];
+                let lo = raw.map(|v| _mm512_and_si512(v, mask));
+                let hi = raw.map(|v| _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let r = r0 + i;
+                    let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                    let mut s0 = _mm512_setzero_si512();
+                    let mut s1 = _mm512_setzero_si512();
+                    for c in 0..4 {
+                        s0 = _mm512_dpbusd_epi32(s0, lo[c], _mm512_set1_epi32(bcast4(a, c)));
+                        s1 = _mm512_dpbusd_epi32(s1, hi[c], _mm512_set1_epi32(bcast4(a, 4 + c)));
+                    }
+                    let isum = _mm512_add_epi32(s0, s1);
+                    *acc = combine512(*acc, isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                let mut lanes = [0f32; TILE];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), *acc);
+                out.store(r0 + i, &lanes);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma,f16c")]
+    pub(super) unsafe fn u8_tile_avx512(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+        let mut r = 0;
+        while r < xq.rows {
+            let left = xq.rows - r;
+            unsafe {
+                match left {
+                    1 => u8_rows_avx512::<1>(blocks, xq, r, out),
+                    2 => u8_rows_avx512::<2>(blocks, xq, r, out),
+                    3 => u8_rows_avx512::<3>(blocks, xq, r, out),
+                    _ => u8_rows_avx512::<4>(blocks, xq, r, out),
+                }
+            }
+            r += left.min(4);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn u8_rows_avx512<const MR: usize>(blocks: &[U8Block], xq: &QuantizedRows, r0: usize, out: TileOut) {
+        unsafe {
+            let nb = blocks.len();
+            let mut acc = [_mm512_setzero_ps(); MR];
+            for (b, blk) in blocks.iter().enumerate() {
+                let p = blk.qs.as_ptr() as *const __m512i;
+                let w: [__m512i; 8] = std::array::from_fn(|g| _mm512_load_si512(p.add(g)));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let r = r0 + i;
+                    let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                    let mut s0 = _mm512_setzero_si512();
+                    let mut s1 = _mm512_setzero_si512();
+                    for g in 0..4 {
+                        s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(bcast4(a, g)));
+                        s1 = _mm512_dpbusd_epi32(s1, w[g + 4], _mm512_set1_epi32(bcast4(a, g + 4)));
+                    }
+                    let isum = _mm512_add_epi32(s0, s1);
+                    *acc = combine512(*acc, isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                let mut lanes = [0f32; TILE];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), *acc);
+                out.store(r0 + i, &lanes);
+            }
+        }
+    }
+
+    /// Sum of 4 byte products per 32-bit lane, u8 weights (≤ 15) times i8 activations, exact:
+    /// pairs fit in i16 because 2·15·127 < 32768.
+    #[inline(always)]
+    unsafe fn dot4_avx2(w: __m256i, a: __m256i) -> __m256i {
+        unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)) }
+    }
+
+    /// The f32 steps of `combine_block` on 8 lanes (`half` selects lanes 0–7 or 8–15).
+    #[inline(always)]
+    unsafe fn combine256(acc: __m256, isum: __m256i, d: &[f16; TILE], m: &[f16; TILE], half: usize, dx: f32, sx: f32) -> __m256 {
+        unsafe {
+            let dw = _mm256_cvtph_ps(_mm_loadu_si128(d.as_ptr().add(8 * half) as *const __m128i));
+            let mw = _mm256_cvtph_ps(_mm_loadu_si128(m.as_ptr().add(8 * half) as *const __m128i));
+            let scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx));
+            let acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
+            _mm256_fmadd_ps(mw, _mm256_set1_ps(sx), acc)
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn u4_tile_avx2(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
+        unsafe {
+            let nb = blocks.len();
+            let mask = _mm256_set1_epi8(0x0f);
+            for r in 0..xq.rows {
+                let mut acc = [_mm256_setzero_ps(); 2];
+                for (b, blk) in blocks.iter().enumerate() {
+                    let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                    for (half, acc) in acc.iter_mut().enumerate() {
+                        let mut isum = _mm256_setzero_si256();
+                        for c in 0..4 {
+                            let raw = _mm256_loadu_si256(blk.qs.as_ptr().add(c * 64 + half * 32) as *const __m256i);
+                            let lo = _mm256_and_si256(raw, mask);
+                            let hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+                            isum = _mm256_add_epi32(isum, dot4_avx2(lo, _mm256_set1_epi32(bcast4(a, c))));
+                            isum = _mm256_add_epi32(isum, dot4_avx2(hi, _mm256_set1_epi32(bcast4(a, 4 + c))));
+                        }
+                        *acc = combine256(*acc, isum, &blk.d, &blk.m, half, xq.d[r * nb + b], xq.s[r * nb + b]);
+                    }
+                }
+                let mut lanes = [0f32; TILE];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+                out.store(r, &lanes);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn u8_tile_avx2(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+        unsafe {
+            let nb = blocks.len();
+            let mask = _mm256_set1_epi8(0x0f);
+            for r in 0..xq.rows {
+                let mut acc = [_mm256_setzero_ps(); 2];
+                for (b, blk) in blocks.iter().enumerate() {
+                    let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                    for (half, acc) in acc.iter_mut().enumerate() {
+                        // Codes up to 255 would overflow vpmaddubsw's i16 pairs: split each code
+                        // into nibbles, q = 16·hi + lo, and combine the two exact sums.
+                        let mut sum_lo = _mm256_setzero_si256();
+                        let mut sum_hi = _mm256_setzero_si256();
+                        for g in 0..8 {
+                            let raw = _mm256_loadu_si256(blk.qs.as_ptr().add(g * 64 + half * 32) as *const __m256i);
+                            let av = _mm256_set1_epi32(bcast4(a, g));
+                            sum_lo = _mm256_add_epi32(sum_lo, dot4_avx2(_mm256_and_si256(raw, mask), av));
+                            sum_hi = _mm256_add_epi32(
+                                sum_hi,
+                                dot4_avx2(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), av),
+                            );
+                        }
+                        let isum = _mm256_add_epi32(_mm256_slli_epi32(sum_hi, 4), sum_lo);
+                        *acc = combine256(*acc, isum, &blk.d, &blk.m, half, xq.d[r * nb + b], xq.s[r * nb + b]);
+                    }
+                }
+                let mut lanes = [0f32; TILE];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+                out.store(r, &lanes);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::quant::StorageFormat;
+
+    fn isas() -> Vec<Isa> {
+        let mut all = vec![Isa::Portable];
+        let best = best_isa();
+        if best != Isa::Portable {
+            all.push(Isa::Avx2);
+        }
+        if best == Isa::Avx512Vnni {
+            all.push(Isa::Avx512Vnni);
+        }
+        all
+    }
+
+    fn sample(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40503));
+                ((h >> 8) % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Every instruction set and every split of the rows gives the same bits, and the result
+    /// is close to the f32 product.
+    #[test]
+    fn all_paths_agree_bit_for_bit() {
+        let (rows, cols) = (40, 96);
+        let w_values = sample(rows * cols, 1);
+        let matrices = [
+            Matrix::quantize_u8(rows, cols, &w_values),
+            Matrix::from_blocks(rows, cols, false, |r, b| {
+                let q = std::array::from_fn(|i| ((r * 5 + b * 3 + i) % 16) as u8);
+                (q, half::f16::from_f32(0.01 * (r % 7) as f32 + 0.02), half::f16::from_f32(-0.05))
+            }),
+            Matrix::dense(rows, cols, &w_values, StorageFormat::F32),
+            Matrix::dense(rows, cols, &w_values, StorageFormat::F16),
+            Matrix::dense(rows, cols, &w_values, StorageFormat::BF16),
+        ];
+        for pool_threads in [1, 3] {
+            let pool = ThreadPool::new(pool_threads);
+            for w in &matrices {
+                let m = 7;
+                let x = sample(m * cols, 2);
+                let mut reference = vec![0f32; m * rows];
+                let mut xq = QuantizedRows::default();
+                matmul(&pool, Isa::Portable, w, &x, m, &mut reference, &mut xq);
+                // Close to the f32 product of the stored weights.
+                let wf = w.to_f32_rows();
+                for i in 0..m {
+                    for j in 0..rows {
+                        let exact: f32 = (0..cols).map(|c| x[i * cols + c] * wf[j * cols + c]).sum();
+                        let got = reference[i * rows + j];
+                        assert!((exact - got).abs() < 0.05 + exact.abs() * 0.02, "{} {exact} vs {got}", w.format());
+                    }
+                }
+                for isa in isas() {
+                    let mut all_rows = vec![0f32; m * rows];
+                    matmul(&pool, isa, w, &x, m, &mut all_rows, &mut xq);
+                    assert_eq!(all_rows, reference, "{isa} {} all rows", w.format());
+                    // One row at a time gives the same bits as all rows together.
+                    for i in 0..m {
+                        let mut one = vec![0f32; rows];
+                        matmul(&pool, isa, w, &x[i * cols..(i + 1) * cols], 1, &mut one, &mut xq);
+                        assert_eq!(one, reference[i * rows..(i + 1) * rows], "{isa} {} row {i}", w.format());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The Llama-family decoder (Llama 2 and 3, Mistral, TinyLlama, SmolLM) and Qwen2, which is the
+//! same block with biases on the q, k and v projections.
+//!
+//! Touvron et al. 2023, "Llama 2: Open Foundation and Fine-Tuned Chat Models" (arXiv 2307.09288):
+//! pre-norm RMSNorm, rotary position embeddings, SwiGLU feed-forward, grouped-query attention.
+//!
+//! `forward` runs a *batch of sequences* of different lengths in one pass: the rows of all
+//! sequences are stacked for the matrix multiplications, and each row attends only to its own
+//! sequence's keys (`attention.rs`). A prompt is one sequence with many rows; decoding n samples
+//! is n sequences with one row each; both mixed is fine. Because every kernel computes each row
+//! independently of the others, how rows are grouped never changes the results.
+
+use super::attention::{AttentionShape, attend_row};
+use super::config::{RopeStyle, TransformerConfig};
+use super::kernels::{Isa, matmul};
+use super::kv_cache::{KV_BLOCK, KvPrecision, KvShape, SeqKv};
+use super::math::{self, RopeTable};
+use super::pool::{ThreadPool, split_range};
+use super::quant::{Matrix, QuantizedRows};
+
+pub struct Layer {
+    pub attn_norm: Vec<f32>,
+    /// q, k and v projections stacked: rows `[0, q_dim)`, `[q_dim, q_dim + kv_dim)`, then v.
+    pub qkv: Matrix,
+    pub qkv_bias: Option<Vec<f32>>,
+    pub attn_output: Matrix,
+    pub ffn_norm: Vec<f32>,
+    /// Gate and up projections stacked: rows `[0, ffn)` gate, `[ffn, 2·ffn)` up.
+    pub gate_up: Matrix,
+    pub down: Matrix,
+}
+
+pub struct Transformer {
+    pub config: TransformerConfig,
+    pub embedding: Matrix,
+    pub layers: Vec<Layer>,
+    pub final_norm: Vec<f32>,
+    /// The output projection; `None` when it is tied to the embedding.
+    pub output: Option<Matrix>,
+    rope: RopeTable,
+}
+
+/// One sequence's part of a batch: the tokens to append and whether to return the logits of the
+/// last of them.
+pub struct BatchItem<'a> {
+    pub seq: &'a mut SeqKv,
+    pub tokens: &'a [u32],
+    pub want_logits: bool,
+}
+
+/// Everything a forward pass needs besides the weights.
+pub struct ForwardContext<'a> {
+    pub pool: &'a ThreadPool,
+    pub isa: Isa,
+    pub kv_precision: KvPrecision,
+}
+
+/// Reusable buffers, so that decoding allocates nothing per token.
+#[derive(Default)]
+pub struct Scratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate_up: Vec<f32>,
+    act: Vec<f32>,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    xq: QuantizedRows,
+    /// Logits of the items that asked for them, `vocab` floats each, in item order.
+    pub logits: Vec<f32>,
+}
+
+/// Rows of the output buffer written by concurrent tasks (disjoint ranges).
+#[derive(Clone, Copy)]
+struct SharedRows(*mut f32);
+unsafe impl Send for SharedRows {}
+unsafe impl Sync for SharedRows {}
+impl SharedRows {
+    /// SAFETY: callers write disjoint ranges while the buffer outlives the region.
+    unsafe fn slice(self, start: usize, len: usize) -> &'static mut [f32] {
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
+impl Transformer {
+    pub fn new(config: TransformerConfig, embedding: Matrix, layers: Vec<Layer>, final_norm: Vec<f32>, output: Option<Matrix>) -> Self {
+        let rope = RopeTable::new(
+            config.head_dim,
+            config.rope_theta,
+            config.rope_linear_factor,
+            config.rope_freq_factors.as_deref(),
+        );
+        Transformer {
+            config,
+            embedding,
+            layers,
+            final_norm,
+            output,
+            rope,
+        }
+    }
+
+    pub fn kv_shape(&self) -> KvShape {
+        KvShape {
+            layers: self.config.layers,
+            kv_heads: self.config.kv_heads,
+            head_dim: self.config.head_dim,
+        }
+    }
+
+    fn attention_shape(&self) -> AttentionShape {
+        AttentionShape {
+            heads: self.config.heads,
+            kv_heads: self.config.kv_heads,
+            head_dim: self.config.head_dim,
+            window: self.config.sliding_window,
+        }
+    }
+
+    /// Bytes held by the weights.
+    pub fn weight_bytes(&self) -> usize {
+        let mut total = self.embedding.size_bytes() + self.output.as_ref().map_or(0, Matrix::size_bytes);
+        for layer in &self.layers {
+            total += layer.qkv.size_bytes() + layer.attn_output.size_bytes() + layer.gate_up.size_bytes() + layer.down.size_bytes();
+        }
+        total
+    }
+
+    /// Appends each item's tokens to its sequence, computing their keys and values, and writes
+    /// the logits of the last token of every item with `want_logits` into `scratch.logits`.
+    pub fn forward(&self, ctx: &ForwardContext<'_>, items: &mut [BatchItem<'_>], scratch: &mut Scratch) {
+        let cfg = &self.config;
+        let (hidden, q_dim, kv_dim, ffn) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.ffn_hidden);
+        let qkv_dim = q_dim + 2 * kv_dim;
+        let kv_shape = self.kv_shape();
+        let shape = self.attention_shape();
+
+        // Row bookkeeping: item of each row and the row's position in its sequence.
+        let mut row_item = Vec::new();
+        let mut row_pos = Vec::new();
+        let mut item_first_row = Vec::with_capacity(items.len());
+        for (i, item) in items.iter_mut().enumerate() {
+            item_first_row.push(row_item.len());
+            let start = item.seq.len();
+            for j in 0..item.tokens.len() {
+                row_item.push(i);
+                row_pos.push(start + j);
+            }
+            item.seq.reserve(item.tokens, kv_shape, ctx.kv_precision);
+        }
+        let rows = row_item.len();
+        if rows == 0 {
+            scratch.logits.clear();
+            return;
+        }
+
+        scratch.x.resize(rows * hidden, 0.0);
+        let mut r = 0;
+        for item in items.iter() {
+            for &t in item.tokens {
+                self.embedding.dequantize_row(t as usize, &mut scratch.x[r * hidden..(r + 1) * hidden]);
+                r += 1;
+            }
+        }
+        let pairs = self.rope.pairs();
+        scratch.cos.resize(rows * pairs, 0.0);
+        scratch.sin.resize(rows * pairs, 0.0);
+        for (r, &pos) in row_pos.iter().enumerate() {
+            self.rope
+                .angles(pos, &mut scratch.cos[r * pairs..(r + 1) * pairs], &mut scratch.sin[r * pairs..(r + 1) * pairs]);
+        }
+        scratch.h.resize(rows * hidden, 0.0);
+        scratch.qkv.resize(rows * qkv_dim, 0.0);
+        scratch.attn.resize(rows * q_dim, 0.0);
+        scratch.proj.resize(rows * hidden, 0.0);
+        scratch.gate_up.resize(rows * 2 * ffn, 0.0);
+        scratch.act.resize(rows * ffn, 0.0);
+        let interleaved = cfg.rope_style == RopeStyle::Interleaved;
+        let hd = cfg.head_dim;
+
+        for (l, layer) in self.layers.iter().enumerate() {
+            rms_norm_rows(ctx.pool, &scratch.x, &layer.attn_norm, cfg.rms_eps, hidden, &mut scratch.h);
+            matmul(ctx.pool, ctx.isa, &layer.qkv, &scratch.h, rows, &mut scratch.qkv, &mut scratch.xq);
+            for r in 0..rows {
+                let row = &mut scratch.qkv[r * qkv_dim..(r + 1) * qkv_dim];
+                if let Some(bias) = &layer.qkv_bias {
+                    for (v, b) in row.iter_mut().zip(bias) {
+                        *v += b;
+                    }
+                }
+                let (cos, sin) = (&scratch.cos[r * pairs..(r + 1) * pairs], &scratch.sin[r * pairs..(r + 1) * pairs]);
+                for head in row[..q_dim + kv_dim].chunks_exact_mut(hd) {
+                    math::rope(head, cos, sin, interleaved);
+                }
+                let item = &mut items[row_item[r]];
+                let pos = row_pos[r];
+                let (key, value) = row[q_dim..].split_at(kv_dim);
+                item.seq.block_mut(pos).write(kv_shape, l, pos % KV_BLOCK, key, value);
+            }
+
+            // Attention: one task per (item, kv head, chunk of rows).
+            let mut tasks = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let n = item.tokens.len();
+                let chunks = n.div_ceil(16);
+                for g in 0..cfg.kv_heads {
+                    for c in 0..chunks {
+                        let range = split_range(n, chunks, c);
+                        tasks.push((i, g, item_first_row[i] + range.start, item_first_row[i] + range.end));
+                    }
+                }
+            }
+            let seqs: Vec<&SeqKv> = items.iter().map(|item| &*item.seq).collect();
+            let attn_out = SharedRows(scratch.attn.as_mut_ptr());
+            let qkv = &scratch.qkv;
+            let group = shape.group();
+            ctx.pool.run(tasks.len(), &|t| {
+                let (i, g, row_start, row_end) = tasks[t];
+                for r in row_start..row_end {
+                    let q = &qkv[r * qkv_dim + g * group * hd..r * qkv_dim + (g + 1) * group * hd];
+                    // SAFETY: each task writes the columns of its own kv head in its own rows.
+                    let out = unsafe { attn_out.slice(r * q_dim + g * group * hd, group * hd) };
+                    attend_row(ctx.isa, seqs[i], kv_shape, l, g, &shape, row_pos[r], q, out);
+                }
+            });
+
+            matmul(ctx.pool, ctx.isa, &layer.attn_output, &scratch.attn, rows, &mut scratch.proj, &mut scratch.xq);
+            add_in_place(&mut scratch.x, &scratch.proj);
+
+            rms_norm_rows(ctx.pool, &scratch.x, &layer.ffn_norm, cfg.rms_eps, hidden, &mut scratch.h);
+            matmul(ctx.pool, ctx.isa, &layer.gate_up, &scratch.h, rows, &mut scratch.gate_up, &mut scratch.xq);
+            swiglu_rows(ctx.pool, &scratch.gate_up, ffn, &mut scratch.act);
+            matmul(ctx.pool, ctx.isa, &layer.down, &scratch.act, rows, &mut scratch.proj, &mut scratch.xq);
+            add_in_place(&mut scratch.x, &scratch.proj);
+        }
+
+        // Logits only where asked: the last row of each such item.
+        let logit_rows: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| item.want_logits && !item.tokens.is_empty())
+            .map(|(i, item)| item_first_row[i] + item.tokens.len() - 1)
+            .collect();
+        let n = logit_rows.len();
+        scratch.h.resize(n * hidden, 0.0);
+        for (j, &r) in logit_rows.iter().enumerate() {
+            math::rms_norm(
+                &scratch.x[r * hidden..(r + 1) * hidden],
+                &self.final_norm,
+                cfg.rms_eps,
+                &mut scratch.h[j * hidden..(j + 1) * hidden],
+            );
+        }
+        let output = self.output.as_ref().unwrap_or(&self.embedding);
+        scratch.logits.resize(n * output.rows, 0.0);
+        matmul(ctx.pool, ctx.isa, output, &scratch.h[..n * hidden], n, &mut scratch.logits, &mut scratch.xq);
+    }
+}
+
+fn add_in_place(x: &mut [f32], delta: &[f32]) {
+    for (a, b) in x.iter_mut().zip(delta) {
+        *a += b;
+    }
+}
+
+/// Row-parallel RMSNorm of `rows × width` values.
+fn rms_norm_rows(pool: &ThreadPool, x: &[f32], weight: &[f32], eps: f32, width: usize, out: &mut [f32]) {
+    let rows = x.len() / width;
+    let parts = if rows >= 16 { pool.threads() * 2 } else { 1 };
+    let out_rows = SharedRows(out.as_mut_ptr());
+    pool.run(parts, &|p| {
+        for r in split_range(rows, parts, p) {
+            // SAFETY: each part writes its own rows.
+            let o = unsafe { out_rows.slice(r * width, width) };
+            math::rms_norm(&x[r * width..(r + 1) * width], weight, eps, o);
+        }
+    });
+}
+
+/// act = silu(gate) · up, row-parallel.
+fn swiglu_rows(pool: &ThreadPool, gate_up: &[f32], ffn: usize, act: &mut [f32]) {
+    let rows = act.len() / ffn;
+    let parts = if rows >= 16 { pool.threads() * 2 } else { 1 };
+    let act_rows = SharedRows(act.as_mut_ptr());
+    pool.run(parts, &|p| {
+        for r in split_range(rows, parts, p) {
+            let (gate, up) = gate_up[r * 2 * ffn..(r + 1) * 2 * ffn].split_at(ffn);
+            // SAFETY: each part writes its own rows.
+            let out = unsafe { act_rows.slice(r * ffn, ffn) };
+            for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+                *o = math::silu(g) * u;
+            }
+        }
+    });
+}

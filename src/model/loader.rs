@@ -1,0 +1,516 @@
+//! Reading weights: GGUF files (kept quantized) and Hugging Face folders (safetensors).
+//!
+//! Every tensor is checked before any is converted, so a truncated file, a missing tensor or an
+//! unsupported type is reported at once, by name, instead of after minutes of loading.
+
+use super::config::TransformerConfig;
+use super::error::{ModelError, Result};
+use super::llama::{Layer, Transformer};
+use super::quant::{Matrix, MatrixData, QBLOCK, StorageFormat};
+use candle_core::quantized::GgmlDType;
+use candle_core::quantized::gguf_file::{self, TensorInfo};
+use candle_core::{DType, Device};
+use half::f16;
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// How to store weights in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightMode {
+    /// Keep the file's precision: quantized GGUF stays quantized, f16 stays f16.
+    #[default]
+    Native,
+    /// Dequantize everything to f32 (the reference mode the numerics tests use).
+    F32,
+}
+
+/// A parsed GGUF file: metadata plus tensor directory, with the file kept open for reading.
+pub struct GgufFile {
+    pub path: std::path::PathBuf,
+    pub metadata: HashMap<String, gguf_file::Value>,
+    tensors: HashMap<String, TensorInfo>,
+    data_offset: u64,
+    file: std::fs::File,
+    file_len: u64,
+}
+
+/// ggml type ids that candle cannot read, for naming them in errors.
+fn ggml_type_name(id: u32) -> &'static str {
+    match id {
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        39 => "MXFP4",
+        _ => "an unknown ggml type",
+    }
+}
+
+impl GgufFile {
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+        let mut magic = [0u8; 4];
+        if file_len < 4 || file.read_exact(&mut magic).is_err() {
+            return Err(ModelError::NotGguf {
+                path: path.into(),
+                reason: format!("the file has only {file_len} bytes"),
+            });
+        }
+        if &magic != b"GGUF" {
+            return Err(ModelError::NotGguf {
+                path: path.into(),
+                reason: format!("it starts with {magic:02x?}, not the magic bytes \"GGUF\""),
+            });
+        }
+        file.seek(SeekFrom::Start(0)).map_err(|e| ModelError::io(path, e))?;
+        let content = gguf_file::Content::read(&mut file).map_err(|e| {
+            let message = e.to_string();
+            if let Some(id) = message.strip_prefix("unknown dtype for tensor ") {
+                let id: u32 = id.trim().parse().unwrap_or(u32::MAX);
+                ModelError::UnsupportedQuantization {
+                    tensor: "(some tensors)".into(),
+                    dtype: format!("{} (ggml type {id})", ggml_type_name(id)),
+                }
+            } else {
+                ModelError::NotGguf {
+                    path: path.into(),
+                    reason: format!("its header is truncated or corrupt ({message})"),
+                }
+            }
+        })?;
+        let gguf = GgufFile {
+            path: path.into(),
+            metadata: content.metadata,
+            tensors: content.tensor_infos,
+            data_offset: content.tensor_data_offset,
+            file,
+            file_len,
+        };
+        // Every tensor must lie inside the file: catch truncation before converting anything.
+        for (name, info) in &gguf.tensors {
+            let end = gguf.data_offset + info.offset + tensor_bytes(info) as u64;
+            if end > file_len {
+                return Err(ModelError::Truncated {
+                    path: path.into(),
+                    what: format!("tensor `{name}`"),
+                    needed: end,
+                    actual: file_len,
+                });
+            }
+        }
+        Ok(gguf)
+    }
+
+    pub fn has_tensor(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor(name.into()))
+    }
+
+    /// (rows, cols) of a 2-D tensor; candle lists GGUF dimensions outermost first.
+    pub fn matrix_shape(&self, name: &str) -> Result<(usize, usize)> {
+        let dims = self.info(name)?.shape.dims().to_vec();
+        match dims[..] {
+            [rows, cols] => Ok((rows, cols)),
+            _ => Err(ModelError::BadShape {
+                tensor: name.into(),
+                expected: vec![0, 0],
+                actual: dims,
+            }),
+        }
+    }
+
+    fn raw(&mut self, name: &str) -> Result<(GgmlDType, Vec<usize>, Vec<u8>)> {
+        let info = self.info(name)?;
+        let (dtype, dims, size) = (info.ggml_dtype, info.shape.dims().to_vec(), tensor_bytes(info));
+        let start = self.data_offset + info.offset;
+        let mut bytes = vec![0u8; size];
+        let path = self.path.clone();
+        self.file.seek(SeekFrom::Start(start)).map_err(|e| ModelError::io(&path, e))?;
+        self.file.read_exact(&mut bytes).map_err(|_| ModelError::Truncated {
+            path: path.clone(),
+            what: format!("tensor `{name}`"),
+            needed: start + size as u64,
+            actual: self.file_len,
+        })?;
+        Ok((dtype, dims, bytes))
+    }
+
+    /// A tensor as f32 values (norm weights, biases, frequency factors).
+    pub fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let (dtype, dims, bytes) = self.raw(name)?;
+        if dims.iter().product::<usize>() != len {
+            return Err(ModelError::BadShape {
+                tensor: name.into(),
+                expected: vec![len],
+                actual: dims,
+            });
+        }
+        dequantize(name, dtype, &dims, &bytes)
+    }
+
+    /// A weight matrix with the expected shape, converted to its kernel layout.
+    pub fn matrix(&mut self, name: &str, rows: usize, cols: usize, mode: WeightMode) -> Result<Matrix> {
+        let (dtype, dims, bytes) = self.raw(name)?;
+        if dims != [rows, cols] {
+            return Err(ModelError::BadShape {
+                tensor: name.into(),
+                expected: vec![rows, cols],
+                actual: dims,
+            });
+        }
+        if mode == WeightMode::F32 {
+            let values = dequantize(name, dtype, &dims, &bytes)?;
+            return Ok(Matrix::dense(rows, cols, &values, StorageFormat::F32));
+        }
+        let per_row = |block_bytes: usize| cols / QBLOCK * block_bytes;
+        let block = |r: usize, b: usize, block_bytes: usize| {
+            let start = r * per_row(block_bytes) + b * block_bytes;
+            &bytes[start..start + block_bytes]
+        };
+        let f16_at = |b: &[u8], i: usize| f16::from_le_bytes([b[i], b[i + 1]]);
+        Ok(match dtype {
+            GgmlDType::F32 => Matrix::dense(rows, cols, &dequantize(name, dtype, &dims, &bytes)?, StorageFormat::F32),
+            GgmlDType::F16 => Matrix::dense(rows, cols, &dequantize(name, dtype, &dims, &bytes)?, StorageFormat::F16),
+            GgmlDType::BF16 => Matrix::dense(rows, cols, &dequantize(name, dtype, &dims, &bytes)?, StorageFormat::BF16),
+            // Q4_0: d, 16 bytes of nibbles; element j is the low nibble of byte j, element
+            // j + 16 the high nibble; value = d·(q − 8).
+            GgmlDType::Q4_0 => Matrix::from_blocks(rows, cols, false, |r, b| {
+                let blk = block(r, b, 18);
+                let d = f16_at(blk, 0);
+                let q = std::array::from_fn(|i| if i < 16 { blk[2 + i] & 15 } else { blk[2 + i - 16] >> 4 });
+                (q, d, f16::from_f32(-8.0 * d.to_f32()))
+            }),
+            // Q4_1: d, m, 16 bytes of nibbles; value = d·q + m.
+            GgmlDType::Q4_1 => Matrix::from_blocks(rows, cols, false, |r, b| {
+                let blk = block(r, b, 20);
+                let q = std::array::from_fn(|i| if i < 16 { blk[4 + i] & 15 } else { blk[4 + i - 16] >> 4 });
+                (q, f16_at(blk, 0), f16_at(blk, 2))
+            }),
+            // Q5_0: d, 32 high bits, 16 bytes of nibbles; value = d·(q − 16).
+            GgmlDType::Q5_0 => Matrix::from_blocks(rows, cols, true, |r, b| {
+                let blk = block(r, b, 22);
+                let d = f16_at(blk, 0);
+                let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+                (five_bit_codes(&blk[6..22], qh), d, f16::from_f32(-16.0 * d.to_f32()))
+            }),
+            // Q5_1: d, m, 32 high bits, 16 bytes of nibbles; value = d·q + m.
+            GgmlDType::Q5_1 => Matrix::from_blocks(rows, cols, true, |r, b| {
+                let blk = block(r, b, 24);
+                let qh = u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]);
+                (five_bit_codes(&blk[8..24], qh), f16_at(blk, 0), f16_at(blk, 2))
+            }),
+            // Q8_0: d, 32 signed bytes; stored as q + 128 with m = −128·d.
+            GgmlDType::Q8_0 => Matrix::from_blocks(rows, cols, true, |r, b| {
+                let blk = block(r, b, 34);
+                let d = f16_at(blk, 0);
+                let q = std::array::from_fn(|i| (blk[2 + i] as i8 as i16 + 128) as u8);
+                (q, d, f16::from_f32(-128.0 * d.to_f32()))
+            }),
+            // K-quants and the rest: re-quantized to 8 bits from their f32 values.
+            _ => Matrix::quantize_u8(rows, cols, &dequantize(name, dtype, &dims, &bytes)?),
+        })
+    }
+}
+
+fn five_bit_codes(nibbles: &[u8], qh: u32) -> [u8; QBLOCK] {
+    std::array::from_fn(|i| {
+        let low = if i < 16 { nibbles[i] & 15 } else { nibbles[i - 16] >> 4 };
+        low | ((((qh >> i) & 1) as u8) << 4)
+    })
+}
+
+fn tensor_bytes(info: &TensorInfo) -> usize {
+    info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size()
+}
+
+fn dequantize(name: &str, dtype: GgmlDType, dims: &[usize], bytes: &[u8]) -> Result<Vec<f32>> {
+    let tensor = candle_core::quantized::ggml_file::qtensor_from_ggml(dtype, bytes, dims.to_vec(), &Device::Cpu)
+        .and_then(|q| q.dequantize(&Device::Cpu))
+        .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+        .map_err(|e| ModelError::UnsupportedQuantization {
+            tensor: name.into(),
+            dtype: format!("{dtype:?} ({e})"),
+        })?;
+    Ok(tensor)
+}
+
+/// Brings matrices that will be stacked to one format: 4-bit codes widen exactly to 8-bit;
+/// dense formats widen to f32; a quantized/dense mix becomes 8-bit quantized.
+fn unify_formats(parts: Vec<Matrix>) -> Vec<Matrix> {
+    let first = parts[0].format();
+    if parts.iter().all(|p| p.format() == first) {
+        return parts;
+    }
+    let any_quantized = parts.iter().any(Matrix::is_quantized);
+    parts
+        .into_iter()
+        .map(|m| match (&m.data, any_quantized) {
+            (MatrixData::U4(_), _) => widen_u4(&m),
+            (MatrixData::U8(_), _) => m,
+            (_, true) => Matrix::quantize_u8(m.rows, m.cols, &m.to_f32_rows()),
+            (MatrixData::F32(_), false) => m,
+            (_, false) => Matrix::dense(m.rows, m.cols, &m.to_f32_rows(), StorageFormat::F32),
+        })
+        .collect()
+}
+
+fn widen_u4(m: &Matrix) -> Matrix {
+    let MatrixData::U4(blocks) = &m.data else { unreachable!() };
+    let nb = m.cols / QBLOCK;
+    Matrix::from_blocks(m.rows, m.cols, true, |r, b| {
+        let (t, lane) = (r / 16, r % 16);
+        let blk = &blocks[t * nb + b];
+        let q = std::array::from_fn(|i| {
+            let (c, j, high) = if i < 16 { (i / 4, i % 4, false) } else { ((i - 16) / 4, (i - 16) % 4, true) };
+            let byte = blk.qs[c * 64 + lane * 4 + j];
+            if high { byte >> 4 } else { byte & 15 }
+        });
+        (q, blk.d[lane], blk.m[lane])
+    })
+}
+
+/// Loads a Llama-family or Qwen2 GGUF file.
+pub fn load_gguf(gguf: &mut GgufFile, mode: WeightMode) -> Result<Transformer> {
+    let (vocab, hidden_in_file) = gguf.matrix_shape("token_embd.weight")?;
+    let mut config = TransformerConfig::from_gguf(&gguf.metadata, vocab)?;
+    if hidden_in_file != config.hidden {
+        return Err(ModelError::BadShape {
+            tensor: "token_embd.weight".into(),
+            expected: vec![vocab, config.hidden],
+            actual: vec![vocab, hidden_in_file],
+        });
+    }
+    if gguf.has_tensor("rope_freqs.weight") {
+        config.rope_freq_factors = Some(gguf.vector("rope_freqs.weight", config.head_dim / 2)?);
+    }
+    let names = TensorNames::gguf();
+    load_transformer(config, &names, mode, |name, shape| match shape {
+        Shape::Vector(len) => gguf.vector(name, len).map(Tensor::Vector),
+        Shape::Matrix(rows, cols) => gguf.matrix(name, rows, cols, mode).map(Tensor::Matrix),
+        Shape::Exists => Ok(Tensor::Exists(gguf.has_tensor(name))),
+    })
+}
+
+/// Loads a Hugging Face folder: `config.json` and one or more `*.safetensors` files.
+pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Metadata {
+        key: config_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let config = TransformerConfig::from_hf_json(&json)?;
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| ModelError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ModelError::MissingTensor(format!("*.safetensors in {}", dir.display())));
+    }
+    // SAFETY: the files are memory-mapped read-only; modifying them while loading is the
+    // caller's problem, as with any memory-mapped input.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }.map_err(|e| ModelError::NotGguf {
+        path: dir.into(),
+        reason: format!("cannot read safetensors: {e}"),
+    })?;
+    let present: std::collections::HashSet<String> = st.tensors().into_iter().map(|(name, _)| name).collect();
+    let tied = json["tie_word_embeddings"].as_bool().unwrap_or(false) || !present.contains("lm_head.weight");
+    let names = TensorNames::hf();
+    load_transformer(config, &names, mode, |name, shape| {
+        if let Shape::Exists = shape {
+            return Ok(Tensor::Exists(present.contains(name) && !(tied && name == "lm_head.weight")));
+        }
+        if !present.contains(name) {
+            return Err(ModelError::MissingTensor(name.into()));
+        }
+        let tensor = st.load(name, &Device::Cpu)?;
+        let dtype = tensor.dtype();
+        let dims = tensor.dims().to_vec();
+        let values = tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        match shape {
+            Shape::Vector(len) if values.len() == len => Ok(Tensor::Vector(values)),
+            Shape::Matrix(rows, cols) if dims == [rows, cols] => {
+                let format = match (mode, dtype) {
+                    (WeightMode::F32, _) | (_, DType::F32) => StorageFormat::F32,
+                    (_, DType::BF16) => StorageFormat::BF16,
+                    (_, DType::F16) => StorageFormat::F16,
+                    (_, other) => {
+                        return Err(ModelError::UnsupportedQuantization {
+                            tensor: name.into(),
+                            dtype: format!("{other:?}"),
+                        });
+                    }
+                };
+                Ok(Tensor::Matrix(Matrix::dense(rows, cols, &values, format)))
+            }
+            Shape::Vector(len) => Err(ModelError::BadShape {
+                tensor: name.into(),
+                expected: vec![len],
+                actual: dims,
+            }),
+            Shape::Matrix(rows, cols) => Err(ModelError::BadShape {
+                tensor: name.into(),
+                expected: vec![rows, cols],
+                actual: dims,
+            }),
+            Shape::Exists => unreachable!(),
+        }
+    })
+}
+
+enum Shape {
+    Vector(usize),
+    Matrix(usize, usize),
+    /// Only asks whether the tensor exists.
+    Exists,
+}
+
+enum Tensor {
+    Vector(Vec<f32>),
+    Matrix(Matrix),
+    Exists(bool),
+}
+
+impl Tensor {
+    fn vector(self) -> Vec<f32> {
+        match self {
+            Tensor::Vector(v) => v,
+            _ => unreachable!("asked for a vector"),
+        }
+    }
+    fn matrix(self) -> Matrix {
+        match self {
+            Tensor::Matrix(m) => m,
+            _ => unreachable!("asked for a matrix"),
+        }
+    }
+}
+
+/// Tensor names of one checkpoint format; `{}` stands for the layer number.
+struct TensorNames {
+    embedding: &'static str,
+    final_norm: &'static str,
+    output: &'static str,
+    attn_norm: &'static str,
+    q: &'static str,
+    k: &'static str,
+    v: &'static str,
+    q_bias: &'static str,
+    k_bias: &'static str,
+    v_bias: &'static str,
+    attn_output: &'static str,
+    ffn_norm: &'static str,
+    gate: &'static str,
+    up: &'static str,
+    down: &'static str,
+}
+
+impl TensorNames {
+    fn gguf() -> Self {
+        TensorNames {
+            embedding: "token_embd.weight",
+            final_norm: "output_norm.weight",
+            output: "output.weight",
+            attn_norm: "blk.{}.attn_norm.weight",
+            q: "blk.{}.attn_q.weight",
+            k: "blk.{}.attn_k.weight",
+            v: "blk.{}.attn_v.weight",
+            q_bias: "blk.{}.attn_q.bias",
+            k_bias: "blk.{}.attn_k.bias",
+            v_bias: "blk.{}.attn_v.bias",
+            attn_output: "blk.{}.attn_output.weight",
+            ffn_norm: "blk.{}.ffn_norm.weight",
+            gate: "blk.{}.ffn_gate.weight",
+            up: "blk.{}.ffn_up.weight",
+            down: "blk.{}.ffn_down.weight",
+        }
+    }
+
+    fn hf() -> Self {
+        TensorNames {
+            embedding: "model.embed_tokens.weight",
+            final_norm: "model.norm.weight",
+            output: "lm_head.weight",
+            attn_norm: "model.layers.{}.input_layernorm.weight",
+            q: "model.layers.{}.self_attn.q_proj.weight",
+            k: "model.layers.{}.self_attn.k_proj.weight",
+            v: "model.layers.{}.self_attn.v_proj.weight",
+            q_bias: "model.layers.{}.self_attn.q_proj.bias",
+            k_bias: "model.layers.{}.self_attn.k_proj.bias",
+            v_bias: "model.layers.{}.self_attn.v_proj.bias",
+            attn_output: "model.layers.{}.self_attn.o_proj.weight",
+            ffn_norm: "model.layers.{}.post_attention_layernorm.weight",
+            gate: "model.layers.{}.mlp.gate_proj.weight",
+            up: "model.layers.{}.mlp.up_proj.weight",
+            down: "model.layers.{}.mlp.down_proj.weight",
+        }
+    }
+}
+
+fn layer_name(pattern: &str, layer: usize) -> String {
+    pattern.replace("{}", &layer.to_string())
+}
+
+/// Assembles the transformer from tensors fetched by name, whatever the file format.
+fn load_transformer(
+    config: TransformerConfig,
+    names: &TensorNames,
+    mode: WeightMode,
+    mut fetch: impl FnMut(&str, Shape) -> Result<Tensor>,
+) -> Result<Transformer> {
+    let c = &config;
+    let (hidden, q_dim, kv_dim, ffn) = (c.hidden, c.q_dim(), c.kv_dim(), c.ffn_hidden);
+    let embedding = fetch(names.embedding, Shape::Matrix(c.vocab, hidden))?.matrix();
+    let final_norm = fetch(names.final_norm, Shape::Vector(hidden))?.vector();
+    let output = match fetch(names.output, Shape::Exists)? {
+        Tensor::Exists(true) => Some(fetch(names.output, Shape::Matrix(c.vocab, hidden))?.matrix()),
+        _ => None,
+    };
+    let mut layers = Vec::with_capacity(c.layers);
+    for l in 0..c.layers {
+        let name = |pattern: &str| layer_name(pattern, l);
+        let q = fetch(&name(names.q), Shape::Matrix(q_dim, hidden))?.matrix();
+        let k = fetch(&name(names.k), Shape::Matrix(kv_dim, hidden))?.matrix();
+        let v = fetch(&name(names.v), Shape::Matrix(kv_dim, hidden))?.matrix();
+        let qkv_bias = if c.qkv_bias {
+            let mut bias = fetch(&name(names.q_bias), Shape::Vector(q_dim))?.vector();
+            bias.extend(fetch(&name(names.k_bias), Shape::Vector(kv_dim))?.vector());
+            bias.extend(fetch(&name(names.v_bias), Shape::Vector(kv_dim))?.vector());
+            Some(bias)
+        } else {
+            None
+        };
+        let gate = fetch(&name(names.gate), Shape::Matrix(ffn, hidden))?.matrix();
+        let up = fetch(&name(names.up), Shape::Matrix(ffn, hidden))?.matrix();
+        layers.push(Layer {
+            attn_norm: fetch(&name(names.attn_norm), Shape::Vector(hidden))?.vector(),
+            qkv: Matrix::stack(unify_formats(vec![q, k, v])),
+            qkv_bias,
+            attn_output: fetch(&name(names.attn_output), Shape::Matrix(hidden, q_dim))?.matrix(),
+            ffn_norm: fetch(&name(names.ffn_norm), Shape::Vector(hidden))?.vector(),
+            gate_up: Matrix::stack(unify_formats(vec![gate, up])),
+            down: fetch(&name(names.down), Shape::Matrix(hidden, ffn))?.matrix(),
+        });
+    }
+    let _ = mode;
+    Ok(Transformer::new(config, embedding, layers, final_norm, output))
+}

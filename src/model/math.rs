@@ -1,0 +1,183 @@
+//! Element-wise pieces of the forward pass: exp, RMSNorm, SiLU, RoPE, and lane-structured
+//! reductions.
+//!
+//! Every reduction here sums into 16 lanes and then folds the lanes in a fixed order, so that the
+//! result does not depend on the instruction set (LLVM vectorizes these loops only when the
+//! arithmetic is already written lane by lane; it never reassociates floats on its own).
+
+/// Folds 16 lanes in a fixed pairwise order.
+#[inline(always)]
+pub fn fold16(mut lanes: [f32; 16]) -> f32 {
+    let mut width = 8;
+    while width > 0 {
+        for i in 0..width {
+            lanes[i] += lanes[i + width];
+        }
+        width /= 2;
+    }
+    lanes[0]
+}
+
+/// Σ values, lane-structured (see the module note).
+#[inline(always)]
+pub fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for l in 0..16 {
+            lanes[l] += chunk[l];
+        }
+    }
+    for (l, &v) in chunks.remainder().iter().enumerate() {
+        lanes[l] += v;
+    }
+    fold16(lanes)
+}
+
+/// Σ x², lane-structured.
+#[inline(always)]
+pub fn sum_of_squares(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for l in 0..16 {
+            lanes[l] += chunk[l] * chunk[l];
+        }
+    }
+    for (l, &v) in chunks.remainder().iter().enumerate() {
+        lanes[l] += v * v;
+    }
+    fold16(lanes)
+}
+
+#[inline(always)]
+pub fn max(values: &[f32]) -> f32 {
+    values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// eˣ with a relative error under 2e-7 for the inputs softmax and SiLU produce, in arithmetic
+/// that vectorizes (range reduction to [−ln2/2, ln2/2], degree-6 polynomial, exponent bits).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    if x.is_nan() {
+        return x;
+    }
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2_E).round_ties_even();
+    // Plain multiply-adds, not `mul_add`: code outside the dispatched kernels is compiled for
+    // baseline x86-64, where `mul_add` is a library call (and Rust never fuses `a * b + c`).
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    p * scale
+}
+
+#[inline(always)]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + exp(-x))
+}
+
+/// `out = x / sqrt(mean(x²) + eps) * weight`.
+#[inline(always)]
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let mean = sum_of_squares(x) / x.len() as f32;
+    let inv = 1.0 / (mean + eps).sqrt();
+    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
+        *o = v * inv * w;
+    }
+}
+
+/// Cosines and sines of one position's RoPE angles, one pair per rotated dimension pair.
+pub struct RopeTable {
+    /// Inverse frequencies after Llama 3 style frequency factors, in f64.
+    inv_freq: Vec<f64>,
+    position_scale: f64,
+}
+
+impl RopeTable {
+    pub fn new(head_dim: usize, theta: f32, linear_factor: f32, freq_factors: Option<&[f32]>) -> Self {
+        let inv_freq = (0..head_dim / 2)
+            .map(|i| {
+                let base = 1.0 / (theta as f64).powf(2.0 * i as f64 / head_dim as f64);
+                base / freq_factors.map_or(1.0, |f| f64::from(f[i]))
+            })
+            .collect();
+        RopeTable {
+            inv_freq,
+            position_scale: 1.0 / f64::from(linear_factor),
+        }
+    }
+
+    pub fn pairs(&self) -> usize {
+        self.inv_freq.len()
+    }
+
+    /// Fills `cos` and `sin` (each `pairs()` long) for `position`.
+    pub fn angles(&self, position: usize, cos: &mut [f32], sin: &mut [f32]) {
+        let p = position as f64 * self.position_scale;
+        for ((c, s), &f) in cos.iter_mut().zip(sin.iter_mut()).zip(&self.inv_freq) {
+            let (sn, cs) = (p * f).sin_cos();
+            *c = cs as f32;
+            *s = sn as f32;
+        }
+    }
+}
+
+/// Rotates one head in place. `interleaved`: pairs (2i, 2i+1); otherwise (i, i + d/2).
+#[inline(always)]
+pub fn rope(head: &mut [f32], cos: &[f32], sin: &[f32], interleaved: bool) {
+    let half = head.len() / 2;
+    for i in 0..half {
+        let (a, b) = if interleaved { (2 * i, 2 * i + 1) } else { (i, i + half) };
+        let (x0, x1) = (head[a], head[b]);
+        head[a] = x0 * cos[i] - x1 * sin[i];
+        head[b] = x0 * sin[i] + x1 * cos[i];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let expected = (x as f64).exp();
+            let got = exp(x) as f64;
+            assert!(((got - expected) / expected).abs() < 5e-7, "exp({x}) = {got}, expected {expected}");
+            x += 0.0137;
+        }
+        assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn lane_sums_are_exact_on_integers() {
+        let v: Vec<f32> = (0..1001).map(|i| i as f32).collect();
+        assert_eq!(sum(&v), 500_500.0);
+        assert_eq!(sum(&[]), 0.0);
+        assert_eq!(sum_of_squares(&[3.0, 4.0]), 25.0);
+    }
+
+    #[test]
+    fn rope_rotates_pairs() {
+        let mut head = [1.0, 0.0, 1.0, 0.0];
+        let table = RopeTable::new(4, 10_000.0, 1.0, None);
+        let (mut c, mut s) = ([0.0; 2], [0.0; 2]);
+        table.angles(1, &mut c, &mut s);
+        rope(&mut head, &c, &s, true);
+        assert!((head[0] - 1f32.cos()).abs() < 1e-6 && (head[1] - 1f32.sin()).abs() < 1e-6);
+        let norm = |h: &[f32]| h.iter().map(|v| v * v).sum::<f32>();
+        assert!((norm(&head) - 2.0).abs() < 1e-5, "rotation keeps the norm");
+    }
+}

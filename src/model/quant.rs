@@ -1,0 +1,442 @@
+//! Weight storage: every matrix the engine multiplies by, in a layout made for its kernels.
+//!
+//! GGUF files arrive in a dozen block formats. Instead of one kernel per format, the loader
+//! converts each weight matrix into one of five *tiled* layouts, all of them holding 16 output
+//! rows side by side so that one SIMD register computes 16 outputs at once:
+//!
+//! - `U4`: 4-bit unsigned codes, value = d·q + m per 32-value block (f16 d and m). Q4_0 and
+//!   Q4_1 convert exactly (Q4_0: m = −8d).
+//! - `U8`: 8-bit unsigned codes with the same d·q + m rule. Q8_0 (q + 128, m = −128d), Q5_0 and
+//!   Q5_1 convert exactly; the K-quants (Q2_K…Q6_K) are re-quantized to it from their f32
+//!   values (error at most 1/510 of each 32-value block's range, well under the K-quants' own).
+//! - `F32`, `F16`, `BF16`: dense values, for float checkpoints and the f32 reference mode.
+//!
+//! Quantized matrices multiply 8-bit quantized activations (`QuantizedRows`) with exact integer
+//! dot products per block, then combine blocks in f32 in block order. Dense matrices accumulate
+//! in f32 in index order. In both cases each output's arithmetic depends only on its own row
+//! and column, never on how many rows are multiplied together, which instruction set runs, or
+//! how the work is split among threads: the engine's results are bit-identical whether a prompt
+//! is computed in one pass, token by token, from the prefix cache, or batched with other
+//! sequences. Tests rely on this.
+
+use half::{bf16, f16};
+
+/// Output rows stored side by side in one tile.
+pub const TILE: usize = 16;
+/// Values per quantization block along the input dimension.
+pub const QBLOCK: usize = 32;
+
+/// One 32-value block of 16 rows with 4-bit codes. `qs[c*64 + row*4 + j]` holds, in its low
+/// nibble, the code of input `4c + j` and, in its high nibble, that of input `16 + 4c + j`.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct U4Block {
+    pub qs: [u8; 256],
+    pub d: [f16; TILE],
+    pub m: [f16; TILE],
+}
+
+/// One 32-value block of 16 rows with 8-bit codes: `qs[g*64 + row*4 + j]` is input `4g + j`.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct U8Block {
+    pub qs: [u8; 512],
+    pub d: [f16; TILE],
+    pub m: [f16; TILE],
+}
+
+/// Tiled storage. Quantized: `[tile][block]`. Dense: `[tile][input][16 rows]`.
+pub enum MatrixData {
+    U4(Vec<U4Block>),
+    U8(Vec<U8Block>),
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    BF16(Vec<bf16>),
+}
+
+/// A weight matrix of `rows` outputs by `cols` inputs (rows padded to a multiple of 16 inside).
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: MatrixData,
+}
+
+/// The format a matrix is stored in, for reports and for choosing conversions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFormat {
+    U4,
+    U8,
+    F32,
+    F16,
+    BF16,
+}
+
+impl std::fmt::Display for StorageFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            StorageFormat::U4 => "u4",
+            StorageFormat::U8 => "u8",
+            StorageFormat::F32 => "f32",
+            StorageFormat::F16 => "f16",
+            StorageFormat::BF16 => "bf16",
+        };
+        f.write_str(name)
+    }
+}
+
+impl Matrix {
+    pub fn tiles(&self) -> usize {
+        self.rows.div_ceil(TILE)
+    }
+
+    pub fn blocks_per_row(&self) -> usize {
+        self.cols / QBLOCK
+    }
+
+    pub fn format(&self) -> StorageFormat {
+        match self.data {
+            MatrixData::U4(_) => StorageFormat::U4,
+            MatrixData::U8(_) => StorageFormat::U8,
+            MatrixData::F32(_) => StorageFormat::F32,
+            MatrixData::F16(_) => StorageFormat::F16,
+            MatrixData::BF16(_) => StorageFormat::BF16,
+        }
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.data, MatrixData::U4(_) | MatrixData::U8(_))
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        match &self.data {
+            MatrixData::U4(b) => b.len() * size_of::<U4Block>(),
+            MatrixData::U8(b) => b.len() * size_of::<U8Block>(),
+            MatrixData::F32(v) => v.len() * 4,
+            MatrixData::F16(v) => v.len() * 2,
+            MatrixData::BF16(v) => v.len() * 2,
+        }
+    }
+
+    /// Dense matrix from row-major f32 values.
+    pub fn dense(rows: usize, cols: usize, values: &[f32], format: StorageFormat) -> Matrix {
+        assert_eq!(values.len(), rows * cols);
+        let tiles = rows.div_ceil(TILE);
+        let mut tiled = vec![0f32; tiles * cols * TILE];
+        for r in 0..rows {
+            let (t, lane) = (r / TILE, r % TILE);
+            for c in 0..cols {
+                tiled[(t * cols + c) * TILE + lane] = values[r * cols + c];
+            }
+        }
+        let data = match format {
+            StorageFormat::F32 => MatrixData::F32(tiled),
+            StorageFormat::F16 => MatrixData::F16(tiled.iter().map(|&v| f16::from_f32(v)).collect()),
+            StorageFormat::BF16 => {
+                MatrixData::BF16(tiled.iter().map(|&v| bf16::from_f32(v)).collect())
+            }
+            StorageFormat::U4 | StorageFormat::U8 => {
+                return Matrix::quantize_u8(rows, cols, values);
+            }
+        };
+        Matrix { rows, cols, data }
+    }
+
+    /// Builds a quantized matrix from per-block codes: `block(row, block_index)` returns the 32
+    /// codes and the block's (d, m). `wide` selects U8 (codes up to 255) over U4 (up to 15).
+    pub fn from_blocks(
+        rows: usize,
+        cols: usize,
+        wide: bool,
+        mut block: impl FnMut(usize, usize) -> ([u8; QBLOCK], f16, f16),
+    ) -> Matrix {
+        assert_eq!(cols % QBLOCK, 0, "input dimension must be a multiple of {QBLOCK}");
+        let nb = cols / QBLOCK;
+        let tiles = rows.div_ceil(TILE);
+        if wide {
+            let empty = U8Block {
+                qs: [0; 512],
+                d: [f16::ZERO; TILE],
+                m: [f16::ZERO; TILE],
+            };
+            let mut blocks = vec![empty; tiles * nb];
+            for r in 0..rows {
+                let (t, lane) = (r / TILE, r % TILE);
+                for b in 0..nb {
+                    let (q, d, m) = block(r, b);
+                    let dst = &mut blocks[t * nb + b];
+                    for (i, &code) in q.iter().enumerate() {
+                        dst.qs[(i / 4) * 64 + lane * 4 + i % 4] = code;
+                    }
+                    dst.d[lane] = d;
+                    dst.m[lane] = m;
+                }
+            }
+            Matrix {
+                rows,
+                cols,
+                data: MatrixData::U8(blocks),
+            }
+        } else {
+            let empty = U4Block {
+                qs: [0; 256],
+                d: [f16::ZERO; TILE],
+                m: [f16::ZERO; TILE],
+            };
+            let mut blocks = vec![empty; tiles * nb];
+            for r in 0..rows {
+                let (t, lane) = (r / TILE, r % TILE);
+                for b in 0..nb {
+                    let (q, d, m) = block(r, b);
+                    let dst = &mut blocks[t * nb + b];
+                    for c in 0..4 {
+                        for j in 0..4 {
+                            let low = q[4 * c + j];
+                            let high = q[16 + 4 * c + j];
+                            debug_assert!(low < 16 && high < 16);
+                            dst.qs[c * 64 + lane * 4 + j] = low | (high << 4);
+                        }
+                    }
+                    dst.d[lane] = d;
+                    dst.m[lane] = m;
+                }
+            }
+            Matrix {
+                rows,
+                cols,
+                data: MatrixData::U4(blocks),
+            }
+        }
+    }
+
+    /// Asymmetric 8-bit quantization of row-major f32 values: per 32-value block,
+    /// m = min, d = (max − min)/255, q = round((x − m)/d).
+    pub fn quantize_u8(rows: usize, cols: usize, values: &[f32]) -> Matrix {
+        Matrix::from_blocks(rows, cols, true, |r, b| {
+            let x = &values[r * cols + b * QBLOCK..r * cols + (b + 1) * QBLOCK];
+            let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let m = f16::from_f32(lo);
+            let d = f16::from_f32((hi - lo) / 255.0);
+            let (mf, df) = (m.to_f32(), d.to_f32());
+            let mut q = [0u8; QBLOCK];
+            if df > 0.0 {
+                for (code, &v) in q.iter_mut().zip(x) {
+                    *code = ((v - mf) / df).round_ties_even().clamp(0.0, 255.0) as u8;
+                }
+            }
+            (q, d, m)
+        })
+    }
+
+    /// Writes row `r` as f32 values (embedding lookup, tests).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        assert!(r < self.rows && out.len() == self.cols);
+        let (t, lane) = (r / TILE, r % TILE);
+        let nb = self.cols / QBLOCK;
+        match &self.data {
+            MatrixData::U4(blocks) => {
+                for b in 0..nb {
+                    let blk = &blocks[t * nb + b];
+                    let (d, m) = (blk.d[lane].to_f32(), blk.m[lane].to_f32());
+                    for c in 0..4 {
+                        for j in 0..4 {
+                            let byte = blk.qs[c * 64 + lane * 4 + j];
+                            out[b * QBLOCK + 4 * c + j] = d * f32::from(byte & 15) + m;
+                            out[b * QBLOCK + 16 + 4 * c + j] = d * f32::from(byte >> 4) + m;
+                        }
+                    }
+                }
+            }
+            MatrixData::U8(blocks) => {
+                for b in 0..nb {
+                    let blk = &blocks[t * nb + b];
+                    let (d, m) = (blk.d[lane].to_f32(), blk.m[lane].to_f32());
+                    for i in 0..QBLOCK {
+                        let code = blk.qs[(i / 4) * 64 + lane * 4 + i % 4];
+                        out[b * QBLOCK + i] = d * f32::from(code) + m;
+                    }
+                }
+            }
+            MatrixData::F32(v) => dense_row(v, self.cols, t, lane, out, |x| x),
+            MatrixData::F16(v) => dense_row(v, self.cols, t, lane, out, f16::to_f32),
+            MatrixData::BF16(v) => dense_row(v, self.cols, t, lane, out, bf16::to_f32),
+        }
+    }
+
+    /// All rows as row-major f32 (tests and conversions only).
+    pub fn to_f32_rows(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        for r in 0..self.rows {
+            self.dequantize_row(r, &mut out[r * self.cols..(r + 1) * self.cols]);
+        }
+        out
+    }
+
+    /// Stacks matrices with the same input dimension and format vertically (q, k, v into one
+    /// matrix; gate and up into one), so that one multiplication serves them all. Each part's
+    /// rows must be a multiple of 16 so the parts stay tile-aligned.
+    pub fn stack(parts: Vec<Matrix>) -> Matrix {
+        let cols = parts[0].cols;
+        let format = parts[0].format();
+        assert!(parts.iter().all(|p| p.cols == cols && p.format() == format));
+        assert!(parts.iter().all(|p| p.rows % TILE == 0), "stacked parts must be tile-aligned");
+        let rows = parts.iter().map(|p| p.rows).sum();
+        macro_rules! concat {
+            ($variant:ident) => {{
+                let mut all = Vec::new();
+                for p in parts {
+                    match p.data {
+                        MatrixData::$variant(v) => all.extend(v),
+                        _ => unreachable!(),
+                    }
+                }
+                MatrixData::$variant(all)
+            }};
+        }
+        let data = match format {
+            StorageFormat::U4 => concat!(U4),
+            StorageFormat::U8 => concat!(U8),
+            StorageFormat::F32 => concat!(F32),
+            StorageFormat::F16 => concat!(F16),
+            StorageFormat::BF16 => concat!(BF16),
+        };
+        Matrix { rows, cols, data }
+    }
+}
+
+fn dense_row<E: Copy>(
+    v: &[E],
+    cols: usize,
+    tile: usize,
+    lane: usize,
+    out: &mut [f32],
+    to_f32: impl Fn(E) -> f32,
+) {
+    for c in 0..cols {
+        out[c] = to_f32(v[(tile * cols + c) * TILE + lane]);
+    }
+}
+
+/// Activation rows quantized to 8 bits per 32-value block: q = round(x/d) with d = max|x|/127,
+/// and s = d·Σq, the block's sum, which the kernels need for the `m` term of the weights.
+#[derive(Default)]
+pub struct QuantizedRows {
+    pub rows: usize,
+    pub cols: usize,
+    pub qs: Vec<i8>,
+    pub d: Vec<f32>,
+    pub s: Vec<f32>,
+}
+
+impl QuantizedRows {
+    pub fn resize(&mut self, rows: usize, cols: usize) {
+        assert_eq!(cols % QBLOCK, 0);
+        self.rows = rows;
+        self.cols = cols;
+        self.qs.resize(rows * cols, 0);
+        self.d.resize(rows * cols / QBLOCK, 0.0);
+        self.s.resize(rows * cols / QBLOCK, 0.0);
+    }
+
+    /// Quantizes row `r` from `x` (which must hold `cols` values).
+    pub fn set_row(&mut self, r: usize, x: &[f32]) {
+        let nb = self.cols / QBLOCK;
+        let qs = &mut self.qs[r * self.cols..(r + 1) * self.cols];
+        for b in 0..nb {
+            let xs = &x[b * QBLOCK..(b + 1) * QBLOCK];
+            let amax = xs.iter().fold(0f32, |a, &v| a.max(v.abs()));
+            let d = amax / 127.0;
+            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut sum = 0i32;
+            for (q, &v) in qs[b * QBLOCK..(b + 1) * QBLOCK].iter_mut().zip(xs) {
+                let code = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                *q = code;
+                sum += i32::from(code);
+            }
+            self.d[r * nb + b] = d;
+            self.s[r * nb + b] = d * sum as f32;
+        }
+    }
+}
+
+/// f16 bits to f32 in plain integer arithmetic, so that loops over it vectorize (F. Giesen's
+/// branch-free conversion; exact for every f16 value, including subnormals, inf and NaN).
+#[inline(always)]
+pub fn f16_bits_to_f32(h: u16) -> f32 {
+    let h = u32::from(h);
+    let magic = f32::from_bits(113 << 23);
+    let shifted = (h & 0x7fff) << 13;
+    let exp = shifted & (0x7c00 << 13);
+    let mut o = shifted + ((127 - 15) << 23);
+    if exp == 0x7c00 << 13 {
+        o += (128 - 16) << 23; // inf or NaN
+    } else if exp == 0 {
+        o = (f32::from_bits(o + (1 << 23)) - magic).to_bits(); // subnormal
+    }
+    f32::from_bits(o | ((h & 0x8000) << 16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_conversion_is_exact_for_every_value() {
+        for bits in 0..=u16::MAX {
+            let expected = f16::from_bits(bits).to_f32();
+            let actual = f16_bits_to_f32(bits);
+            assert!(
+                expected.to_bits() == actual.to_bits() || (expected.is_nan() && actual.is_nan()),
+                "bits {bits:#06x}: {expected} vs {actual}"
+            );
+        }
+    }
+
+    #[test]
+    fn blocks_round_trip_through_tiles() {
+        let rows = 20;
+        let cols = 64;
+        for wide in [false, true] {
+            let max = if wide { 255 } else { 15 };
+            let code = |r: usize, c: usize| ((r * 7 + c * 3) % (max + 1)) as u8;
+            let m = Matrix::from_blocks(rows, cols, wide, |r, b| {
+                let q = std::array::from_fn(|i| code(r, b * QBLOCK + i));
+                (q, f16::from_f32(0.5 + r as f32), f16::from_f32(-(b as f32)))
+            });
+            let mut row = vec![0f32; cols];
+            for r in 0..rows {
+                m.dequantize_row(r, &mut row);
+                for (c, &v) in row.iter().enumerate() {
+                    let expected = (0.5 + r as f32) * f32::from(code(r, c)) - (c / QBLOCK) as f32;
+                    assert_eq!(v, expected, "wide={wide} r={r} c={c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn u8_quantization_error_is_bounded_by_half_a_step() {
+        let rows = 3;
+        let cols = 64;
+        let values: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 101) as f32 / 7.0 - 5.0).collect();
+        let m = Matrix::quantize_u8(rows, cols, &values);
+        let back = m.to_f32_rows();
+        for (r, chunk) in values.chunks(QBLOCK).enumerate() {
+            let range = chunk.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                - chunk.iter().copied().fold(f32::INFINITY, f32::min);
+            for (i, &v) in chunk.iter().enumerate() {
+                let err = (back[r * QBLOCK + i] - v).abs();
+                assert!(err <= range / 255.0 * 0.5 + 0.01, "error {err} for range {range}");
+            }
+        }
+    }
+
+    #[test]
+    fn dense_tiles_round_trip() {
+        let values: Vec<f32> = (0..17 * 5).map(|i| i as f32 * 0.25).collect();
+        for format in [StorageFormat::F32, StorageFormat::F16, StorageFormat::BF16] {
+            let m = Matrix::dense(17, 5, &values, format);
+            assert_eq!(m.to_f32_rows(), values, "{format}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Sampling options and the sampler: temperature, top-k, top-p, with a seeded ChaCha20 stream.
+//!
+//! ChaCha20 gives the same numbers on every platform and Rust version; sample `i` of a call uses
+//! stream `i` of the seed, so answer `i` does not depend on how many others are drawn with it.
+//! Ties between equal probabilities are broken by token id, so the result is a function of the
+//! logits, the options and the seed alone.
+
+use super::error::{ModelError, Result};
+use super::math;
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+/// How to draw tokens. The defaults are the paper's (temperature 1, top-p 0.9, 400 tokens).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingOptions {
+    /// 0 picks the most likely token every time.
+    pub temperature: f32,
+    /// Keep the smallest set of most likely tokens whose probability reaches `top_p` (1 = off).
+    pub top_p: f32,
+    /// Keep only the `top_k` most likely tokens (0 = off).
+    pub top_k: usize,
+    pub max_tokens: usize,
+    pub seed: u64,
+    /// Generation stops before the first occurrence of any of these strings.
+    pub stop: Vec<String>,
+}
+
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        SamplingOptions {
+            temperature: 1.0,
+            top_p: 0.9,
+            top_k: 0,
+            max_tokens: 400,
+            seed: 0,
+            stop: Vec::new(),
+        }
+    }
+}
+
+impl SamplingOptions {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(ModelError::InvalidOption(format!(
+                "temperature must be a number ≥ 0, got {}",
+                self.temperature
+            )));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(ModelError::InvalidOption(format!("top_p must be in (0, 1], got {}", self.top_p)));
+        }
+        if self.max_tokens == 0 {
+            return Err(ModelError::InvalidOption("max_tokens must be at least 1".into()));
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return Err(ModelError::InvalidOption("stop strings must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+pub struct Sampler {
+    rng: ChaCha20Rng,
+    temperature: f32,
+    top_p: f32,
+    top_k: usize,
+    /// (unnormalised probability, token) candidates, reused between tokens.
+    candidates: Vec<(f32, u32)>,
+}
+
+impl Sampler {
+    /// The sampler for answer number `stream` of a call with these options.
+    pub fn new(opts: &SamplingOptions, stream: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
+        rng.set_stream(stream);
+        Sampler {
+            rng,
+            temperature: opts.temperature,
+            top_p: opts.top_p,
+            top_k: opts.top_k,
+            candidates: Vec::new(),
+        }
+    }
+
+    /// A uniform number in [0, 1) from 53 random bits.
+    fn uniform(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        if self.temperature == 0.0 {
+            return argmax(logits);
+        }
+        let max = math::max(logits);
+        let inv_t = 1.0 / self.temperature;
+        self.candidates.clear();
+        self.candidates
+            .extend(logits.iter().enumerate().map(|(i, &l)| (math::exp((l - max) * inv_t), i as u32)));
+        // Most likely first; equal probabilities by token id.
+        let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if self.top_k > 0 && self.top_k < self.candidates.len() {
+            self.candidates.select_nth_unstable_by(self.top_k - 1, order);
+            self.candidates.truncate(self.top_k);
+        }
+        if self.top_p < 1.0 {
+            let total: f64 = self.candidates.iter().map(|c| f64::from(c.0)).sum();
+            let target = f64::from(self.top_p) * total;
+            // Sorting 49k candidates per token would dominate decoding; the nucleus almost
+            // always lies among the few tokens within a factor 1000 of the best, so sort those
+            // first and widen only if their mass falls short. Tokens left out are all less
+            // likely than every token kept, so the sorted prefix is exact either way.
+            let mut kept = self.candidates.len();
+            for threshold in [1e-3f32, 1e-6, 0.0] {
+                let (mut head, mut rest): (Vec<_>, Vec<_>) =
+                    self.candidates.iter().partition(|c| c.0 >= threshold);
+                head.sort_unstable_by(order);
+                let mut cumulative = 0f64;
+                let mut reached = None;
+                for (i, c) in head.iter().enumerate() {
+                    cumulative += f64::from(c.0);
+                    if cumulative >= target {
+                        reached = Some(i + 1);
+                        break;
+                    }
+                }
+                if let Some(n) = reached.or((threshold == 0.0).then_some(head.len())) {
+                    head.append(&mut rest);
+                    self.candidates = head;
+                    kept = n;
+                    break;
+                }
+            }
+            self.candidates.truncate(kept.max(1));
+        }
+        let total: f64 = self.candidates.iter().map(|c| f64::from(c.0)).sum();
+        let mut u = self.uniform() * total;
+        for &(p, token) in &self.candidates {
+            u -= f64::from(p);
+            if u < 0.0 {
+                return token;
+            }
+        }
+        self.candidates.last().map_or(0, |c| c.1)
+    }
+}
+
+/// Index of the largest logit (the first one on ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logits() -> Vec<f32> {
+        (0..1000).map(|i| ((i * 7919) % 1000) as f32 / 100.0).collect()
+    }
+
+    #[test]
+    fn same_seed_same_tokens_and_streams_differ() {
+        let opts = SamplingOptions {
+            seed: 42,
+            ..Default::default()
+        };
+        let draw = |stream| {
+            let mut s = Sampler::new(&opts, stream);
+            (0..50).map(|_| s.sample(&logits())).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(0), draw(0));
+        assert_ne!(draw(0), draw(1));
+    }
+
+    #[test]
+    fn greedy_and_top_k_one_pick_the_best() {
+        let l = logits();
+        let best = argmax(&l);
+        let greedy = SamplingOptions {
+            temperature: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(Sampler::new(&greedy, 0).sample(&l), best);
+        let top1 = SamplingOptions {
+            top_k: 1,
+            ..Default::default()
+        };
+        let mut s = Sampler::new(&top1, 3);
+        assert!((0..20).all(|_| s.sample(&l) == best));
+    }
+
+    #[test]
+    fn top_p_keeps_only_the_nucleus() {
+        // Token 0 has probability ~0.88, token 1 ~0.12, the rest are negligible.
+        let mut l = vec![-30.0f32; 100];
+        l[0] = 2.0;
+        l[1] = 0.0;
+        let opts = SamplingOptions {
+            top_p: 0.5,
+            ..Default::default()
+        };
+        let mut s = Sampler::new(&opts, 0);
+        assert!((0..200).all(|_| s.sample(&l) == 0));
+        let wide = SamplingOptions {
+            top_p: 0.95,
+            ..Default::default()
+        };
+        let mut s = Sampler::new(&wide, 0);
+        let ones = (0..2000).filter(|_| s.sample(&l) == 1).count();
+        assert!((150..350).contains(&ones), "token 1 drawn {ones} times in 2000");
+    }
+
+    #[test]
+    fn bad_options_are_rejected_with_the_reason() {
+        let bad = SamplingOptions {
+            top_p: 0.0,
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("top_p"));
+        let bad = SamplingOptions {
+            temperature: -1.0,
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("temperature"));
+        let bad = SamplingOptions {
+            max_tokens: 0,
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("max_tokens"));
+    }
+}
