@@ -114,7 +114,7 @@ fn measure_ours(path: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Thro
         Ok(())
     })?;
     let decode_seconds = time(&mut || {
-        model.greedy_decode_from_scratch(prompt[0], args.decode_tokens)?;
+        model.greedy_tokens(&prompt[..1], args.decode_tokens)?;
         Ok(())
     })?;
     Ok(Throughput {

@@ -16,6 +16,17 @@ pub enum Architecture {
     Qwen2,
 }
 
+impl Architecture {
+    /// The architecture a GGUF file declares, or the error naming an unsupported one.
+    pub fn of_gguf(metadata: &HashMap<String, Value>) -> Result<Self> {
+        match get_string(metadata, "general.architecture")?.as_str() {
+            "llama" | "mistral" => Ok(Architecture::Llama),
+            "qwen2" => Ok(Architecture::Qwen2),
+            other => Err(ModelError::UnsupportedArchitecture(other.to_string())),
+        }
+    }
+}
+
 impl std::fmt::Display for Architecture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -100,11 +111,7 @@ impl TransformerConfig {
     /// From GGUF metadata; `vocab` comes from the embedding tensor's shape.
     pub fn from_gguf(metadata: &HashMap<String, Value>, vocab: usize) -> Result<Self> {
         let arch_name = get_string(metadata, "general.architecture")?;
-        let architecture = match arch_name.as_str() {
-            "llama" | "mistral" => Architecture::Llama,
-            "qwen2" => Architecture::Qwen2,
-            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
-        };
+        let architecture = Architecture::of_gguf(metadata)?;
         let key = |suffix: &str| format!("{arch_name}.{suffix}");
         let u = |suffix: &str| get_usize(metadata, &key(suffix));
         let f = |suffix: &str| get_f32(metadata, &key(suffix));

@@ -396,24 +396,29 @@ impl ChatModel for LocalModel {
 }
 
 impl LocalModel {
-    /// Feeds `first` and then `steps − 1` greedy tokens one at a time into an empty sequence,
-    /// without stopping at end-of-turn tokens: the decode half of `llama-bench` (`tg`).
-    pub fn greedy_decode_from_scratch(&self, first: u32, steps: usize) -> Result<Vec<u32>> {
-        self.check_prompt(&[first])?;
+    /// Computes `prompt` from scratch (no cache) and then `steps` greedy tokens, feeding each
+    /// back one at a time without stopping at end-of-turn tokens. With a one-token prompt this
+    /// is the decode half of `llama-bench` (`tg`); tests compare it with the reference model.
+    pub fn greedy_tokens(&self, prompt: &[u32], steps: usize) -> Result<Vec<u32>> {
+        self.check_prompt(prompt)?;
         let mut state = self.state.lock().unwrap();
+        let state = &mut *state;
         let ctx = self.context();
         let mut seq = SeqKv::default();
-        let mut token = first;
+        self.prefill(&mut seq, prompt, &mut state.scratch);
         let mut out = Vec::with_capacity(steps);
-        for _ in 0..steps {
+        while out.len() < steps {
+            let token = super::sampler::argmax(&state.scratch.logits);
+            out.push(token);
+            if out.len() == steps || seq.len() + 1 >= self.transformer.config.context_length {
+                break;
+            }
             let mut items = [BatchItem {
                 seq: &mut seq,
                 tokens: std::slice::from_ref(&token),
                 want_logits: true,
             }];
             self.transformer.forward(&ctx, &mut items, &mut state.scratch);
-            token = super::sampler::argmax(&state.scratch.logits);
-            out.push(token);
         }
         Ok(out)
     }

@@ -288,6 +288,8 @@ fn widen_u4(m: &Matrix) -> Matrix {
 
 /// Loads a Llama-family or Qwen2 GGUF file.
 pub fn load_gguf(gguf: &mut GgufFile, mode: WeightMode) -> Result<Transformer> {
+    // The architecture decides which tensors to look for: check it first.
+    super::config::Architecture::of_gguf(&gguf.metadata)?;
     let (vocab, hidden_in_file) = gguf.matrix_shape("token_embd.weight")?;
     let mut config = TransformerConfig::from_gguf(&gguf.metadata, vocab)?;
     if hidden_in_file != config.hidden {
@@ -301,7 +303,7 @@ pub fn load_gguf(gguf: &mut GgufFile, mode: WeightMode) -> Result<Transformer> {
         config.rope_freq_factors = Some(gguf.vector("rope_freqs.weight", config.head_dim / 2)?);
     }
     let names = TensorNames::gguf();
-    load_transformer(config, &names, mode, |name, shape| match shape {
+    load_transformer(config, &names, |name, shape| match shape {
         Shape::Vector(len) => gguf.vector(name, len).map(Tensor::Vector),
         Shape::Matrix(rows, cols) => gguf.matrix(name, rows, cols, mode).map(Tensor::Matrix),
         Shape::Exists => Ok(Tensor::Exists(gguf.has_tensor(name))),
@@ -335,7 +337,7 @@ pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
     let present: std::collections::HashSet<String> = st.tensors().into_iter().map(|(name, _)| name).collect();
     let tied = json["tie_word_embeddings"].as_bool().unwrap_or(false) || !present.contains("lm_head.weight");
     let names = TensorNames::hf();
-    load_transformer(config, &names, mode, |name, shape| {
+    load_transformer(config, &names, |name, shape| {
         if let Shape::Exists = shape {
             return Ok(Tensor::Exists(present.contains(name) && !(tied && name == "lm_head.weight")));
         }
@@ -474,7 +476,6 @@ fn layer_name(pattern: &str, layer: usize) -> String {
 fn load_transformer(
     config: TransformerConfig,
     names: &TensorNames,
-    mode: WeightMode,
     mut fetch: impl FnMut(&str, Shape) -> Result<Tensor>,
 ) -> Result<Transformer> {
     let c = &config;
@@ -511,6 +512,5 @@ fn load_transformer(
             down: fetch(&name(names.down), Shape::Matrix(hidden, ffn))?.matrix(),
         });
     }
-    let _ = mode;
     Ok(Transformer::new(config, embedding, layers, final_norm, output))
 }

@@ -123,9 +123,12 @@ impl ChatTemplate {
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<Value, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         env.add_function("strftime_now", |fmt: String| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -204,7 +207,9 @@ impl ChatTemplate {
     ) -> Result<RenderedChat> {
         for (i, m) in messages.iter().enumerate() {
             if m.role.trim().is_empty() {
-                return Err(ModelError::Template(format!("message {i} has an empty role")));
+                return Err(ModelError::Template(format!(
+                    "message {i} has an empty role"
+                )));
             }
         }
         let text = self.render_text(messages, add_generation_prompt)?;

@@ -296,15 +296,20 @@ impl<'a> Meta<'a> {
 impl TextTokenizer {
     /// Builds the tokenizer from GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`).
     ///
-    /// `tokenizer.ggml.add_space_prefix = true` on a byte-level ("gpt2") vocabulary prepends a
-    /// space to each run of text between special tokens, as Hugging Face's
-    /// `ByteLevel(add_prefix_space=true)` does; llama.cpp ignores this key for such vocabularies,
-    /// and the converters do not write it for them in practice.
+    /// `tokenizer.ggml.add_space_prefix = true` on a byte-level ("gpt2") vocabulary (converters
+    /// copy it from `add_prefix_space` in `tokenizer_config.json`) prepends a space to each run
+    /// of text between special tokens, as Hugging Face's `ByteLevel(add_prefix_space=true)` does
+    /// (except that a run already starting with a space gets one more). llama.cpp ignores the key
+    /// for byte-level vocabularies, so for such rare files the ids follow Hugging Face, not
+    /// llama.cpp. SmolLM2 has it `false`.
     pub fn from_gguf(metadata: &HashMap<String, Value>) -> Result<Self> {
         let meta = Meta(metadata);
-        let model = meta
-            .str("tokenizer.ggml.model")?
-            .ok_or_else(|| meta_err("tokenizer.ggml.model", "missing from the model file's metadata"))?;
+        let model = meta.str("tokenizer.ggml.model")?.ok_or_else(|| {
+            meta_err(
+                "tokenizer.ggml.model",
+                "missing from the model file's metadata",
+            )
+        })?;
         let mut tokens: Vec<String> = meta
             .strings("tokenizer.ggml.tokens")?
             .into_iter()
@@ -349,7 +354,9 @@ impl TextTokenizer {
                             .ok_or_else(|| {
                                 meta_err(
                                     "tokenizer.ggml.merges",
-                                    format!("merge {i} `{m}` is not two tokens separated by a space"),
+                                    format!(
+                                        "merge {i} `{m}` is not two tokens separated by a space"
+                                    ),
                                 )
                             })
                     })
@@ -368,7 +375,13 @@ impl TextTokenizer {
                 let unk = (0..n)
                     .find(|&i| type_of(i) == TYPE_UNKNOWN)
                     .map(|i| tokens[i].clone());
-                let tok = sentencepiece_bpe(&tokens, &scores, vocab, unk, add_space_prefix.unwrap_or(true))?;
+                let tok = sentencepiece_bpe(
+                    &tokens,
+                    &scores,
+                    vocab,
+                    unk,
+                    add_space_prefix.unwrap_or(true),
+                )?;
                 (tok, true)
             }
             other => {
@@ -400,7 +413,9 @@ impl TextTokenizer {
             eot: meta.token_id("tokenizer.ggml.eot_token_id", n)?,
             eom: meta.token_id("tokenizer.ggml.eom_token_id", n)?,
             extra_eos: Vec::new(),
-            add_bos: meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos),
+            add_bos: meta
+                .bool("tokenizer.ggml.add_bos_token")?
+                .unwrap_or(default_add_bos),
             chat_template: meta.str("tokenizer.chat_template")?.map(String::from),
         })
     }
@@ -658,7 +673,9 @@ fn sentencepiece_bpe(
     unk: Option<String>,
     add_space_prefix: bool,
 ) -> Result<Tokenizer> {
-    use tokenizers::decoders::{byte_fallback::ByteFallback, fuse::Fuse, sequence::Sequence, strip::Strip};
+    use tokenizers::decoders::{
+        byte_fallback::ByteFallback, fuse::Fuse, sequence::Sequence, strip::Strip,
+    };
     use tokenizers::normalizers::{Prepend, Replace, Sequence as NormalizerSequence};
 
     let merges = sentencepiece_merges(tokens, scores, &vocab);
@@ -673,7 +690,8 @@ fn sentencepiece_bpe(
 
     // SentencePiece sees "▁" for every space, plus one in front of the text (and, as in
     // llama.cpp, in front of the text after each special token: normalizers run per segment).
-    let replace = |from: &str, to: &str| Replace::new(from, to).map_err(tok_err("building Replace"));
+    let replace =
+        |from: &str, to: &str| Replace::new(from, to).map_err(tok_err("building Replace"));
     let mut normalizers: Vec<NormalizerWrapper> = Vec::new();
     if add_space_prefix {
         normalizers.push(Prepend::new("▁".into()).into());
@@ -804,7 +822,10 @@ mod tests {
         let tokens: Vec<String> = ["a", "b", "ab", "bb", "abb"].map(String::from).to_vec();
         let vocab = vocab_map(&tokens).unwrap();
         let merges = sentencepiece_merges(&tokens, &[0.0, 0.0, -1.0, -0.5, -2.0], &vocab);
-        let m: Vec<(&str, &str)> = merges.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let m: Vec<(&str, &str)> = merges
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         assert_eq!(m, vec![("b", "b"), ("a", "b"), ("a", "bb"), ("ab", "b")]);
     }
 }

