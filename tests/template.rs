@@ -38,7 +38,10 @@ fn template_error(result: Result<impl std::fmt::Debug, ModelError>) -> String {
 fn default_model_template_with_system_prompt() {
     let tok = smollm2();
     let template = ChatTemplate::for_tokenizer(tok).unwrap();
-    let messages = [Message::system(PIRATE), Message::user("Hello! Who are you?")];
+    let messages = [
+        Message::system(PIRATE),
+        Message::user("Hello! Who are you?"),
+    ];
 
     let rendered = template.render(&messages, true).unwrap();
     let header = "<|im_start|>system\n";
@@ -72,7 +75,11 @@ fn default_model_template_with_system_prompt() {
 fn default_model_template_without_system_prompt() {
     let tok = smollm2();
     let template = ChatTemplate::for_tokenizer(tok).unwrap();
-    let messages = [Message::user("Hi"), Message::assistant("Hello!"), Message::user("Bye")];
+    let messages = [
+        Message::user("Hi"),
+        Message::assistant("Hello!"),
+        Message::user("Bye"),
+    ];
     let rendered = template.render(&messages, false).unwrap();
     assert_eq!(
         rendered.text,
@@ -82,7 +89,10 @@ fn default_model_template_without_system_prompt() {
     );
     // The template's default system prompt is not the caller's: no span.
     assert_eq!(rendered.system_content, None);
-    assert_eq!(template.tokenize(tok, &messages, true).unwrap().system_span, None);
+    assert_eq!(
+        template.tokenize(tok, &messages, true).unwrap().system_span,
+        None
+    );
 }
 
 #[test]
@@ -105,7 +115,10 @@ fn chatml_fallback() {
 
     let prompt = chatml.tokenize(smollm2(), &with_system, true).unwrap();
     let span = prompt.system_span.unwrap();
-    assert_eq!(span, 3..3 + smollm2().encode("Be brief.", false).unwrap().ids.len());
+    assert_eq!(
+        span,
+        3..3 + smollm2().encode("Be brief.", false).unwrap().ids.len()
+    );
     assert_eq!(smollm2().decode(&prompt.ids[span]), "Be brief.");
 
     let without_system = chatml.render(&[Message::user("Hi")], false).unwrap();
@@ -136,22 +149,38 @@ fn llama2_fallback() {
         "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello there </s><s>[INST] Bye [/INST]"
     );
     let start = "<s>[INST] <<SYS>>\n".len();
-    assert_eq!(rendered.system_content, Some(start..start + "Be brief.".len()));
+    assert_eq!(
+        rendered.system_content,
+        Some(start..start + "Be brief.".len())
+    );
 
     // Spans are token indices whatever the tokenizer; SmolLM2's serves as one here.
     let prompt = llama2.tokenize(smollm2(), &with_system, true).unwrap();
     let span = prompt.system_span.unwrap();
     assert_eq!(smollm2().decode(&prompt.ids[span.clone()]), "Be brief.");
-    assert_eq!(smollm2().decode(&prompt.ids[..span.start]), "<s>[INST] <<SYS>>\n");
+    assert_eq!(
+        smollm2().decode(&prompt.ids[..span.start]),
+        "<s>[INST] <<SYS>>\n"
+    );
 
     let single = llama2.render(&[Message::user("Hi")], true).unwrap();
     assert_eq!(single.text, "<s>[INST] Hi [/INST]");
     assert_eq!(single.system_content, None);
 
     let multi = llama2
-        .render(&[Message::user(" Hi "), Message::assistant("Yo"), Message::user("Bye")], false)
+        .render(
+            &[
+                Message::user(" Hi "),
+                Message::assistant("Yo"),
+                Message::user("Bye"),
+            ],
+            false,
+        )
         .unwrap();
-    assert_eq!(multi.text, "<s>[INST] Hi [/INST] Yo </s><s>[INST] Bye [/INST]");
+    assert_eq!(
+        multi.text,
+        "<s>[INST] Hi [/INST] Yo </s><s>[INST] Bye [/INST]"
+    );
 
     // Roles must alternate: the template raises.
     let msg = template_error(llama2.render(&[Message::user("a"), Message::user("b")], false));
@@ -159,11 +188,21 @@ fn llama2_fallback() {
 
     // The fallback for a vocabulary with neither a template nor <|im_start|>: Llama-2 with the
     // model's own BOS/EOS texts.
-    let strings = |xs: &[&str]| Value::Array(xs.iter().map(|s| Value::String(s.to_string())).collect());
+    let strings =
+        |xs: &[&str]| Value::Array(xs.iter().map(|s| Value::String(s.to_string())).collect());
     let meta = HashMap::from([
-        ("tokenizer.ggml.model".to_string(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.pre".to_string(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.tokens".to_string(), strings(&["<bos>", "<eos>", "a"])),
+        (
+            "tokenizer.ggml.model".to_string(),
+            Value::String("gpt2".into()),
+        ),
+        (
+            "tokenizer.ggml.pre".to_string(),
+            Value::String("gpt2".into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".to_string(),
+            strings(&["<bos>", "<eos>", "a"]),
+        ),
         ("tokenizer.ggml.merges".to_string(), strings(&[])),
         ("tokenizer.ggml.bos_token_id".to_string(), Value::U32(0)),
         ("tokenizer.ggml.eos_token_id".to_string(), Value::U32(1)),
@@ -217,23 +256,32 @@ fn jinja2_compatibility() {
         ChatTemplate::from_jinja(source, Some("<s>".into()), Some("</s>".into())).unwrap();
     let text = template
         .render(
-            &[Message::user(" xy "), Message::assistant("yx"), Message::user("never")],
+            &[
+                Message::user(" xy "),
+                Message::assistant("yx"),
+                Message::user("never"),
+            ],
             false,
         )
         .unwrap()
         .text;
     // What Jinja2 renders (checked with Jinja2 3.1.6, `missing.attribute` aside: Jinja2 raises).
-    assert_eq!(text, "        <s>USER:True\n        <s>ASSISTANT:False\n</s>|4|");
+    assert_eq!(
+        text,
+        "        <s>USER:True\n        <s>ASSISTANT:False\n</s>|4|"
+    );
 }
 
 #[test]
 fn template_errors() {
-    let msg = template_error(ChatTemplate::from_jinja(
-        "{{ raise_exception('This model only talks to pirates.') }}",
-        None,
-        None,
-    )
-    .and_then(|t| t.render(&[Message::user("hi")], false)));
+    let msg = template_error(
+        ChatTemplate::from_jinja(
+            "{{ raise_exception('This model only talks to pirates.') }}",
+            None,
+            None,
+        )
+        .and_then(|t| t.render(&[Message::user("hi")], false)),
+    );
     assert!(msg.contains("This model only talks to pirates."), "{msg}");
 
     let msg = template_error(ChatTemplate::from_jinja(
@@ -246,4 +294,11 @@ fn template_errors() {
 
     let msg = template_error(ChatTemplate::chatml().render(&[Message::new(" ", "hi")], false));
     assert!(msg.contains("empty role"), "{msg}");
+}
+
+#[test]
+fn shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ChatTemplate>();
+    assert_send_sync::<TextTokenizer>();
 }

@@ -59,14 +59,16 @@ const CASES: &[(&str, &str, &[u32])] = &[
     (
         "accents",
         "Café naïve façade déjà vu",
-        &[51, 1939, 2756, 15486, 46494, 40852, 32564, 90, 16739, 386, 101],
+        &[
+            51, 1939, 2756, 15486, 46494, 40852, 32564, 90, 16739, 386, 101,
+        ],
     ),
     (
         "cjk",
         "你好，世界。日本語のテキスト",
         &[
-            18645, 250, 48392, 138, 12831, 7906, 240, 178, 239, 230, 19076, 23274, 115, 40993,
-            179, 120, 248, 26453, 11100, 224, 10391, 251, 10391, 134, 11100, 226,
+            18645, 250, 48392, 138, 12831, 7906, 240, 178, 239, 230, 19076, 23274, 115, 40993, 179,
+            120, 248, 26453, 11100, 224, 10391, 251, 10391, 134, 11100, 226,
         ],
     ),
     (
@@ -112,8 +114,35 @@ fn matches_llama_cpp_and_round_trips() {
         let enc = tok.encode(text, true).unwrap();
         assert_eq!(enc.ids, golden, "case `{name}`: ids differ from llama.cpp");
         assert_eq!(enc.offsets.len(), enc.ids.len());
-        assert_eq!(tok.decode(&enc.ids), text, "case `{name}`: decode(encode(x)) != x");
+        assert_eq!(
+            tok.decode(&enc.ids),
+            text,
+            "case `{name}`: decode(encode(x)) != x"
+        );
         assert_eq!(tok.decode_with_special(&enc.ids), text, "case `{name}`");
+    }
+}
+
+/// 400 random concatenations of awkward pieces (CRLF, tabs, runs of spaces, NBSP and ideographic
+/// spaces, zero-width characters, many scripts, ZWJ emoji and flags, code, URLs, digits, partial
+/// and whole special tokens), each tokenized by the same `llama-tokenize` command as above. The
+/// fixture is `[[text, ids], ...]`.
+#[test]
+fn matches_llama_cpp_on_mixed_text() {
+    let tok = smollm2();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_llama_cpp_mixed.json");
+    let cases: Vec<(String, Vec<u32>)> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(cases.len(), 400);
+    for (text, golden) in &cases {
+        let ids = tok.encode(text, true).unwrap().ids;
+        assert_eq!(&ids, golden, "ids differ from llama.cpp for {text:?}");
+        assert_eq!(
+            tok.decode_with_special(&ids),
+            *text,
+            "round trip of {text:?}"
+        );
     }
 }
 
@@ -129,11 +158,17 @@ fn chat_prompt_matches_llama_cpp() {
     assert_eq!(tok.decode_with_special(&enc.ids), CHAT_TEXT);
     // Special tokens are skipped by `decode`.
     assert!(!tok.decode(&enc.ids).contains("<|im_"));
-    assert!(tok.decode(&enc.ids).starts_with("system\nYou are a pirate."));
+    assert!(
+        tok.decode(&enc.ids)
+            .starts_with("system\nYou are a pirate.")
+    );
     // Offsets are byte ranges of the text, special tokens included.
     assert_eq!(enc.offsets[0], (0, "<|im_start|>".len()));
     assert_eq!(&CHAT_TEXT[enc.offsets[1].0..enc.offsets[1].1], "system");
-    assert_eq!(&CHAT_TEXT[enc.offsets[17].0..enc.offsets[17].1], "<|im_end|>");
+    assert_eq!(
+        &CHAT_TEXT[enc.offsets[17].0..enc.offsets[17].1],
+        "<|im_end|>"
+    );
 }
 
 #[test]
@@ -157,7 +192,10 @@ fn special_tokens_and_settings_of_the_default_model() {
     assert_eq!(tok.eos_id(), Some(2));
     assert_eq!(tok.bos_token().as_deref(), Some("<|im_start|>"));
     assert_eq!(tok.eos_token().as_deref(), Some("<|im_end|>"));
-    assert!(!tok.add_bos_token(), "SmolLM2's GGUF says add_bos_token = false");
+    assert!(
+        !tok.add_bos_token(),
+        "SmolLM2's GGUF says add_bos_token = false"
+    );
     assert_eq!(tok.token_id("<|im_end|>"), Some(2));
     assert_eq!(tok.token_id("<|endoftext|>"), Some(0));
     assert_eq!(tok.token_text(504).as_deref(), Some("The"));
@@ -170,20 +208,35 @@ fn special_tokens_and_settings_of_the_default_model() {
             .is_some_and(|t| t.contains("You are a helpful AI assistant named SmolLM"))
     );
     // No BOS for this model even when asked.
-    assert_eq!(tok.encode("Hi", true).unwrap().ids, tok.encode("Hi", false).unwrap().ids);
+    assert_eq!(
+        tok.encode("Hi", true).unwrap().ids,
+        tok.encode("Hi", false).unwrap().ids
+    );
     assert_eq!(tok.encode("", true).unwrap().ids, Vec::<u32>::new());
 }
 
 /// A tiny byte-level vocabulary with the given `tokenizer.ggml.*` entries on top.
 fn tiny_gpt2(extra: &[(&str, Value)]) -> HashMap<String, Value> {
-    let strings = |xs: &[&str]| Value::Array(xs.iter().map(|s| Value::String(s.to_string())).collect());
+    let strings =
+        |xs: &[&str]| Value::Array(xs.iter().map(|s| Value::String(s.to_string())).collect());
     let mut meta = HashMap::from([
-        ("tokenizer.ggml.model".to_string(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.tokens".to_string(), strings(&["<eos>", "a", "b", "ab"])),
+        (
+            "tokenizer.ggml.model".to_string(),
+            Value::String("gpt2".into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".to_string(),
+            strings(&["<eos>", "a", "b", "ab"]),
+        ),
         ("tokenizer.ggml.merges".to_string(), strings(&["a b"])),
         (
             "tokenizer.ggml.token_type".to_string(),
-            Value::Array(vec![Value::I32(3), Value::I32(1), Value::I32(1), Value::I32(1)]),
+            Value::Array(vec![
+                Value::I32(3),
+                Value::I32(1),
+                Value::I32(1),
+                Value::I32(1),
+            ]),
         ),
     ]);
     for (k, v) in extra {
@@ -199,7 +252,10 @@ fn tiny_byte_level_vocabulary_works() {
         ("tokenizer.ggml.eos_token_id", Value::U32(0)),
     ]))
     .unwrap();
-    assert_eq!(tok.encode("ab<eos>ba", false).unwrap().ids, vec![3, 0, 2, 1]);
+    assert_eq!(
+        tok.encode("ab<eos>ba", false).unwrap().ids,
+        vec![3, 0, 2, 1]
+    );
     assert_eq!(tok.decode(&[3, 0, 2, 1]), "abba");
     assert_eq!(tok.end_of_turn_ids(), vec![0]);
     assert_eq!(tok.chat_template(), None);
@@ -255,11 +311,18 @@ fn hugging_face_folder() {
     let enc = tok.encode("hi there", true).unwrap();
     assert_eq!(enc.ids, vec![0, 9, 14]);
     assert_eq!(enc.offsets[0], (0, 0));
-    assert_eq!(tok.encode("<s>hi there</s>", true).unwrap().ids, vec![0, 9, 14, 1]);
+    assert_eq!(
+        tok.encode("<s>hi there</s>", true).unwrap().ids,
+        vec![0, 9, 14, 1]
+    );
     assert_eq!(tok.decode(&[0, 9, 14, 1]), "hi there");
     // eos, generation_config's [1, 2], and the </s> and <|im_end|> texts.
     assert_eq!(tok.end_of_turn_ids(), vec![1, 2]);
-    assert!(tok.chat_template().unwrap().starts_with("{% for message in messages %}"));
+    assert!(
+        tok.chat_template()
+            .unwrap()
+            .starts_with("{% for message in messages %}")
+    );
 
     let err = TextTokenizer::from_hf_folder(&dir.join("missing")).unwrap_err();
     assert!(matches!(err, ModelError::Io { .. }), "{err}");
