@@ -5,4 +5,10 @@
 
 pub mod bench;
 pub mod cli;
+pub mod interrupt;
 pub mod model;
+pub mod script;
+pub mod store;
+pub mod util;
+pub mod plot;
+pub mod stats;

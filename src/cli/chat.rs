@@ -13,9 +13,9 @@ pub struct ChatArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
+    temperature: f64,
     #[arg(long, default_value_t = 0.9)]
-    top_p: f32,
+    top_p: f64,
     #[arg(long, default_value_t = 0)]
     top_k: usize,
     #[arg(long, default_value_t = 256)]

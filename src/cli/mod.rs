@@ -1,15 +1,27 @@
 //! The command line: raw arguments parsed by clap into one validated configuration per command.
 
 mod chat;
+mod plot;
+mod repl;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 
 #[derive(Parser, Debug)]
-#[command(name = "drift-script", version, about = "Scriptable experiments on persona drift in chatbots")]
+#[command(
+    name = "drift-script",
+    version,
+    about = "Scriptable experiments on persona drift in chatbots",
+    long_about = "Runs a Rhai script in batch (drift-script SCRIPT.rhai), starts the REPL (drift-script), \
+                  or runs one of the commands below.",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: run::RunArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -20,6 +32,8 @@ enum Command {
     FetchModel,
     /// Benchmarks against peers; prints one line per figure with `ratio=X`.
     Bench(crate::bench::BenchArgs),
+    /// Draws a results file (JSON Lines) as a line plot, PNG or SVG.
+    Plot(plot::PlotArgs),
 }
 
 /// Options shared by commands that load a local model.
@@ -54,16 +68,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
-            // --help and --version: print and succeed.
-            print!("{e}");
+            // --help and --version: print and succeed (a closed pipe, as in `| head`, is fine).
+            use std::io::Write;
+            let _ = write!(std::io::stdout(), "{e}");
             return Ok(());
         }
         Err(e) => anyhow::bail!("{}", e.to_string().trim_start_matches("error: ").trim_end()),
     };
     match cli.command {
-        Command::Chat(args) => chat::run(args),
-        Command::FetchModel => fetch_model(),
-        Command::Bench(args) => crate::bench::run(args),
+        Some(Command::Chat(args)) => chat::run(args),
+        Some(Command::FetchModel) => fetch_model(),
+        Some(Command::Bench(args)) => crate::bench::run(args),
+        Some(Command::Plot(args)) => plot::run(args),
+        None if cli.run.script.is_some() => run::run(cli.run),
+        None => repl::run(cli.run),
     }
 }
 

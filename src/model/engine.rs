@@ -213,7 +213,7 @@ impl LocalModel {
         } else {
             SeqKv::default()
         };
-        self.prefill(&mut seq, prompt, &mut state.scratch);
+        self.prefill(&mut seq, prompt, &mut state.scratch)?;
         if use_cache {
             state.cache.insert(&seq);
         }
@@ -247,10 +247,13 @@ impl LocalModel {
 
     /// Computes the prompt tokens not yet in `seq`; the last token's logits end up in
     /// `scratch.logits`.
-    fn prefill(&self, seq: &mut SeqKv, prompt: &[u32], scratch: &mut Scratch) {
+    fn prefill(&self, seq: &mut SeqKv, prompt: &[u32], scratch: &mut Scratch) -> Result<()> {
         let ctx = self.context();
         let mut start = seq.len();
         while start < prompt.len() {
+            if crate::interrupt::requested() {
+                return Err(ModelError::Interrupted);
+            }
             let end = (start + PROMPT_CHUNK).min(prompt.len());
             let mut items = [BatchItem {
                 seq: &mut *seq,
@@ -260,6 +263,7 @@ impl LocalModel {
             self.transformer.forward(&ctx, &mut items, scratch);
             start = end;
         }
+        Ok(())
     }
 
     /// Draws `n` answers to a tokenized prompt.
@@ -277,7 +281,7 @@ impl LocalModel {
         let prompt_started = Instant::now();
         let mut base = state.cache.lookup(prompt, 1);
         let cached = base.len();
-        self.prefill(&mut base, prompt, &mut state.scratch);
+        self.prefill(&mut base, prompt, &mut state.scratch)?;
         state.cache.insert(&base);
         let prompt_logits = state.scratch.logits[..vocab].to_vec();
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
@@ -310,6 +314,9 @@ impl LocalModel {
                 .collect();
             if items.is_empty() {
                 break;
+            }
+            if crate::interrupt::requested() {
+                return Err(ModelError::Interrupted);
             }
             self.transformer.forward(&ctx, &mut items, &mut state.scratch);
             drop(items);
@@ -393,6 +400,10 @@ impl ChatModel for LocalModel {
     fn count_tokens(&self, messages: &[Message]) -> Result<usize> {
         Ok(self.tokenize_chat(messages)?.ids.len())
     }
+
+    fn sha256(&self) -> String {
+        LocalModel::sha256(self).unwrap_or_default()
+    }
 }
 
 impl LocalModel {
@@ -405,7 +416,7 @@ impl LocalModel {
         let state = &mut *state;
         let ctx = self.context();
         let mut seq = SeqKv::default();
-        self.prefill(&mut seq, prompt, &mut state.scratch);
+        self.prefill(&mut seq, prompt, &mut state.scratch)?;
         let mut out = Vec::with_capacity(steps);
         while out.len() < steps {
             let token = super::sampler::argmax(&state.scratch.logits);

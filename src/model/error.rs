@@ -50,6 +50,8 @@ pub enum ModelError {
         expected: String,
         actual: String,
     },
+    #[error("interrupted")]
+    Interrupted,
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

@@ -78,7 +78,8 @@ impl GgufFile {
         }
         file.seek(SeekFrom::Start(0)).map_err(|e| ModelError::io(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| {
-            let message = e.to_string();
+            // First line only: with RUST_BACKTRACE set, candle appends a backtrace.
+            let message = e.to_string().lines().next().unwrap_or_default().to_string();
             if let Some(id) = message.strip_prefix("unknown dtype for tensor ") {
                 let id: u32 = id.trim().parse().unwrap_or(u32::MAX);
                 ModelError::UnsupportedQuantization {

@@ -71,4 +71,8 @@ pub trait ChatModel: Send + Sync {
     /// `n` answers to one conversation, sampled together.
     fn chat(&self, messages: &[Message], n: usize, opts: &SamplingOptions) -> Result<Vec<Generation>>;
     fn count_tokens(&self, messages: &[Message]) -> Result<usize>;
+    /// sha256 of the weights file, for records (empty when there is no single file).
+    fn sha256(&self) -> String {
+        String::new()
+    }
 }

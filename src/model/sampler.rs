@@ -15,9 +15,9 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 #[serde(default, deny_unknown_fields)]
 pub struct SamplingOptions {
     /// 0 picks the most likely token every time.
-    pub temperature: f32,
+    pub temperature: f64,
     /// Keep the smallest set of most likely tokens whose probability reaches `top_p` (1 = off).
-    pub top_p: f32,
+    pub top_p: f64,
     /// Keep only the `top_k` most likely tokens (0 = off).
     pub top_k: usize,
     pub max_tokens: usize,
@@ -76,8 +76,8 @@ impl Sampler {
         rng.set_stream(stream);
         Sampler {
             rng,
-            temperature: opts.temperature,
-            top_p: opts.top_p,
+            temperature: opts.temperature as f32,
+            top_p: opts.top_p as f32,
             top_k: opts.top_k,
             candidates: Vec::new(),
         }

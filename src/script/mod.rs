@@ -1,0 +1,406 @@
+//! The Rhai host: registers model, record, statistics, plotting and utility functions into a
+//! Rhai engine, runs scripts in batch or line by line (REPL), and formats script errors as
+//! `file:line:column: message`.
+//!
+//! The Rhai layer is a thin adapter: every function here converts its arguments, calls a Rust
+//! API (`model`, `store`, `stats`, `plot`) and converts the result back. Experiment logic lives
+//! in scripts or in those Rust modules, never here.
+
+mod api;
+pub mod convert;
+pub mod sandbox;
+
+use crate::model::{ChatModel, SamplingOptions};
+use crate::store::RunStore;
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+use sandbox::{Sandbox, SandboxResolver};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Everything a run is configured with, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The script being run (`None` in the REPL).
+    pub script: Option<PathBuf>,
+    /// Folder scripts may read and import from (default: the current folder).
+    pub project_dir: PathBuf,
+    /// Root of the output folders (default `selfchat`).
+    pub out_root: PathBuf,
+    /// The model `model()` loads without an argument, and the `MODEL` constant.
+    pub model_spec: String,
+    pub seed: u64,
+    /// `--set name=value`, in command-line order.
+    pub params: Vec<(String, Dynamic)>,
+    /// Rhai operation limit (`--max-ops`); `None` = unlimited.
+    pub max_operations: Option<u64>,
+    pub threads: Option<usize>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            script: None,
+            project_dir: PathBuf::from("."),
+            out_root: PathBuf::from("selfchat"),
+            model_spec: crate::model::fetch::DEFAULT_MODEL_NAME.into(),
+            seed: 0,
+            params: Vec::new(),
+            max_operations: None,
+            threads: None,
+        }
+    }
+}
+
+/// A script error with its location, ready to print.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ScriptError(pub String);
+
+/// A loaded model as scripts see it.
+#[derive(Clone)]
+pub struct ScriptModel(pub Arc<ModelEntry>);
+
+pub struct ModelEntry {
+    pub spec: String,
+    pub model: Arc<dyn ChatModel>,
+}
+
+/// The unit of work `once(key, …)` is running.
+struct UnitState {
+    key: String,
+    records: Vec<serde_json::Map<String, Value>>,
+    calls: u64,
+}
+
+/// State shared by the registered functions.
+pub(crate) struct HostState {
+    config: HostConfig,
+    sandbox: Sandbox,
+    run_dir: PathBuf,
+    run_config: Value,
+    script_name: String,
+    models: Mutex<HashMap<String, ScriptModel>>,
+    store: Mutex<Option<RunStore>>,
+    unit: Mutex<Option<UnitState>>,
+    /// Chat calls made outside any unit (for deriving seeds).
+    loose_calls: Mutex<u64>,
+    /// The model and sampling options of the last chat call, copied into records.
+    last_call: Mutex<Option<Value>>,
+    params_read: Mutex<Vec<String>>,
+}
+
+pub struct ScriptHost {
+    engine: Engine,
+    state: Arc<HostState>,
+    pub scope: Scope<'static>,
+}
+
+impl ScriptHost {
+    pub fn new(config: HostConfig) -> Result<Self, ScriptError> {
+        let project = std::fs::canonicalize(&config.project_dir)
+            .map_err(|e| ScriptError(format!("project folder {}: {e}", config.project_dir.display())))?;
+        let script_source = match &config.script {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|e| ScriptError(format!("cannot read {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        let script_name = config
+            .script
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map_or_else(|| "repl".to_string(), |n| n.to_string_lossy().into_owned());
+        if let Some(source) = &script_source {
+            check_set_names(&config.params, source, &script_name)?;
+        }
+        let params_json: BTreeMap<String, Value> =
+            config.params.iter().map(|(k, v)| (k.clone(), convert::to_json(v))).collect();
+        let script_rel = config
+            .script
+            .as_ref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .map(|p| p.strip_prefix(&project).map(Path::to_path_buf).unwrap_or(p).display().to_string());
+        let run_config = json!({
+            "script": script_rel,
+            "script_sha256": script_source.as_deref().map(sha256_hex),
+            "params": params_json,
+            "seed": config.seed,
+            "model": config.model_spec,
+            "drift_script_version": env!("CARGO_PKG_VERSION"),
+        });
+        let run_name = match &config.script {
+            Some(path) => {
+                let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+                let identity = json!([run_config["script"], run_config["params"], run_config["seed"], run_config["model"]]);
+                format!("{stem}-{}", &sha256_hex(&identity.to_string())[..8])
+            }
+            None => format!("repl-{}", crate::util::utc_timestamp_compact()),
+        };
+        let out_root = if config.out_root.is_absolute() { config.out_root.clone() } else { project.join(&config.out_root) };
+        let run_dir = out_root.join(run_name);
+        let sandbox = Sandbox {
+            project: project.clone(),
+            output: run_dir.clone(),
+        };
+        let state = Arc::new(HostState {
+            sandbox: sandbox.clone(),
+            run_dir,
+            run_config,
+            script_name,
+            models: Mutex::new(HashMap::new()),
+            store: Mutex::new(None),
+            unit: Mutex::new(None),
+            loose_calls: Mutex::new(0),
+            last_call: Mutex::new(None),
+            params_read: Mutex::new(Vec::new()),
+            config,
+        });
+        let mut engine = Engine::new();
+        engine.set_module_resolver(SandboxResolver::new(sandbox));
+        if let Some(limit) = state.config.max_operations {
+            engine.set_max_operations(limit);
+        }
+        engine.on_progress(|_| crate::interrupt::requested().then(|| Dynamic::from("interrupted")));
+        let name = state.script_name.clone();
+        engine.on_print(move |text| eprintln!("[{name}] {text}"));
+        let name = state.script_name.clone();
+        engine.on_debug(move |text, _source, pos| match pos.line() {
+            Some(line) => eprintln!("[{name}:{line}] {text}"),
+            None => eprintln!("[{name}] {text}"),
+        });
+        api::register(&mut engine, &state);
+        let mut scope = Scope::new();
+        scope.push_constant("MODEL", state.config.model_spec.clone());
+        scope.push_constant("SEED", state.config.seed as rhai::INT);
+        scope.push_constant("OUT", state.run_dir.display().to_string());
+        for (name, value) in &state.config.params {
+            scope.push_constant(name.as_str(), value.clone());
+        }
+        Ok(ScriptHost { engine, state, scope })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The folder this run writes to.
+    pub fn run_dir(&self) -> &Path {
+        &self.state.run_dir
+    }
+
+    /// Runs the configured script to the end.
+    pub fn run_script(&mut self) -> Result<(), ScriptError> {
+        let path = self.state.config.script.clone().ok_or_else(|| ScriptError("no script to run".into()))?;
+        let display = path.display().to_string();
+        let mut ast = self.engine.compile_file(path).map_err(|e| ScriptError(describe(&e, &display)))?;
+        ast.set_source(display.clone());
+        self.engine
+            .run_ast_with_scope(&mut self.scope, &ast)
+            .map_err(|e| ScriptError(describe(&e, &display)))?;
+        Ok(())
+    }
+
+    /// Evaluates one REPL entry in the persistent scope; returns its value.
+    pub fn eval(&mut self, code: &str) -> Result<Dynamic, ScriptError> {
+        let ast = self.engine.compile_with_scope(&self.scope, code).map_err(|e| ScriptError(describe(&e.into(), "<repl>")))?;
+        self.engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast)
+            .map_err(|e| ScriptError(describe(&e, "<repl>")))
+    }
+
+    /// Runs a script file (inside the project folder) in the current scope: the REPL's `:load`.
+    pub fn eval_file(&mut self, path: &str) -> Result<(), ScriptError> {
+        let resolved = self.state.sandbox.resolve(path, sandbox::Access::Read).map_err(ScriptError)?;
+        let source = std::fs::read_to_string(&resolved).map_err(|e| ScriptError(format!("cannot read {path}: {e}")))?;
+        let mut ast = self.engine.compile_with_scope(&self.scope, &source).map_err(|e| ScriptError(describe(&e.into(), path)))?;
+        ast.set_source(path.to_string());
+        self.engine.run_ast_with_scope(&mut self.scope, &ast).map_err(|e| ScriptError(describe(&e, path)))
+    }
+
+    /// Notes from reopening the run (resumed units, dropped partial ones).
+    pub fn store_notes(&self) -> Vec<String> {
+        self.state.store.lock().unwrap().as_ref().map(|s| s.notes.clone()).unwrap_or_default()
+    }
+
+    /// Whether the run wrote any records (its folder exists).
+    pub fn has_records(&self) -> bool {
+        self.state.store.lock().unwrap().is_some()
+    }
+
+    /// Names the host registers (for REPL completion).
+    pub fn function_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .engine
+            .gen_fn_signatures(false)
+            .into_iter()
+            .filter_map(|sig| sig.split('(').next().map(|n| n.trim().to_string()))
+            .filter(|n| !n.is_empty() && n.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_'))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+impl HostState {
+    fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
+        EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), Position::NONE).into()
+    }
+
+    /// Opens the run's store on first use, so runs that record nothing leave no folder.
+    fn with_store<T>(&self, f: impl FnOnce(&mut RunStore) -> Result<T, String>) -> Result<T, Box<EvalAltResult>> {
+        let mut guard = self.store.lock().unwrap();
+        if guard.is_none() {
+            let store = RunStore::open(&self.run_dir, &self.run_config, &["script", "params", "seed", "model"])
+                .map_err(|e| Self::runtime_error(e.to_string()))?;
+            for note in &store.notes {
+                eprintln!("[{}] resuming {}: {note}", self.script_name, self.run_dir.display());
+            }
+            *guard = Some(store);
+        }
+        f(guard.as_mut().expect("opened above")).map_err(Self::runtime_error)
+    }
+
+    /// The seed of a chat call that sets none: a function of the run seed, the unit, and the
+    /// call's position within the unit, so a resumed unit draws exactly what it drew before.
+    fn next_call_seed(&self) -> u64 {
+        let mut unit = self.unit.lock().unwrap();
+        let (key, index) = match unit.as_mut() {
+            Some(u) => {
+                u.calls += 1;
+                (u.key.clone(), u.calls)
+            }
+            None => {
+                let mut calls = self.loose_calls.lock().unwrap();
+                *calls += 1;
+                (String::new(), *calls)
+            }
+        };
+        let digest = sha256_hex(&format!("{}\u{0}{key}\u{0}{index}", self.config.seed));
+        u64::from_str_radix(&digest[..16], 16).unwrap_or(0)
+    }
+
+    fn note_call(&self, model: &ScriptModel, opts: &SamplingOptions) {
+        let info = model.0.model.info();
+        *self.last_call.lock().unwrap() = Some(json!({
+            "model": {"name": info.name, "backend": info.backend, "sha256": model.0.model.sha256()},
+            "sampling": opts,
+        }));
+    }
+
+    /// Adds `_meta` (unit, time, run configuration, last model and sampling) and appends.
+    fn record(&self, mut record: serde_json::Map<String, Value>) -> Result<(), Box<EvalAltResult>> {
+        let unit_key = self.unit.lock().unwrap().as_ref().map(|u| u.key.clone());
+        let mut meta = json!({
+            "time": crate::util::utc_timestamp(),
+            "run": self.run_config,
+        });
+        if let Some(key) = &unit_key {
+            meta["unit"] = Value::String(key.clone());
+        }
+        if let Some(call) = self.last_call.lock().unwrap().clone() {
+            meta["model"] = call["model"].clone();
+            meta["sampling"] = call["sampling"].clone();
+        }
+        record.insert("_meta".into(), meta);
+        let copy = record.clone();
+        self.with_store(|store| store.append(record).map_err(|e| e.to_string()))?;
+        if let Some(unit) = self.unit.lock().unwrap().as_mut() {
+            unit.records.push(copy);
+        }
+        Ok(())
+    }
+}
+
+/// Every `--set` name must occur in the script, so a typo is caught before hours of running.
+fn check_set_names(params: &[(String, Dynamic)], source: &str, script: &str) -> Result<(), ScriptError> {
+    let mentioned = |name: &str| {
+        source.match_indices(name).any(|(i, _)| {
+            let before = source[..i].chars().next_back();
+            let after = source[i + name.len()..].chars().next();
+            let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            !is_word(before) && !is_word(after)
+        })
+    };
+    let unknown: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).filter(|n| !mentioned(n)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let declared = declared_params(source);
+    Err(ScriptError(format!(
+        "--set {}: {script} never mentions {} (its parameters: {})",
+        unknown.join(", "),
+        if unknown.len() == 1 { "it" } else { "them" },
+        if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+    )))
+}
+
+/// Names read with `param("name", …)` in a script's source.
+pub fn declared_params(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (i, _) in source.match_indices("param(") {
+        let rest = source[i + 6..].trim_start();
+        if let Some(stripped) = rest.strip_prefix('"')
+            && let Some(end) = stripped.find('"')
+        {
+            let name = stripped[..end].to_string();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// `file:line:column: message` for a Rhai error, with the innermost message and the outermost
+/// position in the script being run.
+pub fn describe(error: &EvalAltResult, file: &str) -> String {
+    let pos = error.position();
+    let mut inner = error;
+    let mut chain = Vec::new();
+    loop {
+        match inner {
+            EvalAltResult::ErrorInFunctionCall(name, _, next, _) => {
+                chain.push(format!("in call to `{name}`"));
+                inner = next;
+            }
+            EvalAltResult::ErrorInModule(name, next, _) => {
+                chain.push(format!("in module `{name}`"));
+                inner = next;
+            }
+            _ => break,
+        }
+    }
+    let mut message = match inner {
+        EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        EvalAltResult::ErrorTerminated(_, _) => "interrupted".to_string(),
+        other => strip_position(&other.to_string()),
+    };
+    if !chain.is_empty() {
+        message = format!("{message} ({})", chain.join(", "));
+    }
+    match (pos.line(), pos.position()) {
+        (Some(line), Some(col)) => format!("{file}:{line}:{col}: {message}"),
+        (Some(line), None) => format!("{file}:{line}: {message}"),
+        _ => format!("{file}: {message}"),
+    }
+}
+
+fn strip_position(text: &str) -> String {
+    match text.rfind(" (line ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text.to_string(),
+    }
+}
+
+pub(crate) fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Turns `Map`s built by scripts into JSON objects for the store.
+pub(crate) fn map_to_json(map: &Map) -> serde_json::Map<String, Value> {
+    map.iter().map(|(k, v)| (k.to_string(), convert::to_json(v))).collect()
+}

@@ -1,0 +1,348 @@
+//! Results as JSON Lines, one run per folder, resumable by unit of work.
+//!
+//! A run folder (`selfchat/<script>-<hash of its parameters>/`) holds `run.json` (the resolved
+//! configuration) and `records.jsonl`: one JSON object per line, appended and flushed as each
+//! record is made, so a killed run loses at most the record being written.
+//!
+//! Resume works by *units*: a script wraps a piece of work in `once(key, || …)`; its records
+//! carry `_meta.unit = key`, and when the unit finishes a marker line `{"_unit_done": key}` is
+//! appended and synced to disk. Reopening the run keeps completed units and drops everything
+//! else — records of a unit that was cut short and records made outside any unit, both of which
+//! the rerun makes again — rewriting the file atomically. So a run killed at any point and run
+//! again ends with exactly the records of an uninterrupted run, with no duplicates.
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}:{line}: malformed record: {reason}")]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} belongs to a run with another configuration ({what}); use another --out folder, \
+         or delete the folder to start over"
+    )]
+    ConfigMismatch { path: PathBuf, what: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads a JSON Lines file: every non-blank line must be a JSON object. A last line without its
+/// newline is a record cut short by a crash: it is reported in `truncated_tail` instead of
+/// failing, because the run that wrote it is exactly the one being resumed.
+pub fn read_jsonl(path: &Path) -> Result<JsonLines> {
+    let file = File::open(path).map_err(io(path))?;
+    let mut reader = BufReader::new(file);
+    let mut records = Vec::new();
+    let mut truncated_tail = None;
+    let mut line = String::new();
+    let mut number = 0;
+    let mut ends_with_newline = true;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let complete = line.ends_with('\n');
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        ends_with_newline = complete;
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => records.push((number, map)),
+            Ok(_) => {
+                return Err(StoreError::Malformed {
+                    path: path.into(),
+                    line: number,
+                    reason: "not a JSON object".into(),
+                });
+            }
+            // Only the last line can lack its newline.
+            Err(_) if !complete => truncated_tail = Some(number),
+            Err(e) => {
+                return Err(StoreError::Malformed {
+                    path: path.into(),
+                    line: number,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(JsonLines {
+        records,
+        truncated_tail,
+        ends_with_newline,
+    })
+}
+
+pub struct JsonLines {
+    /// (1-based line number, object)
+    pub records: Vec<(usize, Map<String, Value>)>,
+    pub truncated_tail: Option<usize>,
+    /// False when the last line has no newline (appending would then glue two records).
+    pub ends_with_newline: bool,
+}
+
+/// Key of the marker line that closes a unit.
+pub const UNIT_DONE: &str = "_unit_done";
+
+/// An open run: its folder, its records so far, and the file new records go to.
+pub struct RunStore {
+    dir: PathBuf,
+    records_path: PathBuf,
+    file: File,
+    /// Records of completed units from earlier sessions, by unit key, in file order.
+    done_units: HashMap<String, Vec<Map<String, Value>>>,
+    /// Every record of this run in order (kept units, then new records).
+    records: Vec<Map<String, Value>>,
+    /// Notes for the user about what reopening found (dropped partial units, cut lines).
+    pub notes: Vec<String>,
+}
+
+impl RunStore {
+    /// Opens (or creates) the run folder. `config` is written to `run.json`; an existing folder
+    /// whose `run.json` has other `identity` fields is refused rather than mixed.
+    pub fn open(dir: &Path, config: &Value, identity_keys: &[&str]) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let config_path = dir.join("run.json");
+        if config_path.exists() {
+            let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+            let old: Value = serde_json::from_str(&text).map_err(|e| StoreError::Malformed {
+                path: config_path.clone(),
+                line: e.line(),
+                reason: e.to_string(),
+            })?;
+            for key in identity_keys {
+                if old.get(key) != config.get(key) {
+                    return Err(StoreError::ConfigMismatch {
+                        path: dir.into(),
+                        what: format!(
+                            "{key} was {} and is now {}",
+                            old.get(key).unwrap_or(&Value::Null),
+                            config.get(key).unwrap_or(&Value::Null)
+                        ),
+                    });
+                }
+            }
+        }
+        write_atomically(&config_path, serde_json::to_string_pretty(config).unwrap_or_default().as_bytes())?;
+
+        let records_path = dir.join("records.jsonl");
+        let mut notes = Vec::new();
+        let mut done_units: HashMap<String, Vec<Map<String, Value>>> = HashMap::new();
+        let mut kept = Vec::new();
+        if records_path.exists() {
+            let lines = read_jsonl(&records_path)?;
+            if let Some(line) = lines.truncated_tail {
+                notes.push(format!("dropped line {line}, cut short when the last run stopped"));
+            }
+            let completed: std::collections::HashSet<String> = lines
+                .records
+                .iter()
+                .filter_map(|(_, r)| r.get(UNIT_DONE).map(unit_key_of))
+                .collect();
+            let total = lines.records.len();
+            let glued = !lines.ends_with_newline;
+            let mut partial: HashMap<String, usize> = HashMap::new();
+            let mut loose = 0;
+            for (_, record) in lines.records {
+                if let Some(key) = record.get(UNIT_DONE) {
+                    kept.push(record.clone());
+                    done_units.entry(unit_key_of(key)).or_default();
+                    continue;
+                }
+                match record_unit(&record) {
+                    Some(unit) if completed.contains(&unit) => {
+                        done_units.entry(unit).or_default().push(record.clone());
+                        kept.push(record);
+                    }
+                    Some(unit) => *partial.entry(unit).or_default() += 1,
+                    None => loose += 1,
+                }
+            }
+            for (unit, n) in &partial {
+                notes.push(format!("unit {unit} was cut short: its {n} record(s) will be made again"));
+            }
+            if loose > 0 {
+                notes.push(format!("{loose} record(s) made outside any once(…) unit will be made again"));
+            }
+            if kept.len() != total || glued {
+                let mut text = String::new();
+                for record in &kept {
+                    text.push_str(&serde_json::to_string(record).unwrap_or_default());
+                    text.push('\n');
+                }
+                write_atomically(&records_path, text.as_bytes())?;
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&records_path)
+            .map_err(io(&records_path))?;
+        let records = kept.into_iter().filter(|r| !r.contains_key(UNIT_DONE)).collect();
+        Ok(RunStore {
+            dir: dir.into(),
+            records_path,
+            file,
+            done_units,
+            records,
+            notes,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn records_path(&self) -> &Path {
+        &self.records_path
+    }
+
+    /// Records of a unit completed in an earlier session, if any.
+    pub fn completed_unit(&self, key: &str) -> Option<&[Map<String, Value>]> {
+        self.done_units.get(key).map(Vec::as_slice)
+    }
+
+    /// Appends one record and hands it to the operating system before returning, so it
+    /// survives the process being killed.
+    pub fn append(&mut self, record: Map<String, Value>) -> Result<()> {
+        let mut line = serde_json::to_string(&record).unwrap_or_default();
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(io(&self.records_path))?;
+        self.records.push(record);
+        Ok(())
+    }
+
+    /// Closes a unit: its marker line is written and synced to disk.
+    pub fn finish_unit(&mut self, key: &str, records: Vec<Map<String, Value>>) -> Result<()> {
+        let mut marker = Map::new();
+        marker.insert(UNIT_DONE.into(), Value::String(key.into()));
+        let mut line = serde_json::to_string(&marker).unwrap_or_default();
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(io(&self.records_path))?;
+        self.file.sync_data().map_err(io(&self.records_path))?;
+        self.done_units.insert(key.into(), records);
+        Ok(())
+    }
+
+    /// All records of the run so far, in order.
+    pub fn records(&self) -> &[Map<String, Value>] {
+        &self.records
+    }
+}
+
+fn unit_key_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The unit a record belongs to (`_meta.unit`), if any.
+pub fn record_unit(record: &Map<String, Value>) -> Option<String> {
+    record.get("_meta")?.get("unit").map(unit_key_of)
+}
+
+/// Writes a file so that readers see either the old or the new content, never a mix.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("drift-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn record(unit: Option<&str>, value: i64) -> Map<String, Value> {
+        let mut r = json!({"value": value}).as_object().unwrap().clone();
+        if let Some(unit) = unit {
+            r.insert("_meta".into(), json!({"unit": unit}));
+        }
+        r
+    }
+
+    #[test]
+    fn reopening_keeps_completed_units_only() {
+        let dir = temp("reopen");
+        let config = json!({"script": "a.rhai"});
+        {
+            let mut store = RunStore::open(&dir, &config, &["script"]).unwrap();
+            store.append(record(Some("1"), 1)).unwrap();
+            store.finish_unit("1", vec![record(Some("1"), 1)]).unwrap();
+            store.append(record(None, 99)).unwrap();
+            store.append(record(Some("2"), 2)).unwrap(); // unit 2 never finishes
+        }
+        // A crash in the middle of a line.
+        let path = dir.join("records.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"value\": 3, \"_me").unwrap();
+        drop(f);
+        let store = RunStore::open(&dir, &config, &["script"]).unwrap();
+        assert_eq!(store.records().len(), 1);
+        assert_eq!(store.completed_unit("1").unwrap().len(), 1);
+        assert!(store.completed_unit("2").is_none());
+        assert_eq!(store.notes.len(), 3, "{:?}", store.notes);
+        let lines = read_jsonl(&path).unwrap();
+        assert_eq!(lines.records.len(), 2, "the file was rewritten with unit 1 and its marker");
+        let other = RunStore::open(&dir, &json!({"script": "b.rhai"}), &["script"]).err().unwrap();
+        assert!(other.to_string().contains("script was \"a.rhai\" and is now \"b.rhai\""), "{other}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn malformed_lines_are_named() {
+        let dir = temp("malformed");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.jsonl");
+        std::fs::write(&path, "{\"a\": 1}\n\n{\"a\": oops}\n{\"a\": 3}\n").unwrap();
+        let err = read_jsonl(&path).err().unwrap().to_string();
+        assert!(err.contains("r.jsonl:3: malformed record"), "{err}");
+        std::fs::write(&path, "{\"a\": 1}\n[1, 2]\n").unwrap();
+        let err = read_jsonl(&path).err().unwrap().to_string();
+        assert!(err.contains(":2: malformed record: not a JSON object"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
