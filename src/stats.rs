@@ -282,7 +282,7 @@ pub fn t_quantile(p: f64, df: f64) -> Result<f64, StatsError> {
     if !(p > 0.0 && p < 1.0) {
         return Err(StatsError::BadProbability(p));
     }
-    if !(df > 0.0) {
+    if df.is_nan() || df <= 0.0 {
         return Err(StatsError::BadDegreesOfFreedom(df));
     }
     Ok(t_quantile_unchecked(p, df))

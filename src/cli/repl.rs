@@ -124,7 +124,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 ":vars" => {
                     for (name, constant, value) in host.scope.iter() {
                         let kind = if constant { "const" } else { "let" };
-                        println!("{kind} {name}: {} = {}", value.type_name(), short(&value.to_string()));
+                        let type_name = host.engine().map_type_name(value.type_name());
+                        println!("{kind} {name}: {type_name} = {}", short(&value.to_string()));
                     }
                     continue;
                 }

@@ -52,8 +52,13 @@ pub enum ModelError {
     },
     #[error("interrupted")]
     Interrupted,
-    #[error(transparent)]
+    #[error("{}", candle_message(.0))]
     Candle(#[from] candle_core::Error),
+}
+
+/// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.
+pub fn candle_message(error: &candle_core::Error) -> String {
+    error.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -79,7 +79,7 @@ impl GgufFile {
         file.seek(SeekFrom::Start(0)).map_err(|e| ModelError::io(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| {
             // First line only: with RUST_BACKTRACE set, candle appends a backtrace.
-            let message = e.to_string().lines().next().unwrap_or_default().to_string();
+            let message = super::error::candle_message(&e);
             if let Some(id) = message.strip_prefix("unknown dtype for tensor ") {
                 let id: u32 = id.trim().parse().unwrap_or(u32::MAX);
                 ModelError::UnsupportedQuantization {
@@ -247,7 +247,7 @@ fn dequantize(name: &str, dtype: GgmlDType, dims: &[usize], bytes: &[u8]) -> Res
         .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
         .map_err(|e| ModelError::UnsupportedQuantization {
             tensor: name.into(),
-            dtype: format!("{dtype:?} ({e})"),
+            dtype: format!("{dtype:?} ({})", super::error::candle_message(&e)),
         })?;
     Ok(tensor)
 }
@@ -333,7 +333,7 @@ pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
     // caller's problem, as with any memory-mapped input.
     let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }.map_err(|e| ModelError::NotGguf {
         path: dir.into(),
-        reason: format!("cannot read safetensors: {e}"),
+        reason: format!("cannot read safetensors: {}", super::error::candle_message(&e)),
     })?;
     let present: std::collections::HashSet<String> = st.tensors().into_iter().map(|(name, _)| name).collect();
     let tied = json["tie_word_embeddings"].as_bool().unwrap_or(false) || !present.contains("lm_head.weight");

@@ -95,6 +95,8 @@ pub struct ScriptHost {
     engine: Engine,
     state: Arc<HostState>,
     pub scope: Scope<'static>,
+    /// Functions defined by earlier REPL entries (Rhai keeps functions in the AST, not the scope).
+    functions: rhai::AST,
 }
 
 impl ScriptHost {
@@ -178,7 +180,12 @@ impl ScriptHost {
         for (name, value) in &state.config.params {
             scope.push_constant(name.as_str(), value.clone());
         }
-        Ok(ScriptHost { engine, state, scope })
+        Ok(ScriptHost {
+            engine,
+            state,
+            scope,
+            functions: rhai::AST::empty(),
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -205,9 +212,14 @@ impl ScriptHost {
     /// Evaluates one REPL entry in the persistent scope; returns its value.
     pub fn eval(&mut self, code: &str) -> Result<Dynamic, ScriptError> {
         let ast = self.engine.compile_with_scope(&self.scope, code).map_err(|e| ScriptError(describe(&e.into(), "<repl>")))?;
-        self.engine
-            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast)
-            .map_err(|e| ScriptError(describe(&e, "<repl>")))
+        let mut program = self.functions.merge(&ast);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &program)
+            .map_err(|e| ScriptError(describe(&e, "<repl>")));
+        program.clear_statements();
+        self.functions = program;
+        result
     }
 
     /// Runs a script file (inside the project folder) in the current scope: the REPL's `:load`.
@@ -216,7 +228,11 @@ impl ScriptHost {
         let source = std::fs::read_to_string(&resolved).map_err(|e| ScriptError(format!("cannot read {path}: {e}")))?;
         let mut ast = self.engine.compile_with_scope(&self.scope, &source).map_err(|e| ScriptError(describe(&e.into(), path)))?;
         ast.set_source(path.to_string());
-        self.engine.run_ast_with_scope(&mut self.scope, &ast).map_err(|e| ScriptError(describe(&e, path)))
+        let mut program = self.functions.merge(&ast);
+        let result = self.engine.run_ast_with_scope(&mut self.scope, &program).map_err(|e| ScriptError(describe(&e, path)));
+        program.clear_statements();
+        self.functions = program;
+        result
     }
 
     /// Notes from reopening the run (resumed units, dropped partial ones).

@@ -1,0 +1,356 @@
+//! `drift_script::plot` end to end: pictures written to a temporary folder, then their content
+//! checked (PNG header and size, SVG text), and every bad input's error message.
+//!
+//! Set `DRIFT_SCRIPT_KEEP_PLOTS=1` to keep the pictures and print where they are.
+
+use drift_script::plot::{HeatmapSpec, LineSpec, PlotError, heatmap, line_plot, read_jsonl};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// A fresh folder per test; removed at the end unless DRIFT_SCRIPT_KEEP_PLOTS is set.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("drift-plot-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+    /// Names of the files in the folder, sorted (to prove no temporary file is left behind).
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("DRIFT_SCRIPT_KEEP_PLOTS").is_some() {
+            eprintln!("kept plots in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Records shaped like the self-chat results: 12 persona pairs × 3 methods × turns 2..8,
+/// stability falling with the turn (less so under split-softmax), user score rising.
+fn selfchat_records() -> Vec<Value> {
+    let mut state = 12345u64;
+    let mut noise = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    let mut out = Vec::new();
+    for (m, method) in ["baseline", "split-softmax", "cfg"].iter().enumerate() {
+        for pair in 0..12 {
+            for turn in [2, 4, 6, 8] {
+                let t = turn as f64;
+                let drop = [0.06, 0.025, 0.04][m];
+                let score = (0.7 - drop * t + 0.25 * noise()).clamp(0.0, 1.0);
+                let user_score = (0.1 + 0.02 * t + 0.1 * noise()).clamp(0.0, 1.0);
+                out.push(json!({
+                    "turn": turn, "pair": pair, "method": method,
+                    "score": score, "user_score": user_score, "answer": "…"
+                }));
+            }
+        }
+    }
+    out
+}
+
+fn assert_png(path: &Path, width: u32, height: u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    // The first chunk is IHDR: length 13, type, then width and height big-endian.
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((w, h), (width, height));
+    assert!(bytes.len() > 15_000, "{} is only {} bytes: nearly blank?", path.display(), bytes.len());
+    assert_eq!(&bytes[bytes.len() - 8..bytes.len() - 4], b"IEND", "PNG is truncated");
+}
+
+/// Text content of the SVG's <text> elements (trimmed, XML entities decoded).
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim().to_string()))
+        .map(|t| {
+            t.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+        })
+        .collect()
+}
+
+#[test]
+fn two_y_columns_with_bands_to_png_and_svg() {
+    let dir = TempDir::new("two-y");
+    let records = selfchat_records();
+    let spec = LineSpec { band: Some(0.68), ..LineSpec::new("turn", ["score", "user_score"]) };
+
+    let png = dir.path("stability.png");
+    let report = line_plot(&records, &spec, &png).unwrap();
+    assert_eq!((report.series, report.points), (2, 8));
+    assert_eq!((report.used, report.skipped, report.non_numeric), (records.len(), 0, 0));
+    assert_eq!(report.path, png);
+    assert_eq!(report.warning(), None);
+    assert_png(&png, 1000, 650);
+
+    let svg_path = dir.path("stability.svg");
+    line_plot(&records, &spec, &svg_path).unwrap();
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    let texts = svg_texts(&svg);
+    for want in ["score", "user_score", "turn", "score, user_score", "score, user_score by turn"] {
+        assert!(texts.iter().any(|t| t == want), "no text {want:?} in {texts:?}");
+    }
+    // Integer turns give integer tick labels 2, 4, 6, 8 (and no 2.5).
+    for tick in ["2", "4", "6", "8"] {
+        assert!(texts.iter().any(|t| t == tick), "no tick {tick}");
+    }
+    assert!(!texts.iter().any(|t| t.contains(".5") && t.starts_with('2')));
+    // Two translucent bands (one polygon per series, 4 points each with n = 12).
+    assert_eq!(svg.matches("<polygon").count(), 2, "expected two band polygons");
+    assert!(svg.contains("opacity=\"0.2"), "bands should be translucent");
+    assert!(texts.iter().any(|t| t == "bands: 68% CI of the mean"), "band level noted in the legend");
+    // Nothing but the two pictures in the folder: the temporary files were renamed away.
+    assert_eq!(dir.files(), ["stability.png", "stability.svg"]);
+}
+
+#[test]
+fn grouped_plot_names_each_combination() {
+    let dir = TempDir::new("grouped");
+    let records = selfchat_records();
+    let spec = LineSpec {
+        group: Some("method".into()),
+        band: Some(0.95),
+        title: Some("Persona stability by method".into()),
+        ylabel: Some("persona score".into()),
+        ..LineSpec::new("turn", ["score", "user_score"])
+    };
+    let path = dir.path("by-method.svg");
+    let report = line_plot(&records, &spec, &path).unwrap();
+    assert_eq!((report.series, report.points), (6, 24));
+    let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
+    for want in [
+        "score · method=baseline",
+        "score · method=split-softmax",
+        "score · method=cfg",
+        "user_score · method=baseline",
+        "user_score · method=split-softmax",
+        "user_score · method=cfg",
+        "Persona stability by method",
+        "persona score",
+        "turn",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "no text {want:?} in {texts:?}");
+    }
+    let png = dir.path("by-method.png");
+    line_plot(&records, &spec, &png).unwrap();
+    assert_png(&png, 1000, 650);
+}
+
+#[test]
+fn skipped_records_and_values_are_counted() {
+    let dir = TempDir::new("skips");
+    let mut records = vec![
+        json!({"turn": 2, "score": 0.5}),
+        json!({"turn": 2, "score": 0.7}),
+        json!({"turn": 4, "score": false}), // booleans count as 0/1
+        json!({"turn": 4, "score": "n/a"}), // present but not a number
+        json!({"turn": 6, "score": null}),  // likewise
+        json!({"turn": 6}),                 // another kind of record: no score at all
+        json!({"kind": "config"}),          // no turn
+    ];
+    records.push(json!({"turn": 8.5, "score": 1}));
+    let path = dir.path("skips.svg");
+    let report = line_plot(&records, &LineSpec::new("turn", ["score"]), &path).unwrap();
+    assert_eq!((report.series, report.points), (1, 3)); // x = 2, 4, 8.5
+    assert_eq!((report.used, report.skipped, report.non_numeric), (4, 4, 2));
+    let warning = report.warning().unwrap();
+    assert!(warning.contains("4 record(s) had no usable x/y values"), "{warning}");
+    assert!(warning.contains("2 y value(s) were not numbers"), "{warning}");
+    // Non-integer x: ticks are no longer forced to integers, and 8.5 is in range.
+    let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
+    assert!(texts.iter().any(|t| t == "8"), "{texts:?}");
+}
+
+#[test]
+fn heatmap_png_and_svg() {
+    let dir = TempDir::new("heatmap");
+    // Attention to the system prompt: 6 layers × 8 turns, fading with the turn.
+    let matrix: Vec<Vec<f64>> = (0..6)
+        .map(|l| (0..8).map(|t| (0.9 - 0.08 * t as f64) * (1.0 - 0.1 * l as f64)).collect())
+        .collect();
+    let spec = HeatmapSpec {
+        title: Some("Attention to the system prompt".into()),
+        xlabel: Some("turn".into()),
+        ylabel: Some("layer".into()),
+        row_labels: Some((0..6).map(|l| format!("L{l}")).collect()),
+        col_labels: Some((1..=8).map(|t| format!("t{t}")).collect()),
+        min: Some(0.0),
+        max: Some(1.0),
+    };
+    let png = dir.path("attention.png");
+    let report = heatmap(&matrix, &spec, &png).unwrap();
+    assert_eq!((report.points, report.skipped), (48, 0));
+    assert_png(&png, 1000, 650);
+
+    let mut with_nan = matrix.clone();
+    with_nan[2][3] = f64::NAN;
+    let svg_path = dir.path("attention.svg");
+    let report = heatmap(&with_nan, &spec, &svg_path).unwrap();
+    assert_eq!((report.points, report.skipped), (47, 1));
+    assert!(report.warning().unwrap().contains("1 cell(s) were not finite"));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let texts = svg_texts(&svg);
+    for want in ["Attention to the system prompt", "turn", "layer", "L0", "L5", "t1", "t8", "0", "1"] {
+        assert!(texts.iter().any(|t| t == want), "no text {want:?} in {texts:?}");
+    }
+    // 48 cells + 200 colour-bar strips (+ background rectangles).
+    assert!(svg.matches("<rect").count() >= 248);
+    // The top-left cell (0.9) and the bottom-right one (0.9·0.5·0.44 ≈ 0.17) are far apart on the
+    // viridis scale: the brightest yellow-green appears, and the NaN cell is grey.
+    assert!(svg.contains("#DCDCDC") || svg.contains("#dcdcdc"), "NaN cell should be light grey");
+}
+
+#[test]
+fn default_heatmap_labels_are_indices() {
+    let dir = TempDir::new("heatmap-default");
+    let path = dir.path("m.svg");
+    heatmap(&[vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]], &HeatmapSpec::default(), &path).unwrap();
+    let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
+    for want in ["0", "1", "2"] {
+        assert!(texts.iter().any(|t| t == want), "no index label {want}");
+    }
+}
+
+#[test]
+fn writes_create_folders_and_replace_atomically() {
+    let dir = TempDir::new("atomic");
+    let records = selfchat_records();
+    let spec = LineSpec::new("turn", ["score"]);
+    // Parent folders are created.
+    let nested = dir.path("a/b/c/plot.png");
+    line_plot(&records, &spec, &nested).unwrap();
+    assert_png(&nested, 1000, 650);
+    // An existing file is replaced…
+    let path = dir.path("plot.svg");
+    std::fs::write(&path, "old").unwrap();
+    line_plot(&records, &spec, &path).unwrap();
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("<svg"));
+    // …but left alone when the plot fails.
+    std::fs::write(&path, "old").unwrap();
+    assert!(line_plot(&records, &LineSpec::new("turn", ["nope"]), &path).is_err());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+    assert_eq!(dir.files(), ["a", "plot.svg"]);
+    // A folder where the file should go is a write error naming the path, and no temporary
+    // file is left behind.
+    let blocked = dir.path("blocked.png");
+    std::fs::create_dir(&blocked).unwrap();
+    let err = line_plot(&records, &spec, &blocked).unwrap_err();
+    assert!(matches!(err, PlotError::Write { .. }), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("cannot write plot file {}", blocked.display())), "{err}");
+    assert_eq!(dir.files(), ["a", "blocked.png", "plot.svg"]);
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = TempDir::new("errors");
+    let records = selfchat_records();
+    let spec = LineSpec::new("turn", ["score"]);
+    let msg = |r: Result<drift_script::plot::PlotReport, PlotError>| r.unwrap_err().to_string();
+
+    let jpg = dir.path("out.jpg");
+    assert_eq!(
+        msg(line_plot(&records, &spec, &jpg)),
+        format!("plot file must end in .png or .svg: got {}", jpg.display())
+    );
+    assert_eq!(
+        msg(heatmap(&[vec![1.0]], &HeatmapSpec::default(), Path::new("out"))),
+        "plot file must end in .png or .svg: got out"
+    );
+    let svg = dir.path("x.svg");
+    assert_eq!(
+        msg(line_plot(&records, &LineSpec::new("turn", ["stability"]), &svg)),
+        "no records have numeric `turn` and `stability`"
+    );
+    assert_eq!(
+        msg(line_plot(&records, &LineSpec::new("round", ["score", "user_score"]), &svg)),
+        "no records have numeric `round` and any of `score`, `user_score`"
+    );
+    assert_eq!(msg(line_plot(&[], &spec, &svg)), "no records have numeric `turn` and `score`");
+    let mut bad_x = records.clone();
+    bad_x.insert(3, json!({"turn": "four", "score": 1}));
+    assert_eq!(
+        msg(line_plot(&bad_x, &spec, &svg)),
+        "x key `turn` must hold numbers, but record 4 has \"four\""
+    );
+    assert_eq!(
+        msg(line_plot(&records, &LineSpec { band: Some(68.0), ..spec.clone() }, &svg)),
+        "confidence level must be between 0 and 1 (exclusive), got 68"
+    );
+    assert_eq!(
+        msg(heatmap(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0]], &HeatmapSpec::default(), &svg)),
+        "heatmap rows must all have the same length: row 1 has 2 values, row 3 has 1"
+    );
+    assert_eq!(msg(heatmap(&[], &HeatmapSpec::default(), &svg)), "heatmap: the matrix is empty");
+    let labels = HeatmapSpec { row_labels: Some(vec!["only one".into()]), ..Default::default() };
+    assert_eq!(
+        msg(heatmap(&[vec![1.0], vec![2.0]], &labels, &svg)),
+        "heatmap: 1 row labels given for 2 rows"
+    );
+    // No picture was written for any of them.
+    assert!(dir.files().is_empty(), "{:?}", dir.files());
+}
+
+#[test]
+fn read_jsonl_reads_records_and_names_bad_lines() {
+    let dir = TempDir::new("jsonl");
+    let good = dir.path("results.jsonl");
+    std::fs::write(&good, "{\"turn\": 2, \"score\": 0.5}\n\n   \n{\"turn\": 4, \"score\": 1}\n").unwrap();
+    let records = read_jsonl(&good).unwrap();
+    assert_eq!(records, [json!({"turn": 2, "score": 0.5}), json!({"turn": 4, "score": 1})]);
+    // A file without a final newline reads the same.
+    std::fs::write(&good, "{\"turn\": 2, \"score\": 0.5}\n{\"turn\": 4, \"score\": 1}").unwrap();
+    assert_eq!(read_jsonl(&good).unwrap().len(), 2);
+
+    let bad = dir.path("bad.jsonl");
+    std::fs::write(&bad, "{\"turn\": 2}\n\n{\"turn\": 4, \"score\": }\n").unwrap();
+    let err = read_jsonl(&bad).unwrap_err();
+    assert!(matches!(err, PlotError::BadRecord { line: 3, .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("{}:3: malformed JSON at column 22: expected value", bad.display())
+    );
+
+    // A truncated last line (a run killed mid-write) is named too.
+    std::fs::write(&bad, "{\"turn\": 2}\n{\"turn\": 4, \"sc").unwrap();
+    let err = read_jsonl(&bad).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:2: malformed JSON", bad.display())), "{err}");
+    assert!(err.contains("EOF while parsing"), "{err}");
+
+    std::fs::write(&bad, "{\"turn\": 2}\n[1, 2]\n").unwrap();
+    assert_eq!(
+        read_jsonl(&bad).unwrap_err().to_string(),
+        format!("{}:2: expected a JSON object (a record), found an array", bad.display())
+    );
+
+    let missing = dir.path("missing.jsonl");
+    let err = read_jsonl(&missing).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("cannot read results file {}", missing.display())), "{err}");
+
+    // Records read from a file plot like any others.
+    std::fs::write(&good, "{\"turn\": 2, \"score\": 0.5}\n{\"turn\": 4, \"score\": 1}\n").unwrap();
+    let out = dir.path("from-file.svg");
+    let report = line_plot(&read_jsonl(&good).unwrap(), &LineSpec::new("turn", ["score"]), &out).unwrap();
+    assert_eq!((report.series, report.points), (1, 2));
+}
