@@ -151,3 +151,18 @@ fn bad_requests_are_clear_errors() {
         .unwrap_err();
     assert_eq!(err.to_string(), "top_p must be in (0, 1], got 1.5");
 }
+
+/// Several prompts sampled together give what separate calls give.
+#[test]
+fn a_batch_of_prompts_equals_separate_calls() {
+    let m = model(KvPrecision::F16);
+    let cat = vec![Message::system("You are a cat. Answer like a cat."), Message::user("What is your favourite food?")];
+    let batch = vec![(conversation(), 4u64), (cat.clone(), 9u64)];
+    let together = m.chat_batch(&batch, 2, &opts(0, 24)).unwrap();
+    let alone_pirate = m.chat(&conversation(), 2, &opts(4, 24)).unwrap();
+    let alone_cat = m.chat(&cat, 2, &opts(9, 24)).unwrap();
+    let texts = |g: &[drift_script::model::Generation]| g.iter().map(|a| a.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&together[0]), texts(&alone_pirate));
+    assert_eq!(texts(&together[1]), texts(&alone_cat));
+    assert_ne!(texts(&together[0]), texts(&together[1]));
+}

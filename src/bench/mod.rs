@@ -5,6 +5,7 @@
 //! (128 tokens, one at a time, greedy) of the local engine against llama.cpp's `llama-bench` on
 //! the same GGUF file and thread count, plus peak resident memory of both.
 
+pub mod episode;
 mod llama_cpp;
 
 use crate::model::{LocalModel, LocalOptions};
@@ -12,7 +13,8 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmark: `engine`.
+    /// Which benchmark: `engine` (prompt and decode vs llama.cpp) or `episode` (one paper
+    /// episode vs the transformers pipeline).
     which: String,
     /// `smollm2` (default) or a GGUF file (llama.cpp needs GGUF).
     #[arg(long, default_value = "smollm2")]
@@ -33,12 +35,31 @@ pub struct BenchArgs {
     /// Folder holding llama.cpp's `llama-bench` (default: build or reuse the cached build).
     #[arg(long)]
     llama_cpp_bin: Option<std::path::PathBuf>,
+    /// episode: the agent persona.
+    #[arg(long)]
+    agent: Option<String>,
+    /// episode: the user persona.
+    #[arg(long)]
+    user: Option<String>,
+    /// episode: messages in the conversation.
+    #[arg(long, default_value_t = 8)]
+    turns: usize,
+    /// episode: probe answers per agent turn.
+    #[arg(long, default_value_t = 2)]
+    runs: usize,
+    /// episode: new tokens per answer at most.
+    #[arg(long, default_value_t = 400)]
+    max_tokens: usize,
+    /// episode: the seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which.as_str() {
         "engine" => engine(&args),
-        other => anyhow::bail!("unknown benchmark `{other}` (available: engine)"),
+        "episode" => episode::run(&args),
+        other => anyhow::bail!("unknown benchmark `{other}` (available: engine, episode)"),
     }
 }
 
@@ -52,12 +73,7 @@ pub struct Throughput {
 
 fn engine(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions >= 1, "--repetitions must be at least 1");
-    let model_path = match crate::model::engine::resolve_spec(&args.model, &mut |m| eprintln!("{m}"))? {
-        crate::model::engine::ModelSource::Gguf(path) => path,
-        crate::model::engine::ModelSource::HfFolder(dir) => {
-            anyhow::bail!("{} is a safetensors folder; the engine benchmark compares on a GGUF file", dir.display())
-        }
-    };
+    let model_path = gguf_path(&args.model)?;
     let ours = measure_ours(&model_path, args)?;
     println!(
         "engine: drift-script {} on {} ({} threads), {}",
@@ -86,6 +102,16 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
         None => println!("memory  ours={:.0} MB  (peak resident)", ours.peak_rss_mb),
     }
     Ok(())
+}
+
+/// The GGUF file a model spec names (benchmarks compare on GGUF files).
+fn gguf_path(spec: &str) -> anyhow::Result<std::path::PathBuf> {
+    match crate::model::engine::resolve_spec(spec, &mut |m| eprintln!("{m}"))? {
+        crate::model::engine::ModelSource::Gguf(path) => Ok(path),
+        crate::model::engine::ModelSource::HfFolder(dir) => {
+            anyhow::bail!("{} is a safetensors folder; benchmarks compare on a GGUF file", dir.display())
+        }
+    }
 }
 
 fn measure_ours(path: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Throughput> {

@@ -63,6 +63,7 @@ pub struct LocalModel {
     info: ModelInfo,
     file_for_hash: Option<PathBuf>,
     sha256: OnceLock<String>,
+    usage: super::UsageCounters,
 }
 
 /// Where a model spec points.
@@ -162,6 +163,7 @@ impl LocalModel {
             transformer,
             file_for_hash,
             sha256: OnceLock::new(),
+            usage: super::UsageCounters::default(),
         })
     }
 
@@ -268,10 +270,21 @@ impl LocalModel {
 
     /// Draws `n` answers to a tokenized prompt.
     pub fn generate(&self, prompt: &[u32], n: usize, opts: &SamplingOptions) -> Result<Vec<Generation>> {
+        let request = Request { prompt, seed: opts.seed };
+        Ok(self.generate_batch(&[request], n, opts)?.remove(0))
+    }
+
+    /// Draws `n` answers to each of several prompts, all decoded together. The prompts' new
+    /// tokens are computed in shared forward passes, and every answer of every prompt is one
+    /// row of each decoding step. Answer `i` of a request uses stream `i` of the request's seed,
+    /// so the result equals separate `generate` calls (the kernels make rows independent).
+    pub fn generate_batch(&self, requests: &[Request<'_>], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {
         opts.validate()?;
-        self.check_prompt(prompt)?;
-        if n == 0 {
-            return Ok(Vec::new());
+        for request in requests {
+            self.check_prompt(request.prompt)?;
+        }
+        if n == 0 || requests.is_empty() {
+            return Ok(requests.iter().map(|_| Vec::new()).collect());
         }
         let context = self.transformer.config.context_length;
         let vocab = self.transformer.config.vocab;
@@ -279,28 +292,35 @@ impl LocalModel {
         let state = &mut *state;
 
         let prompt_started = Instant::now();
-        let mut base = state.cache.lookup(prompt, 1);
-        let cached = base.len();
-        self.prefill(&mut base, prompt, &mut state.scratch)?;
-        state.cache.insert(&base);
-        let prompt_logits = state.scratch.logits[..vocab].to_vec();
+        let mut bases: Vec<SeqKv> = requests.iter().map(|r| state.cache.lookup(r.prompt, 1)).collect();
+        let cached: Vec<usize> = bases.iter().map(SeqKv::len).collect();
+        let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt).collect();
+        let prompt_logits = self.prefill_many(&mut bases, &prompts, &mut state.scratch)?;
+        for base in &bases {
+            state.cache.insert(base);
+        }
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
+        self.usage.record_prompt(prompts.iter().map(|p| p.len()).sum(), cached.iter().sum());
 
         let decode_started = Instant::now();
-        let mut answers: Vec<Answer> = (0..n)
-            .map(|i| Answer {
-                sampler: Sampler::new(opts, i as u64),
-                seq: base.clone(),
-                tokens: Vec::new(),
-                finish: None,
-                text: String::new(),
-            })
-            .collect();
-        drop(base);
-        for answer in &mut answers {
-            let token = answer.sampler.sample(&prompt_logits);
-            answer.accept(token, self, opts, context);
+        let mut answers: Vec<Answer> = Vec::with_capacity(requests.len() * n);
+        for (r, request) in requests.iter().enumerate() {
+            let seeded = SamplingOptions { seed: request.seed, ..opts.clone() };
+            for i in 0..n {
+                let mut answer = Answer {
+                    request: r,
+                    sampler: Sampler::new(&seeded, i as u64),
+                    seq: bases[r].clone(),
+                    tokens: Vec::new(),
+                    finish: None,
+                    text: String::new(),
+                };
+                let token = answer.sampler.sample(&prompt_logits[r * vocab..(r + 1) * vocab]);
+                answer.accept(token, self, opts, context);
+                answers.push(answer);
+            }
         }
+        drop(bases);
         let ctx = self.context();
         loop {
             let mut items: Vec<BatchItem<'_>> = answers
@@ -327,21 +347,61 @@ impl LocalModel {
             }
         }
         let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
-        Ok(answers
-            .into_iter()
-            .map(|answer| {
-                state.cache.insert(&answer.seq);
-                Generation {
-                    text: answer.text,
-                    tokens: answer.tokens,
-                    finish_reason: answer.finish.unwrap_or(FinishReason::Length),
-                    prompt_tokens: prompt.len(),
-                    cached_prompt_tokens: cached,
-                    prompt_ms,
-                    decode_ms,
+        self.usage.record_generated(answers.iter().map(|a| a.tokens.len()).sum());
+        let mut out: Vec<Vec<Generation>> = requests.iter().map(|_| Vec::with_capacity(n)).collect();
+        for answer in answers {
+            state.cache.insert(&answer.seq);
+            out[answer.request].push(Generation {
+                text: answer.text,
+                tokens: answer.tokens,
+                finish_reason: answer.finish.unwrap_or(FinishReason::Length),
+                prompt_tokens: requests[answer.request].prompt.len(),
+                cached_prompt_tokens: cached[answer.request],
+                prompt_ms,
+                decode_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Computes the uncached part of several prompts, packing up to `PROMPT_CHUNK` rows from
+    /// any of them into each forward pass; returns the logits after each prompt's last token.
+    fn prefill_many(&self, seqs: &mut [SeqKv], prompts: &[&[u32]], scratch: &mut Scratch) -> Result<Vec<f32>> {
+        let vocab = self.transformer.config.vocab;
+        let ctx = self.context();
+        let mut logits = vec![0f32; prompts.len() * vocab];
+        loop {
+            if crate::interrupt::requested() {
+                return Err(ModelError::Interrupted);
+            }
+            let mut budget = PROMPT_CHUNK;
+            let mut finishing = Vec::new();
+            let mut items = Vec::new();
+            for (i, (seq, prompt)) in seqs.iter_mut().zip(prompts).enumerate() {
+                let start = seq.len();
+                if start >= prompt.len() || budget == 0 {
+                    continue;
                 }
-            })
-            .collect())
+                let end = prompt.len().min(start + budget);
+                budget -= end - start;
+                let last = end == prompt.len();
+                if last {
+                    finishing.push(i);
+                }
+                items.push(BatchItem {
+                    seq,
+                    tokens: &prompt[start..end],
+                    want_logits: last,
+                });
+            }
+            if items.is_empty() {
+                return Ok(logits);
+            }
+            self.transformer.forward(&ctx, &mut items, scratch);
+            for (row, &i) in finishing.iter().enumerate() {
+                logits[i * vocab..(i + 1) * vocab].copy_from_slice(&scratch.logits[row * vocab..(row + 1) * vocab]);
+            }
+        }
     }
 
     /// Renders and tokenizes a conversation with the model's chat template.
@@ -350,8 +410,17 @@ impl LocalModel {
     }
 }
 
+/// One prompt of a batch and the seed its answers are drawn with.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub prompt: &'a [u32],
+    pub seed: u64,
+}
+
 /// One answer being drawn.
 struct Answer {
+    /// Index of the request it answers.
+    request: usize,
     sampler: Sampler,
     seq: SeqKv,
     /// Tokens of the answer; the last one is not yet in `seq`.
@@ -403,6 +472,23 @@ impl ChatModel for LocalModel {
 
     fn sha256(&self) -> String {
         LocalModel::sha256(self).unwrap_or_default()
+    }
+
+    fn usage(&self) -> super::Usage {
+        self.usage.snapshot()
+    }
+
+    fn chat_batch(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {
+        let prompts = conversations
+            .iter()
+            .map(|(messages, _)| self.tokenize_chat(messages).map(|p| p.ids))
+            .collect::<Result<Vec<_>>>()?;
+        let requests: Vec<Request<'_>> = prompts
+            .iter()
+            .zip(conversations)
+            .map(|(ids, (_, seed))| Request { prompt: ids, seed: *seed })
+            .collect();
+        self.generate_batch(&requests, n, opts)
     }
 }
 

@@ -75,4 +75,54 @@ pub trait ChatModel: Send + Sync {
     fn sha256(&self) -> String {
         String::new()
     }
+    /// Several conversations, each with its own seed, `n` answers each, sampled together where
+    /// the backend can. The default runs them one after the other.
+    fn chat_batch(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {
+        conversations
+            .iter()
+            .map(|(messages, seed)| self.chat(messages, n, &SamplingOptions { seed: *seed, ..opts.clone() }))
+            .collect()
+    }
+    /// Tokens processed so far by this model (all calls).
+    fn usage(&self) -> Usage {
+        Usage::default()
+    }
+}
+
+/// Token counts since a model was loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    /// Prompt tokens whose state came from the prefix cache instead of being computed.
+    pub cached_prompt_tokens: u64,
+    pub generated_tokens: u64,
+}
+
+/// Thread-safe counters behind `Usage`.
+#[derive(Debug, Default)]
+pub struct UsageCounters {
+    prompt: std::sync::atomic::AtomicU64,
+    cached: std::sync::atomic::AtomicU64,
+    generated: std::sync::atomic::AtomicU64,
+}
+
+impl UsageCounters {
+    pub fn record_prompt(&self, tokens: usize, cached: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.prompt.fetch_add(tokens as u64, Relaxed);
+        self.cached.fetch_add(cached as u64, Relaxed);
+    }
+
+    pub fn record_generated(&self, tokens: usize) {
+        self.generated.fetch_add(tokens as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Usage {
+        use std::sync::atomic::Ordering::Relaxed;
+        Usage {
+            prompt_tokens: self.prompt.load(Relaxed),
+            cached_prompt_tokens: self.cached.load(Relaxed),
+            generated_tokens: self.generated.load(Relaxed),
+        }
+    }
 }

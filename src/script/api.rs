@@ -18,6 +18,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     register_models(engine, state);
     register_records(engine, state);
     register_params(engine, state);
+    register_personas(engine, state);
     register_stats(engine);
     register_plots(engine, state);
     register_rng(engine);
@@ -48,6 +49,10 @@ fn register_models(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
     engine.register_fn("chat_n", move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
         chat(&s, m, &messages, n, &opts).map(strings)
+    });
+    let s = state.clone();
+    engine.register_fn("chat_batch", move |m: &mut ScriptModel, conversations: Array, n: rhai::INT, opts: Map| {
+        chat_batch(&s, m, &conversations, n, &opts)
     });
     engine.register_fn("count_tokens", |m: &mut ScriptModel, messages: Array| -> Fallible<rhai::INT> {
         let messages = convert::messages(&messages).or_else(fail)?;
@@ -100,6 +105,31 @@ fn chat(state: &HostState, m: &ScriptModel, messages: &Array, n: rhai::INT, opts
     state.note_call(m, &sampling);
     let answers = m.0.model.chat(&messages, n, &sampling).or_else(|e| fail(e.to_string()))?;
     Ok(answers.into_iter().map(|a| a.text).collect())
+}
+
+/// Several conversations sampled together: each gets the seed a separate `chat` call at this
+/// point would get (or the explicit `seed` option), so the answers equal separate calls.
+fn chat_batch(state: &HostState, m: &ScriptModel, conversations: &Array, n: rhai::INT, opts: &Map) -> Fallible<Array> {
+    let n = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| HostState::runtime_error(format!("chat_batch needs n ≥ 1, got {n}")))?;
+    let (sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
+    let mut batch = Vec::with_capacity(conversations.len());
+    for (i, conversation) in conversations.iter().enumerate() {
+        let messages = conversation
+            .clone()
+            .into_array()
+            .map_err(|t| HostState::runtime_error(format!("chat_batch: conversation {i} is {t}, not an array of messages")))?;
+        let messages = convert::messages(&messages).map_err(|e| HostState::runtime_error(format!("chat_batch: conversation {i}: {e}")))?;
+        if messages.is_empty() {
+            return fail(format!("chat_batch: conversation {i} has no messages"));
+        }
+        batch.push((messages, seed.unwrap_or_else(|| state.next_call_seed())));
+    }
+    state.note_call(m, &sampling);
+    let answers = m.0.model.chat_batch(&batch, n, &sampling).or_else(|e| fail(e.to_string()))?;
+    Ok(answers
+        .into_iter()
+        .map(|texts| Dynamic::from(texts.into_iter().map(|g| Dynamic::from(g.text)).collect::<Array>()))
+        .collect())
 }
 
 fn first(mut texts: Vec<String>) -> String {
@@ -208,6 +238,73 @@ fn register_params(engine: &mut Engine, state: &Arc<HostState>) {
             }
         ))
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Personas
+// ---------------------------------------------------------------------------------------------
+
+/// A persona library as scripts see it.
+#[derive(Clone)]
+pub struct ScriptLibrary(Arc<crate::persona::Library>);
+
+/// One persona of a library: `id`, `family`, `system`, `probe`, `check_source`, and
+/// `check(answer)`.
+#[derive(Clone)]
+pub struct ScriptPersona {
+    library: Arc<crate::persona::Library>,
+    id: String,
+}
+
+impl ScriptPersona {
+    fn get(&self) -> &crate::persona::Persona {
+        self.library.get(&self.id).expect("made from this library")
+    }
+}
+
+fn register_personas(engine: &mut Engine, state: &Arc<HostState>) {
+    engine.register_type_with_name::<ScriptLibrary>("Library");
+    engine.register_type_with_name::<ScriptPersona>("Persona");
+    let s = state.clone();
+    engine.register_fn("library", move |dir: &str| -> Fallible<ScriptLibrary> {
+        let path = s.sandbox.resolve(dir, Access::Read).or_else(fail)?;
+        let key = path.display().to_string();
+        if let Some(library) = s.libraries.lock().unwrap().get(&key) {
+            return Ok(library.clone());
+        }
+        let library = ScriptLibrary(Arc::new(crate::persona::Library::load(&path).or_else(|e| fail(e.to_string()))?));
+        s.libraries.lock().unwrap().insert(key, library.clone());
+        Ok(library)
+    });
+    engine.register_fn("ids", |lib: &mut ScriptLibrary| -> Array {
+        lib.0.personas().iter().map(|p| Dynamic::from(p.id.clone())).collect()
+    });
+    engine.register_fn("personas", |lib: &mut ScriptLibrary| -> Array {
+        lib.0
+            .personas()
+            .iter()
+            .map(|p| Dynamic::from(ScriptPersona { library: lib.0.clone(), id: p.id.clone() }))
+            .collect()
+    });
+    engine.register_fn("persona", |lib: &mut ScriptLibrary, id: &str| -> Fallible<ScriptPersona> {
+        let persona = lib.0.find(id).or_else(|e| fail(e.to_string()))?;
+        Ok(ScriptPersona { library: lib.0.clone(), id: persona.id.clone() })
+    });
+    engine.register_fn("family", |lib: &mut ScriptLibrary, family: &str| -> Fallible<Array> {
+        let members = lib.0.family(family).or_else(|e| fail(e.to_string()))?;
+        Ok(members.iter().map(|p| Dynamic::from(ScriptPersona { library: lib.0.clone(), id: p.id.clone() })).collect())
+    });
+    engine.register_fn("topics", |lib: &mut ScriptLibrary| -> Array { lib.0.topics().iter().cloned().map(Dynamic::from).collect() });
+    engine.register_get("id", |p: &mut ScriptPersona| p.id.clone());
+    engine.register_get("family", |p: &mut ScriptPersona| p.get().family.clone());
+    engine.register_get("system", |p: &mut ScriptPersona| p.get().system.clone());
+    engine.register_get("probe", |p: &mut ScriptPersona| p.get().probe.clone());
+    engine.register_get("check_source", |p: &mut ScriptPersona| p.get().check_source.clone());
+    engine.register_fn("check", |p: &mut ScriptPersona, answer: &str| -> Fallible<rhai::FLOAT> {
+        p.library.score(p.get(), answer).or_else(|e| fail(e.to_string()))
+    });
+    engine.register_fn("to_string", |p: &mut ScriptPersona| format!("persona(\"{}\")", p.id));
+    engine.register_fn("to_debug", |p: &mut ScriptPersona| format!("persona(\"{}\")", p.id));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ pub(crate) struct HostState {
     run_config: Value,
     script_name: String,
     models: Mutex<HashMap<String, ScriptModel>>,
+    libraries: Mutex<HashMap<String, api::ScriptLibrary>>,
     store: Mutex<Option<RunStore>>,
     unit: Mutex<Option<UnitState>>,
     /// Chat calls made outside any unit (for deriving seeds).
@@ -152,6 +153,7 @@ impl ScriptHost {
             run_config,
             script_name,
             models: Mutex::new(HashMap::new()),
+            libraries: Mutex::new(HashMap::new()),
             store: Mutex::new(None),
             unit: Mutex::new(None),
             loose_calls: Mutex::new(0),
@@ -243,6 +245,19 @@ impl ScriptHost {
     /// Whether the run wrote any records (its folder exists).
     pub fn has_records(&self) -> bool {
         self.state.store.lock().unwrap().is_some()
+    }
+
+    /// Tokens processed by every model this host loaded.
+    pub fn usage(&self) -> crate::model::Usage {
+        let models = self.state.models.lock().unwrap();
+        let mut total = crate::model::Usage::default();
+        for model in models.values() {
+            let u = model.0.model.usage();
+            total.prompt_tokens += u.prompt_tokens;
+            total.cached_prompt_tokens += u.cached_prompt_tokens;
+            total.generated_tokens += u.generated_tokens;
+        }
+        total
     }
 
     /// Names the host registers (for REPL completion).
