@@ -6,7 +6,9 @@
 pub mod bench;
 pub mod cli;
 pub mod interrupt;
+pub mod metrics;
 pub mod model;
+pub mod persona;
 pub mod script;
 pub mod store;
 pub mod util;

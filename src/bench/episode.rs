@@ -40,7 +40,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let library = crate::persona::Library::load(&repo.join("personas"))?;
     let agent = args.agent.clone().unwrap_or_else(|| "pirate".to_string());
-    let user = args.user.clone().unwrap_or_else(|| "librarian".to_string());
+    let user = args.user.clone().unwrap_or_else(|| "shy".to_string());
     let episode = Episode {
         agent: library.find(&agent)?.id.clone(),
         user: library.find(&user)?.id.clone(),

@@ -1,6 +1,7 @@
 //! The command line: raw arguments parsed by clap into one validated configuration per command.
 
 mod chat;
+mod personas;
 mod plot;
 mod repl;
 mod run;
@@ -34,6 +35,8 @@ enum Command {
     Bench(crate::bench::BenchArgs),
     /// Draws a results file (JSON Lines) as a line plot, PNG or SVG.
     Plot(plot::PlotArgs),
+    /// Lists the persona library (id, family, system prompt, probe), or prints it as JSON.
+    Personas(personas::PersonasArgs),
 }
 
 /// Options shared by commands that load a local model.
@@ -80,6 +83,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         Some(Command::FetchModel) => fetch_model(),
         Some(Command::Bench(args)) => crate::bench::run(args),
         Some(Command::Plot(args)) => plot::run(args),
+        Some(Command::Personas(args)) => personas::run(args),
         None if cli.run.script.is_some() => run::run(cli.run),
         None => repl::run(cli.run),
     }

@@ -80,7 +80,7 @@ pub fn attend_row(
                 Isa::Avx512Vnni => attend_avx512(&args, &mut scores, out),
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => attend_avx2(&args, &mut scores, out),
-                _ => attend_generic(&args, &mut scores, out),
+                _ => attend_generic(&args, Isa::Portable, &mut scores, out),
             }
         }
     });
@@ -99,38 +99,66 @@ struct RowArgs<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,fma,f16c")]
 unsafe fn attend_avx512(args: &RowArgs<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
-    attend_generic(args, scores, out)
+    attend_generic(args, Isa::Avx512Vnni, scores, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn attend_avx2(args: &RowArgs<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
-    attend_generic(args, scores, out)
+    attend_generic(args, Isa::Avx2, scores, out)
 }
 
+/// Key/value element types. `load16`/`load8` convert 16 or 8 stored values to f32 lanes; they
+/// are only called from functions compiled with the matching instruction set.
 trait KvElem: Copy {
     fn to_f32(self) -> f32;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
 }
+
 impl KvElem for f32 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
     }
-}
-impl KvElem for f16 {
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn to_f32(self) -> f32 {
-        math_f16(self)
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        unsafe { std::arch::x86_64::_mm512_loadu_ps(p) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256 {
+        unsafe { std::arch::x86_64::_mm256_loadu_ps(p) }
     }
 }
 
-#[inline(always)]
-fn math_f16(v: f16) -> f32 {
-    super::quant::f16_bits_to_f32(v.to_bits())
+impl KvElem for f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        super::quant::f16_bits_to_f32(self.to_bits())
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+    }
 }
 
+/// Query heads sharing one key/value head, at most.
+const MAX_GROUP: usize = 8;
+
 #[inline(always)]
-fn attend_generic(args: &RowArgs<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
+fn attend_generic(args: &RowArgs<'_>, isa: Isa, scores: &mut Vec<f32>, out: &mut [f32]) {
     let shape = args.shape;
     let hd = shape.head_dim;
     let group = shape.group();
@@ -140,78 +168,262 @@ fn attend_generic(args: &RowArgs<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
     scores.clear();
     scores.resize(group * n, 0.0);
     let head_index = args.layer * args.kv_shape.kv_heads + args.kv_head;
+    let blocks = first / KV_BLOCK..=args.position / KV_BLOCK;
 
     // Scores: q·k / sqrt(d) for every visible key (the causal mask is the range itself).
-    for b in first / KV_BLOCK..=args.position / KV_BLOCK {
-        let block = &args.kv.blocks[b];
+    let mut block_scores = [[0f32; KV_BLOCK]; MAX_GROUP];
+    for b in blocks.clone() {
+        let k_base = head_index * hd * KV_BLOCK;
+        match &args.kv.blocks[b].data {
+            KvData::F32 { k, .. } => block_dot(isa, &k[k_base..k_base + hd * KV_BLOCK], args.q, group, hd, &mut block_scores),
+            KvData::F16 { k, .. } => block_dot(isa, &k[k_base..k_base + hd * KV_BLOCK], args.q, group, hd, &mut block_scores),
+        }
         let lo = first.max(b * KV_BLOCK);
         let hi = (args.position + 1).min((b + 1) * KV_BLOCK);
-        let k_base = head_index * hd * KV_BLOCK;
-        match &block.data {
-            KvData::F32 { k, .. } => score_block(&k[k_base..k_base + hd * KV_BLOCK], args.q, group, hd, scale, b * KV_BLOCK, lo, hi, first, n, scores),
-            KvData::F16 { k, .. } => score_block(&k[k_base..k_base + hd * KV_BLOCK], args.q, group, hd, scale, b * KV_BLOCK, lo, hi, first, n, scores),
+        for (head, row) in block_scores.iter().enumerate().take(group) {
+            for pos in lo..hi {
+                scores[head * n + pos - first] = row[pos - b * KV_BLOCK] * scale;
+            }
         }
     }
 
     for head in 0..group {
-        let weights = &mut scores[head * n..(head + 1) * n];
-        softmax(weights);
-        // `weights` now holds this head's attention distribution over positions first..=position.
-        // Read-outs and interventions (DESIGN.md §2) hook in here.
-        let out_head = &mut out[head * hd..(head + 1) * hd];
-        out_head.fill(0.0);
-        for b in first / KV_BLOCK..=args.position / KV_BLOCK {
-            let block = &args.kv.blocks[b];
-            let lo = first.max(b * KV_BLOCK);
-            let hi = (args.position + 1).min((b + 1) * KV_BLOCK);
-            let v_base = head_index * KV_BLOCK * hd;
-            let w = &weights[lo - first..hi - first];
-            match &block.data {
-                KvData::F32 { v, .. } => weighted_sum(&v[v_base..v_base + KV_BLOCK * hd], w, lo - b * KV_BLOCK, hd, out_head),
-                KvData::F16 { v, .. } => weighted_sum(&v[v_base..v_base + KV_BLOCK * hd], w, lo - b * KV_BLOCK, hd, out_head),
-            }
+        softmax(&mut scores[head * n..(head + 1) * n]);
+    }
+    // `scores` now holds each head's attention distribution over positions first..=position:
+    // row `head`, `n` weights summing to 1. Read-outs and interventions (DESIGN.md §2) hook in
+    // here, before the weighted sum.
+
+    out[..group * hd].fill(0.0);
+    for b in blocks {
+        let lo = first.max(b * KV_BLOCK);
+        let hi = (args.position + 1).min((b + 1) * KV_BLOCK);
+        let v_base = head_index * KV_BLOCK * hd;
+        let weights = WeightRows {
+            scores,
+            n,
+            offset: lo - first,
+            count: hi - lo,
+        };
+        let slot0 = lo - b * KV_BLOCK;
+        match &args.kv.blocks[b].data {
+            KvData::F32 { v, .. } => block_weighted_sum(isa, &v[v_base + slot0 * hd..v_base + KV_BLOCK * hd], &weights, group, hd, out),
+            KvData::F16 { v, .. } => block_weighted_sum(isa, &v[v_base + slot0 * hd..v_base + KV_BLOCK * hd], &weights, group, hd, out),
         }
     }
 }
 
-/// Scores of the group's query heads against the keys of one block (positions lo..hi).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn score_block<E: KvElem>(
-    k: &[E],
-    q: &[f32],
-    group: usize,
-    hd: usize,
-    scale: f32,
-    block_start: usize,
-    lo: usize,
-    hi: usize,
-    first: usize,
+/// The weights of one block's keys for every head of a group: `scores[h * n + offset + t]`.
+struct WeightRows<'a> {
+    scores: &'a [f32],
     n: usize,
-    scores: &mut [f32],
-) {
-    for head in 0..group {
-        let qh = &q[head * hd..(head + 1) * hd];
-        let mut acc = [0f32; KV_BLOCK];
-        for (d, &qd) in qh.iter().enumerate() {
-            let keys = &k[d * KV_BLOCK..(d + 1) * KV_BLOCK];
-            for t in 0..KV_BLOCK {
-                acc[t] = qd.mul_add(keys[t].to_f32(), acc[t]);
+    offset: usize,
+    count: usize,
+}
+
+impl WeightRows<'_> {
+    #[inline(always)]
+    fn get(&self, head: usize, t: usize) -> f32 {
+        self.scores[head * self.n + self.offset + t]
+    }
+
+    /// Start of head `head`'s weights for this block.
+    #[inline(always)]
+    fn row(&self, head: usize) -> *const f32 {
+        self.scores[head * self.n + self.offset..][..self.count].as_ptr()
+    }
+}
+
+/// `acc[h][t] = Σ_d q_h[d]·k[d][t]` for the 32 keys of a block (keys stored dimension-major),
+/// sequential in `d` for every lane: the same bits on every instruction set.
+#[inline(always)]
+fn block_dot<E: KvElem>(isa: Isa, k: &[E], q: &[f32], group: usize, hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+    macro_rules! by_group {
+        ($f:ident) => {
+            match group {
+                1 => $f::<E, 1>(k, q, hd, acc),
+                2 => $f::<E, 2>(k, q, hd, acc),
+                3 => $f::<E, 3>(k, q, hd, acc),
+                4 => $f::<E, 4>(k, q, hd, acc),
+                5 => $f::<E, 5>(k, q, hd, acc),
+                6 => $f::<E, 6>(k, q, hd, acc),
+                7 => $f::<E, 7>(k, q, hd, acc),
+                _ => $f::<E, 8>(k, q, hd, acc),
             }
-        }
-        for pos in lo..hi {
-            scores[head * n + pos - first] = acc[pos - block_start] * scale;
+        };
+    }
+    // SAFETY: the x86 variants run only where `isa` says their instructions exist; slices are
+    // sized by the caller (hd × 32 keys).
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => by_group!(dot_avx512),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => by_group!(dot_avx2),
+            _ => by_group!(dot_portable),
         }
     }
 }
 
-/// out += Σ_t w[t] · v[slot0 + t], value rows of `hd` values.
 #[inline(always)]
-fn weighted_sum<E: KvElem>(v: &[E], w: &[f32], slot0: usize, hd: usize, out: &mut [f32]) {
-    for (t, &wt) in w.iter().enumerate() {
-        let row = &v[(slot0 + t) * hd..(slot0 + t + 1) * hd];
+unsafe fn dot_portable<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+    let mut a = [[0f32; KV_BLOCK]; G];
+    for d in 0..hd {
+        let keys: [f32; KV_BLOCK] = std::array::from_fn(|t| k[d * KV_BLOCK + t].to_f32());
+        for (h, a) in a.iter_mut().enumerate() {
+            let qd = q[h * hd + d];
+            for t in 0..KV_BLOCK {
+                a[t] = qd.mul_add(keys[t], a[t]);
+            }
+        }
+    }
+    acc[..G].copy_from_slice(&a);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn dot_avx512<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+    use std::arch::x86_64::*;
+    unsafe {
+        let mut a = [[_mm512_setzero_ps(); 2]; G];
+        let kp = k.as_ptr();
         for d in 0..hd {
-            out[d] = wt.mul_add(row[d].to_f32(), out[d]);
+            let k0 = E::load16(kp.add(d * KV_BLOCK));
+            let k1 = E::load16(kp.add(d * KV_BLOCK + 16));
+            for (h, a) in a.iter_mut().enumerate() {
+                let qd = _mm512_set1_ps(*q.get_unchecked(h * hd + d));
+                a[0] = _mm512_fmadd_ps(qd, k0, a[0]);
+                a[1] = _mm512_fmadd_ps(qd, k1, a[1]);
+            }
+        }
+        for (h, a) in a.iter().enumerate() {
+            _mm512_storeu_ps(acc[h].as_mut_ptr(), a[0]);
+            _mm512_storeu_ps(acc[h].as_mut_ptr().add(16), a[1]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn dot_avx2<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+    use std::arch::x86_64::*;
+    unsafe {
+        let mut a = [[_mm256_setzero_ps(); 4]; G];
+        let kp = k.as_ptr();
+        for d in 0..hd {
+            let keys: [__m256; 4] = std::array::from_fn(|i| E::load8(kp.add(d * KV_BLOCK + 8 * i)));
+            for (h, a) in a.iter_mut().enumerate() {
+                let qd = _mm256_set1_ps(*q.get_unchecked(h * hd + d));
+                for i in 0..4 {
+                    a[i] = _mm256_fmadd_ps(qd, keys[i], a[i]);
+                }
+            }
+        }
+        for (h, a) in a.iter().enumerate() {
+            for i in 0..4 {
+                _mm256_storeu_ps(acc[h].as_mut_ptr().add(8 * i), a[i]);
+            }
+        }
+    }
+}
+
+/// `out[h][d] += Σ_t w[h][t]·v[t][d]` over one block's value rows (token-major, starting at the
+/// first visible slot), sequential in `t` for every lane.
+#[inline(always)]
+fn block_weighted_sum<E: KvElem>(isa: Isa, v: &[E], w: &WeightRows<'_>, group: usize, hd: usize, out: &mut [f32]) {
+    macro_rules! by_group {
+        ($f:ident) => {
+            match group {
+                1 => $f::<E, 1>(v, w, hd, out),
+                2 => $f::<E, 2>(v, w, hd, out),
+                3 => $f::<E, 3>(v, w, hd, out),
+                4 => $f::<E, 4>(v, w, hd, out),
+                5 => $f::<E, 5>(v, w, hd, out),
+                6 => $f::<E, 6>(v, w, hd, out),
+                7 => $f::<E, 7>(v, w, hd, out),
+                _ => $f::<E, 8>(v, w, hd, out),
+            }
+        };
+    }
+    // SAFETY: as in `block_dot`; `v` holds at least `w.count` rows of `hd` values.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => by_group!(sum_avx512),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => by_group!(sum_avx2),
+            _ => by_group!(sum_portable),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn sum_portable<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd: usize, out: &mut [f32]) {
+    for t in 0..w.count {
+        let row = &v[t * hd..(t + 1) * hd];
+        for h in 0..G {
+            let wt = w.get(h, t);
+            let o = &mut out[h * hd..(h + 1) * hd];
+            for d in 0..hd {
+                o[d] = wt.mul_add(row[d].to_f32(), o[d]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn sum_avx512<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    unsafe {
+        let vp = v.as_ptr();
+        let rows: [*const f32; G] = std::array::from_fn(|h| w.row(h));
+        // 64 dimensions (four registers) per pass: each value row is loaded once per pass and
+        // feeds every head of the group.
+        for c in (0..hd).step_by(64) {
+            let chunks = ((hd - c) / 16).min(4);
+            let mut acc = [[_mm512_setzero_ps(); 4]; G];
+            for (h, acc) in acc.iter_mut().enumerate() {
+                for (i, a) in acc.iter_mut().enumerate().take(chunks) {
+                    *a = _mm512_loadu_ps(out.as_ptr().add(h * hd + c + 16 * i));
+                }
+            }
+            for t in 0..w.count {
+                let base = vp.add(t * hd + c);
+                let values: [__m512; 4] = std::array::from_fn(|i| if i < chunks { E::load16(base.add(16 * i)) } else { _mm512_setzero_ps() });
+                for (h, acc) in acc.iter_mut().enumerate() {
+                    let weight = _mm512_set1_ps(*rows[h].add(t));
+                    for i in 0..chunks {
+                        acc[i] = _mm512_fmadd_ps(weight, values[i], acc[i]);
+                    }
+                }
+            }
+            for (h, acc) in acc.iter().enumerate() {
+                for (i, a) in acc.iter().enumerate().take(chunks) {
+                    _mm512_storeu_ps(out.as_mut_ptr().add(h * hd + c + 16 * i), *a);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn sum_avx2<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    unsafe {
+        let vp = v.as_ptr();
+        for c in (0..hd).step_by(8) {
+            let mut acc: [__m256; G] = std::array::from_fn(|h| _mm256_loadu_ps(out.as_ptr().add(h * hd + c)));
+            for t in 0..w.count {
+                let row = E::load8(vp.add(t * hd + c));
+                for (h, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(_mm256_set1_ps(w.get(h, t)), row, *acc);
+                }
+            }
+            for (h, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(h * hd + c), *acc);
+            }
         }
     }
 }
@@ -245,20 +457,21 @@ mod tests {
     /// Attention over a hand-made cache equals the textbook formula computed in f64.
     #[test]
     fn matches_the_definition() {
+        const HD: usize = 16; // the kernels work on 16 dimensions at a time
         let kv_shape = KvShape {
             layers: 1,
             kv_heads: 1,
-            head_dim: 4,
+            head_dim: HD,
         };
         let shape = AttentionShape {
             heads: 2,
             kv_heads: 1,
-            head_dim: 4,
+            head_dim: HD,
             window: None,
         };
         let positions = 40; // crosses a block boundary
-        let key = |t: usize| [t as f32 * 0.1, 1.0, -(t as f32) * 0.05, 0.5];
-        let value = |t: usize| [t as f32, 1.0, (t % 3) as f32, -1.0];
+        let key = |t: usize| -> [f32; HD] { std::array::from_fn(|d| ((t * 7 + d * 3) % 11) as f32 * 0.05 - 0.25) };
+        let value = |t: usize| -> [f32; HD] { std::array::from_fn(|d| ((t + d) % 5) as f32 - 2.0) };
         for precision in [KvPrecision::F32, KvPrecision::F16] {
             let mut seq = SeqKv::default();
             let tokens: Vec<u32> = (0..positions as u32).collect();
@@ -266,28 +479,35 @@ mod tests {
             for t in 0..positions {
                 seq.block_mut(t).write(kv_shape, 0, t % KV_BLOCK, &key(t), &value(t));
             }
-            let q = [0.3, -0.2, 0.5, 0.1, -0.4, 0.2, 0.1, 0.3];
+            let q: [f32; 2 * HD] = std::array::from_fn(|i| ((i * 5) % 7) as f32 * 0.2 - 0.6);
             let position = 37;
-            let mut out = [0f32; 8];
+            let mut out = [0f32; 2 * HD];
             attend_row(Isa::Portable, &seq, kv_shape, 0, 0, &shape, position, &q, &mut out);
             let tolerance = if precision == KvPrecision::F32 { 1e-5 } else { 2e-2 };
             for head in 0..2 {
-                let qh = &q[head * 4..head * 4 + 4];
+                let qh = &q[head * HD..(head + 1) * HD];
                 let s: Vec<f64> = (0..=position)
-                    .map(|t| key(t).iter().zip(qh).map(|(k, q)| (*k * *q) as f64).sum::<f64>() / 2.0)
+                    .map(|t| key(t).iter().zip(qh).map(|(k, q)| (*k * *q) as f64).sum::<f64>() / (HD as f64).sqrt())
                     .collect();
                 let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
-                for d in 0..4 {
+                for d in 0..HD {
                     let expected: f64 = (0..=position).map(|t| (s[t] - m).exp() / z * value(t)[d] as f64).sum();
-                    let got = out[head * 4 + d] as f64;
+                    let got = out[head * HD + d] as f64;
                     assert!((got - expected).abs() < tolerance, "{precision:?} head {head} dim {d}: {got} vs {expected}");
                 }
             }
             // Every instruction set gives the same bits.
-            let mut again = [0f32; 8];
-            attend_row(super::super::kernels::detected_isa(), &seq, kv_shape, 0, 0, &shape, position, &q, &mut again);
-            assert_eq!(out, again);
+            let best = super::super::kernels::detected_isa();
+            let mut isas = vec![best];
+            if best == Isa::Avx512Vnni {
+                isas.push(Isa::Avx2);
+            }
+            for isa in isas {
+                let mut again = [0f32; 2 * HD];
+                attend_row(isa, &seq, kv_shape, 0, 0, &shape, position, &q, &mut again);
+                assert_eq!(out, again, "{isa}");
+            }
         }
     }
 }

@@ -91,8 +91,15 @@ impl TransformerConfig {
                 format!("{} query heads cannot share {} key/value heads", self.heads, self.kv_heads),
             );
         }
-        if self.head_dim % 2 != 0 || self.head_dim == 0 {
-            return bad("head_dim", format!("head dimension {} must be even", self.head_dim));
+        // Attention kernels work on 16 dimensions at a time.
+        if self.head_dim % 16 != 0 || self.head_dim == 0 {
+            return bad("head_dim", format!("head dimension {} is not supported (it must be a multiple of 16)", self.head_dim));
+        }
+        if self.heads / self.kv_heads > 8 {
+            return bad(
+                "attention.head_count_kv",
+                format!("{} query heads per key/value head are not supported (at most 8)", self.heads / self.kv_heads),
+            );
         }
         // Weight tiles hold 16 output rows and quantization blocks 32 inputs.
         if self.hidden % 32 != 0 || self.ffn_hidden % 32 != 0 || self.kv_dim() % 16 != 0 || self.q_dim() % 16 != 0 {

@@ -347,7 +347,19 @@ impl LocalModel {
             }
         }
         let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
-        self.usage.record_generated(answers.iter().map(|a| a.tokens.len()).sum());
+        let generated: usize = answers.iter().map(|a| a.tokens.len()).sum();
+        self.usage.record_generated(generated);
+        if trace_enabled() {
+            let prompt_tokens: usize = prompts.iter().map(|p| p.len()).sum();
+            let cached_tokens: usize = cached.iter().sum();
+            eprintln!(
+                "[engine] {} prompt(s), {prompt_tokens} tokens ({cached_tokens} cached) in {prompt_ms:.0} ms; \
+                 {} answer(s), {generated} tokens in {decode_ms:.0} ms ({:.1} tok/s)",
+                prompts.len(),
+                answers.len(),
+                generated as f64 / (decode_ms / 1e3)
+            );
+        }
         let mut out: Vec<Vec<Generation>> = requests.iter().map(|_| Vec::with_capacity(n)).collect();
         for answer in answers {
             state.cache.insert(&answer.seq);
@@ -450,6 +462,12 @@ impl Answer {
             self.finish = Some(FinishReason::Length);
         }
     }
+}
+
+/// `DRIFT_SCRIPT_TRACE=1` prints one line per generation call: prompt and decode timings.
+fn trace_enabled() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var("DRIFT_SCRIPT_TRACE").is_ok_and(|v| !v.is_empty() && v != "0"))
 }
 
 fn file_stem(path: &Path) -> String {

@@ -358,12 +358,21 @@ mod x86 {
         unsafe { (a as *const i32).add(group).read_unaligned() }
     }
 
+    /// A block's 16 scales and offsets as f32 lanes.
+    #[inline(always)]
+    unsafe fn scales512(d: &[f16; TILE], m: &[f16; TILE]) -> (__m512, __m512) {
+        unsafe {
+            (
+                _mm512_cvtph_ps(_mm256_loadu_si256(d.as_ptr() as *const __m256i)),
+                _mm512_cvtph_ps(_mm256_loadu_si256(m.as_ptr() as *const __m256i)),
+            )
+        }
+    }
+
     /// The f32 steps of `combine_block` on 16 lanes.
     #[inline(always)]
-    unsafe fn combine512(acc: __m512, isum: __m512i, d: &[f16; TILE], m: &[f16; TILE], dx: f32, sx: f32) -> __m512 {
+    unsafe fn combine512(acc: __m512, isum: __m512i, (dw, mw): (__m512, __m512), dx: f32, sx: f32) -> __m512 {
         unsafe {
-            let dw = _mm512_cvtph_ps(_mm256_loadu_si256(d.as_ptr() as *const __m256i));
-            let mw = _mm512_cvtph_ps(_mm256_loadu_si256(m.as_ptr() as *const __m256i));
             let scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx));
             let acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
             _mm512_fmadd_ps(mw, _mm512_set1_ps(sx), acc)
@@ -403,6 +412,7 @@ mod x86 {
                 ];
                 let lo = raw.map(|v| _mm512_and_si512(v, mask));
                 let hi = raw.map(|v| _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
+                let scales = scales512(&blk.d, &blk.m);
                 for (i, acc) in acc.iter_mut().enumerate() {
                     let r = r0 + i;
                     let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
@@ -413,7 +423,7 @@ mod x86 {
                         s1 = _mm512_dpbusd_epi32(s1, hi[c], _mm512_set1_epi32(bcast4(a, 4 + c)));
                     }
                     let isum = _mm512_add_epi32(s0, s1);
-                    *acc = combine512(*acc, isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+                    *acc = combine512(*acc, isum, scales, xq.d[r * nb + b], xq.s[r * nb + b]);
                 }
             }
             for (i, acc) in acc.iter().enumerate() {
@@ -449,6 +459,7 @@ mod x86 {
             for (b, blk) in blocks.iter().enumerate() {
                 let p = blk.qs.as_ptr() as *const __m512i;
                 let w: [__m512i; 8] = std::array::from_fn(|g| _mm512_load_si512(p.add(g)));
+                let scales = scales512(&blk.d, &blk.m);
                 for (i, acc) in acc.iter_mut().enumerate() {
                     let r = r0 + i;
                     let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
@@ -459,7 +470,7 @@ mod x86 {
                         s1 = _mm512_dpbusd_epi32(s1, w[g + 4], _mm512_set1_epi32(bcast4(a, g + 4)));
                     }
                     let isum = _mm512_add_epi32(s0, s1);
-                    *acc = combine512(*acc, isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+                    *acc = combine512(*acc, isum, scales, xq.d[r * nb + b], xq.s[r * nb + b]);
                 }
             }
             for (i, acc) in acc.iter().enumerate() {

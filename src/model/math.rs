@@ -5,6 +5,15 @@
 //! result does not depend on the instruction set (LLVM vectorizes these loops only when the
 //! arithmetic is already written lane by lane; it never reassociates floats on its own).
 
+/// Rounds to the nearest integer, ties to even, for |x| < 2²²: adding and subtracting 1.5·2²³
+/// leaves no fraction bits, so the FPU's default rounding does the work. `f32::round_ties_even`
+/// is a library call (`rintf`) on baseline x86-64, and it showed up at 12% of decode time.
+#[inline(always)]
+pub fn round_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    (x + MAGIC) - MAGIC
+}
+
 /// Folds 16 lanes in a fixed pairwise order.
 #[inline(always)]
 pub fn fold16(mut lanes: [f32; 16]) -> f32 {
@@ -62,11 +71,9 @@ pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    if x.is_nan() {
-        return x;
-    }
+    let input = x;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2_E).round_ties_even();
+    let n = round_small(x * LOG2_E);
     // Plain multiply-adds, not `mul_add`: code outside the dispatched kernels is compiled for
     // baseline x86-64, where `mul_add` is a library call (and Rust never fuses `a * b + c`).
     let r = (x - n * LN2_HI) - n * LN2_LO;
@@ -78,7 +85,8 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.0;
     p = p * r + 1.0;
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
+    // A select rather than an early return, so that loops over `exp` still vectorize.
+    if input.is_nan() { input } else { p * scale }
 }
 
 #[inline(always)]
@@ -159,6 +167,18 @@ mod tests {
         }
         assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
         assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn small_rounding_matches_the_standard_library() {
+        let mut x = -300.0f32;
+        while x < 300.0 {
+            assert_eq!(round_small(x), x.round_ties_even(), "{x}");
+            x += 0.125;
+        }
+        assert_eq!(round_small(0.5), 0.0);
+        assert_eq!(round_small(1.5), 2.0);
+        assert_eq!(round_small(-2.5), -2.0);
     }
 
     #[test]

@@ -221,7 +221,7 @@ impl Matrix {
             let mut q = [0u8; QBLOCK];
             if df > 0.0 {
                 for (code, &v) in q.iter_mut().zip(x) {
-                    *code = ((v - mf) / df).round_ties_even().clamp(0.0, 255.0) as u8;
+                    *code = super::math::round_small(((v - mf) / df).clamp(0.0, 255.0)) as u8;
                 }
             }
             (q, d, m)
@@ -349,7 +349,7 @@ impl QuantizedRows {
             let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
             let mut sum = 0i32;
             for (q, &v) in qs[b * QBLOCK..(b + 1) * QBLOCK].iter_mut().zip(xs) {
-                let code = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                let code = super::math::round_small((v * inv).clamp(-127.0, 127.0)) as i8;
                 *q = code;
                 sum += i32::from(code);
             }
