@@ -138,7 +138,7 @@ fn a_session_survives_ctrl_c_during_generation() {
     t.expect("] sum:42", long);
     t.expect("> ", long);
     // Tab completes registered functions.
-    t.send("coun\t");
+    t.send("count_t\t");
     t.expect("count_tokens", long);
     t.send("\x03"); // Ctrl-C at the prompt clears the line
     t.expect("> ", long);

@@ -253,3 +253,53 @@ fn plot_command_draws_a_results_file_and_names_bad_lines() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("bad.jsonl:2"), "{}", stderr(&o));
 }
+
+/// The paper's benchmark, shortened: every probe answer is recorded with both scores, and the
+/// stability plot is drawn.
+#[test]
+fn the_selfchat_benchmark_records_probes_and_draws_the_plot() {
+    let p = Project::new("selfchat");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The script reads the persona library from the project folder.
+    let personas = p.dir.join("personas");
+    std::fs::create_dir_all(&personas).unwrap();
+    for entry in std::fs::read_dir(root.join("personas")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, personas.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::create_dir_all(p.dir.join("scripts/lib")).unwrap();
+    std::fs::copy(root.join("scripts/lib/selfchat.rhai"), p.dir.join("scripts/lib/selfchat.rhai")).unwrap();
+    let o = p.run(&[
+        "scripts/selfchat.rhai", "--set", "turns=4", "--set", "runs=2", "--set", "max_tokens=32", "--set", "pairs=2", "--set", "seed=3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = p.run_dir("selfchat");
+    assert!(is_png(&dir.join("stability.png")));
+    let records = records_without_time(&dir);
+    let kind = |k: &str| records.iter().filter(|r| r["kind"] == k).collect::<Vec<_>>();
+    assert_eq!(kind("turn").len(), 2 * 3, "two pairs, turns 2 to 4");
+    let probes = kind("probe");
+    assert_eq!(probes.len(), 2 * 2 * 2, "two pairs × agent turns 2 and 4 × two runs");
+    for probe in &probes {
+        for key in ["score", "user_score"] {
+            let v = probe[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+        }
+        assert_ne!(probe["agent"], probe["user"]);
+        assert!(!probe["answer"].as_str().unwrap().is_empty());
+    }
+    assert_ne!(probes[0]["agent"], probes[4]["agent"], "the two pairs differ");
+
+    // Fixing the personas and the topic.
+    let o = p.run(&[
+        "scripts/selfchat.rhai", "--set", "turns=2", "--set", "runs=1", "--set", "max_tokens=16", "--set", "agent=pirate",
+        "--set", "user=french", "--set", "topic=Is tea better than coffee?", "--out", "fixed",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fixed = records_without_time(&p.run_dir("fixed"));
+    let probe = fixed.iter().find(|r| r["kind"] == "probe").unwrap();
+    assert_eq!((probe["agent"].as_str(), probe["user"].as_str()), (Some("pirate"), Some("french")));
+    assert_eq!(probe["topic"], "Is tea better than coffee?");
+    let o = p.run(&["scripts/selfchat.rhai", "--set", "agent=pirat", "--out", "typo"]);
+    assert!(stderr(&o).contains("unknown persona `pirat`"), "{}", stderr(&o));
+}

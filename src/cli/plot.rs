@@ -36,6 +36,7 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         title: args.title.clone(),
         xlabel: None,
         ylabel: None,
+        y_range: None,
     };
     let report = crate::plot::line_plot(&records, &spec, &output)?;
     eprintln!("{report:?}");

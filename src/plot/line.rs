@@ -36,6 +36,9 @@ pub struct LineSpec {
     pub xlabel: Option<String>,
     /// y axis label; default the y keys joined by ", ".
     pub ylabel: Option<String>,
+    /// Fixed y axis range; bands are clipped to it (scores in [0, 1] have bands that the t
+    /// interval of a few samples would stretch far past the possible values).
+    pub y_range: Option<(f64, f64)>,
 }
 
 impl LineSpec {
@@ -87,6 +90,7 @@ pub(crate) struct LinePicture {
     pub xlabel: String,
     pub ylabel: String,
     pub band: Option<f64>,
+    pub y_range: Option<(f64, f64)>,
 }
 
 #[derive(Debug)]
@@ -216,6 +220,7 @@ pub(crate) fn prepare(records: &[Value], spec: &LineSpec) -> Result<Prepared, Pl
         xlabel: spec.xlabel.clone().unwrap_or_else(|| spec.x.clone()),
         ylabel: spec.ylabel.clone().unwrap_or(joined),
         band: spec.band,
+        y_range: spec.y_range,
     };
     Ok(Prepared { picture, used, skipped, non_numeric })
 }
@@ -266,7 +271,8 @@ impl Picture for LinePicture {
         let (plot_area, legend_area) = root.split_horizontally(w - legend_w);
 
         let (xmin, xmax) = self.x_extent();
-        let (ymin, ymax) = self.y_extent();
+        let (ymin, ymax) = self.y_range.unwrap_or_else(|| self.y_extent());
+        let clip = |y: f64| self.y_range.map_or(y, |(lo, hi)| y.clamp(lo, hi));
         let integer_x = self.series.iter().flat_map(|s| &s.points).all(|p| p.x == p.x.round());
         let (x0, x1) = padded(xmin, xmax, 0.04);
         let (y0, y1) = padded(ymin, ymax, 0.06);
@@ -304,6 +310,7 @@ impl Picture for LinePicture {
                 if run.len() == 1 {
                     // A lone interval: an error bar, since an area of zero width is invisible.
                     let (x, (lo, hi)) = (run[0].x, run[0].band.unwrap());
+                    let (lo, hi) = (clip(lo), clip(hi));
                     let bar = s.color.mix(0.5).stroke_width(2);
                     chart.draw_series([PathElement::new(vec![(x, lo), (x, hi)], bar)]).map_err(draw_err)?;
                     for y in [lo, hi] {
@@ -312,8 +319,8 @@ impl Picture for LinePicture {
                     }
                     continue;
                 }
-                let mut outline: Vec<(f64, f64)> = run.iter().map(|p| (p.x, p.band.unwrap().0)).collect();
-                outline.extend(run.iter().rev().map(|p| (p.x, p.band.unwrap().1)));
+                let mut outline: Vec<(f64, f64)> = run.iter().map(|p| (p.x, clip(p.band.unwrap().0))).collect();
+                outline.extend(run.iter().rev().map(|p| (p.x, clip(p.band.unwrap().1))));
                 chart.draw_series([Polygon::new(outline, band_style)]).map_err(draw_err)?;
             }
         }

@@ -19,6 +19,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     register_records(engine, state);
     register_params(engine, state);
     register_personas(engine, state);
+    crate::metrics::register(engine);
     register_stats(engine);
     register_plots(engine, state);
     register_rng(engine);
@@ -78,8 +79,9 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     if let Some(threads) = state.config.threads {
         options.threads = threads;
     }
-    // A model path is read like any other input: inside the project, unless it is the default.
-    let resolved = if spec == crate::model::fetch::DEFAULT_MODEL_NAME {
+    // A model path a script names is read like any other input: inside the project. The
+    // default model and the one the user gave with --model are trusted.
+    let resolved = if spec == crate::model::fetch::DEFAULT_MODEL_NAME || spec == state.config.model_spec {
         spec.to_string()
     } else {
         state.sandbox.resolve(spec, Access::Read).or_else(fail)?.display().to_string()
@@ -371,7 +373,7 @@ fn interval_to_dynamic(interval: Option<(f64, f64)>) -> Dynamic {
 // Plots
 // ---------------------------------------------------------------------------------------------
 
-const LINE_OPTIONS: &[&str] = &["kind", "x", "y", "group", "band", "title", "xlabel", "ylabel", "data"];
+const LINE_OPTIONS: &[&str] = &["kind", "x", "y", "group", "band", "title", "xlabel", "ylabel", "ylim", "data"];
 const HEATMAP_OPTIONS: &[&str] = &["title", "xlabel", "ylabel", "row_labels", "col_labels", "min", "max"];
 
 fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
@@ -396,6 +398,16 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
             Some(v) => Some(as_number(v).ok_or_else(|| HostState::runtime_error("plot: `band` must be a confidence level such as 0.68"))?),
             None => None,
         };
+        let y_range = match opts.get("ylim") {
+            Some(v) => {
+                let pair = v.clone().into_array().ok().map(|a| numbers(&a, "plot: ylim")).transpose().or_else(fail)?;
+                match pair.as_deref() {
+                    Some([lo, hi]) if lo < hi => Some((*lo, *hi)),
+                    _ => return fail("plot: `ylim` must be [low, high] with low < high"),
+                }
+            }
+            None => None,
+        };
         let spec = crate::plot::LineSpec {
             x,
             y,
@@ -404,6 +416,7 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
             title: text("title"),
             xlabel: text("xlabel"),
             ylabel: text("ylabel"),
+            y_range,
         };
         let records: Vec<serde_json::Value> = match opts.get("data") {
             Some(data) => data.clone().into_array().map_err(|t| HostState::runtime_error(format!("plot: `data` must be an array of maps, not {t}")))?.iter().map(to_json).collect(),
