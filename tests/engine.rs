@@ -166,3 +166,24 @@ fn a_batch_of_prompts_equals_separate_calls() {
     assert_eq!(texts(&together[1]), texts(&alone_cat));
     assert_ne!(texts(&together[0]), texts(&together[1]));
 }
+
+/// Answers submitted and collected later, in any order, while other calls run, equal answers
+/// drawn alone: unfinished answers are decoded as rows of whatever step comes next.
+#[test]
+fn submitted_answers_ride_along_and_equal_separate_calls() {
+    use drift_script::model::engine::Request;
+    let m = model(KvPrecision::F16);
+    let cat = m.tokenize_chat(&[Message::system("You are a cat."), Message::user("What do you eat?")]).unwrap().ids;
+    let pirate = m.tokenize_chat(&conversation()).unwrap().ids;
+    let tickets = m.submit(&[Request { prompt: &cat, seed: 21 }], 2, &opts(0, 20)).unwrap();
+    // A chat call in between decodes the submitted answers alongside its own.
+    let middle = m.generate(&pirate, 1, &opts(22, 30)).unwrap();
+    let late = m.submit(&[Request { prompt: &pirate, seed: 23 }], 1, &opts(0, 10)).unwrap();
+    let late_answers = m.wait(late[0]).unwrap();
+    let cat_answers = m.wait(tickets[0]).unwrap();
+    assert!(m.wait(tickets[0]).is_err(), "a ticket is collected once");
+    let texts = |g: &[drift_script::model::Generation]| g.iter().map(|a| a.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&cat_answers), texts(&m.generate(&cat, 2, &opts(21, 20)).unwrap()));
+    assert_eq!(texts(&middle), texts(&m.generate(&pirate, 1, &opts(22, 30)).unwrap()));
+    assert_eq!(texts(&late_answers), texts(&m.generate(&pirate, 1, &opts(23, 10)).unwrap()));
+}

@@ -18,7 +18,7 @@ use super::template::{ChatTemplate, Message};
 use super::tokenizer::TextTokenizer;
 use super::{ChatModel, FinishReason, Generation, ModelInfo};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// Prompt tokens computed per forward pass: bounds scratch memory for long prompts.
@@ -49,6 +49,20 @@ impl Default for LocalOptions {
 struct EngineState {
     cache: PrefixCache,
     scratch: Scratch,
+    /// Unfinished answers of every submitted request.
+    active: Vec<Answer>,
+    /// Submitted requests whose answers have not been collected.
+    tickets: std::collections::HashMap<u64, TicketState>,
+    next_ticket: u64,
+}
+
+/// Bookkeeping of one submitted prompt.
+struct TicketState {
+    slots: Vec<Option<Generation>>,
+    prompt_tokens: usize,
+    cached_prompt_tokens: usize,
+    prompt_ms: f64,
+    submitted: Instant,
 }
 
 pub struct LocalModel {
@@ -158,6 +172,9 @@ impl LocalModel {
             state: Mutex::new(EngineState {
                 cache,
                 scratch: Scratch::default(),
+                active: Vec::new(),
+                tickets: std::collections::HashMap::new(),
+                next_ticket: 0,
             }),
             info,
             transformer,
@@ -274,17 +291,22 @@ impl LocalModel {
         Ok(self.generate_batch(&[request], n, opts)?.remove(0))
     }
 
-    /// Draws `n` answers to each of several prompts, all decoded together. The prompts' new
-    /// tokens are computed in shared forward passes, and every answer of every prompt is one
-    /// row of each decoding step. Answer `i` of a request uses stream `i` of the request's seed,
-    /// so the result equals separate `generate` calls (the kernels make rows independent).
+    /// Draws `n` answers to each of several prompts, all decoded together. Answer `i` of a
+    /// request uses stream `i` of the request's seed, so the result equals separate `generate`
+    /// calls (the kernels make rows independent).
     pub fn generate_batch(&self, requests: &[Request<'_>], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {
+        let tickets = self.submit(requests, n, opts)?;
+        tickets.into_iter().map(|t| self.wait(t)).collect()
+    }
+
+    /// Starts drawing `n` answers to each prompt and returns at once, one ticket per prompt.
+    /// The prompts are computed now; their answers are decoded by later `wait` calls, as rows
+    /// of the same decoding steps as every other unfinished answer. This is how a protocol
+    /// overlaps independent work: the paper's probes ride along with the conversation.
+    pub fn submit(&self, requests: &[Request<'_>], n: usize, opts: &SamplingOptions) -> Result<Vec<u64>> {
         opts.validate()?;
         for request in requests {
             self.check_prompt(request.prompt)?;
-        }
-        if n == 0 || requests.is_empty() {
-            return Ok(requests.iter().map(|_| Vec::new()).collect());
         }
         let context = self.transformer.config.context_length;
         let vocab = self.transformer.config.vocab;
@@ -302,78 +324,129 @@ impl LocalModel {
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
         self.usage.record_prompt(prompts.iter().map(|p| p.len()).sum(), cached.iter().sum());
 
-        let decode_started = Instant::now();
-        let mut answers: Vec<Answer> = Vec::with_capacity(requests.len() * n);
+        let opts = Arc::new(opts.clone());
+        let mut ids = Vec::with_capacity(requests.len());
         for (r, request) in requests.iter().enumerate() {
-            let seeded = SamplingOptions { seed: request.seed, ..opts.clone() };
+            let id = state.next_ticket;
+            state.next_ticket += 1;
+            ids.push(id);
+            state.tickets.insert(
+                id,
+                TicketState {
+                    slots: vec![None; n],
+                    prompt_tokens: request.prompt.len(),
+                    cached_prompt_tokens: cached[r],
+                    prompt_ms,
+                    submitted: Instant::now(),
+                },
+            );
+            let seeded = SamplingOptions { seed: request.seed, ..(*opts).clone() };
             for i in 0..n {
                 let mut answer = Answer {
-                    request: r,
+                    ticket: id,
+                    index: i,
                     sampler: Sampler::new(&seeded, i as u64),
+                    opts: opts.clone(),
                     seq: bases[r].clone(),
                     tokens: Vec::new(),
                     finish: None,
                     text: String::new(),
                 };
                 let token = answer.sampler.sample(&prompt_logits[r * vocab..(r + 1) * vocab]);
-                answer.accept(token, self, opts, context);
-                answers.push(answer);
+                answer.accept(token, self, context);
+                state.active.push(answer);
             }
         }
-        drop(bases);
-        let ctx = self.context();
+        self.retire_finished(state);
+        Ok(ids)
+    }
+
+    /// The answers of a submitted prompt, decoding every unfinished answer (of any ticket)
+    /// until this ticket's are done. Ctrl-C cancels all unfinished answers.
+    pub fn wait(&self, ticket: u64) -> Result<Vec<Generation>> {
+        let mut state = self.state.lock().unwrap();
+        let state = &mut *state;
+        if !state.tickets.contains_key(&ticket) {
+            return Err(ModelError::InvalidOption(format!("no pending request {ticket} (already collected?)")));
+        }
         loop {
-            let mut items: Vec<BatchItem<'_>> = answers
-                .iter_mut()
-                .filter(|a| a.finish.is_none())
-                .map(|a| BatchItem {
-                    tokens: std::slice::from_ref(a.tokens.last().expect("an unfinished answer has a token")),
-                    seq: &mut a.seq,
-                    want_logits: true,
-                })
-                .collect();
-            if items.is_empty() {
-                break;
+            let done = state.tickets[&ticket].slots.iter().all(Option::is_some);
+            if done {
+                let finished = state.tickets.remove(&ticket).expect("checked above");
+                let answers: Vec<Generation> = finished.slots.into_iter().map(|g| g.expect("all done")).collect();
+                if trace_enabled() {
+                    let generated: usize = answers.iter().map(|a| a.tokens.len()).sum();
+                    let decode_ms = answers.iter().map(|a| a.decode_ms).fold(0.0, f64::max);
+                    eprintln!(
+                        "[engine] prompt {} tokens ({} cached) in {:.0} ms; {} answer(s), {generated} tokens in {decode_ms:.0} ms",
+                        finished.prompt_tokens,
+                        finished.cached_prompt_tokens,
+                        finished.prompt_ms,
+                        answers.len(),
+                    );
+                }
+                return Ok(answers);
             }
             if crate::interrupt::requested() {
+                // Nobody will collect what was in flight: drop it.
+                let cancelled: std::collections::HashSet<u64> = state.active.drain(..).map(|a| a.ticket).collect();
+                state.tickets.retain(|id, _| !cancelled.contains(id));
                 return Err(ModelError::Interrupted);
             }
-            self.transformer.forward(&ctx, &mut items, &mut state.scratch);
-            drop(items);
-            let logits = &state.scratch.logits;
-            for (row, answer) in answers.iter_mut().filter(|a| a.finish.is_none()).enumerate() {
-                let token = answer.sampler.sample(&logits[row * vocab..(row + 1) * vocab]);
-                answer.accept(token, self, opts, context);
+            self.decode_step(state);
+        }
+    }
+
+    /// One decoding step for every unfinished answer.
+    fn decode_step(&self, state: &mut EngineState) {
+        let vocab = self.transformer.config.vocab;
+        let context = self.transformer.config.context_length;
+        let ctx = self.context();
+        let mut items: Vec<BatchItem<'_>> = state
+            .active
+            .iter_mut()
+            .map(|a| BatchItem {
+                tokens: std::slice::from_ref(a.tokens.last().expect("an unfinished answer has a token")),
+                seq: &mut a.seq,
+                want_logits: true,
+            })
+            .collect();
+        self.transformer.forward(&ctx, &mut items, &mut state.scratch);
+        drop(items);
+        let logits = &state.scratch.logits;
+        for (row, answer) in state.active.iter_mut().enumerate() {
+            let token = answer.sampler.sample(&logits[row * vocab..(row + 1) * vocab]);
+            answer.accept(token, self, context);
+        }
+        self.retire_finished(state);
+    }
+
+    /// Moves finished answers to their tickets and their sequences into the prefix cache.
+    fn retire_finished(&self, state: &mut EngineState) {
+        let mut i = 0;
+        while i < state.active.len() {
+            if state.active[i].finish.is_none() {
+                i += 1;
+                continue;
+            }
+            let answer = state.active.swap_remove(i);
+            state.cache.insert(&answer.seq);
+            self.usage.record_generated(answer.tokens.len());
+            if let Some(ticket) = state.tickets.get_mut(&answer.ticket) {
+                ticket.slots[answer.index] = Some(Generation {
+                    text: answer.text,
+                    tokens: answer.tokens,
+                    finish_reason: answer.finish.unwrap_or(FinishReason::Length),
+                    prompt_tokens: ticket.prompt_tokens,
+                    cached_prompt_tokens: ticket.cached_prompt_tokens,
+                    prompt_ms: ticket.prompt_ms,
+                    decode_ms: ticket.submitted.elapsed().as_secs_f64() * 1e3,
+                });
             }
         }
-        let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
-        let generated: usize = answers.iter().map(|a| a.tokens.len()).sum();
-        self.usage.record_generated(generated);
-        if trace_enabled() {
-            let prompt_tokens: usize = prompts.iter().map(|p| p.len()).sum();
-            let cached_tokens: usize = cached.iter().sum();
-            eprintln!(
-                "[engine] {} prompt(s), {prompt_tokens} tokens ({cached_tokens} cached) in {prompt_ms:.0} ms; \
-                 {} answer(s), {generated} tokens in {decode_ms:.0} ms ({:.1} tok/s)",
-                prompts.len(),
-                answers.len(),
-                generated as f64 / (decode_ms / 1e3)
-            );
-        }
-        let mut out: Vec<Vec<Generation>> = requests.iter().map(|_| Vec::with_capacity(n)).collect();
-        for answer in answers {
-            state.cache.insert(&answer.seq);
-            out[answer.request].push(Generation {
-                text: answer.text,
-                tokens: answer.tokens,
-                finish_reason: answer.finish.unwrap_or(FinishReason::Length),
-                prompt_tokens: requests[answer.request].prompt.len(),
-                cached_prompt_tokens: cached[answer.request],
-                prompt_ms,
-                decode_ms,
-            });
-        }
-        Ok(out)
+        // Keep the batch in submission order: rows are independent, but a stable order makes
+        // traces and profiles easier to read.
+        state.active.sort_by_key(|a| (a.ticket, a.index));
     }
 
     /// Computes the uncached part of several prompts, packing up to `PROMPT_CHUNK` rows from
@@ -431,9 +504,11 @@ pub struct Request<'a> {
 
 /// One answer being drawn.
 struct Answer {
-    /// Index of the request it answers.
-    request: usize,
+    /// The submitted request it answers, and which of its answers it is.
+    ticket: u64,
+    index: usize,
     sampler: Sampler,
+    opts: Arc<SamplingOptions>,
     seq: SeqKv,
     /// Tokens of the answer; the last one is not yet in `seq`.
     tokens: Vec<u32>,
@@ -444,7 +519,8 @@ struct Answer {
 impl Answer {
     /// Takes a sampled token: ends the answer at an end-of-turn token, a stop string, the token
     /// limit or the context limit.
-    fn accept(&mut self, token: u32, model: &LocalModel, opts: &SamplingOptions, context: usize) {
+    fn accept(&mut self, token: u32, model: &LocalModel, context: usize) {
+        let opts = &*self.opts;
         if model.end_of_turn.contains(&token) {
             self.finish = Some(FinishReason::Stop);
             self.text = model.tokenizer.decode(&self.tokens);
@@ -494,6 +570,26 @@ impl ChatModel for LocalModel {
 
     fn usage(&self) -> super::Usage {
         self.usage.snapshot()
+    }
+
+    fn submit(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<super::Ticket>> {
+        let prompts = conversations
+            .iter()
+            .map(|(messages, _)| self.tokenize_chat(messages).map(|p| p.ids))
+            .collect::<Result<Vec<_>>>()?;
+        let requests: Vec<Request<'_>> = prompts
+            .iter()
+            .zip(conversations)
+            .map(|(ids, (_, seed))| Request { prompt: ids, seed: *seed })
+            .collect();
+        Ok(LocalModel::submit(self, &requests, n, opts)?.into_iter().map(super::Ticket::Pending).collect())
+    }
+
+    fn wait(&self, ticket: super::Ticket) -> Result<Vec<Generation>> {
+        match ticket {
+            super::Ticket::Ready(answers) => Ok(answers),
+            super::Ticket::Pending(id) => LocalModel::wait(self, id),
+        }
     }
 
     fn chat_batch(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {

@@ -83,10 +83,29 @@ pub trait ChatModel: Send + Sync {
             .map(|(messages, seed)| self.chat(messages, n, &SamplingOptions { seed: *seed, ..opts.clone() }))
             .collect()
     }
+    /// Starts `n` answers to each conversation and returns without waiting for them, so that
+    /// independent requests can be decoded together. The default computes them at once.
+    fn submit(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<Ticket>> {
+        Ok(self.chat_batch(conversations, n, opts)?.into_iter().map(Ticket::Ready).collect())
+    }
+    /// The answers of a submitted conversation.
+    fn wait(&self, ticket: Ticket) -> Result<Vec<Generation>> {
+        match ticket {
+            Ticket::Ready(answers) => Ok(answers),
+            Ticket::Pending(id) => Err(ModelError::InvalidOption(format!("request {id} belongs to another model"))),
+        }
+    }
     /// Tokens processed so far by this model (all calls).
     fn usage(&self) -> Usage {
         Usage::default()
     }
+}
+
+/// A submitted request: its answers, or the backend's handle for them.
+#[derive(Debug, Clone)]
+pub enum Ticket {
+    Ready(Vec<Generation>),
+    Pending(u64),
 }
 
 /// Token counts since a model was loaded.

@@ -55,6 +55,16 @@ fn register_models(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_fn("chat_batch", move |m: &mut ScriptModel, conversations: Array, n: rhai::INT, opts: Map| {
         chat_batch(&s, m, &conversations, n, &opts)
     });
+    engine.register_type_with_name::<PendingChat>("Pending");
+    let s = state.clone();
+    engine.register_fn("submit", move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
+        submit(&s, m, &messages, n, &opts)
+    });
+    engine.register_fn("wait", |p: &mut PendingChat| -> Fallible<Array> {
+        let ticket = p.ticket.lock().unwrap().take().ok_or_else(|| HostState::runtime_error("wait: these answers were already collected"))?;
+        let answers = p.model.0.model.wait(ticket).or_else(|e| fail(e.to_string()))?;
+        Ok(answers.into_iter().map(|g| Dynamic::from(g.text)).collect())
+    });
     engine.register_fn("count_tokens", |m: &mut ScriptModel, messages: Array| -> Fallible<rhai::INT> {
         let messages = convert::messages(&messages).or_else(fail)?;
         let n = m.0.model.count_tokens(&messages).or_else(|e| fail(e.to_string()))?;
@@ -107,6 +117,31 @@ fn chat(state: &HostState, m: &ScriptModel, messages: &Array, n: rhai::INT, opts
     state.note_call(m, &sampling);
     let answers = m.0.model.chat(&messages, n, &sampling).or_else(|e| fail(e.to_string()))?;
     Ok(answers.into_iter().map(|a| a.text).collect())
+}
+
+/// Answers being drawn in the background of later calls (`m.submit(…)`, then `p.wait()`).
+#[derive(Clone)]
+pub struct PendingChat {
+    model: ScriptModel,
+    ticket: Arc<Mutex<Option<crate::model::Ticket>>>,
+}
+
+/// Starts `n` answers to one conversation; they are decoded alongside every later chat call
+/// of the same model and collected with `wait()`. The seed is drawn as for a `chat` call here.
+fn submit(state: &HostState, m: &ScriptModel, messages: &Array, n: rhai::INT, opts: &Map) -> Fallible<PendingChat> {
+    let messages = convert::messages(messages).or_else(fail)?;
+    if messages.is_empty() {
+        return fail("submit needs at least one message");
+    }
+    let n = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| HostState::runtime_error(format!("submit needs n ≥ 1, got {n}")))?;
+    let (sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
+    let seed = seed.unwrap_or_else(|| state.next_call_seed());
+    state.note_call(m, &sampling);
+    let mut tickets = m.0.model.submit(&[(messages, seed)], n, &sampling).or_else(|e| fail(e.to_string()))?;
+    Ok(PendingChat {
+        model: m.clone(),
+        ticket: Arc::new(Mutex::new(tickets.pop())),
+    })
 }
 
 /// Several conversations sampled together: each gets the seed a separate `chat` call at this
