@@ -59,9 +59,21 @@ pub fn sum_of_squares(values: &[f32]) -> f32 {
     fold16(lanes)
 }
 
+/// The largest value, in 16 interleaved lanes (max is exact in any order; one chain of
+/// dependent comparisons over 49k logits took 80 µs per sampled token).
 #[inline(always)]
 pub fn max(values: &[f32]) -> f32 {
-    values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for l in 0..16 {
+            lanes[l] = lanes[l].max(chunk[l]);
+        }
+    }
+    for (l, &v) in chunks.remainder().iter().enumerate() {
+        lanes[l] = lanes[l].max(v);
+    }
+    lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// eˣ with a relative error under 2e-7 for the inputs softmax and SiLU produce, in arithmetic

@@ -65,6 +65,8 @@ pub struct Sampler {
     temperature: f32,
     top_p: f32,
     top_k: usize,
+    /// Unnormalised probabilities of every token, reused between tokens.
+    probs: Vec<f32>,
     /// (unnormalised probability, token) candidates, reused between tokens.
     candidates: Vec<(f32, u32)>,
 }
@@ -79,6 +81,7 @@ impl Sampler {
             temperature: opts.temperature as f32,
             top_p: opts.top_p as f32,
             top_k: opts.top_k,
+            probs: Vec::new(),
             candidates: Vec::new(),
         }
     }
@@ -94,44 +97,64 @@ impl Sampler {
         }
         let max = math::max(logits);
         let inv_t = 1.0 / self.temperature;
-        self.candidates.clear();
-        self.candidates
-            .extend(logits.iter().enumerate().map(|(i, &l)| (math::exp((l - max) * inv_t), i as u32)));
+        // Unnormalised probabilities, relative to the most likely token.
+        self.probs.resize(logits.len(), 0.0);
+        scaled_exp(logits, max, inv_t, &mut self.probs);
         // Most likely first; equal probabilities by token id.
         let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if self.top_k > 0 && self.top_k < self.candidates.len() {
+        self.candidates.clear();
+        let top_k = self.top_k > 0 && self.top_k < self.probs.len();
+        if top_k {
+            self.candidates.extend(self.probs.iter().enumerate().map(|(i, &p)| (p, i as u32)));
             self.candidates.select_nth_unstable_by(self.top_k - 1, order);
             self.candidates.truncate(self.top_k);
         }
         if self.top_p < 1.0 {
-            let total: f64 = self.candidates.iter().map(|c| f64::from(c.0)).sum();
+            let total: f64 = if top_k {
+                self.candidates.iter().map(|c| f64::from(c.0)).sum()
+            } else {
+                sum_f64(&self.probs)
+            };
             let target = f64::from(self.top_p) * total;
             // Sorting 49k candidates per token would dominate decoding; the nucleus almost
             // always lies among the few tokens within a factor 1000 of the best, so sort those
             // first and widen only if their mass falls short. Tokens left out are all less
             // likely than every token kept, so the sorted prefix is exact either way.
-            let mut kept = self.candidates.len();
+            let pool: Vec<(f32, u32)> = if top_k { std::mem::take(&mut self.candidates) } else { Vec::new() };
             for threshold in [1e-3f32, 1e-6, 0.0] {
-                let (mut head, mut rest): (Vec<_>, Vec<_>) =
-                    self.candidates.iter().partition(|c| c.0 >= threshold);
-                head.sort_unstable_by(order);
+                self.candidates.clear();
+                if top_k {
+                    self.candidates.extend(pool.iter().copied().filter(|c| c.0 >= threshold));
+                } else {
+                    self.candidates
+                        .extend(self.probs.iter().enumerate().filter(|(_, p)| **p >= threshold).map(|(i, &p)| (p, i as u32)));
+                }
+                self.candidates.sort_unstable_by(order);
                 let mut cumulative = 0f64;
                 let mut reached = None;
-                for (i, c) in head.iter().enumerate() {
+                for (i, c) in self.candidates.iter().enumerate() {
                     cumulative += f64::from(c.0);
                     if cumulative >= target {
                         reached = Some(i + 1);
                         break;
                     }
                 }
-                if let Some(n) = reached.or((threshold == 0.0).then_some(head.len())) {
-                    head.append(&mut rest);
-                    self.candidates = head;
-                    kept = n;
+                if let Some(n) = reached.or((threshold == 0.0).then_some(self.candidates.len())) {
+                    self.candidates.truncate(n.max(1));
                     break;
                 }
             }
-            self.candidates.truncate(kept.max(1));
+        } else if !top_k {
+            // No filtering: draw over every token in id order without building candidates.
+            let total = sum_f64(&self.probs);
+            let mut u = self.uniform() * total;
+            for (token, &p) in self.probs.iter().enumerate() {
+                u -= f64::from(p);
+                if u < 0.0 {
+                    return token as u32;
+                }
+            }
+            return (self.probs.len() - 1) as u32;
         }
         let total: f64 = self.candidates.iter().map(|c| f64::from(c.0)).sum();
         let mut u = self.uniform() * total;
@@ -143,6 +166,51 @@ impl Sampler {
         }
         self.candidates.last().map_or(0, |c| c.1)
     }
+}
+
+/// `out[i] = exp((logits[i] − max) · inv_t)`, compiled for the best instruction set (the
+/// arithmetic is the same plain Rust everywhere, so the results are too).
+fn scaled_exp(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
+    #[inline(always)]
+    fn body(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
+        for (o, &l) in out.iter_mut().zip(logits) {
+            *o = math::exp((l - max) * inv_t);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn avx512(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
+            body(logits, max, inv_t, out)
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
+            body(logits, max, inv_t, out)
+        }
+        match super::kernels::detected_isa() {
+            // SAFETY: run only where the instruction set was detected.
+            super::kernels::Isa::Avx512Vnni => return unsafe { avx512(logits, max, inv_t, out) },
+            super::kernels::Isa::Avx2 => return unsafe { avx2(logits, max, inv_t, out) },
+            super::kernels::Isa::Portable => {}
+        }
+    }
+    body(logits, max, inv_t, out)
+}
+
+/// Σ values in f64, in 8 interleaved partial sums folded in a fixed order: the same result
+/// everywhere, without one long chain of dependent additions.
+fn sum_f64(values: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for l in 0..8 {
+            lanes[l] += f64::from(chunk[l]);
+        }
+    }
+    for (l, &v) in chunks.remainder().iter().enumerate() {
+        lanes[l] += f64::from(v);
+    }
+    ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]))
 }
 
 /// Index of the largest logit (the first one on ties).
