@@ -47,7 +47,15 @@ thread_local! {
 }
 
 /// The fields a `[[persona]]` table may have.
-const FIELDS: [&str; 7] = ["id", "family", "system", "probe", "check", "compliant", "violating"];
+const FIELDS: [&str; 7] = [
+    "id",
+    "family",
+    "system",
+    "probe",
+    "check",
+    "compliant",
+    "violating",
+];
 
 /// One persona: what the agent is told, what it is asked, and how its answer is scored.
 #[derive(Debug, Clone, Serialize)]
@@ -93,41 +101,86 @@ pub enum PersonaError {
         source: std::io::Error,
     },
     #[error("{}:{line}:{column}: TOML syntax error: {message}", path.display())]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{}: {persona}: missing field `{field}`", path.display())]
-    MissingField { path: PathBuf, persona: String, field: String },
+    MissingField {
+        path: PathBuf,
+        persona: String,
+        field: String,
+    },
     #[error("{}: {persona}: field `{field}` is empty", path.display())]
-    EmptyField { path: PathBuf, persona: String, field: String },
+    EmptyField {
+        path: PathBuf,
+        persona: String,
+        field: String,
+    },
     #[error("{}: {persona}: field `{field}` must be {expected}, found {found}", path.display())]
-    FieldType { path: PathBuf, persona: String, field: String, expected: String, found: String },
+    FieldType {
+        path: PathBuf,
+        persona: String,
+        field: String,
+        expected: String,
+        found: String,
+    },
     #[error("{}: {persona}: unknown field `{field}` (fields: {})", path.display(), FIELDS.join(", "))]
-    UnknownField { path: PathBuf, persona: String, field: String },
+    UnknownField {
+        path: PathBuf,
+        persona: String,
+        field: String,
+    },
     #[error("{}: {persona}: id must be kebab-case (lower-case letters and digits joined by single dashes)", path.display())]
     BadId { path: PathBuf, persona: String },
     #[error("duplicate persona id `{id}`: in {} and in {}", first.display(), second.display())]
-    DuplicateId { id: String, first: PathBuf, second: PathBuf },
+    DuplicateId {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error("{}unknown family `{family}` (families: {})", located(path.as_deref()), FAMILIES.join(", "))]
-    UnknownFamily { path: Option<PathBuf>, family: String },
+    UnknownFamily {
+        path: Option<PathBuf>,
+        family: String,
+    },
     #[error("{}: {persona}: family `{family}` does not match the file, which holds family `{expected}`", path.display())]
-    FamilyMismatch { path: PathBuf, persona: String, family: String, expected: String },
+    FamilyMismatch {
+        path: PathBuf,
+        persona: String,
+        family: String,
+        expected: String,
+    },
     #[error("{}: {problem}", path.display())]
     Malformed { path: PathBuf, problem: String },
     #[error("{}: {persona}: check does not compile: {message}", path.display())]
-    CheckCompile { path: PathBuf, persona: String, message: String },
+    CheckCompile {
+        path: PathBuf,
+        persona: String,
+        message: String,
+    },
     #[error("{}: {problem}", path.display())]
     Topics { path: PathBuf, problem: String },
     #[error("unknown persona `{id}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    UnknownPersona { id: String, suggestion: Option<String> },
+    UnknownPersona {
+        id: String,
+        suggestion: Option<String>,
+    },
     #[error("persona `{persona}`: check failed: {message}")]
     CheckFailed { persona: String, message: String },
-    #[error("persona `{persona}`: check returned {found}, expected a number in [0, 1] or a boolean")]
+    #[error(
+        "persona `{persona}`: check returned {found}, expected a number in [0, 1] or a boolean"
+    )]
     CheckType { persona: String, found: String },
     #[error("persona `{persona}`: check returned {value}, outside [0, 1]")]
     CheckRange { persona: String, value: f64 },
 }
 
 fn located(path: Option<&Path>) -> String {
-    path.map(|p| format!("{}: ", p.display())).unwrap_or_default()
+    path.map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default()
 }
 
 impl Library {
@@ -176,7 +229,12 @@ impl Library {
             path: dir.join(TOPICS_FILE),
             problem: "missing: the library needs its conversation starters".into(),
         })?;
-        Ok(Library { personas, by_id, topics, engine })
+        Ok(Library {
+            personas,
+            by_id,
+            topics,
+            engine,
+        })
     }
 
     /// Every persona, files sorted by name, personas in file order.
@@ -193,21 +251,32 @@ impl Library {
     pub fn find(&self, id: &str) -> Result<&Persona, PersonaError> {
         self.get(id).ok_or_else(|| PersonaError::UnknownPersona {
             id: id.to_string(),
-            suggestion: closest(id, self.personas.iter().map(|p| p.id.as_str())).map(str::to_string),
+            suggestion: closest(id, self.personas.iter().map(|p| p.id.as_str()))
+                .map(str::to_string),
         })
     }
 
     /// The families that have personas, in [`FAMILIES`] order.
     pub fn families(&self) -> Vec<&'static str> {
-        FAMILIES.into_iter().filter(|f| self.personas.iter().any(|p| p.family == *f)).collect()
+        FAMILIES
+            .into_iter()
+            .filter(|f| self.personas.iter().any(|p| p.family == *f))
+            .collect()
     }
 
     /// The personas of one family, in library order; an unknown family is an error listing them.
     pub fn family(&self, family: &str) -> Result<Vec<&Persona>, PersonaError> {
         if !FAMILIES.contains(&family) {
-            return Err(PersonaError::UnknownFamily { path: None, family: family.to_string() });
+            return Err(PersonaError::UnknownFamily {
+                path: None,
+                family: family.to_string(),
+            });
         }
-        Ok(self.personas.iter().filter(|p| p.family == family).collect())
+        Ok(self
+            .personas
+            .iter()
+            .filter(|p| p.family == family)
+            .collect())
     }
 
     /// The conversation starters, in file order.
@@ -246,11 +315,17 @@ impl Library {
             } else {
                 format!("a value of type {}", value.type_name())
             };
-            return Err(PersonaError::CheckType { persona: persona.id.clone(), found });
+            return Err(PersonaError::CheckType {
+                persona: persona.id.clone(),
+                found,
+            });
         };
         if !(0.0..=1.0).contains(&number) {
             // NaN fails `contains` too.
-            return Err(PersonaError::CheckRange { persona: persona.id.clone(), value: number });
+            return Err(PersonaError::CheckRange {
+                persona: persona.id.clone(),
+                value: number,
+            });
         }
         Ok(number)
     }
@@ -285,8 +360,16 @@ fn check_engine() -> Engine {
 
 fn parse_toml(path: &Path, text: &str) -> Result<toml::Table, PersonaError> {
     text.parse::<toml::Table>().map_err(|e| {
-        let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
-        PersonaError::Syntax { path: path.to_path_buf(), line, column, message: e.message().trim().to_string() }
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(text, s.start))
+            .unwrap_or((1, 1));
+        PersonaError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
     })
 }
 
@@ -311,13 +394,23 @@ fn type_of(value: &toml::Value) -> &'static str {
 }
 
 fn read_topics(path: &Path, mut table: toml::Table) -> Result<Vec<String>, PersonaError> {
-    let problem = |problem: String| PersonaError::Topics { path: path.to_path_buf(), problem };
-    let value = table.remove("topics").ok_or_else(|| problem("missing `topics = [...]`".into()))?;
+    let problem = |problem: String| PersonaError::Topics {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let value = table
+        .remove("topics")
+        .ok_or_else(|| problem("missing `topics = [...]`".into()))?;
     if let Some(key) = table.keys().next() {
-        return Err(problem(format!("unknown key `{key}` (only `topics` belongs here)")));
+        return Err(problem(format!(
+            "unknown key `{key}` (only `topics` belongs here)"
+        )));
     }
     let toml::Value::Array(items) = value else {
-        return Err(problem(format!("`topics` must be an array of strings, found {}", type_of(&value))));
+        return Err(problem(format!(
+            "`topics` must be an array of strings, found {}",
+            type_of(&value)
+        )));
     };
     if items.is_empty() {
         return Err(problem("`topics` is empty".into()));
@@ -328,35 +421,63 @@ fn read_topics(path: &Path, mut table: toml::Table) -> Result<Vec<String>, Perso
         .map(|(i, item)| match item {
             toml::Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
             toml::Value::String(_) => Err(problem(format!("topic {} is empty", i + 1))),
-            other => Err(problem(format!("topic {} must be a string, found {}", i + 1, type_of(&other)))),
+            other => Err(problem(format!(
+                "topic {} must be a string, found {}",
+                i + 1,
+                type_of(&other)
+            ))),
         })
         .collect()
 }
 
-fn read_persona_file(path: &Path, mut table: toml::Table, engine: &Engine) -> Result<Vec<Persona>, PersonaError> {
-    let family = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+fn read_persona_file(
+    path: &Path,
+    mut table: toml::Table,
+    engine: &Engine,
+) -> Result<Vec<Persona>, PersonaError> {
+    let family = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !FAMILIES.contains(&family.as_str()) {
-        return Err(PersonaError::UnknownFamily { path: Some(path.to_path_buf()), family });
+        return Err(PersonaError::UnknownFamily {
+            path: Some(path.to_path_buf()),
+            family,
+        });
     }
-    let malformed = |problem: String| PersonaError::Malformed { path: path.to_path_buf(), problem };
+    let malformed = |problem: String| PersonaError::Malformed {
+        path: path.to_path_buf(),
+        problem,
+    };
     let entries = table
         .remove("persona")
         .ok_or_else(|| malformed("no personas: write each one as a `[[persona]]` table".into()))?;
     if let Some(key) = table.keys().next() {
-        return Err(malformed(format!("unknown top-level key `{key}` (only `[[persona]]` tables belong here)")));
+        return Err(malformed(format!(
+            "unknown top-level key `{key}` (only `[[persona]]` tables belong here)"
+        )));
     }
     let toml::Value::Array(entries) = entries else {
-        return Err(malformed(format!("`persona` must be `[[persona]]` tables, found {}", type_of(&entries))));
+        return Err(malformed(format!(
+            "`persona` must be `[[persona]]` tables, found {}",
+            type_of(&entries)
+        )));
     };
     if entries.is_empty() {
-        return Err(malformed("no personas: write each one as a `[[persona]]` table".into()));
+        return Err(malformed(
+            "no personas: write each one as a `[[persona]]` table".into(),
+        ));
     }
     let mut scope = Scope::new();
     scope.push("x", String::new());
     let mut personas = Vec::with_capacity(entries.len());
     for (index, entry) in entries.into_iter().enumerate() {
         let toml::Value::Table(fields) = entry else {
-            return Err(malformed(format!("persona #{} must be a table, found {}", index + 1, type_of(&entry))));
+            return Err(malformed(format!(
+                "persona #{} must be a table, found {}",
+                index + 1,
+                type_of(&entry)
+            )));
         };
         personas.push(read_persona(path, &family, index, fields, engine, &scope)?);
     }
@@ -373,12 +494,19 @@ fn read_persona(
 ) -> Result<Persona, PersonaError> {
     // Name the persona by its id once it has a usable one, by position until then.
     let who = format!("persona #{}", index + 1);
-    let id = take_string(path, &who, &mut fields, "id", true)?.unwrap_or_default().trim().to_string();
+    let id = take_string(path, &who, &mut fields, "id", true)?
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let who = format!("persona `{id}`");
     if !is_kebab_case(&id) {
-        return Err(PersonaError::BadId { path: path.to_path_buf(), persona: who });
+        return Err(PersonaError::BadId {
+            path: path.to_path_buf(),
+            persona: who,
+        });
     }
-    let mut take = |field: &str, required: bool| take_string(path, &who, &mut fields, field, required);
+    let mut take =
+        |field: &str, required: bool| take_string(path, &who, &mut fields, field, required);
     let stated_family = take("family", false)?;
     let system = take("system", true)?.unwrap_or_default();
     let probe = take("probe", true)?.unwrap_or_default();
@@ -386,12 +514,19 @@ fn read_persona(
     let compliant = take("compliant", false)?;
     let violating = take("violating", false)?;
     if let Some(field) = fields.keys().next() {
-        return Err(PersonaError::UnknownField { path: path.to_path_buf(), persona: who, field: field.clone() });
+        return Err(PersonaError::UnknownField {
+            path: path.to_path_buf(),
+            persona: who,
+            field: field.clone(),
+        });
     }
     if let Some(stated) = stated_family {
         let stated = stated.trim();
         if !FAMILIES.contains(&stated) {
-            return Err(PersonaError::UnknownFamily { path: Some(path.to_path_buf()), family: stated.to_string() });
+            return Err(PersonaError::UnknownFamily {
+                path: Some(path.to_path_buf()),
+                family: stated.to_string(),
+            });
         }
         if stated != family {
             return Err(PersonaError::FamilyMismatch {
@@ -402,11 +537,13 @@ fn read_persona(
             });
         }
     }
-    let check = engine.compile_expression_with_scope(scope, &check_source).map_err(|e| PersonaError::CheckCompile {
-        path: path.to_path_buf(),
-        persona: who.clone(),
-        message: e.to_string(),
-    })?;
+    let check = engine
+        .compile_expression_with_scope(scope, &check_source)
+        .map_err(|e| PersonaError::CheckCompile {
+            path: path.to_path_buf(),
+            persona: who.clone(),
+            message: e.to_string(),
+        })?;
     Ok(Persona {
         id,
         family: family.to_string(),
@@ -429,11 +566,17 @@ fn take_string(
 ) -> Result<Option<String>, PersonaError> {
     let (path, persona, field_name) = (path.to_path_buf(), who.to_string(), field.to_string());
     match fields.remove(field) {
-        None if required => Err(PersonaError::MissingField { path, persona, field: field_name }),
+        None if required => Err(PersonaError::MissingField {
+            path,
+            persona,
+            field: field_name,
+        }),
         None => Ok(None),
-        Some(toml::Value::String(s)) if s.trim().is_empty() => {
-            Err(PersonaError::EmptyField { path, persona, field: field_name })
-        }
+        Some(toml::Value::String(s)) if s.trim().is_empty() => Err(PersonaError::EmptyField {
+            path,
+            persona,
+            field: field_name,
+        }),
         Some(toml::Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(PersonaError::FieldType {
             path,
@@ -447,9 +590,12 @@ fn take_string(
 
 fn is_kebab_case(id: &str) -> bool {
     !id.is_empty()
-        && id
-            .split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && id.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// The candidate nearest to `id` by edit distance, if it is near enough to be a likely typo
@@ -461,7 +607,8 @@ fn closest<'a>(id: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'
     candidates
         .filter_map(|c| {
             let d = edit_distance(&wanted, c);
-            let related = d <= allowed || (wanted.len() >= 3 && (c.contains(&wanted) || wanted.contains(c)));
+            let related =
+                d <= allowed || (wanted.len() >= 3 && (c.contains(&wanted) || wanted.contains(c)));
             related.then_some((d, c))
         })
         .min_by_key(|&(d, c)| (d, c))
@@ -476,7 +623,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(above + 1);
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(above + 1);
             diagonal = above;
         }
     }
@@ -489,7 +638,12 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let ids = ["all-caps", "all-lower-case", "prefers-cats", "secret-number"];
+        let ids = [
+            "all-caps",
+            "all-lower-case",
+            "prefers-cats",
+            "secret-number",
+        ];
         assert_eq!(closest("all-cap", ids.into_iter()), Some("all-caps"));
         assert_eq!(closest("secret", ids.into_iter()), Some("secret-number"));
         assert_eq!(closest("zzzzzzzz", ids.into_iter()), None);
@@ -499,7 +653,12 @@ mod tests {
     #[test]
     fn ids_and_positions() {
         assert!(is_kebab_case("a-b2-c"));
-        assert!(!is_kebab_case("A-b") && !is_kebab_case("a--b") && !is_kebab_case("-a") && !is_kebab_case("a_b"));
+        assert!(
+            !is_kebab_case("A-b")
+                && !is_kebab_case("a--b")
+                && !is_kebab_case("-a")
+                && !is_kebab_case("a_b")
+        );
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
     }
 }

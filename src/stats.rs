@@ -42,7 +42,11 @@ pub enum StatsError {
 }
 
 fn check_level(level: f64) -> Result<(), StatsError> {
-    if level > 0.0 && level < 1.0 { Ok(()) } else { Err(StatsError::BadLevel(level)) }
+    if level > 0.0 && level < 1.0 {
+        Ok(())
+    } else {
+        Err(StatsError::BadLevel(level))
+    }
 }
 
 /// The finite values, in order.
@@ -160,7 +164,10 @@ pub fn ci_bootstrap(
         .collect();
     means.sort_by(f64::total_cmp);
     let alpha = (1.0 - level) / 2.0;
-    Ok(Some((quantile_sorted(&means, alpha), quantile_sorted(&means, 1.0 - alpha))))
+    Ok(Some((
+        quantile_sorted(&means, alpha),
+        quantile_sorted(&means, 1.0 - alpha),
+    )))
 }
 
 /// An index uniform in 0..n, without modulo bias (rejection of the incomplete top block).
@@ -213,7 +220,9 @@ pub fn summarize(values: &[f64], band_level: Option<f64>) -> Result<Option<Summa
         check_level(level)?;
     }
     let v = finite(values);
-    let Some(mean) = mean_of(&v) else { return Ok(None) };
+    let Some(mean) = mean_of(&v) else {
+        return Ok(None);
+    };
     let ci = band_level.and_then(|level| ci_t_of(&v, level));
     Ok(Some(Summary {
         n: v.len(),

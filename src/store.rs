@@ -148,7 +148,12 @@ impl RunStore {
                 }
             }
         }
-        write_atomically(&config_path, serde_json::to_string_pretty(config).unwrap_or_default().as_bytes())?;
+        write_atomically(
+            &config_path,
+            serde_json::to_string_pretty(config)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
 
         let records_path = dir.join("records.jsonl");
         let mut notes = Vec::new();
@@ -157,7 +162,9 @@ impl RunStore {
         if records_path.exists() {
             let lines = read_jsonl(&records_path)?;
             if let Some(line) = lines.truncated_tail {
-                notes.push(format!("dropped line {line}, cut short when the last run stopped"));
+                notes.push(format!(
+                    "dropped line {line}, cut short when the last run stopped"
+                ));
             }
             let completed: std::collections::HashSet<String> = lines
                 .records
@@ -184,10 +191,14 @@ impl RunStore {
                 }
             }
             for (unit, n) in &partial {
-                notes.push(format!("unit {unit} was cut short: its {n} record(s) will be made again"));
+                notes.push(format!(
+                    "unit {unit} was cut short: its {n} record(s) will be made again"
+                ));
             }
             if loose > 0 {
-                notes.push(format!("{loose} record(s) made outside any once(…) unit will be made again"));
+                notes.push(format!(
+                    "{loose} record(s) made outside any once(…) unit will be made again"
+                ));
             }
             if kept.len() != total || glued {
                 let mut text = String::new();
@@ -203,7 +214,10 @@ impl RunStore {
             .append(true)
             .open(&records_path)
             .map_err(io(&records_path))?;
-        let records = kept.into_iter().filter(|r| !r.contains_key(UNIT_DONE)).collect();
+        let records = kept
+            .into_iter()
+            .filter(|r| !r.contains_key(UNIT_DONE))
+            .collect();
         Ok(RunStore {
             dir: dir.into(),
             records_path,
@@ -232,7 +246,9 @@ impl RunStore {
     pub fn append(&mut self, record: Map<String, Value>) -> Result<()> {
         let mut line = serde_json::to_string(&record).unwrap_or_default();
         line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(io(&self.records_path))?;
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(io(&self.records_path))?;
         self.records.push(record);
         Ok(())
     }
@@ -243,7 +259,9 @@ impl RunStore {
         marker.insert(UNIT_DONE.into(), Value::String(key.into()));
         let mut line = serde_json::to_string(&marker).unwrap_or_default();
         line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(io(&self.records_path))?;
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(io(&self.records_path))?;
         self.file.sync_data().map_err(io(&self.records_path))?;
         self.done_units.insert(key.into(), records);
         Ok(())
@@ -269,9 +287,15 @@ pub fn record_unit(record: &Map<String, Value>) -> Option<String> {
 
 /// Writes a file so that readers see either the old or the new content, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
@@ -326,9 +350,20 @@ mod tests {
         assert!(store.completed_unit("2").is_none());
         assert_eq!(store.notes.len(), 3, "{:?}", store.notes);
         let lines = read_jsonl(&path).unwrap();
-        assert_eq!(lines.records.len(), 2, "the file was rewritten with unit 1 and its marker");
-        let other = RunStore::open(&dir, &json!({"script": "b.rhai"}), &["script"]).err().unwrap();
-        assert!(other.to_string().contains("script was \"a.rhai\" and is now \"b.rhai\""), "{other}");
+        assert_eq!(
+            lines.records.len(),
+            2,
+            "the file was rewritten with unit 1 and its marker"
+        );
+        let other = RunStore::open(&dir, &json!({"script": "b.rhai"}), &["script"])
+            .err()
+            .unwrap();
+        assert!(
+            other
+                .to_string()
+                .contains("script was \"a.rhai\" and is now \"b.rhai\""),
+            "{other}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -342,7 +377,10 @@ mod tests {
         assert!(err.contains("r.jsonl:3: malformed record"), "{err}");
         std::fs::write(&path, "{\"a\": 1}\n[1, 2]\n").unwrap();
         let err = read_jsonl(&path).err().unwrap().to_string();
-        assert!(err.contains(":2: malformed record: not a JSON object"), "{err}");
+        assert!(
+            err.contains(":2: malformed record: not a JSON object"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,11 +17,21 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 fn now_parts() -> (i64, u32, u32, u64, u64, u64, u32) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_millis())
+    (
+        y,
+        m,
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis(),
+    )
 }
 
 /// `2026-11-28T14:03:05.123Z`
@@ -54,7 +64,11 @@ pub fn records_to_csv(records: &[Map<String, Value>]) -> String {
             field
         }
     };
-    let mut out = columns.iter().map(|c| quote(c.to_string())).collect::<Vec<_>>().join(",");
+    let mut out = columns
+        .iter()
+        .map(|c| quote(c.to_string()))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push('\n');
     for record in records {
         let row: Vec<String> = columns
@@ -85,10 +99,19 @@ mod tests {
     #[test]
     fn csv_quotes_and_aligns_columns() {
         let records: Vec<Map<String, Value>> = vec![
-            serde_json::json!({"turn": 2, "answer": "a, \"b\"", "_meta": {}}).as_object().unwrap().clone(),
-            serde_json::json!({"turn": 4, "score": 0.5}).as_object().unwrap().clone(),
+            serde_json::json!({"turn": 2, "answer": "a, \"b\"", "_meta": {}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            serde_json::json!({"turn": 4, "score": 0.5})
+                .as_object()
+                .unwrap()
+                .clone(),
         ];
         // JSON objects keep their keys sorted (as Rhai maps do), so columns come out sorted.
-        assert_eq!(records_to_csv(&records), "answer,turn,score\n\"a, \"\"b\"\"\",2,\n,4,0.5\n");
+        assert_eq!(
+            records_to_csv(&records),
+            "answer,turn,score\n\"a, \"\"b\"\"\",2,\n,4,0.5\n"
+        );
     }
 }

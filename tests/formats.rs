@@ -143,9 +143,23 @@ impl Dims {
 }
 
 /// For the 32-value block types.
-const SMALL: Dims = Dims { hidden: 64, layers: 2, heads: 4, kv_heads: 2, head_dim: 16, ffn: 128 };
+const SMALL: Dims = Dims {
+    hidden: 64,
+    layers: 2,
+    heads: 4,
+    kv_heads: 2,
+    head_dim: 16,
+    ffn: 128,
+};
 /// K-quants need every input dimension to be a multiple of 256.
-const KQUANT: Dims = Dims { hidden: 256, layers: 2, heads: 4, kv_heads: 2, head_dim: 64, ffn: 512 };
+const KQUANT: Dims = Dims {
+    hidden: 256,
+    layers: 2,
+    heads: 4,
+    kv_heads: 2,
+    head_dim: 64,
+    ffn: 512,
+};
 
 const VOCAB: usize = 49152;
 const CONTEXT: usize = 512;
@@ -211,7 +225,11 @@ impl TinyModel {
             let mut rng = Rng::new(&format!("{seed}/{name}"));
             let fan_in = *shape.last().unwrap() as f32;
             // Uniform with standard deviation gain/√fan_in for matrices; ±gain for vectors.
-            let amp = if shape.len() == 2 { gain * (3.0 / fan_in).sqrt() } else { gain };
+            let amp = if shape.len() == 2 {
+                gain * (3.0 / fan_in).sqrt()
+            } else {
+                gain
+            };
             let n: usize = shape.iter().product();
             let values = (0..n).map(|_| offset + amp * rng.uniform()).collect();
             tensors.insert(name, (shape, values));
@@ -238,7 +256,11 @@ impl TinyModel {
                 add(n("attn_v.bias"), vec![d.kv_dim()], 0.5, 0.0);
             }
         }
-        TinyModel { arch, dims, tensors }
+        TinyModel {
+            arch,
+            dims,
+            tensors,
+        }
     }
 
     fn values(&self, name: &str) -> &[f32] {
@@ -282,7 +304,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("drift-formats-{}-{name}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("drift-formats-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -302,9 +325,12 @@ impl Drop for TempDir {
 fn default_metadata() -> &'static HashMap<String, Value> {
     static META: OnceLock<HashMap<String, Value>> = OnceLock::new();
     META.get_or_init(|| {
-        let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).expect("default model");
+        let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}"))
+            .expect("default model");
         let mut file = std::fs::File::open(&path).unwrap();
-        gguf_file::Content::read(&mut file).expect("read the default model's header").metadata
+        gguf_file::Content::read(&mut file)
+            .expect("read the default model's header")
+            .metadata
     })
 }
 
@@ -312,14 +338,23 @@ fn default_metadata() -> &'static HashMap<String, Value> {
 fn gguf_metadata(arch_name: &str, dims: Dims) -> Vec<(String, Value)> {
     let a = |key: &str| format!("{arch_name}.{key}");
     let mut meta = vec![
-        ("general.architecture".to_string(), Value::String(arch_name.into())),
-        ("general.name".to_string(), Value::String(format!("tiny-{arch_name}"))),
+        (
+            "general.architecture".to_string(),
+            Value::String(arch_name.into()),
+        ),
+        (
+            "general.name".to_string(),
+            Value::String(format!("tiny-{arch_name}")),
+        ),
         (a("block_count"), Value::U32(dims.layers as u32)),
         (a("context_length"), Value::U32(CONTEXT as u32)),
         (a("embedding_length"), Value::U32(dims.hidden as u32)),
         (a("feed_forward_length"), Value::U32(dims.ffn as u32)),
         (a("attention.head_count"), Value::U32(dims.heads as u32)),
-        (a("attention.head_count_kv"), Value::U32(dims.kv_heads as u32)),
+        (
+            a("attention.head_count_kv"),
+            Value::U32(dims.kv_heads as u32),
+        ),
         (a("rope.freq_base"), Value::F32(ROPE_THETA)),
         (a("attention.layer_norm_rms_epsilon"), Value::F32(RMS_EPS)),
         (a("rope.dimension_count"), Value::U32(dims.head_dim as u32)),
@@ -340,19 +375,31 @@ fn gguf_tensors(model: &TinyModel, dtype: GgmlDType) -> Vec<(String, QTensor)> {
     gguf_tensors_with(model, dtype, model.arch == Arch::Llama)
 }
 
-fn gguf_tensors_with(model: &TinyModel, dtype: GgmlDType, permute_qk: bool) -> Vec<(String, QTensor)> {
+fn gguf_tensors_with(
+    model: &TinyModel,
+    dtype: GgmlDType,
+    permute_qk: bool,
+) -> Vec<(String, QTensor)> {
     let d = model.dims;
     model
         .tensors
         .iter()
         .map(|(name, (shape, values))| {
             let values = match name.rsplit('.').nth(1) {
-                Some("attn_q") if permute_qk && shape.len() == 2 => permute_for_gguf(values, d.heads, d.hidden),
-                Some("attn_k") if permute_qk && shape.len() == 2 => permute_for_gguf(values, d.kv_heads, d.hidden),
+                Some("attn_q") if permute_qk && shape.len() == 2 => {
+                    permute_for_gguf(values, d.heads, d.hidden)
+                }
+                Some("attn_k") if permute_qk && shape.len() == 2 => {
+                    permute_for_gguf(values, d.kv_heads, d.hidden)
+                }
                 _ => values.clone(),
             };
             let t = Tensor::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap();
-            let ty = if shape.len() == 2 { dtype } else { GgmlDType::F32 };
+            let ty = if shape.len() == 2 {
+                dtype
+            } else {
+                GgmlDType::F32
+            };
             (name.clone(), QTensor::quantize(&t, ty).unwrap())
         })
         .collect()
@@ -379,7 +426,11 @@ fn write_gguf(path: &Path, metadata: &[(String, Value)], tensors: &[(String, QTe
 
 fn write_model_gguf(path: &Path, model: &TinyModel, dtype: GgmlDType) -> Vec<(String, QTensor)> {
     let tensors = gguf_tensors(model, dtype);
-    write_gguf(path, &gguf_metadata(model.arch.name(), model.dims), &tensors);
+    write_gguf(
+        path,
+        &gguf_metadata(model.arch.name(), model.dims),
+        &tensors,
+    );
     tensors
 }
 
@@ -414,7 +465,13 @@ fn hf_name(gguf: &str) -> String {
 /// A Hugging Face folder: config.json (with `extra` keys merged in), model.safetensors in
 /// `dtype`, and the tokenizer of tests/fixtures/tiny_hf (15 tokens, fewer than the
 /// embeddings, which is allowed).
-fn write_hf_folder(dir: &Path, model: &TinyModel, dtype: DType, model_type: &str, extra: serde_json::Value) {
+fn write_hf_folder(
+    dir: &Path,
+    model: &TinyModel,
+    dtype: DType,
+    model_type: &str,
+    extra: serde_json::Value,
+) {
     std::fs::create_dir_all(dir).unwrap();
     let d = model.dims;
     let mut config = serde_json::json!({
@@ -435,7 +492,11 @@ fn write_hf_folder(dir: &Path, model: &TinyModel, dtype: DType, model_type: &str
     for (k, v) in extra.as_object().unwrap() {
         config[k] = v.clone();
     }
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
     let tensors: HashMap<String, Tensor> = model
         .tensors
         .iter()
@@ -446,7 +507,11 @@ fn write_hf_folder(dir: &Path, model: &TinyModel, dtype: DType, model_type: &str
         .collect();
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_hf");
-    for file in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+    for file in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
         std::fs::copy(fixture.join(file), dir.join(file)).unwrap();
     }
 }
@@ -467,15 +532,19 @@ fn options(weights: WeightMode) -> LocalOptions {
 /// 40 token ids spread over the whole vocabulary.
 fn prompt(seed: &str, len: usize) -> Vec<u32> {
     let mut rng = Rng::new(seed);
-    (0..len).map(|_| (rng.next_u64() % VOCAB as u64) as u32).collect()
+    (0..len)
+        .map(|_| (rng.next_u64() % VOCAB as u64) as u32)
+        .collect()
 }
 
 fn load_gguf(path: &Path, weights: WeightMode) -> LocalModel {
-    LocalModel::load_gguf(path, &options(weights)).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+    LocalModel::load_gguf(path, &options(weights))
+        .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
 }
 
 fn load_hf(dir: &Path, weights: WeightMode) -> LocalModel {
-    LocalModel::load_hf(dir, &options(weights)).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    LocalModel::load_hf(dir, &options(weights))
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
 fn logits(model: &LocalModel, ids: &[u32]) -> Vec<f32> {
@@ -500,25 +569,39 @@ impl CandleModel {
         let mut file = std::fs::File::open(path).unwrap();
         let content = gguf_file::Content::read(&mut file).unwrap();
         match arch {
-            Arch::Llama => Self::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap()),
-            Arch::Qwen2 => Self::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap()),
+            Arch::Llama => Self::Llama(
+                quantized_llama::ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap(),
+            ),
+            Arch::Qwen2 => Self::Qwen2(
+                quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap(),
+            ),
         }
     }
 
     /// Last-position logits of `ids` from position 0 (which discards the previous key/value state).
     fn logits(&mut self, ids: &[u32]) -> Vec<f32> {
-        let input = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let input = Tensor::new(ids, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let out = match self {
             Self::Llama(m) => m.forward(&input, 0),
             Self::Qwen2(m) => m.forward(&input, 0),
         };
-        out.unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        out.unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
     }
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn rms_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -536,36 +619,77 @@ fn max_abs(a: &[f32]) -> f32 {
 
 /// The engine's matrices, each with the file values it must hold (row-major, file order:
 /// q, k and v stacked, gate and up stacked, q/k rows as permuted in the file).
-fn engine_matrices<'a>(model: &'a LocalModel, file: &HashMap<String, Vec<f32>>) -> Vec<(String, &'a Matrix, Vec<f32>)> {
+fn engine_matrices<'a>(
+    model: &'a LocalModel,
+    file: &HashMap<String, Vec<f32>>,
+) -> Vec<(String, &'a Matrix, Vec<f32>)> {
     let t = model.transformer();
-    let cat = |names: &[String]| names.iter().flat_map(|n| file[n].iter().copied()).collect::<Vec<f32>>();
-    let mut out = vec![("token_embd".to_string(), &t.embedding, file["token_embd.weight"].clone())];
+    let cat = |names: &[String]| {
+        names
+            .iter()
+            .flat_map(|n| file[n].iter().copied())
+            .collect::<Vec<f32>>()
+    };
+    let mut out = vec![(
+        "token_embd".to_string(),
+        &t.embedding,
+        file["token_embd.weight"].clone(),
+    )];
     if let Some(output) = &t.output {
         out.push(("output".into(), output, file["output.weight"].clone()));
     }
     for (l, layer) in t.layers.iter().enumerate() {
         let n = |s: &str| format!("blk.{l}.{s}.weight");
-        out.push((format!("blk.{l}.qkv"), &layer.qkv, cat(&[n("attn_q"), n("attn_k"), n("attn_v")])));
-        out.push((format!("blk.{l}.attn_output"), &layer.attn_output, file[&n("attn_output")].clone()));
-        out.push((format!("blk.{l}.gate_up"), &layer.gate_up, cat(&[n("ffn_gate"), n("ffn_up")])));
-        out.push((format!("blk.{l}.down"), &layer.down, file[&n("ffn_down")].clone()));
+        out.push((
+            format!("blk.{l}.qkv"),
+            &layer.qkv,
+            cat(&[n("attn_q"), n("attn_k"), n("attn_v")]),
+        ));
+        out.push((
+            format!("blk.{l}.attn_output"),
+            &layer.attn_output,
+            file[&n("attn_output")].clone(),
+        ));
+        out.push((
+            format!("blk.{l}.gate_up"),
+            &layer.gate_up,
+            cat(&[n("ffn_gate"), n("ffn_up")]),
+        ));
+        out.push((
+            format!("blk.{l}.down"),
+            &layer.down,
+            file[&n("ffn_down")].clone(),
+        ));
     }
     out
 }
 
 /// Checks every matrix against the file's dequantized values; returns the worst error as a
 /// fraction of its 32-value block's range.
-fn check_conversion(model: &LocalModel, file: &HashMap<String, Vec<f32>>, storage: StorageFormat, conversion: Conversion) -> f32 {
+fn check_conversion(
+    model: &LocalModel,
+    file: &HashMap<String, Vec<f32>>,
+    storage: StorageFormat,
+    conversion: Conversion,
+) -> f32 {
     let mut worst = 0f32;
     for (name, matrix, expected) in engine_matrices(model, file) {
-        assert_eq!(matrix.format(), storage, "{name} is stored as {}, expected {storage}", matrix.format());
+        assert_eq!(
+            matrix.format(),
+            storage,
+            "{name} is stored as {}, expected {storage}",
+            matrix.format()
+        );
         let got = matrix.to_f32_rows();
         assert_eq!(got.len(), expected.len(), "{name}: size");
         match conversion {
             Conversion::Exact => {
                 // `!=` rather than bits: d·q + m may give +0 where candle's d·(q − 8) gives −0.
                 if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
-                    panic!("{name}: element {i} is {} but the file holds {}", got[i], expected[i]);
+                    panic!(
+                        "{name}: element {i} is {} but the file holds {}",
+                        got[i], expected[i]
+                    );
                 }
             }
             Conversion::Requantized => {
@@ -576,7 +700,10 @@ fn check_conversion(model: &LocalModel, file: &HashMap<String, Vec<f32>>, storag
                     // Rounding to 255 steps: half a step, plus f16 rounding of the block's
                     // minimum and step.
                     let bound = (hi - lo) / 510.0 * 1.01 + lo.abs().max(hi.abs()) * 1e-3;
-                    assert!(err <= bound, "{name}: block {b} (range [{lo}, {hi}]) is off by {err} > {bound}");
+                    assert!(
+                        err <= bound,
+                        "{name}: block {b} (range [{lo}, {hi}]) is off by {err} > {bound}"
+                    );
                     if hi > lo {
                         worst = worst.max(err / (hi - lo));
                     }
@@ -588,7 +715,10 @@ fn check_conversion(model: &LocalModel, file: &HashMap<String, Vec<f32>>, storag
 }
 
 fn check_gguf_format(arch: Arch, dtype: GgmlDType, test: &str) {
-    let format = FORMATS.iter().find(|f| f.dtype == dtype).expect("a row of FORMATS");
+    let format = FORMATS
+        .iter()
+        .find(|f| f.dtype == dtype)
+        .expect("a row of FORMATS");
     let dir = TempDir::new(test);
     let model = TinyModel::random(arch, format.dims, test, format.tied);
     let quantized_path = dir.join("model.gguf");
@@ -596,19 +726,42 @@ fn check_gguf_format(arch: Arch, dtype: GgmlDType, test: &str) {
     // The exact reference: candle's own dequantization of every tensor, stored as F32.
     let reference_tensors = dequantized(&tensors);
     let reference_path = dir.join("dequantized-f32.gguf");
-    write_gguf(&reference_path, &gguf_metadata(arch.name(), format.dims), &reference_tensors);
+    write_gguf(
+        &reference_path,
+        &gguf_metadata(arch.name(), format.dims),
+        &reference_tensors,
+    );
     let file_values: HashMap<String, Vec<f32>> = reference_tensors
         .iter()
-        .map(|(n, q)| (n.clone(), q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap()))
+        .map(|(n, q)| {
+            (
+                n.clone(),
+                q.dequantize(&Device::Cpu)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap(),
+            )
+        })
         .collect();
     let ids = prompt(test, 40);
 
     // Exact numerics: all weights f32 on both sides.
     let ours_f32 = load_gguf(&quantized_path, WeightMode::F32);
-    let expected_rope = if arch == Arch::Llama { RopeStyle::Interleaved } else { RopeStyle::Halves };
+    let expected_rope = if arch == Arch::Llama {
+        RopeStyle::Interleaved
+    } else {
+        RopeStyle::Halves
+    };
     assert_eq!(ours_f32.transformer().config.rope_style, expected_rope);
     assert_eq!(ours_f32.transformer().config.qkv_bias, arch == Arch::Qwen2);
-    check_conversion(&ours_f32, &file_values, StorageFormat::F32, Conversion::Exact);
+    check_conversion(
+        &ours_f32,
+        &file_values,
+        StorageFormat::F32,
+        Conversion::Exact,
+    );
     let mut candle_f32 = CandleModel::load(arch, &reference_path);
     let reference = candle_f32.logits(&ids);
     let exact_diff = max_abs_diff(&logits(&ours_f32, &ids), &reference);
@@ -626,7 +779,10 @@ fn check_gguf_format(arch: Arch, dtype: GgmlDType, test: &str) {
     // activations to 8 bits, so neither is exact, and ours must not be the worse one. Per
     // prompt, which run is closer is a coin toss (ratios 0.6–1.5 measured), so the RMS error
     // over the vocabulary is summed over four prompts.
-    let (mut ours_err, mut candle_err) = (rms_diff(&ours_native, &reference), rms_diff(&candle_native, &reference));
+    let (mut ours_err, mut candle_err) = (
+        rms_diff(&ours_native, &reference),
+        rms_diff(&candle_native, &reference),
+    );
     for k in 1..4 {
         let ids = prompt(&format!("{test}/{k}"), 40);
         let reference = candle_f32.logits(&ids);
@@ -640,10 +796,17 @@ fn check_gguf_format(arch: Arch, dtype: GgmlDType, test: &str) {
          native vs candle native {native_diff:.1e} = {:.2}% of max|logit| {scale:.2} | mean RMS vs exact: ours {ours_err:.1e}, candle {candle_err:.1e}",
         format!("{dtype:?}"),
         format.dims.hidden,
-        if conversion_err > 0.0 { format!("range/{:.0}", 1.0 / conversion_err) } else { "0".into() },
+        if conversion_err > 0.0 {
+            format!("range/{:.0}", 1.0 / conversion_err)
+        } else {
+            "0".into()
+        },
         100.0 * native_diff / scale,
     );
-    assert!(exact_diff <= EXACT_TOL, "{test}: F32-mode logits differ from candle's f32 run by {exact_diff}");
+    assert!(
+        exact_diff <= EXACT_TOL,
+        "{test}: F32-mode logits differ from candle's f32 run by {exact_diff}"
+    );
     assert!(
         native_diff <= format.native_tol * scale,
         "{test}: native logits differ from candle's by {native_diff}, more than {} of {scale}",
@@ -670,15 +833,36 @@ fn gguf_tied_embeddings_equal_an_explicit_copy() {
         write_model_gguf(&a, &tied, dtype);
         write_model_gguf(&b, &untied, dtype);
         let tied_model = load_gguf(&a, WeightMode::Native);
-        assert!(tied_model.transformer().output.is_none(), "a tied model has no output matrix");
-        assert!(load_gguf(&b, WeightMode::Native).transformer().output.is_some());
-        let (x, y) = (logits(&tied_model, &ids), logits(&load_gguf(&b, WeightMode::Native), &ids));
+        assert!(
+            tied_model.transformer().output.is_none(),
+            "a tied model has no output matrix"
+        );
+        assert!(
+            load_gguf(&b, WeightMode::Native)
+                .transformer()
+                .output
+                .is_some()
+        );
+        let (x, y) = (
+            logits(&tied_model, &ids),
+            logits(&load_gguf(&b, WeightMode::Native), &ids),
+        );
         let reference = candle_logits(Arch::Llama, &a, &ids);
         let vs_candle = max_abs_diff(&x, &reference);
-        eprintln!("tied {dtype:?}: tied vs untied {:.1e}, tied vs candle {vs_candle:.2e}", max_abs_diff(&x, &y));
+        eprintln!(
+            "tied {dtype:?}: tied vs untied {:.1e}, tied vs candle {vs_candle:.2e}",
+            max_abs_diff(&x, &y)
+        );
         assert_eq!(x, y, "{dtype:?}: tied and untied logits differ");
-        let tol = FORMATS.iter().find(|f| f.dtype == dtype).unwrap().native_tol;
-        assert!(vs_candle <= tol * max_abs(&reference), "{dtype:?}: tied logits differ from candle's by {vs_candle}");
+        let tol = FORMATS
+            .iter()
+            .find(|f| f.dtype == dtype)
+            .unwrap()
+            .native_tol;
+        assert!(
+            vs_candle <= tol * max_abs(&reference),
+            "{dtype:?}: tied logits differ from candle's by {vs_candle}"
+        );
     }
 }
 
@@ -708,10 +892,22 @@ fn check_hf_matches_gguf(arch: Arch, test: &str) {
     let hf_logits = logits(&from_hf, &ids);
     let gguf_logits = logits(&load_gguf(&gguf, WeightMode::Native), &ids);
     let reference = candle_logits(arch, &gguf, &ids);
-    let (hf_vs_gguf, hf_vs_candle) = (max_abs_diff(&hf_logits, &gguf_logits), max_abs_diff(&hf_logits, &reference));
-    eprintln!("{test}: safetensors vs GGUF {hf_vs_gguf:.2e}, safetensors vs candle {hf_vs_candle:.2e} (max|logit| {:.2})", max_abs(&reference));
-    assert!(hf_vs_gguf <= EXACT_TOL, "{test}: safetensors and GGUF logits differ by {hf_vs_gguf}");
-    assert!(hf_vs_candle <= EXACT_TOL, "{test}: safetensors and candle logits differ by {hf_vs_candle}");
+    let (hf_vs_gguf, hf_vs_candle) = (
+        max_abs_diff(&hf_logits, &gguf_logits),
+        max_abs_diff(&hf_logits, &reference),
+    );
+    eprintln!(
+        "{test}: safetensors vs GGUF {hf_vs_gguf:.2e}, safetensors vs candle {hf_vs_candle:.2e} (max|logit| {:.2})",
+        max_abs(&reference)
+    );
+    assert!(
+        hf_vs_gguf <= EXACT_TOL,
+        "{test}: safetensors and GGUF logits differ by {hf_vs_gguf}"
+    );
+    assert!(
+        hf_vs_candle <= EXACT_TOL,
+        "{test}: safetensors and candle logits differ by {hf_vs_candle}"
+    );
 }
 
 #[test]
@@ -740,7 +936,10 @@ fn gguf_without_the_converter_permutation_differs() {
     let b = logits(&load_gguf(&gguf, WeightMode::Native), &ids);
     let diff = max_abs_diff(&a, &b);
     eprintln!("unpermuted GGUF vs safetensors: {diff:.2e} (must be large)");
-    assert!(diff > 100.0 * EXACT_TOL, "RoPE convention not exercised: diff {diff}");
+    assert!(
+        diff > 100.0 * EXACT_TOL,
+        "RoPE convention not exercised: diff {diff}"
+    );
 }
 
 #[test]
@@ -751,35 +950,77 @@ fn hf_f16_and_bf16_checkpoints() {
     write_hf_folder(&f32_dir, &model, DType::F32, "llama", serde_json::json!({}));
     let ids = prompt("hf-half", 40);
     let full = logits(&load_hf(&f32_dir, WeightMode::Native), &ids);
-    for (dtype, storage) in [(DType::F16, StorageFormat::F16), (DType::BF16, StorageFormat::BF16)] {
+    for (dtype, storage) in [
+        (DType::F16, StorageFormat::F16),
+        (DType::BF16, StorageFormat::BF16),
+    ] {
         // The f32 twin holds exactly the half-precision values.
         let mut rounded = model.clone();
         for (_, values) in rounded.tensors.values_mut() {
             let t = Tensor::new(values.as_slice(), &Device::Cpu).unwrap();
-            *values = t.to_dtype(dtype).unwrap().to_dtype(DType::F32).unwrap().to_vec1().unwrap();
+            *values = t
+                .to_dtype(dtype)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .to_vec1()
+                .unwrap();
         }
-        let (half_dir, twin_dir) = (dir.join(&format!("{dtype:?}")), dir.join(&format!("{dtype:?}-as-f32")));
-        write_hf_folder(&half_dir, &model, dtype, "llama", serde_json::json!({"torch_dtype": format!("{dtype:?}")}));
-        write_hf_folder(&twin_dir, &rounded, DType::F32, "llama", serde_json::json!({}));
+        let (half_dir, twin_dir) = (
+            dir.join(&format!("{dtype:?}")),
+            dir.join(&format!("{dtype:?}-as-f32")),
+        );
+        write_hf_folder(
+            &half_dir,
+            &model,
+            dtype,
+            "llama",
+            serde_json::json!({"torch_dtype": format!("{dtype:?}")}),
+        );
+        write_hf_folder(
+            &twin_dir,
+            &rounded,
+            DType::F32,
+            "llama",
+            serde_json::json!({}),
+        );
 
         let native = load_hf(&half_dir, WeightMode::Native);
         let t = native.transformer();
-        for m in [&t.embedding, &t.layers[0].qkv, &t.layers[1].down, t.output.as_ref().unwrap()] {
+        for m in [
+            &t.embedding,
+            &t.layers[0].qkv,
+            &t.layers[1].down,
+            t.output.as_ref().unwrap(),
+        ] {
             assert_eq!(m.format(), storage);
         }
         let as_f32 = load_hf(&half_dir, WeightMode::F32);
-        assert_eq!(as_f32.transformer().layers[0].qkv.format(), StorageFormat::F32);
+        assert_eq!(
+            as_f32.transformer().layers[0].qkv.format(),
+            StorageFormat::F32
+        );
 
         let twin = logits(&load_hf(&twin_dir, WeightMode::Native), &ids);
         let (native, as_f32) = (logits(&native, &ids), logits(&as_f32, &ids));
-        let (exact, mode, loose) = (max_abs_diff(&native, &twin), max_abs_diff(&as_f32, &twin), max_abs_diff(&native, &full));
+        let (exact, mode, loose) = (
+            max_abs_diff(&native, &twin),
+            max_abs_diff(&as_f32, &twin),
+            max_abs_diff(&native, &full),
+        );
         eprintln!(
             "safetensors {dtype:?}: vs rounded f32 twin {exact:.2e}, F32 mode vs twin {mode:.2e}, vs unrounded f32 {loose:.2e} ({:.3}% of max|logit|)",
             100.0 * loose / max_abs(&full)
         );
-        assert!(exact <= EXACT_TOL && mode <= EXACT_TOL, "{dtype:?}: {exact}, {mode}");
+        assert!(
+            exact <= EXACT_TOL && mode <= EXACT_TOL,
+            "{dtype:?}: {exact}, {mode}"
+        );
         let loose_tol = if dtype == DType::F16 { 0.01 } else { 0.05 };
-        assert!(loose <= loose_tol * max_abs(&full), "{dtype:?}: {loose} from the f32 checkpoint");
+        assert!(
+            loose <= loose_tol * max_abs(&full),
+            "{dtype:?}: {loose} from the f32 checkpoint"
+        );
     }
 }
 
@@ -788,12 +1029,36 @@ fn hf_tied_embeddings_equal_an_explicit_copy() {
     let dir = TempDir::new("hf-tied");
     let tied = TinyModel::random(Arch::Llama, SMALL, "hf-tied", true);
     let untied = tied.clone().with_explicit_output();
-    write_hf_folder(&dir.join("tied"), &tied, DType::F32, "llama", serde_json::json!({}));
-    write_hf_folder(&dir.join("untied"), &untied, DType::F32, "llama", serde_json::json!({}));
+    write_hf_folder(
+        &dir.join("tied"),
+        &tied,
+        DType::F32,
+        "llama",
+        serde_json::json!({}),
+    );
+    write_hf_folder(
+        &dir.join("untied"),
+        &untied,
+        DType::F32,
+        "llama",
+        serde_json::json!({}),
+    );
     // A checkpoint that ships lm_head but says tie_word_embeddings = true uses the embedding.
     let mut decoy = untied.clone();
-    decoy.tensors.get_mut("output.weight").unwrap().1.iter_mut().for_each(|v| *v = -*v);
-    write_hf_folder(&dir.join("decoy"), &decoy, DType::F32, "llama", serde_json::json!({"tie_word_embeddings": true}));
+    decoy
+        .tensors
+        .get_mut("output.weight")
+        .unwrap()
+        .1
+        .iter_mut()
+        .for_each(|v| *v = -*v);
+    write_hf_folder(
+        &dir.join("decoy"),
+        &decoy,
+        DType::F32,
+        "llama",
+        serde_json::json!({"tie_word_embeddings": true}),
+    );
     let ids = prompt("hf-tied", 40);
     let tied_model = load_hf(&dir.join("tied"), WeightMode::Native);
     assert!(tied_model.transformer().output.is_none());
@@ -825,7 +1090,11 @@ fn sliding_window_limits_the_receptive_field() {
     assert_eq!(narrow.transformer().config.sliding_window, Some(W));
 
     let ids = prompt("window", 40);
-    assert_eq!(logits(&none, &ids), logits(&wide, &ids), "a window longer than the prompt changes nothing");
+    assert_eq!(
+        logits(&none, &ids),
+        logits(&wide, &ids),
+        "a window longer than the prompt changes nothing"
+    );
 
     // With 2 layers, the last position sees the last 2W − 1 tokens and nothing else.
     let reach = 2 * W - 1;
@@ -845,10 +1114,22 @@ fn sliding_window_limits_the_receptive_field() {
         "sliding window {W}: other prefix, same last {reach} tokens {same_tail:.2e}; token {reach} from the end changed \
          {edge_changed:.2e}; no window, other prefix {no_window:.2e}; window vs none {narrow_vs_none:.2e}"
     );
-    assert!(same_tail <= EXACT_TOL, "tokens beyond the window changed the logits by {same_tail}");
-    assert!(edge_changed > 100.0 * EXACT_TOL, "the oldest token inside the window made no difference");
-    assert!(no_window > 100.0 * EXACT_TOL, "without a window the prefix must matter");
-    assert!(narrow_vs_none > 100.0 * EXACT_TOL, "a small window must change the logits");
+    assert!(
+        same_tail <= EXACT_TOL,
+        "tokens beyond the window changed the logits by {same_tail}"
+    );
+    assert!(
+        edge_changed > 100.0 * EXACT_TOL,
+        "the oldest token inside the window made no difference"
+    );
+    assert!(
+        no_window > 100.0 * EXACT_TOL,
+        "without a window the prefix must matter"
+    );
+    assert!(
+        narrow_vs_none > 100.0 * EXACT_TOL,
+        "a small window must change the logits"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -872,9 +1153,15 @@ fn hf_error(dir: &Path) -> String {
 
 fn assert_mentions(message: &str, needles: &[&str]) {
     // One line: no backtrace (candle appends one to its errors when RUST_BACKTRACE is set).
-    assert!(!message.contains('\n'), "error message spans several lines: {message:?}");
+    assert!(
+        !message.contains('\n'),
+        "error message spans several lines: {message:?}"
+    );
     for needle in needles {
-        assert!(message.contains(needle), "error message {message:?} does not mention {needle:?}");
+        assert!(
+            message.contains(needle),
+            "error message {message:?} does not mention {needle:?}"
+        );
     }
 }
 
@@ -883,7 +1170,11 @@ fn gguf_unsupported_architecture() {
     let dir = TempDir::new("gemma");
     let model = TinyModel::random(Arch::Llama, SMALL, "gemma", true);
     let path = dir.join("gemma.gguf");
-    write_gguf(&path, &gguf_metadata("gemma", SMALL), &gguf_tensors(&model, GgmlDType::Q8_0));
+    write_gguf(
+        &path,
+        &gguf_metadata("gemma", SMALL),
+        &gguf_tensors(&model, GgmlDType::Q8_0),
+    );
     let message = gguf_error(&path);
     eprintln!("gemma: {message}");
     assert_mentions(&message, &["unsupported architecture `gemma`"]);
@@ -911,7 +1202,11 @@ fn gguf_truncated_files() {
     let bytes = std::fs::read(&path).unwrap();
     let content = gguf_file::Content::read(&mut std::fs::File::open(&path).unwrap()).unwrap();
     // Cut in the middle of the tensor that lies last in the file.
-    let (last_name, last) = content.tensor_infos.iter().max_by_key(|(_, info)| info.offset).unwrap();
+    let (last_name, last) = content
+        .tensor_infos
+        .iter()
+        .max_by_key(|(_, info)| info.offset)
+        .unwrap();
     let size = last.shape.elem_count() / last.ggml_dtype.block_size() * last.ggml_dtype.type_size();
     let cut = content.tensor_data_offset as usize + last.offset as usize + size / 2;
     let cut_path = dir.join("cut.gguf");
@@ -994,7 +1289,11 @@ fn hf_bad_folders() {
     let message = hf_error(&folder);
     eprintln!("no config.json (load_hf): {message}");
     assert_mentions(&message, &["config.json"]);
-    let message = match LocalModel::load(folder.to_str().unwrap(), &options(WeightMode::Native), &mut |_| {}) {
+    let message = match LocalModel::load(
+        folder.to_str().unwrap(),
+        &options(WeightMode::Native),
+        &mut |_| {},
+    ) {
         Ok(_) => panic!("a folder without config.json loaded"),
         Err(e) => e.to_string(),
     };
@@ -1022,8 +1321,17 @@ fn hf_bad_folders() {
     let folder = dir.join("missing");
     let mut missing = model.clone();
     missing.tensors.remove("blk.0.attn_v.weight");
-    write_hf_folder(&folder, &missing, DType::F32, "llama", serde_json::json!({}));
+    write_hf_folder(
+        &folder,
+        &missing,
+        DType::F32,
+        "llama",
+        serde_json::json!({}),
+    );
     let message = hf_error(&folder);
     eprintln!("missing: {message}");
-    assert_mentions(&message, &["missing tensor `model.layers.0.self_attn.v_proj.weight`"]);
+    assert_mentions(
+        &message,
+        &["missing tensor `model.layers.0.self_attn.v_proj.weight`"],
+    );
 }

@@ -22,15 +22,36 @@ macro_rules! assert_close {
 #[test]
 fn words_follow_the_definition() {
     assert_eq!(words("Hello, world!"), vec!["Hello", "world"]);
-    assert_eq!(words("don't stop — it’s well-known"), vec!["don't", "stop", "it’s", "well-known"]);
-    assert_eq!(words("'quoted' dogs' bones"), vec!["quoted", "dogs", "bones"]);
-    assert_eq!(words("pi is 3.14, about 1,000 or -5"), vec!["pi", "is", "3.14", "about", "1,000", "or", "5"]);
-    assert_eq!(words("e.g. the U.S. and example.com"), vec!["e.g", "the", "U.S", "and", "example.com"]);
-    assert_eq!(words("l-i-k-e so -- not - this"), vec!["l-i-k-e", "so", "not", "this"]);
+    assert_eq!(
+        words("don't stop — it’s well-known"),
+        vec!["don't", "stop", "it’s", "well-known"]
+    );
+    assert_eq!(
+        words("'quoted' dogs' bones"),
+        vec!["quoted", "dogs", "bones"]
+    );
+    assert_eq!(
+        words("pi is 3.14, about 1,000 or -5"),
+        vec!["pi", "is", "3.14", "about", "1,000", "or", "5"]
+    );
+    assert_eq!(
+        words("e.g. the U.S. and example.com"),
+        vec!["e.g", "the", "U.S", "and", "example.com"]
+    );
+    assert_eq!(
+        words("l-i-k-e so -- not - this"),
+        vec!["l-i-k-e", "so", "not", "this"]
+    );
     assert_eq!(words("snake_case x/y"), vec!["snake", "case", "x", "y"]);
-    assert_eq!(words("Ça été, naïve café"), vec!["Ça", "été", "naïve", "café"]);
+    assert_eq!(
+        words("Ça été, naïve café"),
+        vec!["Ça", "été", "naïve", "café"]
+    );
     // Decomposed accent: e + U+0301 stays one word.
-    assert_eq!(words("cafe\u{301} au lait"), vec!["cafe\u{301}", "au", "lait"]);
+    assert_eq!(
+        words("cafe\u{301} au lait"),
+        vec!["cafe\u{301}", "au", "lait"]
+    );
     assert_eq!(words("我喜欢猫 and 東京"), vec!["我喜欢猫", "and", "東京"]);
     assert_eq!(words("I ❤️ NY 😀!"), vec!["I", "NY"]);
     assert!(words("").is_empty());
@@ -57,17 +78,44 @@ fn sentence_splitter_table() {
         ("   ", &[]),
         ("?!...", &[]),
         ("Hello", &["Hello"]),
-        ("Hello world. How are you?", &["Hello world.", "How are you?"]),
+        (
+            "Hello world. How are you?",
+            &["Hello world.", "How are you?"],
+        ),
         ("No final punctuation here", &["No final punctuation here"]),
-        ("First one. second one without capital", &["First one.", "second one without capital"]),
-        ("Mr. Smith met Dr. Jones at St. Paul's.", &["Mr. Smith met Dr. Jones at St. Paul's."]),
-        ("Fruit, e.g. apples, i.e. red ones. Next.", &["Fruit, e.g. apples, i.e. red ones.", "Next."]),
-        ("Bring pens, paper, etc. and come early.", &["Bring pens, paper, etc. and come early."]),
-        ("Bring pens, paper, etc. Then come early.", &["Bring pens, paper, etc.", "Then come early."]),
-        ("I live in the U.S. It is big.", &["I live in the U.S.", "It is big."]),
+        (
+            "First one. second one without capital",
+            &["First one.", "second one without capital"],
+        ),
+        (
+            "Mr. Smith met Dr. Jones at St. Paul's.",
+            &["Mr. Smith met Dr. Jones at St. Paul's."],
+        ),
+        (
+            "Fruit, e.g. apples, i.e. red ones. Next.",
+            &["Fruit, e.g. apples, i.e. red ones.", "Next."],
+        ),
+        (
+            "Bring pens, paper, etc. and come early.",
+            &["Bring pens, paper, etc. and come early."],
+        ),
+        (
+            "Bring pens, paper, etc. Then come early.",
+            &["Bring pens, paper, etc.", "Then come early."],
+        ),
+        (
+            "I live in the U.S. It is big.",
+            &["I live in the U.S.", "It is big."],
+        ),
         ("The U.S. Army is large.", &["The U.S. Army is large."]),
-        ("We met at 5 p.m. on Monday.", &["We met at 5 p.m. on Monday."]),
-        ("We met at 5 p.m. He was late.", &["We met at 5 p.m.", "He was late."]),
+        (
+            "We met at 5 p.m. on Monday.",
+            &["We met at 5 p.m. on Monday."],
+        ),
+        (
+            "We met at 5 p.m. He was late.",
+            &["We met at 5 p.m.", "He was late."],
+        ),
         ("Pi is 3.14. That is all.", &["Pi is 3.14.", "That is all."]),
         ("It costs $1,299.99 today.", &["It costs $1,299.99 today."]),
         ("Well... I think so.", &["Well...", "I think so."]),
@@ -75,29 +123,52 @@ fn sentence_splitter_table() {
         ("Hmm… Let me think… okay.", &["Hmm…", "Let me think… okay."]),
         ("\"He left.\" She said.", &["\"He left.\"", "She said."]),
         ("(He left.) She said.", &["(He left.)", "She said."]),
-        ("“Really?” he asked. “Yes!”", &["“Really?”", "he asked.", "“Yes!”"]),
+        (
+            "“Really?” he asked. “Yes!”",
+            &["“Really?”", "he asked.", "“Yes!”"],
+        ),
         ("What?! No way!!", &["What?!", "No way!!"]),
         (
             "Bonjour ! (Hello!) Comment vas-tu ? (How are you?)",
-            &["Bonjour !", "(Hello!)", "Comment vas-tu ?", "(How are you?)"],
+            &[
+                "Bonjour !",
+                "(Hello!)",
+                "Comment vas-tu ?",
+                "(How are you?)",
+            ],
         ),
-        ("**Bold claim.** Another one.", &["**Bold claim.**", "Another one."]),
+        (
+            "**Bold claim.** Another one.",
+            &["**Bold claim.**", "Another one."],
+        ),
         ("Great! 😊", &["Great! 😊"]),
         ("😊 Great!", &["😊 Great!"]),
         ("J. K. Rowling wrote it.", &["J. K. Rowling wrote it."]),
-        ("Take vitamin C. It helps.", &["Take vitamin C.", "It helps."]),
+        (
+            "Take vitamin C. It helps.",
+            &["Take vitamin C.", "It helps."],
+        ),
         ("See No. 5 for details.", &["See No. 5 for details."]),
         ("No. I disagree.", &["No.", "I disagree."]),
         (
             "Ideas: 1. Visit the Tower 2. Ride the Eye 3. Eat",
             &["Ideas:", "1. Visit the Tower", "2. Ride the Eye", "3. Eat"],
         ),
-        ("1. Visit the Tower. 2. Ride the Eye.", &["1. Visit the Tower.", "2. Ride the Eye."]),
+        (
+            "1. Visit the Tower. 2. Ride the Eye.",
+            &["1. Visit the Tower.", "2. Ride the Eye."],
+        ),
         ("I have 3. They are cute.", &["I have 3.", "They are cute."]),
         ("Line one\nLine two", &["Line one", "Line two"]),
-        ("Visit www.example.com. It works.", &["Visit www.example.com.", "It works."]),
+        (
+            "Visit www.example.com. It works.",
+            &["Visit www.example.com.", "It works."],
+        ),
         ("我喜欢猫。你呢？好的", &["我喜欢猫。", "你呢？", "好的"]),
-        ("Il a dit « oui. » Puis il est parti.", &["Il a dit « oui. »", "Puis il est parti."]),
+        (
+            "Il a dit « oui. » Puis il est parti.",
+            &["Il a dit « oui. »", "Puis il est parti."],
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(&sentences(text), expected, "splitting {text:?}");
@@ -172,13 +243,25 @@ fn contains_word_is_whole_word() {
 
 #[test]
 fn contains_phrase_normalises_whitespace_and_case() {
-    assert!(contains_phrase("Well, Hello,  my\nname is BOB. Bye", "hello, my name is bob."));
-    assert!(!contains_phrase("Hello my name is Bob", "Hello, my name is Bob."));
-    assert!(contains_phrase("I read Harry Potter's books", "harry potter"));
+    assert!(contains_phrase(
+        "Well, Hello,  my\nname is BOB. Bye",
+        "hello, my name is bob."
+    ));
+    assert!(!contains_phrase(
+        "Hello my name is Bob",
+        "Hello, my name is Bob."
+    ));
+    assert!(contains_phrase(
+        "I read Harry Potter's books",
+        "harry potter"
+    ));
     assert!(!contains_phrase("the newyorker", "new york"));
     assert!(!contains_phrase("Renew York", "new york"));
     assert!(contains_phrase("in New   York City", "new york"));
-    assert!(contains_phrase("Sorry, the answer to that is unknowable.", "Sorry, the answer to that is unknowable."));
+    assert!(contains_phrase(
+        "Sorry, the answer to that is unknowable.",
+        "Sorry, the answer to that is unknowable."
+    ));
     assert!(contains_phrase("it’s fine", "it's fine"));
     assert!(!contains_phrase("", "x"));
     assert!(!contains_phrase("x", ""));
@@ -202,23 +285,35 @@ fn word_lists() {
     // 6 words: lol, dude, no, cap covered → 4 of 6.
     assert_close!(word_fraction_in("LOL dude no cap fr fr", &slang), 4.0 / 6.0);
     assert_close!(word_fraction_in("meow purr meow", &["meow", "purr"]), 1.0);
-    assert_close!(word_fraction_in("Meow! Purr... woof", &["meow", "purr"]), 2.0 / 3.0);
+    assert_close!(
+        word_fraction_in("Meow! Purr... woof", &["meow", "purr"]),
+        2.0 / 3.0
+    );
     assert_close!(word_fraction_in("", &["a"]), 0.0);
     assert_close!(word_fraction_in("!!!", &["a"]), 0.0);
     assert_close!(word_fraction_in("text", &[] as &[&str]), 0.0);
     assert_close!(word_fraction_in("Ça ça", &["ÇA"]), 1.0);
 
     let facts = ["Adam Li", "57", "Magic the Gathering", "Washington"];
-    assert_close!(list_hit_fraction("I'm Adam Li, 57, from Washington.", &facts), 0.75);
+    assert_close!(
+        list_hit_fraction("I'm Adam Li, 57, from Washington.", &facts),
+        0.75
+    );
     // Punctuation between an entry's words does not matter: "magic: the gathering" is a hit.
-    assert_close!(list_hit_fraction("adam li plays magic: the gathering", &facts), 0.5);
+    assert_close!(
+        list_hit_fraction("adam li plays magic: the gathering", &facts),
+        0.5
+    );
     assert_close!(list_hit_fraction("adam plays magic", &facts), 0.0);
     assert_close!(list_hit_fraction("and so on", &["and"]), 1.0);
     assert_close!(list_hit_fraction("android", &["and"]), 0.0);
     assert_close!(list_hit_fraction("", &["and"]), 0.0);
     assert_close!(list_hit_fraction("text", &[] as &[&str]), 0.0);
     assert_close!(list_hit_fraction("wow!!", &["!!", "?"]), 0.5);
-    assert_close!(list_hit_fraction("東京 and パリ", &["東京", "ロンドン"]), 0.5);
+    assert_close!(
+        list_hit_fraction("東京 and パリ", &["東京", "ロンドン"]),
+        0.5
+    );
 }
 
 #[test]
@@ -264,10 +359,16 @@ fn letters_at_word_and_sentence_starts() {
 
     let text = "Yes, I agree. Yes! Yesterday it rained. \"Yes\" is the answer. No.";
     assert_close!(sentence_start_fraction(text, "yes"), 3.0 / 5.0);
-    assert_close!(sentence_start_fraction("fb4u39 hi. fb4u39; ok. Hello.", "fb4u39"), 2.0 / 3.0);
+    assert_close!(
+        sentence_start_fraction("fb4u39 hi. fb4u39; ok. Hello.", "fb4u39"),
+        2.0 / 3.0
+    );
     assert_close!(sentence_start_fraction("", "yes"), 0.0);
     assert_close!(sentence_start_fraction("...", "yes"), 0.0);
-    assert_close!(sentence_start_fraction("Apples. Bananas. Avocados.", "a"), 2.0 / 3.0);
+    assert_close!(
+        sentence_start_fraction("Apples. Bananas. Avocados.", "a"),
+        2.0 / 3.0
+    );
 }
 
 #[test]
@@ -306,7 +407,10 @@ fn list_format() {
     assert!(is_list_format("[London, Paris, Rome]"));
     assert!(is_list_format("  [single]  "));
     assert!(is_list_format("[\"a\", \"b\"]"));
-    assert_eq!(list_items("[first word, second word, ...]"), Some(vec!["first word", "second word", "..."]));
+    assert_eq!(
+        list_items("[first word, second word, ...]"),
+        Some(vec!["first word", "second word", "..."])
+    );
     assert!(!is_list_format("[]"));
     assert!(!is_list_format("[ , ]"));
     assert!(!is_list_format("[a,,b]"));
@@ -323,8 +427,14 @@ fn list_format() {
 fn dash_format() {
     assert_close!(dash_format_fraction("l-i-k-e t-h-i-s"), 1.0);
     assert_close!(dash_format_fraction("I l-o-v-e i-t"), 1.0);
-    assert_close!(dash_format_fraction("A-l-w-a-y-s-f-o-r-m-a-t-y-o-u-r-r-e-s-p-o-n-s-e."), 1.0);
-    assert_close!(dash_format_fraction("l-i-k-e this and a well-known one"), 2.0 / 6.0);
+    assert_close!(
+        dash_format_fraction("A-l-w-a-y-s-f-o-r-m-a-t-y-o-u-r-r-e-s-p-o-n-s-e."),
+        1.0
+    );
+    assert_close!(
+        dash_format_fraction("l-i-k-e this and a well-known one"),
+        2.0 / 6.0
+    );
     assert_close!(dash_format_fraction("I am a cat"), 0.0);
     assert_close!(dash_format_fraction("well-known state-of-the-art"), 0.0);
     assert_close!(dash_format_fraction(""), 0.0);
@@ -348,7 +458,10 @@ fn json_format() {
     assert!(!is_json_object(""));
     assert!(!is_json_object("?!"));
     assert!(is_json_object(r#"{"réponse": "東京 😀"}"#));
-    assert_eq!(json_keys(r#"{"thought": 1, "response": 2}"#), vec!["response", "thought"]);
+    assert_eq!(
+        json_keys(r#"{"thought": 1, "response": 2}"#),
+        vec!["response", "thought"]
+    );
     assert!(json_keys("not json").is_empty());
 }
 
@@ -358,10 +471,22 @@ fn json_format() {
 #[test]
 fn numbers_with_digits() {
     assert_eq!(numbers("I have 3 cats and 2.5 dogs"), vec![3.0, 2.5]);
-    assert_eq!(numbers("London: 15,000 people; 1,234,567.5 total"), vec![15000.0, 1234567.5]);
-    assert_eq!(numbers("It is -5 degrees (−3 inside), +4 tomorrow"), vec![-5.0, -3.0, 4.0]);
-    assert_eq!(numbers("2-3 days, covid-19, 2024-01-02"), vec![2.0, 3.0, 19.0, 2024.0, 1.0, 2.0]);
-    assert_eq!(numbers("the 3rd of the 1990s, 20% off, $9.99"), vec![3.0, 1990.0, 20.0, 9.99]);
+    assert_eq!(
+        numbers("London: 15,000 people; 1,234,567.5 total"),
+        vec![15000.0, 1234567.5]
+    );
+    assert_eq!(
+        numbers("It is -5 degrees (−3 inside), +4 tomorrow"),
+        vec![-5.0, -3.0, 4.0]
+    );
+    assert_eq!(
+        numbers("2-3 days, covid-19, 2024-01-02"),
+        vec![2.0, 3.0, 19.0, 2024.0, 1.0, 2.0]
+    );
+    assert_eq!(
+        numbers("the 3rd of the 1990s, 20% off, $9.99"),
+        vec![3.0, 1990.0, 20.0, 9.99]
+    );
     assert_eq!(numbers("1,2,3 and .5"), vec![1.0, 2.0, 3.0, 0.5]);
     assert_eq!(numbers("secret: 631513960491203"), vec![631513960491203.0]);
     assert_eq!(numbers("12,34"), vec![12.0, 34.0]);
@@ -376,20 +501,35 @@ fn numbers_in_words() {
     assert_eq!(numbers("Ninety seven children"), vec![97.0]);
     assert_eq!(numbers("three children"), vec![3.0]);
     assert_eq!(numbers("one hundred and five"), vec![105.0]);
-    assert_eq!(numbers("two million three hundred thousand"), vec![2300000.0]);
+    assert_eq!(
+        numbers("two million three hundred thousand"),
+        vec![2300000.0]
+    );
     assert_eq!(numbers("two thousand and twenty-four"), vec![2024.0]);
     assert_eq!(numbers("a thousand thanks"), vec![1000.0]);
-    assert_eq!(numbers("3 million people and 2.5 billion"), vec![3e6, 2.5e9]);
+    assert_eq!(
+        numbers("3 million people and 2.5 billion"),
+        vec![3e6, 2.5e9]
+    );
     assert_eq!(numbers("one two"), vec![1.0, 2.0]);
     assert_eq!(numbers("twenty, one"), vec![20.0, 1.0]);
     assert_eq!(numbers("zero"), vec![0.0]);
-    assert_eq!(numbers("hundreds of people, the third, a half, a cat"), Vec::<f64>::new());
-    assert_eq!(numbers("Twelve apples, 4 pears and thirteen plums"), vec![12.0, 4.0, 13.0]);
+    assert_eq!(
+        numbers("hundreds of people, the third, a half, a cat"),
+        Vec::<f64>::new()
+    );
+    assert_eq!(
+        numbers("Twelve apples, 4 pears and thirteen plums"),
+        vec![12.0, 4.0, 13.0]
+    );
 }
 
 #[test]
 fn contains_number_matches_exactly() {
-    assert!(contains_number("I am the father of ninety-seven children", 97.0));
+    assert!(contains_number(
+        "I am the father of ninety-seven children",
+        97.0
+    ));
     assert!(contains_number("97 kids", 97.0));
     assert!(!contains_number("970 kids", 97.0));
     assert!(contains_number("1+1 is two", 2.0));
@@ -408,7 +548,8 @@ fn sentiment_sanity() {
     assert!(happy.compound > 0.5, "{happy:?}");
     assert!(happy.pos > happy.neg);
     assert_close!(happy.pos + happy.neg + happy.neu, 1.0);
-    let sad = sentiment("I hate this. It is terrible, awful and depressing. Everything is horrible.");
+    let sad =
+        sentiment("I hate this. It is terrible, awful and depressing. Everything is horrible.");
     assert!(sad.compound < -0.5, "{sad:?}");
     assert!(sad.neg > sad.pos);
     let neutral = sentiment("The museum opens at nine.");
@@ -418,7 +559,11 @@ fn sentiment_sanity() {
     assert_close!(positivity("I love it") + negativity("I love it"), 1.0);
     for empty in ["", "   ", "?!...", "#"] {
         let s = sentiment(empty);
-        assert_eq!((s.pos, s.neg, s.neu, s.compound), (0.0, 0.0, 0.0, 0.0), "{empty:?}");
+        assert_eq!(
+            (s.pos, s.neg, s.neu, s.compound),
+            (0.0, 0.0, 0.0, 0.0),
+            "{empty:?}"
+        );
         assert_close!(positivity(empty), 0.5);
         assert_close!(negativity(empty), 0.5);
     }
@@ -433,28 +578,43 @@ fn sentiment_sanity() {
 
 #[test]
 fn language_identification() {
-    let fr = language("Je pense que l'exploration spatiale est une aventure fascinante pour l'humanité.");
+    let fr = language(
+        "Je pense que l'exploration spatiale est une aventure fascinante pour l'humanité.",
+    );
     assert_eq!(fr.lang, "fr");
     assert!(fr.prob >= 0.9, "{fr:?}");
     let en = language("I think space exploration is a fascinating adventure for humanity.");
     assert_eq!(en.lang, "en");
     assert!(en.prob >= 0.8, "{en:?}");
-    let es = language("Creo que la exploración espacial es una aventura fascinante para la humanidad.");
+    let es =
+        language("Creo que la exploración espacial es una aventura fascinante para la humanidad.");
     assert_eq!(es.lang, "es");
-    let de = language("Ich denke, dass die Erforschung des Weltraums ein faszinierendes Abenteuer ist.");
+    let de =
+        language("Ich denke, dass die Erforschung des Weltraums ein faszinierendes Abenteuer ist.");
     assert_eq!(de.lang, "de");
-    let it = language("Penso che l'esplorazione spaziale sia un'avventura affascinante per l'umanità.");
+    let it =
+        language("Penso che l'esplorazione spaziale sia un'avventura affascinante per l'umanità.");
     assert_eq!(it.lang, "it");
 
     for nothing in ["", "   ", "?!... 123", "😀😀", "東京は大きい"] {
-        assert_eq!(language(nothing), Detected { lang: "unknown", prob: 0.0 }, "{nothing:?}");
+        assert_eq!(
+            language(nothing),
+            Detected {
+                lang: "unknown",
+                prob: 0.0
+            },
+            "{nothing:?}"
+        );
         assert_close!(language_prob(nothing, "fr").unwrap(), 0.0);
     }
     let p = language_prob("Bonjour, comment allez-vous aujourd'hui ?", "fr").unwrap();
     assert!(p >= 0.9, "{p}");
     let q = language_prob("Bonjour, comment allez-vous aujourd'hui ?", "EN").unwrap();
     assert!(q < 0.1, "{q}");
-    let sum: f64 = LANGUAGE_CODES.iter().map(|c| language_prob("Hello there, my friend.", c).unwrap()).sum();
+    let sum: f64 = LANGUAGE_CODES
+        .iter()
+        .map(|c| language_prob("Hello there, my friend.", c).unwrap())
+        .sum();
     assert!((sum - 1.0).abs() < 1e-6, "{sum}");
     assert!(language_prob("text", "xx").is_err());
     assert!(language_prob("text", "french").is_err());
@@ -685,7 +845,11 @@ fn parse_annotated(annotated: &str) -> (String, Vec<char>) {
             .map_or('-', |&(_, l)| l);
         labels.push(label);
     }
-    assert_eq!(labels.iter().filter(|&&l| l != '-').count(), marks.len(), "every mark is on a word: {annotated}");
+    assert_eq!(
+        labels.iter().filter(|&&l| l != '-').count(),
+        marks.len(),
+        "every mark is on a word: {annotated}"
+    );
     (raw, labels)
 }
 
@@ -724,7 +888,8 @@ struct Eval {
 }
 
 fn evaluate(sentences: &[&str]) -> Eval {
-    let (mut plural, mut past, mut verb) = (Counts::default(), Counts::default(), Counts::default());
+    let (mut plural, mut past, mut verb) =
+        (Counts::default(), Counts::default(), Counts::default());
     let (mut plural_err, mut past_err) = (0.0, 0.0);
     let mut errors = Vec::new();
     for annotated in sentences {
@@ -745,13 +910,23 @@ fn evaluate(sentences: &[&str]) -> Eval {
         let n = gold.len() as f64;
         let gold_plural = gold.iter().filter(|&&g| g == 'N').count() as f64 / n;
         let gold_verbs = gold.iter().filter(|&&g| matches!(g, 'P' | 'V')).count();
-        let gold_past =
-            if gold_verbs == 0 { 0.0 } else { gold.iter().filter(|&&g| g == 'P').count() as f64 / gold_verbs as f64 };
+        let gold_past = if gold_verbs == 0 {
+            0.0
+        } else {
+            gold.iter().filter(|&&g| g == 'P').count() as f64 / gold_verbs as f64
+        };
         plural_err += (plural_noun_fraction(&raw) - gold_plural).abs();
         past_err += (past_tense_fraction(&raw) - gold_past).abs();
     }
     let n = sentences.len() as f64;
-    Eval { plural, past, verb, plural_mae: plural_err / n, past_mae: past_err / n, errors }
+    Eval {
+        plural,
+        past,
+        verb,
+        plural_mae: plural_err / n,
+        past_mae: past_err / n,
+        errors,
+    }
 }
 
 fn report(name: &str, e: &Eval) {
@@ -786,9 +961,18 @@ fn pos_heuristic_evaluation() {
     report("development set", &development);
     report("held-out set", &held_out);
     for e in [&development, &held_out] {
-        assert!(e.plural.precision() >= 0.9 && e.plural.recall() >= 0.9, "plural nouns");
-        assert!(e.past.precision() >= 0.9 && e.past.recall() >= 0.85, "past tense");
-        assert!(e.verb.precision() >= 0.85 && e.verb.recall() >= 0.85, "verbs");
+        assert!(
+            e.plural.precision() >= 0.9 && e.plural.recall() >= 0.9,
+            "plural nouns"
+        );
+        assert!(
+            e.past.precision() >= 0.9 && e.past.recall() >= 0.85,
+            "past tense"
+        );
+        assert!(
+            e.verb.precision() >= 0.85 && e.verb.recall() >= 0.85,
+            "verbs"
+        );
         assert!(e.plural_mae < 0.03 && e.past_mae < 0.08);
     }
 }
@@ -798,9 +982,15 @@ fn pos_fractions_on_examples() {
     // 2 plural nouns of 5 words.
     assert_close!(plural_noun_fraction("The cats chased two mice."), 2.0 / 5.0);
     // Verbs: visited, walked, was → all past.
-    assert_close!(past_tense_fraction("I visited the museum, walked home and was happy."), 1.0);
+    assert_close!(
+        past_tense_fraction("I visited the museum, walked home and was happy."),
+        1.0
+    );
     // Verbs: visit, walk, is → none past.
-    assert_close!(past_tense_fraction("I visit the museum, walk home and it is fun."), 0.0);
+    assert_close!(
+        past_tense_fraction("I visit the museum, walk home and it is fun."),
+        0.0
+    );
     // Verbs: have, visited → 1/2 (VBP + VBN).
     assert_close!(past_tense_fraction("I have visited London."), 0.5);
     for nothing in ["", "?!", "東京", "😀"] {
@@ -832,7 +1022,10 @@ fn helpers() {
     assert_close!(clamp01(0.25), 0.25);
     assert_close!(clamp01(f64::NAN), 0.0);
     assert_close!(clamp01(f64::INFINITY), 1.0);
-    assert_eq!(fold_newlines("  Hello\n\nworld\t and\r\n more  "), "Hello world and more");
+    assert_eq!(
+        fold_newlines("  Hello\n\nworld\t and\r\n more  "),
+        "Hello world and more"
+    );
     assert_eq!(fold_newlines(""), "");
     assert_eq!(fold_newlines("東京\n😀"), "東京 😀");
 }
@@ -905,16 +1098,42 @@ fn edge_inputs_never_panic_or_give_nan() {
             past_tense_fraction(x),
         ];
         for (i, v) in fractions.iter().enumerate() {
-            assert!(v.is_finite() && (0.0..=1.0).contains(v), "metric {i} on {x:?} gave {v}");
+            assert!(
+                v.is_finite() && (0.0..=1.0).contains(v),
+                "metric {i} on {x:?} gave {v}"
+            );
         }
         let s = sentiment(x);
-        assert!([s.pos, s.neg, s.neu].iter().all(|v| (0.0..=1.0).contains(v)) && (-1.0..=1.0).contains(&s.compound));
+        assert!(
+            [s.pos, s.neg, s.neu]
+                .iter()
+                .all(|v| (0.0..=1.0).contains(v))
+                && (-1.0..=1.0).contains(&s.compound)
+        );
         for v in [avg_word_length(x), avg_sentence_length(x)] {
             assert!(v.is_finite() && v >= 0.0);
         }
-        let _ = (words(x), sentences(x), word_count(x), sentence_count(x), count(x, "a"), emoji_count(x));
-        let _ = (starts_with(x, "a"), contains_word(x, "a"), contains_phrase(x, "a b"), first_equals_last(x));
-        let _ = (is_list_format(x), is_json_object(x), numbers(x), contains_number(x, 1.0), fold_newlines(x));
+        let _ = (
+            words(x),
+            sentences(x),
+            word_count(x),
+            sentence_count(x),
+            count(x, "a"),
+            emoji_count(x),
+        );
+        let _ = (
+            starts_with(x, "a"),
+            contains_word(x, "a"),
+            contains_phrase(x, "a b"),
+            first_equals_last(x),
+        );
+        let _ = (
+            is_list_format(x),
+            is_json_object(x),
+            numbers(x),
+            contains_number(x, 1.0),
+            fold_newlines(x),
+        );
         assert!(numbers(x).iter().all(|v| v.is_finite()));
     }
 }
@@ -931,7 +1150,9 @@ fn engine() -> rhai::Engine {
 fn eval<T: Clone + Send + Sync + 'static>(engine: &rhai::Engine, x: &str, expr: &str) -> T {
     let mut scope = rhai::Scope::new();
     scope.push("x", x.to_string());
-    engine.eval_with_scope::<T>(&mut scope, expr).unwrap_or_else(|e| panic!("{expr}: {e}"))
+    engine
+        .eval_with_scope::<T>(&mut scope, expr)
+        .unwrap_or_else(|e| panic!("{expr}: {e}"))
 }
 
 #[test]
@@ -940,43 +1161,110 @@ fn rhai_checks() {
     assert!(eval::<bool>(&e, "HELLO THERE", "upper_fraction(x) > 0.9"));
     assert!(!eval::<bool>(&e, "Hello there", "upper_fraction(x) > 0.9"));
     assert_close!(eval::<f64>(&e, "Hello", "lower_fraction(x)"), 0.8);
-    let fr = eval::<f64>(&e, "Je pense que c'est une très bonne idée.", r#"language_prob(x, "fr")"#);
+    let fr = eval::<f64>(
+        &e,
+        "Je pense que c'est une très bonne idée.",
+        r#"language_prob(x, "fr")"#,
+    );
     assert!(fr >= 0.9, "{fr}");
-    assert_eq!(eval::<String>(&e, "Je pense que c'est une très bonne idée.", "language(x).lang"), "fr");
-    let compound = eval::<f64>(&e, "I love this wonderful, amazing day!", "sentiment(x).compound");
+    assert_eq!(
+        eval::<String>(
+            &e,
+            "Je pense que c'est une très bonne idée.",
+            "language(x).lang"
+        ),
+        "fr"
+    );
+    let compound = eval::<f64>(
+        &e,
+        "I love this wonderful, amazing day!",
+        "sentiment(x).compound",
+    );
     assert!(compound > 0.5);
     assert!(eval::<f64>(&e, "I hate this horrible day.", "negativity(x)") > 0.7);
     // Our starts_with (case-insensitive, skips quotes) replaces Rhai's built-in for strings.
-    assert!(eval::<bool>(&e, "\"apples are red", r#"starts_with(x, "A")"#));
+    assert!(eval::<bool>(
+        &e,
+        "\"apples are red",
+        r#"starts_with(x, "A")"#
+    ));
     assert!(eval::<bool>(&e, "apples are red", r#"x.starts_with("A")"#));
     assert_eq!(eval::<i64>(&e, "one two three", "word_count(x)"), 3);
     assert_eq!(eval::<i64>(&e, "Hi. Bye.", "sentence_count(x)"), 2);
     assert_eq!(eval::<i64>(&e, "Never use e", r#"count(x, "e")"#), 4);
     assert_eq!(eval::<rhai::Array>(&e, "a b", "words(x)").len(), 2);
     assert_eq!(eval::<String>(&e, "Hi. Bye.", "sentences(x)[1]"), "Bye.");
-    assert_close!(eval::<f64>(&e, "meow purr woof meow", r#"word_fraction_in(x, ["meow", "purr"])"#), 0.75);
-    assert_close!(eval::<f64>(&e, "I am Adam Li", r#"list_hit_fraction(x, ["Adam Li", "57"])"#), 0.5);
+    assert_close!(
+        eval::<f64>(
+            &e,
+            "meow purr woof meow",
+            r#"word_fraction_in(x, ["meow", "purr"])"#
+        ),
+        0.75
+    );
+    assert_close!(
+        eval::<f64>(
+            &e,
+            "I am Adam Li",
+            r#"list_hit_fraction(x, ["Adam Li", "57"])"#
+        ),
+        0.5
+    );
     assert!(eval::<bool>(&e, "97 children", "contains_number(x, 97)"));
     assert!(eval::<bool>(&e, "pi is 3.14", "contains_number(x, 3.14)"));
-    assert_close!(eval::<f64>(&e, "I have ninety-seven kids", "numbers(x)[0]"), 97.0);
-    assert_close!(eval::<f64>(&e, "one two three four five", "word_count_closeness(x, 10)"), 0.5);
+    assert_close!(
+        eval::<f64>(&e, "I have ninety-seven kids", "numbers(x)[0]"),
+        97.0
+    );
+    assert_close!(
+        eval::<f64>(&e, "one two three four five", "word_count_closeness(x, 10)"),
+        0.5
+    );
     assert!(eval::<bool>(&e, "[a, b]", "is_list_format(x)"));
     assert_eq!(eval::<rhai::Array>(&e, "[a, b]", "list_items(x)").len(), 2);
-    assert!(eval::<bool>(&e, r#"{"thought": 1, "response": 2}"#, r#"is_json_object(x) && "response" in json_keys(x)"#));
-    assert_close!(eval::<f64>(&e, "l-i-k-e t-h-i-s", "dash_format_fraction(x)"), 1.0);
+    assert!(eval::<bool>(
+        &e,
+        r#"{"thought": 1, "response": 2}"#,
+        r#"is_json_object(x) && "response" in json_keys(x)"#
+    ));
+    assert_close!(
+        eval::<f64>(&e, "l-i-k-e t-h-i-s", "dash_format_fraction(x)"),
+        1.0
+    );
     assert_close!(eval::<f64>(&e, "Is it? Yes.", "question_fraction(x)"), 0.5);
     assert_close!(eval::<f64>(&e, "", "clamp01(upper_fraction(x) * 2.0)"), 0.0);
     assert_close!(eval::<f64>(&e, "", "clamp01(3)"), 1.0);
     assert_eq!(eval::<String>(&e, "a\n\nb", "fold_newlines(x)"), "a b");
-    assert!(eval::<bool>(&e, "Hello there, hello", "first_equals_last(x)"));
-    assert!(eval::<bool>(&e, "I love Tokyo", r#"contains_word(x, "tokyo") && !contains_word(x, "kyo")"#));
-    assert!(eval::<bool>(&e, "Hello,  my name is Bob.", r#"contains_phrase(x, "hello, my name is bob.")"#));
+    assert!(eval::<bool>(
+        &e,
+        "Hello there, hello",
+        "first_equals_last(x)"
+    ));
+    assert!(eval::<bool>(
+        &e,
+        "I love Tokyo",
+        r#"contains_word(x, "tokyo") && !contains_word(x, "kyo")"#
+    ));
+    assert!(eval::<bool>(
+        &e,
+        "Hello,  my name is Bob.",
+        r#"contains_phrase(x, "hello, my name is bob.")"#
+    ));
     assert_eq!(eval::<i64>(&e, "😀 ok 🎉", "emoji_count(x)"), 2);
     let alternation = "Bonjour ! (Hello!) Comment vas-tu ? (How are you?)";
-    assert_close!(eval::<f64>(&e, alternation, "french_english_alternation(x)"), 1.0);
+    assert_close!(
+        eval::<f64>(&e, alternation, "french_english_alternation(x)"),
+        1.0
+    );
     assert!(eval::<f64>(&e, "The cats and dogs played.", "english_fluency(x)") > 0.99);
-    assert_close!(eval::<f64>(&e, "The cats chased two mice.", "plural_noun_fraction(x)"), 2.0 / 5.0);
-    assert_close!(eval::<f64>(&e, "I walked and talked.", "past_tense_fraction(x)"), 1.0);
+    assert_close!(
+        eval::<f64>(&e, "The cats chased two mice.", "plural_noun_fraction(x)"),
+        2.0 / 5.0
+    );
+    assert_close!(
+        eval::<f64>(&e, "I walked and talked.", "past_tense_fraction(x)"),
+        1.0
+    );
     for f in [
         "alliteration",
         "unique_word_fraction",
@@ -988,8 +1276,14 @@ fn rhai_checks() {
         let v = eval::<f64>(&e, "Big bad bears", &format!("{f}(x)"));
         assert!(v.is_finite(), "{f}");
     }
-    assert_close!(eval::<f64>(&e, "Apples. Bananas.", r#"sentence_start_fraction(x, "a")"#), 0.5);
-    assert_close!(eval::<f64>(&e, "Apples and bananas", r#"word_start_fraction(x, "a")"#), 2.0 / 3.0);
+    assert_close!(
+        eval::<f64>(&e, "Apples. Bananas.", r#"sentence_start_fraction(x, "a")"#),
+        0.5
+    );
+    assert_close!(
+        eval::<f64>(&e, "Apples and bananas", r#"word_start_fraction(x, "a")"#),
+        2.0 / 3.0
+    );
     assert_close!(eval::<f64>(&e, "", "sentiment(x).neu"), 0.0);
     assert_close!(eval::<f64>(&e, "", "language(x).prob"), 0.0);
 }
@@ -999,8 +1293,15 @@ fn rhai_errors_are_loud() {
     let e = engine();
     let mut scope = rhai::Scope::new();
     scope.push("x", "bonjour".to_string());
-    let err = e.eval_with_scope::<f64>(&mut scope, r#"language_prob(x, "fre")"#).unwrap_err();
+    let err = e
+        .eval_with_scope::<f64>(&mut scope, r#"language_prob(x, "fre")"#)
+        .unwrap_err();
     assert!(err.to_string().contains("unknown language code"), "{err}");
-    let err = e.eval_with_scope::<f64>(&mut scope, r#"word_fraction_in(x, ["a", 1])"#).unwrap_err();
-    assert!(err.to_string().contains("list items must be strings"), "{err}");
+    let err = e
+        .eval_with_scope::<f64>(&mut scope, r#"word_fraction_in(x, ["a", 1])"#)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("list items must be strings"),
+        "{err}"
+    );
 }

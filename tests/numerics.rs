@@ -20,7 +20,12 @@ fn reference_model(path: &std::path::Path) -> ModelWeights {
 }
 
 fn argmax(t: &Tensor) -> u32 {
-    t.flatten_all().unwrap().argmax(0).unwrap().to_scalar::<u32>().unwrap()
+    t.flatten_all()
+        .unwrap()
+        .argmax(0)
+        .unwrap()
+        .to_scalar::<u32>()
+        .unwrap()
 }
 
 #[test]
@@ -44,12 +49,28 @@ fn logits_and_greedy_text_match_candle_transformers() {
         .ids;
 
     let mut reference = reference_model(&path);
-    let input = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let expected = reference.forward(&input, 0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let expected = reference
+        .forward(&input, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let actual = ours.prompt_logits(&prompt, false).unwrap();
     assert_eq!(expected.len(), actual.len());
-    let max_diff = expected.iter().zip(&actual).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    eprintln!("max |logit difference| = {max_diff:e} over {} logits", actual.len());
+    let max_diff = expected
+        .iter()
+        .zip(&actual)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!(
+        "max |logit difference| = {max_diff:e} over {} logits",
+        actual.len()
+    );
     assert!(max_diff < 1e-3, "logits differ by up to {max_diff}");
 
     // 64 greedy tokens, each fed back one at a time on both sides.
@@ -61,7 +82,10 @@ fn logits_and_greedy_text_match_candle_transformers() {
         if step == 63 {
             break;
         }
-        let input = Tensor::new(&[token], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let input = Tensor::new(&[token], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         token = argmax(&reference.forward(&input, prompt.len() + step).unwrap());
     }
     let text = |ids: &[u32]| ours.tokenizer().decode(ids);

@@ -17,8 +17,13 @@ fn library() -> Library {
 }
 
 /// The family sizes the library aims at (each may drift by 2).
-const EXPECTED: [(&str, usize); 5] =
-    [("format", 29), ("choice", 27), ("character", 14), ("memory", 27), ("language", 3)];
+const EXPECTED: [(&str, usize); 5] = [
+    ("format", 29),
+    ("choice", 27),
+    ("character", 14),
+    ("memory", 27),
+    ("language", 3),
+];
 
 #[test]
 fn the_library_has_100_personas_in_five_families_and_about_45_topics() {
@@ -32,7 +37,10 @@ fn the_library_has_100_personas_in_five_families_and_about_45_topics() {
     eprintln!("family counts: {counts:?}");
     for (family, expected) in EXPECTED {
         let n = counts.get(family).copied().unwrap_or(0);
-        assert!(n.abs_diff(expected) <= 2, "family {family}: {n} personas, expected {expected} ± 2");
+        assert!(
+            n.abs_diff(expected) <= 2,
+            "family {family}: {n} personas, expected {expected} ± 2"
+        );
     }
     assert_eq!(lib.families(), FAMILIES.to_vec());
     assert_eq!(lib.family("language").unwrap().len(), counts["language"]);
@@ -50,8 +58,15 @@ fn the_library_has_100_personas_in_five_families_and_about_45_topics() {
 
     let topics = lib.topics();
     assert!((40..=50).contains(&topics.len()), "{} topics", topics.len());
-    assert_eq!(topics.iter().collect::<HashSet<_>>().len(), topics.len(), "topics are unique");
-    assert!(topics.iter().all(|t| t.ends_with('?') || t.ends_with('.')), "topics are whole sentences");
+    assert_eq!(
+        topics.iter().collect::<HashSet<_>>().len(),
+        topics.len(),
+        "topics are unique"
+    );
+    assert!(
+        topics.iter().all(|t| t.ends_with('?') || t.ends_with('.')),
+        "topics are whole sentences"
+    );
 }
 
 #[test]
@@ -59,10 +74,16 @@ fn every_check_scores_its_compliant_example_above_its_violating_one() {
     let lib = library();
     let mut failures = Vec::new();
     // Printed in one piece so that other tests' output does not interleave.
-    let mut table = format!("{:<30} {:<10} {:>9} {:>9}\n", "persona", "family", "compliant", "violating");
+    let mut table = format!(
+        "{:<30} {:<10} {:>9} {:>9}\n",
+        "persona", "family", "compliant", "violating"
+    );
     for p in lib.personas() {
         let (Some(good), Some(bad)) = (&p.compliant, &p.violating) else {
-            failures.push(format!("{}: needs both a compliant and a violating example", p.id));
+            failures.push(format!(
+                "{}: needs both a compliant and a violating example",
+                p.id
+            ));
             continue;
         };
         let scores = lib.score(p, good).and_then(|g| Ok((g, lib.score(p, bad)?)));
@@ -73,14 +94,23 @@ fn every_check_scores_its_compliant_example_above_its_violating_one() {
                 continue;
             }
         };
-        let flag = if g < 0.8 || b > 0.2 { "  <- weak separation" } else { "" };
+        let flag = if g < 0.8 || b > 0.2 {
+            "  <- weak separation"
+        } else {
+            ""
+        };
         table += &format!("{:<30} {:<10} {g:>9.3} {b:>9.3}{flag}\n", p.id, p.family);
         if !(g > b && g >= 0.5) {
             failures.push(format!("{}: compliant {g:.3}, violating {b:.3}", p.id));
         }
     }
     eprint!("{table}");
-    assert!(failures.is_empty(), "{} persona(s) fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} persona(s) fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The violating examples are ordinary, persona-less replies to a hundred different questions.
@@ -97,14 +127,22 @@ const SATISFIED_BY_SHORT_REPLIES: [&str; 3] = ["one-sentence", "short-sentences"
 #[test]
 fn checks_score_ordinary_replies_to_other_probes_low() {
     let lib = library();
-    let ordinary: Vec<&str> = lib.personas().iter().filter_map(|p| p.violating.as_deref()).collect();
+    let ordinary: Vec<&str> = lib
+        .personas()
+        .iter()
+        .filter_map(|p| p.violating.as_deref())
+        .collect();
     let mut rows = Vec::new();
     for p in lib.personas() {
-        let total: f64 = ordinary.iter().map(|a| lib.score(p, a).unwrap_or_else(|e| panic!("{e}"))).sum();
+        let total: f64 = ordinary
+            .iter()
+            .map(|a| lib.score(p, a).unwrap_or_else(|e| panic!("{e}")))
+            .sum();
         rows.push((total / ordinary.len() as f64, p.id.as_str()));
     }
     rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut table = String::from("mean score of each check over all 100 violating examples (highest first):\n");
+    let mut table =
+        String::from("mean score of each check over all 100 violating examples (highest first):\n");
     for (mean, id) in &rows[..10] {
         table += &format!("  {id:<30} {mean:.3}\n");
     }
@@ -114,7 +152,10 @@ fn checks_score_ordinary_replies_to_other_probes_low() {
         .filter(|(mean, id)| *mean > 0.3 && !SATISFIED_BY_SHORT_REPLIES.contains(id))
         .map(|(mean, id)| format!("{id} {mean:.3}"))
         .collect();
-    assert!(high.is_empty(), "checks that ordinary replies pass too often: {high:?}");
+    assert!(
+        high.is_empty(),
+        "checks that ordinary replies pass too often: {high:?}"
+    );
 }
 
 #[test]
@@ -141,11 +182,17 @@ fn scoring_folds_whitespace_and_converts_booleans() {
 fn unknown_ids_and_families_are_errors_with_suggestions() {
     let lib = library();
     let e = lib.find("all-cap").unwrap_err();
-    assert_eq!(e.to_string(), "unknown persona `all-cap` (did you mean `all-caps`?)");
+    assert_eq!(
+        e.to_string(),
+        "unknown persona `all-cap` (did you mean `all-caps`?)"
+    );
     let e = lib.find("qqqqqqqqqqqq").unwrap_err();
     assert_eq!(e.to_string(), "unknown persona `qqqqqqqqqqqq`");
     let e = lib.family("poetry").unwrap_err();
-    assert_eq!(e.to_string(), "unknown family `poetry` (families: format, choice, character, memory, language)");
+    assert_eq!(
+        e.to_string(),
+        "unknown family `poetry` (families: format, choice, character, memory, language)"
+    );
 }
 
 #[test]
@@ -161,7 +208,8 @@ struct TempLibrary(PathBuf);
 
 impl TempLibrary {
     fn new(name: &str, files: &[(&str, &str)]) -> Self {
-        let dir = std::env::temp_dir().join(format!("drift-personas-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("drift-personas-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         for (file, text) in files {
@@ -192,7 +240,9 @@ impl Drop for TempLibrary {
 const TOPICS: &str = "topics = [\"Is tea better than coffee?\"]\n";
 
 fn persona(id: &str, check: &str) -> String {
-    format!("[[persona]]\nid = \"{id}\"\nsystem = \"Shout.\"\nprobe = \"Hello?\"\ncheck = '{check}'\n\n")
+    format!(
+        "[[persona]]\nid = \"{id}\"\nsystem = \"Shout.\"\nprobe = \"Hello?\"\ncheck = '{check}'\n\n"
+    )
 }
 
 #[test]
@@ -201,12 +251,21 @@ fn a_minimal_library_loads_and_scores() {
         "minimal",
         &[
             ("topics.toml", TOPICS),
-            ("format.toml", &(persona("caps", "upper_fraction(x)") + "family = \"format\"\n")),
+            (
+                "format.toml",
+                &(persona("caps", "upper_fraction(x)") + "family = \"format\"\n"),
+            ),
             ("memory.toml", &persona("count-one", "word_count(x)")),
         ],
     );
     let lib = dir.load().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(lib.personas().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["caps", "count-one"]);
+    assert_eq!(
+        lib.personas()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        ["caps", "count-one"]
+    );
     assert_eq!(lib.families(), ["format", "memory"]);
     assert_eq!(lib.topics(), ["Is tea better than coffee?"]);
     // An integer result counts as a number.
@@ -229,51 +288,112 @@ fn a_toml_syntax_error_names_file_line_and_column() {
 
 #[test]
 fn a_missing_field_names_file_persona_and_field() {
-    let text = "[[persona]]\nid = \"all-caps\"\nsystem = \"Shout.\"\ncheck = \"upper_fraction(x)\"\n";
+    let text =
+        "[[persona]]\nid = \"all-caps\"\nsystem = \"Shout.\"\ncheck = \"upper_fraction(x)\"\n";
     let dir = TempLibrary::new("missing", &[("topics.toml", TOPICS), ("format.toml", text)]);
-    assert_eq!(dir.load_err(), format!("{}: persona `all-caps`: missing field `probe`", dir.file("format.toml")));
+    assert_eq!(
+        dir.load_err(),
+        format!(
+            "{}: persona `all-caps`: missing field `probe`",
+            dir.file("format.toml")
+        )
+    );
 
     // Without an id, the persona is named by its position.
-    let text = persona("caps", "upper_fraction(x)") + "[[persona]]\nsystem = \"s\"\nprobe = \"p\"\ncheck = \"1\"\n";
-    let dir = TempLibrary::new("missing-id", &[("topics.toml", TOPICS), ("format.toml", &text)]);
-    assert_eq!(dir.load_err(), format!("{}: persona #2: missing field `id`", dir.file("format.toml")));
+    let text = persona("caps", "upper_fraction(x)")
+        + "[[persona]]\nsystem = \"s\"\nprobe = \"p\"\ncheck = \"1\"\n";
+    let dir = TempLibrary::new(
+        "missing-id",
+        &[("topics.toml", TOPICS), ("format.toml", &text)],
+    );
+    assert_eq!(
+        dir.load_err(),
+        format!(
+            "{}: persona #2: missing field `id`",
+            dir.file("format.toml")
+        )
+    );
 
     let text = "[[persona]]\nid = \"caps\"\nsystem = \"  \"\nprobe = \"p\"\ncheck = \"1\"\n";
     let dir = TempLibrary::new("empty", &[("topics.toml", TOPICS), ("format.toml", text)]);
-    assert_eq!(dir.load_err(), format!("{}: persona `caps`: field `system` is empty", dir.file("format.toml")));
+    assert_eq!(
+        dir.load_err(),
+        format!(
+            "{}: persona `caps`: field `system` is empty",
+            dir.file("format.toml")
+        )
+    );
 
     let text = "[[persona]]\nid = \"caps\"\nsystem = \"s\"\nprobe = 3\ncheck = \"1\"\n";
     let dir = TempLibrary::new("type", &[("topics.toml", TOPICS), ("format.toml", text)]);
     assert_eq!(
         dir.load_err(),
-        format!("{}: persona `caps`: field `probe` must be a string, found an integer", dir.file("format.toml"))
+        format!(
+            "{}: persona `caps`: field `probe` must be a string, found an integer",
+            dir.file("format.toml")
+        )
     );
 
     let text = persona("caps", "1") + "compliment = \"nice\"\n";
-    let dir = TempLibrary::new("unknown-field", &[("topics.toml", TOPICS), ("format.toml", &text)]);
+    let dir = TempLibrary::new(
+        "unknown-field",
+        &[("topics.toml", TOPICS), ("format.toml", &text)],
+    );
     let e = dir.load_err();
-    assert!(e.starts_with(&format!("{}: persona `caps`: unknown field `compliment`", dir.file("format.toml"))), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{}: persona `caps`: unknown field `compliment`",
+            dir.file("format.toml")
+        )),
+        "{e}"
+    );
 
-    let dir = TempLibrary::new("bad-id", &[("topics.toml", TOPICS), ("format.toml", &persona("All Caps", "1"))]);
+    let dir = TempLibrary::new(
+        "bad-id",
+        &[
+            ("topics.toml", TOPICS),
+            ("format.toml", &persona("All Caps", "1")),
+        ],
+    );
     let e = dir.load_err();
-    assert!(e.starts_with(&format!("{}: persona `All Caps`: id must be kebab-case", dir.file("format.toml"))), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{}: persona `All Caps`: id must be kebab-case",
+            dir.file("format.toml")
+        )),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_duplicate_id_names_both_files() {
     let dir = TempLibrary::new(
         "duplicate",
-        &[("topics.toml", TOPICS), ("format.toml", &persona("caps", "1")), ("memory.toml", &persona("caps", "0"))],
+        &[
+            ("topics.toml", TOPICS),
+            ("format.toml", &persona("caps", "1")),
+            ("memory.toml", &persona("caps", "0")),
+        ],
     );
     assert_eq!(
         dir.load_err(),
-        format!("duplicate persona id `caps`: in {} and in {}", dir.file("format.toml"), dir.file("memory.toml"))
+        format!(
+            "duplicate persona id `caps`: in {} and in {}",
+            dir.file("format.toml"),
+            dir.file("memory.toml")
+        )
     );
 }
 
 #[test]
 fn families_come_from_file_names() {
-    let dir = TempLibrary::new("unknown-family", &[("topics.toml", TOPICS), ("poetry.toml", &persona("caps", "1"))]);
+    let dir = TempLibrary::new(
+        "unknown-family",
+        &[
+            ("topics.toml", TOPICS),
+            ("poetry.toml", &persona("caps", "1")),
+        ],
+    );
     assert_eq!(
         dir.load_err(),
         format!(
@@ -282,7 +402,10 @@ fn families_come_from_file_names() {
         )
     );
     let text = persona("caps", "1") + "family = \"memory\"\n";
-    let dir = TempLibrary::new("mismatch", &[("topics.toml", TOPICS), ("format.toml", &text)]);
+    let dir = TempLibrary::new(
+        "mismatch",
+        &[("topics.toml", TOPICS), ("format.toml", &text)],
+    );
     assert_eq!(
         dir.load_err(),
         format!(
@@ -302,9 +425,18 @@ fn a_check_that_does_not_compile_is_a_load_error() {
         ("variable", "upper_fraction(y)"),
     ];
     for (name, check) in cases {
-        let dir = TempLibrary::new(name, &[("topics.toml", TOPICS), ("format.toml", &persona("caps", check))]);
+        let dir = TempLibrary::new(
+            name,
+            &[
+                ("topics.toml", TOPICS),
+                ("format.toml", &persona("caps", check)),
+            ],
+        );
         let e = dir.load_err();
-        let prefix = format!("{}: persona `caps`: check does not compile: ", dir.file("format.toml"));
+        let prefix = format!(
+            "{}: persona `caps`: check does not compile: ",
+            dir.file("format.toml")
+        );
         assert!(e.starts_with(&prefix) && e.len() > prefix.len(), "{e}");
     }
 }
@@ -313,9 +445,9 @@ fn a_check_that_does_not_compile_is_a_load_error() {
 fn a_check_must_return_a_number_in_the_unit_interval() {
     // Ten to the seventh closure calls, well over the limit of a million operations.
     let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
-    let runaway = (0..7)
-        .fold("0".to_string(), |inner, level| format!("{ten}.reduce(|s{level}, v| s{level} + {inner}, 0)"))
-        + " * 0";
+    let runaway = (0..7).fold("0".to_string(), |inner, level| {
+        format!("{ten}.reduce(|s{level}, v| s{level} + {inner}, 0)")
+    }) + " * 0";
     let dir = TempLibrary::new(
         "results",
         &[
@@ -336,21 +468,43 @@ fn a_check_must_return_a_number_in_the_unit_interval() {
         ],
     );
     let lib = dir.load().unwrap_or_else(|e| panic!("{e}"));
-    let score = |id: &str| lib.score(lib.find(id).unwrap(), "hello there").unwrap_err().to_string();
+    let score = |id: &str| {
+        lib.score(lib.find(id).unwrap(), "hello there")
+            .unwrap_err()
+            .to_string()
+    };
     assert_eq!(
         score("text"),
         "persona `text`: check returned a string (\"hello there!\"), expected a number in [0, 1] or a boolean"
     );
-    assert_eq!(score("too-much"), "persona `too-much`: check returned 1.5, outside [0, 1]");
-    assert_eq!(score("negative"), "persona `negative`: check returned -1, outside [0, 1]");
-    assert_eq!(score("not-a-number"), "persona `not-a-number`: check returned NaN, outside [0, 1]");
+    assert_eq!(
+        score("too-much"),
+        "persona `too-much`: check returned 1.5, outside [0, 1]"
+    );
+    assert_eq!(
+        score("negative"),
+        "persona `negative`: check returned -1, outside [0, 1]"
+    );
+    assert_eq!(
+        score("not-a-number"),
+        "persona `not-a-number`: check returned NaN, outside [0, 1]"
+    );
     let e = score("unknown-function");
-    assert!(e.starts_with("persona `unknown-function`: check failed: ") && e.contains("shout_level"), "{e}");
+    assert!(
+        e.starts_with("persona `unknown-function`: check failed: ") && e.contains("shout_level"),
+        "{e}"
+    );
     let e = score("typo-in-property");
-    assert!(e.starts_with("persona `typo-in-property`: check failed: ") && e.contains("compund"), "{e}");
+    assert!(
+        e.starts_with("persona `typo-in-property`: check failed: ") && e.contains("compund"),
+        "{e}"
+    );
     // A check that would run for minutes is stopped by the operations limit.
     let e = score("runaway");
-    assert_eq!(e, "persona `runaway`: check failed: stopped after 1000000 operations, the limit for one check");
+    assert_eq!(
+        e,
+        "persona `runaway`: check failed: stopped after 1000000 operations, the limit for one check"
+    );
 }
 
 #[test]
@@ -358,21 +512,47 @@ fn topics_must_be_present_and_non_empty() {
     let dir = TempLibrary::new("no-topics", &[("format.toml", &persona("caps", "1"))]);
     assert_eq!(
         dir.load_err(),
-        format!("{}: missing: the library needs its conversation starters", dir.file("topics.toml"))
+        format!(
+            "{}: missing: the library needs its conversation starters",
+            dir.file("topics.toml")
+        )
     );
-    let dir =
-        TempLibrary::new("empty-topics", &[("topics.toml", "topics = []\n"), ("format.toml", &persona("caps", "1"))]);
-    assert_eq!(dir.load_err(), format!("{}: `topics` is empty", dir.file("topics.toml")));
+    let dir = TempLibrary::new(
+        "empty-topics",
+        &[
+            ("topics.toml", "topics = []\n"),
+            ("format.toml", &persona("caps", "1")),
+        ],
+    );
+    assert_eq!(
+        dir.load_err(),
+        format!("{}: `topics` is empty", dir.file("topics.toml"))
+    );
     let dir = TempLibrary::new(
         "topics-key",
-        &[("topics.toml", "starters = [\"a\"]\n"), ("format.toml", &persona("caps", "1"))],
+        &[
+            ("topics.toml", "starters = [\"a\"]\n"),
+            ("format.toml", &persona("caps", "1")),
+        ],
     );
-    assert_eq!(dir.load_err(), format!("{}: missing `topics = [...]`", dir.file("topics.toml")));
+    assert_eq!(
+        dir.load_err(),
+        format!("{}: missing `topics = [...]`", dir.file("topics.toml"))
+    );
     let dir = TempLibrary::new(
         "topic-type",
-        &[("topics.toml", "topics = [\"a\", 2]\n"), ("format.toml", &persona("caps", "1"))],
+        &[
+            ("topics.toml", "topics = [\"a\", 2]\n"),
+            ("format.toml", &persona("caps", "1")),
+        ],
     );
-    assert_eq!(dir.load_err(), format!("{}: topic 2 must be a string, found an integer", dir.file("topics.toml")));
+    assert_eq!(
+        dir.load_err(),
+        format!(
+            "{}: topic 2 must be a string, found an integer",
+            dir.file("topics.toml")
+        )
+    );
 }
 
 // ---- the command ------------------------------------------------------------------------------
@@ -388,15 +568,32 @@ fn drift_script(args: &[&str]) -> std::process::Output {
 #[test]
 fn the_personas_command_prints_a_family_as_json() {
     let out = drift_script(&["personas", "--family", "language", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = json.as_array().unwrap();
     let lib = library();
     let expected = lib.family("language").unwrap();
     assert_eq!(items.len(), expected.len());
     for (item, p) in items.iter().zip(expected) {
-        let fields: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
-        for key in ["id", "family", "system", "probe", "check", "compliant", "violating"] {
+        let fields: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for key in [
+            "id",
+            "family",
+            "system",
+            "probe",
+            "check",
+            "compliant",
+            "violating",
+        ] {
             assert!(fields.contains(&key), "{key} missing from {item}");
         }
         assert_eq!(item["id"], p.id.as_str());
@@ -411,17 +608,33 @@ fn the_personas_command_prints_a_family_as_json() {
 #[test]
 fn the_personas_command_lists_a_table_and_refuses_unknown_families() {
     let out = drift_script(&["personas"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("all-caps (format)\n  system: WRITE EVERYTHING IN CAPITAL LETTERS."), "{text}");
+    assert!(
+        text.contains("all-caps (format)\n  system: WRITE EVERYTHING IN CAPITAL LETTERS."),
+        "{text}"
+    );
     assert!(text.ends_with("100 personas\n"));
 
     let out = drift_script(&["personas", "--family", "poetry"]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("unknown family `poetry` (families: format, choice, character, memory, language)"), "{err}");
+    assert!(
+        err.contains(
+            "unknown family `poetry` (families: format, choice, character, memory, language)"
+        ),
+        "{err}"
+    );
 
     let out = drift_script(&["personas", "--dir", "no-such-folder"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr).unwrap().contains("no-such-folder"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("no-such-folder")
+    );
 }

@@ -46,7 +46,9 @@ impl Drop for TempDir {
 fn selfchat_records() -> Vec<Value> {
     let mut state = 12345u64;
     let mut noise = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
     };
     let mut out = Vec::new();
@@ -69,14 +71,28 @@ fn selfchat_records() -> Vec<Value> {
 
 fn assert_png(path: &Path, width: u32, height: u32) {
     let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
     // The first chunk is IHDR: length 13, type, then width and height big-endian.
     assert_eq!(&bytes[12..16], b"IHDR");
     let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     assert_eq!((w, h), (width, height));
-    assert!(bytes.len() > 15_000, "{} is only {} bytes: nearly blank?", path.display(), bytes.len());
-    assert_eq!(&bytes[bytes.len() - 8..bytes.len() - 4], b"IEND", "PNG is truncated");
+    assert!(
+        bytes.len() > 15_000,
+        "{} is only {} bytes: nearly blank?",
+        path.display(),
+        bytes.len()
+    );
+    assert_eq!(
+        &bytes[bytes.len() - 8..bytes.len() - 4],
+        b"IEND",
+        "PNG is truncated"
+    );
 }
 
 /// Text content of the SVG's <text> elements (trimmed, XML entities decoded).
@@ -85,7 +101,11 @@ fn svg_texts(svg: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim().to_string()))
         .map(|t| {
-            t.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+            t.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&")
         })
         .collect()
 }
@@ -94,12 +114,18 @@ fn svg_texts(svg: &str) -> Vec<String> {
 fn two_y_columns_with_bands_to_png_and_svg() {
     let dir = TempDir::new("two-y");
     let records = selfchat_records();
-    let spec = LineSpec { band: Some(0.68), ..LineSpec::new("turn", ["score", "user_score"]) };
+    let spec = LineSpec {
+        band: Some(0.68),
+        ..LineSpec::new("turn", ["score", "user_score"])
+    };
 
     let png = dir.path("stability.png");
     let report = line_plot(&records, &spec, &png).unwrap();
     assert_eq!((report.series, report.points), (2, 8));
-    assert_eq!((report.used, report.skipped, report.non_numeric), (records.len(), 0, 0));
+    assert_eq!(
+        (report.used, report.skipped, report.non_numeric),
+        (records.len(), 0, 0)
+    );
     assert_eq!(report.path, png);
     assert_eq!(report.warning(), None);
     assert_png(&png, 1000, 650);
@@ -109,8 +135,17 @@ fn two_y_columns_with_bands_to_png_and_svg() {
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     let texts = svg_texts(&svg);
-    for want in ["score", "user_score", "turn", "score, user_score", "score, user_score by turn"] {
-        assert!(texts.iter().any(|t| t == want), "no text {want:?} in {texts:?}");
+    for want in [
+        "score",
+        "user_score",
+        "turn",
+        "score, user_score",
+        "score, user_score by turn",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == want),
+            "no text {want:?} in {texts:?}"
+        );
     }
     // Integer turns give integer tick labels 2, 4, 6, 8 (and no 2.5).
     for tick in ["2", "4", "6", "8"] {
@@ -118,9 +153,16 @@ fn two_y_columns_with_bands_to_png_and_svg() {
     }
     assert!(!texts.iter().any(|t| t.contains(".5") && t.starts_with('2')));
     // Two translucent bands (one polygon per series, 4 points each with n = 12).
-    assert_eq!(svg.matches("<polygon").count(), 2, "expected two band polygons");
+    assert_eq!(
+        svg.matches("<polygon").count(),
+        2,
+        "expected two band polygons"
+    );
     assert!(svg.contains("opacity=\"0.2"), "bands should be translucent");
-    assert!(texts.iter().any(|t| t == "bands: 68% CI of the mean"), "band level noted in the legend");
+    assert!(
+        texts.iter().any(|t| t == "bands: 68% CI of the mean"),
+        "band level noted in the legend"
+    );
     // Nothing but the two pictures in the folder: the temporary files were renamed away.
     assert_eq!(dir.files(), ["stability.png", "stability.svg"]);
 }
@@ -151,7 +193,10 @@ fn grouped_plot_names_each_combination() {
         "persona score",
         "turn",
     ] {
-        assert!(texts.iter().any(|t| t == want), "no text {want:?} in {texts:?}");
+        assert!(
+            texts.iter().any(|t| t == want),
+            "no text {want:?} in {texts:?}"
+        );
     }
     let png = dir.path("by-method.png");
     line_plot(&records, &spec, &png).unwrap();
@@ -176,8 +221,14 @@ fn skipped_records_and_values_are_counted() {
     assert_eq!((report.series, report.points), (1, 3)); // x = 2, 4, 8.5
     assert_eq!((report.used, report.skipped, report.non_numeric), (4, 4, 2));
     let warning = report.warning().unwrap();
-    assert!(warning.contains("4 record(s) had no usable x/y values"), "{warning}");
-    assert!(warning.contains("2 y value(s) were not numbers"), "{warning}");
+    assert!(
+        warning.contains("4 record(s) had no usable x/y values"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("2 y value(s) were not numbers"),
+        "{warning}"
+    );
     // Non-integer x: ticks are no longer forced to integers, and 8.5 is in range.
     let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
     assert!(texts.iter().any(|t| t == "8"), "{texts:?}");
@@ -188,7 +239,11 @@ fn heatmap_png_and_svg() {
     let dir = TempDir::new("heatmap");
     // Attention to the system prompt: 6 layers × 8 turns, fading with the turn.
     let matrix: Vec<Vec<f64>> = (0..6)
-        .map(|l| (0..8).map(|t| (0.9 - 0.08 * t as f64) * (1.0 - 0.1 * l as f64)).collect())
+        .map(|l| {
+            (0..8)
+                .map(|t| (0.9 - 0.08 * t as f64) * (1.0 - 0.1 * l as f64))
+                .collect()
+        })
         .collect();
     let spec = HeatmapSpec {
         title: Some("Attention to the system prompt".into()),
@@ -209,24 +264,50 @@ fn heatmap_png_and_svg() {
     let svg_path = dir.path("attention.svg");
     let report = heatmap(&with_nan, &spec, &svg_path).unwrap();
     assert_eq!((report.points, report.skipped), (47, 1));
-    assert!(report.warning().unwrap().contains("1 cell(s) were not finite"));
+    assert!(
+        report
+            .warning()
+            .unwrap()
+            .contains("1 cell(s) were not finite")
+    );
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let texts = svg_texts(&svg);
-    for want in ["Attention to the system prompt", "turn", "layer", "L0", "L5", "t1", "t8", "0", "1"] {
-        assert!(texts.iter().any(|t| t == want), "no text {want:?} in {texts:?}");
+    for want in [
+        "Attention to the system prompt",
+        "turn",
+        "layer",
+        "L0",
+        "L5",
+        "t1",
+        "t8",
+        "0",
+        "1",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == want),
+            "no text {want:?} in {texts:?}"
+        );
     }
     // 48 cells + 200 colour-bar strips (+ background rectangles).
     assert!(svg.matches("<rect").count() >= 248);
     // The top-left cell (0.9) and the bottom-right one (0.9·0.5·0.44 ≈ 0.17) are far apart on the
     // viridis scale: the brightest yellow-green appears, and the NaN cell is grey.
-    assert!(svg.contains("#DCDCDC") || svg.contains("#dcdcdc"), "NaN cell should be light grey");
+    assert!(
+        svg.contains("#DCDCDC") || svg.contains("#dcdcdc"),
+        "NaN cell should be light grey"
+    );
 }
 
 #[test]
 fn default_heatmap_labels_are_indices() {
     let dir = TempDir::new("heatmap-default");
     let path = dir.path("m.svg");
-    heatmap(&[vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]], &HeatmapSpec::default(), &path).unwrap();
+    heatmap(
+        &[vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]],
+        &HeatmapSpec::default(),
+        &path,
+    )
+    .unwrap();
     let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
     for want in ["0", "1", "2"] {
         assert!(texts.iter().any(|t| t == want), "no index label {want}");
@@ -258,7 +339,11 @@ fn writes_create_folders_and_replace_atomically() {
     std::fs::create_dir(&blocked).unwrap();
     let err = line_plot(&records, &spec, &blocked).unwrap_err();
     assert!(matches!(err, PlotError::Write { .. }), "{err:?}");
-    assert!(err.to_string().starts_with(&format!("cannot write plot file {}", blocked.display())), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot write plot file {}", blocked.display())),
+        "{err}"
+    );
     assert_eq!(dir.files(), ["a", "blocked.png", "plot.svg"]);
 }
 
@@ -275,19 +360,34 @@ fn bad_inputs_give_clear_errors() {
         format!("plot file must end in .png or .svg: got {}", jpg.display())
     );
     assert_eq!(
-        msg(heatmap(&[vec![1.0]], &HeatmapSpec::default(), Path::new("out"))),
+        msg(heatmap(
+            &[vec![1.0]],
+            &HeatmapSpec::default(),
+            Path::new("out")
+        )),
         "plot file must end in .png or .svg: got out"
     );
     let svg = dir.path("x.svg");
     assert_eq!(
-        msg(line_plot(&records, &LineSpec::new("turn", ["stability"]), &svg)),
+        msg(line_plot(
+            &records,
+            &LineSpec::new("turn", ["stability"]),
+            &svg
+        )),
         "no records have numeric `turn` and `stability`"
     );
     assert_eq!(
-        msg(line_plot(&records, &LineSpec::new("round", ["score", "user_score"]), &svg)),
+        msg(line_plot(
+            &records,
+            &LineSpec::new("round", ["score", "user_score"]),
+            &svg
+        )),
         "no records have numeric `round` and any of `score`, `user_score`"
     );
-    assert_eq!(msg(line_plot(&[], &spec, &svg)), "no records have numeric `turn` and `score`");
+    assert_eq!(
+        msg(line_plot(&[], &spec, &svg)),
+        "no records have numeric `turn` and `score`"
+    );
     let mut bad_x = records.clone();
     bad_x.insert(3, json!({"turn": "four", "score": 1}));
     assert_eq!(
@@ -295,15 +395,32 @@ fn bad_inputs_give_clear_errors() {
         "x key `turn` must hold numbers, but record 4 has \"four\""
     );
     assert_eq!(
-        msg(line_plot(&records, &LineSpec { band: Some(68.0), ..spec.clone() }, &svg)),
+        msg(line_plot(
+            &records,
+            &LineSpec {
+                band: Some(68.0),
+                ..spec.clone()
+            },
+            &svg
+        )),
         "confidence level must be between 0 and 1 (exclusive), got 68"
     );
     assert_eq!(
-        msg(heatmap(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0]], &HeatmapSpec::default(), &svg)),
+        msg(heatmap(
+            &[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0]],
+            &HeatmapSpec::default(),
+            &svg
+        )),
         "heatmap rows must all have the same length: row 1 has 2 values, row 3 has 1"
     );
-    assert_eq!(msg(heatmap(&[], &HeatmapSpec::default(), &svg)), "heatmap: the matrix is empty");
-    let labels = HeatmapSpec { row_labels: Some(vec!["only one".into()]), ..Default::default() };
+    assert_eq!(
+        msg(heatmap(&[], &HeatmapSpec::default(), &svg)),
+        "heatmap: the matrix is empty"
+    );
+    let labels = HeatmapSpec {
+        row_labels: Some(vec!["only one".into()]),
+        ..Default::default()
+    };
     assert_eq!(
         msg(heatmap(&[vec![1.0], vec![2.0]], &labels, &svg)),
         "heatmap: 1 row labels given for 2 rows"
@@ -316,41 +433,79 @@ fn bad_inputs_give_clear_errors() {
 fn read_jsonl_reads_records_and_names_bad_lines() {
     let dir = TempDir::new("jsonl");
     let good = dir.path("results.jsonl");
-    std::fs::write(&good, "{\"turn\": 2, \"score\": 0.5}\n\n   \n{\"turn\": 4, \"score\": 1}\n").unwrap();
+    std::fs::write(
+        &good,
+        "{\"turn\": 2, \"score\": 0.5}\n\n   \n{\"turn\": 4, \"score\": 1}\n",
+    )
+    .unwrap();
     let records = read_jsonl(&good).unwrap();
-    assert_eq!(records, [json!({"turn": 2, "score": 0.5}), json!({"turn": 4, "score": 1})]);
+    assert_eq!(
+        records,
+        [
+            json!({"turn": 2, "score": 0.5}),
+            json!({"turn": 4, "score": 1})
+        ]
+    );
     // A file without a final newline reads the same.
-    std::fs::write(&good, "{\"turn\": 2, \"score\": 0.5}\n{\"turn\": 4, \"score\": 1}").unwrap();
+    std::fs::write(
+        &good,
+        "{\"turn\": 2, \"score\": 0.5}\n{\"turn\": 4, \"score\": 1}",
+    )
+    .unwrap();
     assert_eq!(read_jsonl(&good).unwrap().len(), 2);
 
     let bad = dir.path("bad.jsonl");
     std::fs::write(&bad, "{\"turn\": 2}\n\n{\"turn\": 4, \"score\": }\n").unwrap();
     let err = read_jsonl(&bad).unwrap_err();
-    assert!(matches!(err, PlotError::BadRecord { line: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, PlotError::BadRecord { line: 3, .. }),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
-        format!("{}:3: malformed JSON at column 22: expected value", bad.display())
+        format!(
+            "{}:3: malformed JSON at column 22: expected value",
+            bad.display()
+        )
     );
 
     // A truncated last line (a run killed mid-write) is named too.
     std::fs::write(&bad, "{\"turn\": 2}\n{\"turn\": 4, \"sc").unwrap();
     let err = read_jsonl(&bad).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("{}:2: malformed JSON", bad.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}:2: malformed JSON", bad.display())),
+        "{err}"
+    );
     assert!(err.contains("EOF while parsing"), "{err}");
 
     std::fs::write(&bad, "{\"turn\": 2}\n[1, 2]\n").unwrap();
     assert_eq!(
         read_jsonl(&bad).unwrap_err().to_string(),
-        format!("{}:2: expected a JSON object (a record), found an array", bad.display())
+        format!(
+            "{}:2: expected a JSON object (a record), found an array",
+            bad.display()
+        )
     );
 
     let missing = dir.path("missing.jsonl");
     let err = read_jsonl(&missing).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("cannot read results file {}", missing.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("cannot read results file {}", missing.display())),
+        "{err}"
+    );
 
     // Records read from a file plot like any others.
-    std::fs::write(&good, "{\"turn\": 2, \"score\": 0.5}\n{\"turn\": 4, \"score\": 1}\n").unwrap();
+    std::fs::write(
+        &good,
+        "{\"turn\": 2, \"score\": 0.5}\n{\"turn\": 4, \"score\": 1}\n",
+    )
+    .unwrap();
     let out = dir.path("from-file.svg");
-    let report = line_plot(&read_jsonl(&good).unwrap(), &LineSpec::new("turn", ["score"]), &out).unwrap();
+    let report = line_plot(
+        &read_jsonl(&good).unwrap(),
+        &LineSpec::new("turn", ["score"]),
+        &out,
+    )
+    .unwrap();
     assert_eq!((report.series, report.points), (1, 2));
 }

@@ -20,7 +20,15 @@ impl Terminal {
     fn start(dir: &std::path::Path) -> Terminal {
         let (mut master, mut slave) = (0, 0);
         // SAFETY: openpty fills two descriptors we then own.
-        let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
         assert_eq!(rc, 0, "openpty failed");
         let slave = unsafe { OwnedFd::from_raw_fd(slave) };
         let mut command = Command::new(env!("CARGO_BIN_EXE_drift-script"));
@@ -50,7 +58,9 @@ impl Terminal {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         Terminal {
@@ -80,7 +90,10 @@ impl Terminal {
                 }
             }
             if started.elapsed() > timeout {
-                panic!("waited {timeout:?} for {text:?}; the terminal shows:\n{}", &self.screen.lock().unwrap()[self.seen..]);
+                panic!(
+                    "waited {timeout:?} for {text:?}; the terminal shows:\n{}",
+                    &self.screen.lock().unwrap()[self.seen..]
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -121,7 +134,11 @@ fn a_session_survives_ctrl_c_during_generation() {
     t.send("\x03");
     t.expect("interrupted", Duration::from_secs(10));
     t.expect("> ", long);
-    assert!(interrupted_at.elapsed() < Duration::from_secs(5), "Ctrl-C took {:?}", interrupted_at.elapsed());
+    assert!(
+        interrupted_at.elapsed() < Duration::from_secs(5),
+        "Ctrl-C took {:?}",
+        interrupted_at.elapsed()
+    );
 
     // Still alive, model still loaded, variables kept.
     t.send("print(\"alive:\" + (reply.len() > 0 && type_of(m) == \"Model\"))\r");

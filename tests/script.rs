@@ -12,10 +12,13 @@ struct Project {
 
 impl Project {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("drift-script-test-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("drift-script-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("scripts")).unwrap();
-        for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")).unwrap() {
+        for entry in
+            std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")).unwrap()
+        {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "rhai") {
                 std::fs::copy(&path, dir.join("scripts").join(path.file_name().unwrap())).unwrap();
@@ -41,7 +44,10 @@ impl Project {
 
     /// The only run folder under `out` (each run writes to `<out>/<script>-<hash>`).
     fn run_dir(&self, out: &str) -> PathBuf {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.dir.join(out)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.dir.join(out))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(dirs.len(), 1, "{dirs:?}");
         dirs.remove(0)
     }
@@ -72,7 +78,8 @@ fn records_without_time(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 fn is_png(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000)
+    std::fs::read(path)
+        .is_ok_and(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000)
 }
 
 #[test]
@@ -80,7 +87,11 @@ fn the_example_scripts_run() {
     let p = Project::new("examples");
     let hello = p.run(&["scripts/hello.rhai", "--seed", "1"]);
     assert!(hello.status.success(), "{}", stderr(&hello));
-    assert!(stderr(&hello).contains("[hello.rhai] "), "{}", stderr(&hello));
+    assert!(
+        stderr(&hello).contains("[hello.rhai] "),
+        "{}",
+        stderr(&hello)
+    );
     let sampling = p.run(&["scripts/sampling.rhai", "--set", "samples=3"]);
     assert!(sampling.status.success(), "{}", stderr(&sampling));
     let dir = p.run_dir("selfchat");
@@ -94,16 +105,36 @@ fn the_example_scripts_run() {
 fn the_same_seed_writes_the_same_records() {
     let p = Project::new("repro");
     for out in ["a", "b"] {
-        let o = p.run(&["scripts/sampling.rhai", "--set", "samples=2", "--seed", "5", "--out", out]);
+        let o = p.run(&[
+            "scripts/sampling.rhai",
+            "--set",
+            "samples=2",
+            "--seed",
+            "5",
+            "--out",
+            out,
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let a = records_without_time(&p.run_dir("a"));
     let b = records_without_time(&p.run_dir("b"));
     assert!(!a.is_empty());
     assert_eq!(a, b);
-    let o = p.run(&["scripts/sampling.rhai", "--set", "samples=2", "--seed", "6", "--out", "c"]);
+    let o = p.run(&[
+        "scripts/sampling.rhai",
+        "--set",
+        "samples=2",
+        "--seed",
+        "6",
+        "--out",
+        "c",
+    ]);
     assert!(o.status.success());
-    assert_ne!(a, records_without_time(&p.run_dir("c")), "another seed, other answers");
+    assert_ne!(
+        a,
+        records_without_time(&p.run_dir("c")),
+        "another seed, other answers"
+    );
 }
 
 const RESUMABLE: &str = r#"
@@ -128,9 +159,16 @@ fn a_killed_run_resumes_without_loss_or_duplicates() {
     let full = p.run(&["resumable.rhai", "--seed", "2", "--out", "full"]);
     assert!(full.status.success(), "{}", stderr(&full));
     let expected = records_without_time(&p.run_dir("full"));
-    assert_eq!(expected.iter().filter(|r| r.get("pair").is_some()).count(), 12);
+    assert_eq!(
+        expected.iter().filter(|r| r.get("pair").is_some()).count(),
+        12
+    );
 
-    let mut child = p.command(&["resumable.rhai", "--seed", "2", "--out", "killed"]).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = p
+        .command(&["resumable.rhai", "--seed", "2", "--out", "killed"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until two units are complete, then kill without warning.
     let started = Instant::now();
     loop {
@@ -142,7 +180,10 @@ fn a_killed_run_resumes_without_loss_or_duplicates() {
         if done >= 2 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "the run made no progress");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the run made no progress"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -153,7 +194,11 @@ fn a_killed_run_resumes_without_loss_or_duplicates() {
     let resumed = p.run(&["resumable.rhai", "--seed", "2", "--out", "killed"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(records_without_time(&p.run_dir("killed")), expected);
-    assert!(stderr(&resumed).contains("12 records"), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("12 records"),
+        "{}",
+        stderr(&resumed)
+    );
 }
 
 #[test]
@@ -163,41 +208,88 @@ fn set_values_arrive_as_typed_constants() {
         "types.rhai",
         r#"print(`${type_of(n)} ${type_of(x)} ${type_of(flag)} ${type_of(name)} ${param("n", 1) + 1} ${param("absent", 7)}`);"#,
     );
-    let o = p.run(&["types.rhai", "--set", "n=8", "--set", "x=0.5", "--set", "flag=true", "--set", "name=pirate"]);
+    let o = p.run(&[
+        "types.rhai",
+        "--set",
+        "n=8",
+        "--set",
+        "x=0.5",
+        "--set",
+        "flag=true",
+        "--set",
+        "name=pirate",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("[types.rhai] i64 f64 bool string 9 7"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("[types.rhai] i64 f64 bool string 9 7"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = p.run(&["types.rhai", "--set", "nn=8"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("error: --set nn: types.rhai never mentions it (its parameters: n, absent)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("error: --set nn: types.rhai never mentions it (its parameters: n, absent)"),
+        "{}",
+        stderr(&o)
+    );
     p.write("typed.rhai", r#"let turns = param("turns", 8);"#);
     let o = p.run(&["typed.rhai", "--set", "turns=many"]);
-    assert!(stderr(&o).contains("--set turns=many: expected an integer like the default 8"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--set turns=many: expected an integer like the default 8"),
+        "{}",
+        stderr(&o)
+    );
     let o = p.run(&["typed.rhai", "--set", "turns"]);
-    assert!(stderr(&o).contains("error: --set turns: expected NAME=VALUE"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: --set turns: expected NAME=VALUE"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn script_errors_name_file_line_and_column() {
     let p = Project::new("errors");
     let cases = [
-        ("syntax.rhai", "let x = 1;\nlet y = ;\n", "syntax.rhai:2:9: "),
+        (
+            "syntax.rhai",
+            "let x = 1;\nlet y = ;\n",
+            "syntax.rhai:2:9: ",
+        ),
         (
             "option.rhai",
             "let m = model();\n\nm.chat([#{role: \"user\", content: \"hi\"}], #{temprature: 1.0});\n",
             "option.rhai:3:3: unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop)",
         ),
-        ("message.rhai", "let m = model();\nm.chat([#{role: \"user\"}]);\n", "message.rhai:2:3: message 0 has no `content`"),
+        (
+            "message.rhai",
+            "let m = model();\nm.chat([#{role: \"user\"}]);\n",
+            "message.rhai:2:3: message 0 has no `content`",
+        ),
         ("variable.rhai", "let a = 1;\nprint(b);\n", "message"),
-        ("nested.rhai", "fn f() { rng(1).int(5, 5) }\nf();\n", "nested.rhai:2:1: rng.int(5, 5): the range is empty (hi is excluded) (in call to `f`)"),
-        ("units.rhai", "once(1, || once(2, || 0));\n", "units.rhai:1:1: once(\"2\") inside once(\"1\"): units cannot be nested"),
+        (
+            "nested.rhai",
+            "fn f() { rng(1).int(5, 5) }\nf();\n",
+            "nested.rhai:2:1: rng.int(5, 5): the range is empty (hi is excluded) (in call to `f`)",
+        ),
+        (
+            "units.rhai",
+            "once(1, || once(2, || 0));\n",
+            "units.rhai:1:1: once(\"2\") inside once(\"1\"): units cannot be nested",
+        ),
     ];
     for (file, source, expected) in cases {
         p.write(file, source);
         let o = p.run(&[file]);
         assert!(!o.status.success(), "{file} should fail");
         let err = stderr(&o);
-        let expected = if expected == "message" { "variable.rhai:2:7: Variable not found: b" } else { expected };
+        let expected = if expected == "message" {
+            "variable.rhai:2:7: Variable not found: b"
+        } else {
+            expected
+        };
         assert!(err.contains(&format!("error: {expected}")), "{file}: {err}");
     }
 }
@@ -206,12 +298,30 @@ fn script_errors_name_file_line_and_column() {
 fn the_sandbox_refuses_escapes() {
     let p = Project::new("sandbox");
     let cases = [
-        ("plot(#{x: \"a\", y: \"b\", data: [#{a: 1, b: 2}]}, \"../outside.png\");", "`../outside.png` is refused: paths may not contain `..`"),
-        ("save_csv(\"/tmp/stolen.csv\");", "`/tmp/stolen.csv` is refused: scripts may only write files inside"),
-        ("import \"../../etc/evil\" as e;", "`../../etc/evil.rhai` is refused: paths may not contain `..`"),
-        ("import \"/etc/passwd\" as e;", "`/etc/passwd.rhai` is refused: scripts may only read files inside"),
-        ("model(\"/etc/hostname\");", "`/etc/hostname` is refused: scripts may only read files inside"),
-        ("plot_heatmap([[1.0]], \"/root/x.png\");", "`/root/x.png` is refused"),
+        (
+            "plot(#{x: \"a\", y: \"b\", data: [#{a: 1, b: 2}]}, \"../outside.png\");",
+            "`../outside.png` is refused: paths may not contain `..`",
+        ),
+        (
+            "save_csv(\"/tmp/stolen.csv\");",
+            "`/tmp/stolen.csv` is refused: scripts may only write files inside",
+        ),
+        (
+            "import \"../../etc/evil\" as e;",
+            "`../../etc/evil.rhai` is refused: paths may not contain `..`",
+        ),
+        (
+            "import \"/etc/passwd\" as e;",
+            "`/etc/passwd.rhai` is refused: scripts may only read files inside",
+        ),
+        (
+            "model(\"/etc/hostname\");",
+            "`/etc/hostname` is refused: scripts may only read files inside",
+        ),
+        (
+            "plot_heatmap([[1.0]], \"/root/x.png\");",
+            "`/root/x.png` is refused",
+        ),
         ("system(\"ls\");", "Function not found: system"),
         ("exec(\"ls\");", "Function not found: exec"),
         ("env(\"HOME\");", "Function not found: env"),
@@ -226,13 +336,20 @@ fn the_sandbox_refuses_escapes() {
     assert!(!Path::new("/tmp/stolen.csv").exists());
     // An import inside the project works.
     p.write("helpers.rhai", "fn double(x) { x * 2 }");
-    p.write("importer.rhai", "import \"helpers\" as h;\nprint(h::double(21));");
+    p.write(
+        "importer.rhai",
+        "import \"helpers\" as h;\nprint(h::double(21));",
+    );
     let o = p.run(&["importer.rhai"]);
     assert!(stderr(&o).contains("[importer.rhai] 42"), "{}", stderr(&o));
     // Operation limits stop runaway scripts when asked.
     p.write("forever.rhai", "loop { }");
     let o = p.run(&["forever.rhai", "--max-ops", "10000"]);
-    assert!(stderr(&o).contains("forever.rhai:1:6: Too many operations"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("forever.rhai:1:6: Too many operations"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -241,14 +358,20 @@ fn plot_command_draws_a_results_file_and_names_bad_lines() {
     let mut lines = String::new();
     for turn in [2, 4, 6] {
         for (pair, score) in [(0, 0.9), (1, 0.7), (2, 0.5)] {
-            lines.push_str(&format!("{{\"turn\": {turn}, \"pair\": {pair}, \"score\": {}}}\n", score - turn as f64 * 0.05));
+            lines.push_str(&format!(
+                "{{\"turn\": {turn}, \"pair\": {pair}, \"score\": {}}}\n",
+                score - turn as f64 * 0.05
+            ));
         }
     }
     p.write("results.jsonl", &lines);
     let o = p.run(&["plot", "results.jsonl", "-o", "out.png"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(is_png(&p.dir.join("out.png")));
-    p.write("bad.jsonl", "{\"turn\": 2, \"score\": 1}\n{\"turn\": oops}\n");
+    p.write(
+        "bad.jsonl",
+        "{\"turn\": 2, \"score\": 1}\n{\"turn\": oops}\n",
+    );
     let o = p.run(&["plot", "bad.jsonl"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("bad.jsonl:2"), "{}", stderr(&o));
@@ -268,18 +391,41 @@ fn the_selfchat_benchmark_records_probes_and_draws_the_plot() {
         std::fs::copy(&path, personas.join(path.file_name().unwrap())).unwrap();
     }
     std::fs::create_dir_all(p.dir.join("scripts/lib")).unwrap();
-    std::fs::copy(root.join("scripts/lib/selfchat.rhai"), p.dir.join("scripts/lib/selfchat.rhai")).unwrap();
+    std::fs::copy(
+        root.join("scripts/lib/selfchat.rhai"),
+        p.dir.join("scripts/lib/selfchat.rhai"),
+    )
+    .unwrap();
     let o = p.run(&[
-        "scripts/selfchat.rhai", "--set", "turns=4", "--set", "runs=2", "--set", "max_tokens=32", "--set", "pairs=2", "--set", "seed=3",
+        "scripts/selfchat.rhai",
+        "--set",
+        "turns=4",
+        "--set",
+        "runs=2",
+        "--set",
+        "max_tokens=32",
+        "--set",
+        "pairs=2",
+        "--set",
+        "seed=3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = p.run_dir("selfchat");
     assert!(is_png(&dir.join("stability.png")));
     let records = records_without_time(&dir);
-    let kind = |k: &str| records.iter().filter(|r| r["kind"] == k).collect::<Vec<_>>();
+    let kind = |k: &str| {
+        records
+            .iter()
+            .filter(|r| r["kind"] == k)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(kind("turn").len(), 2 * 3, "two pairs, turns 2 to 4");
     let probes = kind("probe");
-    assert_eq!(probes.len(), 2 * 2 * 2, "two pairs × agent turns 2 and 4 × two runs");
+    assert_eq!(
+        probes.len(),
+        2 * 2 * 2,
+        "two pairs × agent turns 2 and 4 × two runs"
+    );
     for probe in &probes {
         for key in ["score", "user_score"] {
             let v = probe[key].as_f64().unwrap();
@@ -288,18 +434,47 @@ fn the_selfchat_benchmark_records_probes_and_draws_the_plot() {
         assert_ne!(probe["agent"], probe["user"]);
         assert!(!probe["answer"].as_str().unwrap().is_empty());
     }
-    assert_ne!(probes[0]["agent"], probes[4]["agent"], "the two pairs differ");
+    assert_ne!(
+        probes[0]["agent"], probes[4]["agent"],
+        "the two pairs differ"
+    );
 
     // Fixing the personas and the topic.
     let o = p.run(&[
-        "scripts/selfchat.rhai", "--set", "turns=2", "--set", "runs=1", "--set", "max_tokens=16", "--set", "agent=pirate",
-        "--set", "user=french", "--set", "topic=Is tea better than coffee?", "--out", "fixed",
+        "scripts/selfchat.rhai",
+        "--set",
+        "turns=2",
+        "--set",
+        "runs=1",
+        "--set",
+        "max_tokens=16",
+        "--set",
+        "agent=pirate",
+        "--set",
+        "user=french",
+        "--set",
+        "topic=Is tea better than coffee?",
+        "--out",
+        "fixed",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let fixed = records_without_time(&p.run_dir("fixed"));
     let probe = fixed.iter().find(|r| r["kind"] == "probe").unwrap();
-    assert_eq!((probe["agent"].as_str(), probe["user"].as_str()), (Some("pirate"), Some("french")));
+    assert_eq!(
+        (probe["agent"].as_str(), probe["user"].as_str()),
+        (Some("pirate"), Some("french"))
+    );
     assert_eq!(probe["topic"], "Is tea better than coffee?");
-    let o = p.run(&["scripts/selfchat.rhai", "--set", "agent=pirat", "--out", "typo"]);
-    assert!(stderr(&o).contains("unknown persona `pirat`"), "{}", stderr(&o));
+    let o = p.run(&[
+        "scripts/selfchat.rhai",
+        "--set",
+        "agent=pirat",
+        "--out",
+        "typo",
+    ]);
+    assert!(
+        stderr(&o).contains("unknown persona `pirat`"),
+        "{}",
+        stderr(&o)
+    );
 }

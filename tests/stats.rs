@@ -31,7 +31,10 @@ fn t_quantiles_match_the_table() {
     ];
     for (p, df, want) in table {
         let got = t_quantile(p, df).unwrap();
-        assert!(close(got, want, 1e-4), "t({p}, df={df}) = {got}, table says {want}");
+        assert!(
+            close(got, want, 1e-4),
+            "t({p}, df={df}) = {got}, table says {want}"
+        );
         // Symmetry about 0.
         assert!(close(t_quantile(1.0 - p, df).unwrap(), -got, 1e-10));
     }
@@ -42,11 +45,18 @@ fn t_quantiles_match_the_table() {
     // df = 2 has a closed form: t = (2p − 1) · √(2 / (4p(1 − p))).
     for p in [0.6f64, 0.9, 0.99, 0.999_99] {
         let exact: f64 = (2.0 * p - 1.0) * (2.0 / (4.0 * p * (1.0 - p))).sqrt();
-        assert!(close(t_quantile(p, 2.0).unwrap(), exact, 1e-9 * exact.max(1.0)), "p = {p}");
+        assert!(
+            close(t_quantile(p, 2.0).unwrap(), exact, 1e-9 * exact.max(1.0)),
+            "p = {p}"
+        );
     }
     assert_eq!(t_quantile(0.5, 3.0).unwrap(), 0.0);
     // Fractional df lies between its neighbours; large df approaches the normal quantile.
-    let (a, b, c) = (t_quantile(0.975, 2.0), t_quantile(0.975, 2.5), t_quantile(0.975, 3.0));
+    let (a, b, c) = (
+        t_quantile(0.975, 2.0),
+        t_quantile(0.975, 2.5),
+        t_quantile(0.975, 3.0),
+    );
     assert!(a.unwrap() > b.clone().unwrap() && b.unwrap() > c.unwrap());
     assert!(close(t_quantile(0.975, 1e5).unwrap(), 1.959_984, 1e-5));
 }
@@ -55,7 +65,10 @@ fn t_quantiles_match_the_table() {
 fn t_quantile_rejects_bad_arguments() {
     assert_eq!(t_quantile(1.0, 3.0), Err(StatsError::BadProbability(1.0)));
     assert_eq!(t_quantile(0.0, 3.0), Err(StatsError::BadProbability(0.0)));
-    assert_eq!(t_quantile(0.9, 0.0), Err(StatsError::BadDegreesOfFreedom(0.0)));
+    assert_eq!(
+        t_quantile(0.9, 0.0),
+        Err(StatsError::BadDegreesOfFreedom(0.0))
+    );
     assert!(t_quantile(f64::NAN, 3.0).is_err());
     assert!(t_quantile(0.9, f64::NAN).is_err());
 }
@@ -117,7 +130,13 @@ fn edge_cases_empty_single_identical() {
     assert_eq!(ci_bootstrap(&one, 0.95, 100, 1), Ok(None));
     assert_eq!(
         summarize(&one, Some(0.68)),
-        Ok(Some(Summary { n: 1, skipped: 0, mean: 0.25, lo: None, hi: None }))
+        Ok(Some(Summary {
+            n: 1,
+            skipped: 0,
+            mean: 0.25,
+            lo: None,
+            hi: None
+        }))
     );
 
     let same = [0.7; 6];
@@ -133,10 +152,27 @@ fn non_finite_values_are_ignored() {
     assert_eq!(mean(&[f64::NAN, f64::NAN]), None);
     assert_eq!(std(&[1.0, f64::NAN, 4.0]), std(&[1.0, 4.0]));
     assert_eq!(ci_t(&[f64::NAN, 5.0], 0.95), Ok(None)); // one finite value left
-    assert_eq!(ci_t(&[1.0, f64::NAN, 2.0, 3.0], 0.9), ci_t(&[1.0, 2.0, 3.0], 0.9));
-    assert_eq!(ci_bootstrap(&[1.0, f64::NAN, 2.0], 0.9, 50, 7), ci_bootstrap(&[1.0, 2.0], 0.9, 50, 7));
-    let s = summarize(&[0.5, f64::NAN, 1.0, f64::INFINITY], None).unwrap().unwrap();
-    assert_eq!(s, Summary { n: 2, skipped: 2, mean: 0.75, lo: None, hi: None });
+    assert_eq!(
+        ci_t(&[1.0, f64::NAN, 2.0, 3.0], 0.9),
+        ci_t(&[1.0, 2.0, 3.0], 0.9)
+    );
+    assert_eq!(
+        ci_bootstrap(&[1.0, f64::NAN, 2.0], 0.9, 50, 7),
+        ci_bootstrap(&[1.0, 2.0], 0.9, 50, 7)
+    );
+    let s = summarize(&[0.5, f64::NAN, 1.0, f64::INFINITY], None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s,
+        Summary {
+            n: 2,
+            skipped: 2,
+            mean: 0.75,
+            lo: None,
+            hi: None
+        }
+    );
 }
 
 #[test]
@@ -144,7 +180,10 @@ fn bad_levels_are_errors_with_a_clear_message() {
     let v = [1.0, 2.0, 3.0];
     for level in [1.5, 0.0, 1.0, 95.0, -0.2, f64::NAN] {
         let same = |l: f64| l == level || (l.is_nan() && level.is_nan());
-        assert!(matches!(ci_t(&v, level), Err(StatsError::BadLevel(l)) if same(l)), "{level}");
+        assert!(
+            matches!(ci_t(&v, level), Err(StatsError::BadLevel(l)) if same(l)),
+            "{level}"
+        );
         assert!(ci_t(&v, level).is_err());
         assert!(ci_bootstrap(&v, level, 10, 1).is_err());
         assert!(summarize(&v, Some(level)).is_err());
@@ -152,7 +191,10 @@ fn bad_levels_are_errors_with_a_clear_message() {
         assert!(summarize(&[], Some(level)).is_err());
     }
     let msg = ci_t(&v, 1.5).unwrap_err().to_string();
-    assert_eq!(msg, "confidence level must be between 0 and 1 (exclusive), got 1.5");
+    assert_eq!(
+        msg,
+        "confidence level must be between 0 and 1 (exclusive), got 1.5"
+    );
     let msg = ci_bootstrap(&v, 0.9, 0, 1).unwrap_err().to_string();
     assert_eq!(msg, "the bootstrap needs at least one resample, got 0");
 }
@@ -160,7 +202,10 @@ fn bad_levels_are_errors_with_a_clear_message() {
 #[test]
 fn bootstrap_is_deterministic_and_sensible() {
     // A skewed sample of 30 scores.
-    let v: Vec<f64> = (0..30).map(|i| ((i * 7919) % 31) as f64 / 31.0).map(|x| x * x).collect();
+    let v: Vec<f64> = (0..30)
+        .map(|i| ((i * 7919) % 31) as f64 / 31.0)
+        .map(|x| x * x)
+        .collect();
     let a = ci_bootstrap(&v, 0.95, 2000, 42).unwrap().unwrap();
     let b = ci_bootstrap(&v, 0.95, 2000, 42).unwrap().unwrap();
     assert_eq!(a, b, "same seed, same interval (bit for bit)");
@@ -172,12 +217,17 @@ fn bootstrap_is_deterministic_and_sensible() {
     assert!(a.0 < m && m < a.1, "{a:?} vs mean {m}");
     let (tlo, thi) = ci_t(&v, 0.95).unwrap().unwrap();
     let ratio = (a.1 - a.0) / (thi - tlo);
-    assert!((0.8..1.1).contains(&ratio), "bootstrap/t width ratio {ratio}");
+    assert!(
+        (0.8..1.1).contains(&ratio),
+        "bootstrap/t width ratio {ratio}"
+    );
     // Wider at a higher level.
     let narrow = ci_bootstrap(&v, 0.68, 2000, 42).unwrap().unwrap();
     assert!(narrow.0 > a.0 && narrow.1 < a.1);
     // The percentile ends are means of resamples, so they lie within the data's range.
-    let (min, max) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let (min, max) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     assert!(min <= a.0 && a.1 <= max);
 }
 
@@ -202,19 +252,42 @@ fn group_by_keeps_first_appearance_order() {
     // 3 and 3.0 are the same group; the key shown is the first spelling seen.
     let by_pair = group_by(&records, "pair");
     let sizes: Vec<_> = by_pair.iter().map(|(k, g)| (k.clone(), g.len())).collect();
-    assert_eq!(sizes, [(json!(3), 2), (json!(1), 1), (json!(2), 1), (json!(null), 2)]);
+    assert_eq!(
+        sizes,
+        [
+            (json!(3), 2),
+            (json!(1), 1),
+            (json!(2), 1),
+            (json!(null), 2)
+        ]
+    );
 
     assert!(group_by(&[], "x").is_empty());
     // Object-valued keys group by value.
-    let objs = vec![json!({"k": {"a": 1}}), json!({"k": {"a": 1}}), json!({"k": {"a": 2}})];
+    let objs = vec![
+        json!({"k": {"a": 1}}),
+        json!({"k": {"a": 1}}),
+        json!({"k": {"a": 2}}),
+    ];
     assert_eq!(group_by(&objs, "k").len(), 2);
 }
 
 #[test]
 fn summarize_combines_mean_and_band() {
-    let s = summarize(&[1.0, 2.0, 3.0, 4.0, 5.0], Some(0.95)).unwrap().unwrap();
+    let s = summarize(&[1.0, 2.0, 3.0, 4.0, 5.0], Some(0.95))
+        .unwrap()
+        .unwrap();
     let (lo, hi) = ci_t(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.95).unwrap().unwrap();
-    assert_eq!(s, Summary { n: 5, skipped: 0, mean: 3.0, lo: Some(lo), hi: Some(hi) });
+    assert_eq!(
+        s,
+        Summary {
+            n: 5,
+            skipped: 0,
+            mean: 3.0,
+            lo: Some(lo),
+            hi: Some(hi)
+        }
+    );
     let s = summarize(&[1.0, 2.0], None).unwrap().unwrap();
     assert_eq!((s.lo, s.hi), (None, None));
 }

@@ -44,7 +44,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let episode = Episode {
         agent: library.find(&agent)?.id.clone(),
         user: library.find(&user)?.id.clone(),
-        topic: library.topics().first().cloned().context("the persona library has no topics")?,
+        topic: library
+            .topics()
+            .first()
+            .cloned()
+            .context("the persona library has no topics")?,
         turns: args.turns,
         runs: args.runs,
         max_tokens: args.max_tokens,
@@ -90,7 +94,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 /// scripts/selfchat.rhai on our engine, in a fresh output folder, timed after the model is loaded.
-pub fn run_ours(repo: &Path, model: &Path, episode: &Episode, threads: usize) -> anyhow::Result<EpisodeFigures> {
+pub fn run_ours(
+    repo: &Path,
+    model: &Path,
+    episode: &Episode,
+    threads: usize,
+) -> anyhow::Result<EpisodeFigures> {
     let out = std::env::temp_dir().join(format!("drift-bench-episode-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let set = |name: &str, value: rhai::Dynamic| (name.to_string(), value);
@@ -120,7 +129,10 @@ pub fn run_ours(repo: &Path, model: &Path, episode: &Episode, threads: usize) ->
     let wall_s = started.elapsed().as_secs_f64();
     let generated_tokens = host.usage().generated_tokens - before.generated_tokens;
     let _ = std::fs::remove_dir_all(&out);
-    Ok(EpisodeFigures { wall_s, generated_tokens })
+    Ok(EpisodeFigures {
+        wall_s,
+        generated_tokens,
+    })
 }
 
 /// bench/transformers_selfchat.py in the virtual environment bench/setup_transformers_venv.sh makes.
@@ -132,15 +144,32 @@ fn run_transformers(
     threads: usize,
 ) -> anyhow::Result<EpisodeFigures> {
     let setup = repo.join("bench/setup_transformers_venv.sh");
-    eprintln!("preparing the transformers environment with {}", setup.display());
+    eprintln!(
+        "preparing the transformers environment with {}",
+        setup.display()
+    );
     let output = Command::new("bash")
         .arg(&setup)
         .stderr(std::process::Stdio::inherit())
         .output()
         .with_context(|| format!("running {}", setup.display()))?;
-    anyhow::ensure!(output.status.success(), "{} failed ({})", setup.display(), output.status);
-    let python = String::from_utf8(output.stdout)?.lines().last().unwrap_or("").trim().to_string();
-    anyhow::ensure!(!python.is_empty(), "{} printed no python path", setup.display());
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed ({})",
+        setup.display(),
+        output.status
+    );
+    let python = String::from_utf8(output.stdout)?
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    anyhow::ensure!(
+        !python.is_empty(),
+        "{} printed no python path",
+        setup.display()
+    );
 
     let agent = library.find(&episode.agent)?;
     let user = library.find(&episode.user)?;
@@ -155,7 +184,8 @@ fn run_transformers(
         "top_p": 0.9,
         "seed": episode.seed,
     });
-    let spec_path: PathBuf = std::env::temp_dir().join(format!("drift-episode-{}.json", std::process::id()));
+    let spec_path: PathBuf =
+        std::env::temp_dir().join(format!("drift-episode-{}.json", std::process::id()));
     std::fs::write(&spec_path, serde_json::to_string_pretty(&spec)?)?;
     eprintln!("running the transformers episode (about 6 minutes on 2 cores)");
     let output = Command::new(&python)
@@ -169,12 +199,21 @@ fn run_transformers(
         .output()
         .with_context(|| format!("running {python}"))?;
     let _ = std::fs::remove_file(&spec_path);
-    anyhow::ensure!(output.status.success(), "the transformers episode failed ({})", output.status);
+    anyhow::ensure!(
+        output.status.success(),
+        "the transformers episode failed ({})",
+        output.status
+    );
     let stdout = String::from_utf8(output.stdout)?;
     let last = stdout.lines().last().unwrap_or("");
-    let result: serde_json::Value = serde_json::from_str(last).with_context(|| format!("unexpected output: {last}"))?;
+    let result: serde_json::Value =
+        serde_json::from_str(last).with_context(|| format!("unexpected output: {last}"))?;
     Ok(EpisodeFigures {
-        wall_s: result["wall_s"].as_f64().context("no wall_s in the transformers result")?,
-        generated_tokens: result["generated_tokens"].as_u64().context("no generated_tokens in the transformers result")?,
+        wall_s: result["wall_s"]
+            .as_f64()
+            .context("no wall_s in the transformers result")?,
+        generated_tokens: result["generated_tokens"]
+            .as_u64()
+            .context("no generated_tokens in the transformers result")?,
     })
 }

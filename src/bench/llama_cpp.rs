@@ -20,13 +20,21 @@ pub fn bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         "llama.cpp is not built and {} is missing: pass --llama-cpp-bin DIR or --no-peer",
         script.display()
     );
-    eprintln!("building or locating llama.cpp with {} (the first build takes ~15 minutes)", script.display());
+    eprintln!(
+        "building or locating llama.cpp with {} (the first build takes ~15 minutes)",
+        script.display()
+    );
     let output = Command::new("bash")
         .arg(&script)
         .stderr(std::process::Stdio::inherit())
         .output()
         .with_context(|| format!("running {}", script.display()))?;
-    anyhow::ensure!(output.status.success(), "{} failed ({})", script.display(), output.status);
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed ({})",
+        script.display(),
+        output.status
+    );
     let dir = String::from_utf8(output.stdout)?.trim().to_string();
     Ok(dir.into())
 }
@@ -49,10 +57,13 @@ pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result
         "{} failed ({}): {}",
         exe.display(),
         output.status,
-        String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
     );
-    let results: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("llama-bench printed something other than JSON")?;
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .context("llama-bench printed something other than JSON")?;
     let speed = |prompt: bool| -> anyhow::Result<f64> {
         results
             .as_array()
@@ -60,7 +71,11 @@ pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result
                 runs.iter().find(|r| {
                     let n_prompt = r["n_prompt"].as_u64().unwrap_or(0);
                     let n_gen = r["n_gen"].as_u64().unwrap_or(0);
-                    if prompt { n_prompt > 0 && n_gen == 0 } else { n_gen > 0 && n_prompt == 0 }
+                    if prompt {
+                        n_prompt > 0 && n_gen == 0
+                    } else {
+                        n_gen > 0 && n_prompt == 0
+                    }
                 })
             })
             .and_then(|r| r["avg_ts"].as_f64())

@@ -89,7 +89,10 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
         Some(llama_cpp::llama_bench(&bin, &model_path, args)?)
     };
     let line = |name: &str, ours: f64, peer: Option<f64>| match peer {
-        Some(p) => println!("{name:<7} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={:.2}", ours / p),
+        Some(p) => println!(
+            "{name:<7} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={:.2}",
+            ours / p
+        ),
         None => println!("{name:<7} ours={ours:.1} tok/s"),
     };
     line("prompt", ours.prompt, peer.map(|p| p.prompt));
@@ -109,7 +112,10 @@ fn gguf_path(spec: &str) -> anyhow::Result<std::path::PathBuf> {
     match crate::model::engine::resolve_spec(spec, &mut |m| eprintln!("{m}"))? {
         crate::model::engine::ModelSource::Gguf(path) => Ok(path),
         crate::model::engine::ModelSource::HfFolder(dir) => {
-            anyhow::bail!("{} is a safetensors folder; benchmarks compare on a GGUF file", dir.display())
+            anyhow::bail!(
+                "{} is a safetensors folder; benchmarks compare on a GGUF file",
+                dir.display()
+            )
         }
     }
 }

@@ -62,7 +62,8 @@ impl ModelArgs {
 
     pub fn load(&self) -> anyhow::Result<crate::model::LocalModel> {
         let options = self.local_options()?;
-        let model = crate::model::LocalModel::load(&self.model, &options, &mut |msg| eprintln!("{msg}"))?;
+        let model =
+            crate::model::LocalModel::load(&self.model, &options, &mut |msg| eprintln!("{msg}"))?;
         Ok(model)
     }
 }

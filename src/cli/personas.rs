@@ -23,7 +23,11 @@ pub fn run(args: PersonasArgs) -> anyhow::Result<()> {
         Some(family) => library.family(family)?,
         None => library.personas().iter().collect(),
     };
-    let text = if args.json { serde_json::to_string_pretty(&personas)? + "\n" } else { table(&personas) };
+    let text = if args.json {
+        serde_json::to_string_pretty(&personas)? + "\n"
+    } else {
+        table(&personas)
+    };
     // A closed pipe (`| head`) is not an error worth reporting.
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
@@ -35,8 +39,15 @@ pub fn run(args: PersonasArgs) -> anyhow::Result<()> {
 fn table(personas: &[&Persona]) -> String {
     let mut out = String::new();
     for p in personas {
-        out += &format!("{} ({})\n  system: {}\n  probe:  {}\n\n", p.id, p.family, p.system, p.probe);
+        out += &format!(
+            "{} ({})\n  system: {}\n  probe:  {}\n\n",
+            p.id, p.family, p.system, p.probe
+        );
     }
-    out += &format!("{} persona{}\n", personas.len(), if personas.len() == 1 { "" } else { "s" });
+    out += &format!(
+        "{} persona{}\n",
+        personas.len(),
+        if personas.len() == 1 { "" } else { "s" }
+    );
     out
 }

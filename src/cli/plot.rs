@@ -27,7 +27,10 @@ pub struct PlotArgs {
 
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
     let records = crate::plot::read_jsonl(&args.results)?;
-    let output = args.output.clone().unwrap_or_else(|| args.results.with_extension("png"));
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.results.with_extension("png"));
     let spec = crate::plot::LineSpec {
         x: args.x.clone(),
         y: args.y.clone(),

@@ -35,7 +35,12 @@ impl Hinter for ReplHelper {
 impl Completer for ReplHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let start = line[..pos]
             .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
             .map_or(0, |i| i + 1);
@@ -97,10 +102,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::interrupt::install_sigint_handler();
     let names = Arc::new(Mutex::new(host.function_names()));
     let mut editor: Editor<ReplHelper, rustyline::history::DefaultHistory> = Editor::new()?;
-    editor.set_helper(Some(ReplHelper { names: names.clone() }));
+    editor.set_helper(Some(ReplHelper {
+        names: names.clone(),
+    }));
     let history = crate::model::fetch::home_dir().join("repl_history");
     let _ = editor.load_history(&history);
-    eprintln!("drift-script {} REPL — :help for help, :quit to leave", env!("CARGO_PKG_VERSION"));
+    eprintln!(
+        "drift-script {} REPL — :help for help, :quit to leave",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() { "> " } else { "… " };
@@ -185,5 +195,9 @@ fn value_text(value: &rhai::Dynamic) -> String {
 fn short(text: &str) -> String {
     let mut chars = text.chars();
     let head: String = chars.by_ref().take(60).collect();
-    if chars.next().is_some() { format!("{head}…") } else { head }
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
 }

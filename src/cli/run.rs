@@ -40,7 +40,9 @@ impl RunArgs {
                 .ok_or_else(|| anyhow::anyhow!("--set {item}: expected NAME=VALUE"))?;
             let name = name.trim();
             anyhow::ensure!(
-                !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit()),
+                !name.is_empty()
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                    && !name.starts_with(|c: char| c.is_ascii_digit()),
                 "--set {item}: `{name}` is not a valid name (letters, digits and _)"
             );
             let value = parse_set_value(value);
@@ -49,7 +51,11 @@ impl RunArgs {
                     .as_int()
                     .ok()
                     .and_then(|s| u64::try_from(s).ok())
-                    .ok_or_else(|| anyhow::anyhow!("--set seed={value}: the seed must be a non-negative integer"))?;
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--set seed={value}: the seed must be a non-negative integer"
+                        )
+                    })?;
             }
             params.push((name.to_string(), value));
         }

@@ -54,7 +54,9 @@ fn json_candidate(text: &str) -> &str {
     if let Some(rest) = t.strip_prefix("```").and_then(|r| r.strip_suffix("```")) {
         // The info string (e.g. `json`) runs to the end of the first line.
         let rest = match rest.find('\n') {
-            Some(i) if rest[..i].trim().chars().all(|c| c.is_ascii_alphanumeric()) => &rest[i + 1..],
+            Some(i) if rest[..i].trim().chars().all(|c| c.is_ascii_alphanumeric()) => {
+                &rest[i + 1..]
+            }
             _ => rest,
         };
         if !rest.contains("```") {
@@ -84,7 +86,9 @@ pub fn is_json_object(text: &str) -> bool {
 /// The keys of the answer's JSON object (see [`is_json_object`]), sorted; empty when the answer
 /// is not a JSON object.
 pub fn json_keys(text: &str) -> Vec<String> {
-    let mut keys: Vec<String> = json_object(text).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let mut keys: Vec<String> = json_object(text)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
     keys.sort();
     keys
 }

@@ -26,7 +26,9 @@ pub const LANGUAGE_CODES: [&str; 5] = ["en", "fr", "es", "de", "it"];
 
 static DETECTOR: LazyLock<LanguageDetector> = LazyLock::new(|| {
     let languages: Vec<Language> = LANGUAGES.iter().map(|&(l, _)| l).collect();
-    LanguageDetectorBuilder::from_languages(&languages).with_preloaded_language_models().build()
+    LanguageDetectorBuilder::from_languages(&languages)
+        .with_preloaded_language_models()
+        .build()
 });
 
 fn has_letter(text: &str) -> bool {
@@ -42,7 +44,11 @@ fn confidences(text: &str) -> [f64; 5] {
     }
     for (lang, conf) in DETECTOR.compute_language_confidence_values(text) {
         if let Some(i) = LANGUAGES.iter().position(|&(l, _)| l == lang) {
-            out[i] = if conf.is_finite() { conf.clamp(0.0, 1.0) } else { 0.0 };
+            out[i] = if conf.is_finite() {
+                conf.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
         }
     }
     out
@@ -62,8 +68,22 @@ pub struct Detected {
 /// (Chinese, Cyrillic), which lingua gives no confidence for.
 pub fn language(text: &str) -> Detected {
     let conf = confidences(text);
-    let (i, &p) = conf.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("five languages");
-    if p > 0.0 { Detected { lang: LANGUAGES[i].1, prob: p } } else { Detected { lang: "unknown", prob: 0.0 } }
+    let (i, &p) = conf
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("five languages");
+    if p > 0.0 {
+        Detected {
+            lang: LANGUAGES[i].1,
+            prob: p,
+        }
+    } else {
+        Detected {
+            lang: "unknown",
+            prob: 0.0,
+        }
+    }
 }
 
 /// lingua's confidence that `text` is in the language with ISO 639-1 code `code` (`en`, `fr`,
@@ -72,8 +92,10 @@ pub fn language(text: &str) -> Detected {
 /// scoring 0.
 pub fn language_prob(text: &str, code: &str) -> Result<f64, MetricsError> {
     let code = code.trim().to_ascii_lowercase();
-    let i =
-        LANGUAGE_CODES.iter().position(|&c| c == code).ok_or_else(|| MetricsError::UnknownLanguage(code.clone()))?;
+    let i = LANGUAGE_CODES
+        .iter()
+        .position(|&c| c == code)
+        .ok_or_else(|| MetricsError::UnknownLanguage(code.clone()))?;
     Ok(confidences(text)[i])
 }
 
@@ -108,7 +130,10 @@ pub(crate) fn gloss_segments(text: &str) -> Vec<String> {
         }
         out.push(piece);
     }
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| has_letter(s)).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| has_letter(s))
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -129,7 +154,11 @@ fn without_names(piece: &str) -> String {
         .filter(|&(i, w)| i == 0 || *w == "I" || !w.chars().next().is_some_and(char::is_uppercase))
         .map(|(_, w)| *w)
         .collect();
-    if kept.is_empty() { piece.to_string() } else { kept.join(" ") }
+    if kept.is_empty() {
+        piece.to_string()
+    } else {
+        kept.join(" ")
+    }
 }
 
 fn fr_or_en(piece: &str) -> FrEn {
@@ -162,8 +191,10 @@ pub fn french_english_alternation(text: &str) -> f64 {
     if langs.len() < 2 {
         return 0.0;
     }
-    let alternating =
-        langs.windows(2).filter(|w| matches!((w[0], w[1]), (FrEn::Fr, FrEn::En) | (FrEn::En, FrEn::Fr))).count();
+    let alternating = langs
+        .windows(2)
+        .filter(|w| matches!((w[0], w[1]), (FrEn::Fr, FrEn::En) | (FrEn::En, FrEn::Fr)))
+        .count();
     alternating as f64 / (langs.len() - 1) as f64
 }
 
@@ -177,14 +208,20 @@ mod tests {
             gloss_segments("Je visite le musée (I visit the museum). Bien !"),
             vec!["Je visite le musée", "I visit the museum", "Bien !"]
         );
-        assert_eq!(gloss_segments("Bonjour ! (Hello!)"), vec!["Bonjour !", "Hello!"]);
+        assert_eq!(
+            gloss_segments("Bonjour ! (Hello!)"),
+            vec!["Bonjour !", "Hello!"]
+        );
         assert!(gloss_segments("(...) !!").is_empty());
     }
 
     #[test]
     fn names_are_set_aside() {
         assert_eq!(without_names("Je visite le British Museum"), "Je visite le");
-        assert_eq!(without_names("Then I walk along the Thames"), "Then I walk along the");
+        assert_eq!(
+            without_names("Then I walk along the Thames"),
+            "Then I walk along the"
+        );
         assert_eq!(without_names("London"), "London");
     }
 }

@@ -31,7 +31,12 @@ fn parse_flags(flags: &str) -> Entry {
     let bytes = flags.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let digit = || bytes.get(i + 1).filter(|b| b.is_ascii_digit()).map(|b| b - b'0');
+        let digit = || {
+            bytes
+                .get(i + 1)
+                .filter(|b| b.is_ascii_digit())
+                .map(|b| b - b'0')
+        };
         match bytes[i] {
             b'n' => {
                 e.noun = digit();
@@ -56,7 +61,8 @@ fn parse_flags(flags: &str) -> Entry {
 }
 
 static LEXICON: LazyLock<HashMap<String, Entry>> = LazyLock::new(|| {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(LEXICON_ZIP)).expect("embedded lexicon.zip is a zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(LEXICON_ZIP))
+        .expect("embedded lexicon.zip is a zip");
     let mut text = String::new();
     archive
         .by_name("lexicon.txt")
@@ -98,7 +104,10 @@ pub fn is_english_word(word: &str) -> bool {
         return true;
     }
     let parts: Vec<&str> = key.split(['-', '\u{2010}', '\u{2011}']).collect();
-    parts.len() > 1 && parts.iter().all(|p| p.chars().count() >= 2 && LEXICON.contains_key(*p))
+    parts.len() > 1
+        && parts
+            .iter()
+            .all(|p| p.chars().count() >= 2 && LEXICON.contains_key(*p))
 }
 
 /// Share of the words (those containing a digit left out) that are English words by
@@ -108,7 +117,10 @@ pub fn is_english_word(word: &str) -> bool {
 /// Shoreditch) count against the text, so ordinary English answers score about 0.95–1.0 and
 /// French or gibberish far lower; a fluency filter should use a threshold such as 0.8, not 1.0.
 pub fn english_fluency(text: &str) -> f64 {
-    let ws: Vec<&str> = words(text).into_iter().filter(|w| !w.chars().any(|c| c.is_ascii_digit())).collect();
+    let ws: Vec<&str> = words(text)
+        .into_iter()
+        .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+        .collect();
     ratio(ws.iter().filter(|w| is_english_word(w)).count(), ws.len())
 }
 

@@ -61,10 +61,11 @@ pub use register::register;
 pub use sentences::{sentence_spans, sentences};
 pub use sentiment::{Sentiment, negativity, positivity, sentiment};
 pub use text::{
-    alliteration, avg_sentence_length, avg_word_length, clamp01, contains_phrase, contains_word, count, emoji_count,
-    first_equals_last, fold_newlines, list_hit_fraction, lower_fraction, question_fraction, repeated_word_fraction,
-    sentence_start_fraction, starts_with, unique_word_fraction, upper_fraction, word_count, word_count_closeness,
-    word_fraction_in, word_key, word_spans, word_start_fraction, words,
+    alliteration, avg_sentence_length, avg_word_length, clamp01, contains_phrase, contains_word,
+    count, emoji_count, first_equals_last, fold_newlines, list_hit_fraction, lower_fraction,
+    question_fraction, repeated_word_fraction, sentence_start_fraction, starts_with,
+    unique_word_fraction, upper_fraction, word_count, word_count_closeness, word_fraction_in,
+    word_key, word_spans, word_start_fraction, words,
 };
 
 /// The number of [`sentences`].

@@ -11,7 +11,8 @@ fn digit_numbers(text: &str) -> Vec<(usize, usize, f64)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < n {
-        let leading_dot = chars[i].1 == '.' && digit(i + 1) && (i == 0 || !chars[i - 1].1.is_alphanumeric());
+        let leading_dot =
+            chars[i].1 == '.' && digit(i + 1) && (i == 0 || !chars[i - 1].1.is_alphanumeric());
         if !(digit(i) || leading_dot) {
             i += 1;
             continue;
@@ -54,7 +55,11 @@ fn digit_numbers(text: &str) -> Vec<(usize, usize, f64)> {
         if start > 0 && matches!(chars[start - 1].1, '-' | '−' | '+') {
             let before_ok = start == 1 || {
                 let b = chars[start - 2].1;
-                b.is_whitespace() || matches!(b, '(' | '[' | '{' | '"' | '“' | '\'' | ':' | '=' | '~' | '≈' | '/')
+                b.is_whitespace()
+                    || matches!(
+                        b,
+                        '(' | '[' | '{' | '"' | '“' | '\'' | ':' | '=' | '~' | '≈' | '/'
+                    )
             };
             if before_ok {
                 first = start - 1;
@@ -85,10 +90,24 @@ enum Kind {
 }
 
 fn kind_of(word: &str) -> Kind {
-    const UNITS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
-    const TEENS: [&str; 10] =
-        ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const UNITS: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    const TEENS: [&str; 10] = [
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
     if let Some(i) = UNITS.iter().position(|&u| u == word) {
         return Kind::Unit(i as f64);
     }
@@ -195,7 +214,12 @@ pub fn numbers(text: &str) -> Vec<f64> {
                 active = true;
             }
             Some(Kind::Hundred) => {
-                if active && matches!(last, Kind::Unit(_) | Kind::Teen(_) | Kind::Tens(_) | Kind::A | Kind::Digits(_)) {
+                if active
+                    && matches!(
+                        last,
+                        Kind::Unit(_) | Kind::Teen(_) | Kind::Tens(_) | Kind::A | Kind::Digits(_)
+                    )
+                {
                     current *= 100.0;
                 } else {
                     finish(&mut out, &mut total, &mut current, &mut active);
@@ -205,7 +229,12 @@ pub fn numbers(text: &str) -> Vec<f64> {
                 if active
                     && matches!(
                         last,
-                        Kind::Unit(_) | Kind::Teen(_) | Kind::Tens(_) | Kind::Hundred | Kind::A | Kind::Digits(_)
+                        Kind::Unit(_)
+                            | Kind::Teen(_)
+                            | Kind::Tens(_)
+                            | Kind::Hundred
+                            | Kind::A
+                            | Kind::Digits(_)
                     )
                 {
                     total += current * s;

@@ -128,9 +128,10 @@ enum Ctx {
 }
 
 const DETERMINERS: &[&str] = &[
-    "the", "a", "an", "these", "those", "every", "each", "some", "any", "no", "many", "much", "few", "several", "all",
-    "both", "either", "neither", "another", "other", "such", "more", "most", "less", "least", "enough", "various",
-    "numerous", "certain", "own", "whose", "fewer", "plenty", "lots",
+    "the", "a", "an", "these", "those", "every", "each", "some", "any", "no", "many", "much",
+    "few", "several", "all", "both", "either", "neither", "another", "other", "such", "more",
+    "most", "less", "least", "enough", "various", "numerous", "certain", "own", "whose", "fewer",
+    "plenty", "lots",
 ];
 const POSSESSIVES: &[&str] = &["my", "your", "his", "her", "its", "our", "their"];
 const SUBJ3: &[&str] = &[
@@ -152,8 +153,19 @@ const SUBJ3: &[&str] = &[
     "one",
 ];
 const SUBJ: &[&str] = &["i", "you", "we", "they"];
-const OBJ: &[&str] =
-    &["me", "him", "us", "them", "myself", "yourself", "himself", "herself", "itself", "ourselves", "themselves"];
+const OBJ: &[&str] = &[
+    "me",
+    "him",
+    "us",
+    "them",
+    "myself",
+    "yourself",
+    "himself",
+    "herself",
+    "itself",
+    "ourselves",
+    "themselves",
+];
 const PREPOSITIONS: &[&str] = &[
     "of",
     "in",
@@ -207,11 +219,14 @@ const PREPOSITIONS: &[&str] = &[
     "off",
 ];
 const CONJUNCTIONS: &[&str] = &[
-    "and", "or", "but", "nor", "yet", "because", "although", "though", "while", "whereas", "if", "unless", "when",
-    "whenever", "where", "wherever", "whether", "as", "how", "why", "whatever", "whoever",
+    "and", "or", "but", "nor", "yet", "because", "although", "though", "while", "whereas", "if",
+    "unless", "when", "whenever", "where", "wherever", "whether", "as", "how", "why", "whatever",
+    "whoever",
 ];
-const MODALS: &[&str] =
-    &["can", "could", "will", "would", "shall", "should", "may", "might", "must", "cannot", "ought", "gonna", "wanna"];
+const MODALS: &[&str] = &[
+    "can", "could", "will", "would", "shall", "should", "may", "might", "must", "cannot", "ought",
+    "gonna", "wanna",
+];
 const ADVERBS: &[&str] = &[
     "not",
     "never",
@@ -320,9 +335,10 @@ const DEGREE: &[&str] = &[
 ];
 /// Verbs after which an adjective-like participle is an adjective (*seems tired*).
 const LINKING: &[&str] = &[
-    "be", "am", "is", "are", "was", "were", "been", "being", "seem", "seems", "seemed", "look", "looks", "looked",
-    "feel", "feels", "felt", "become", "becomes", "became", "get", "gets", "got", "getting", "remain", "remains",
-    "remained", "stay", "stays", "stayed", "sound", "sounds", "sounded", "appear", "appears", "appeared",
+    "be", "am", "is", "are", "was", "were", "been", "being", "seem", "seems", "seemed", "look",
+    "looks", "looked", "feel", "feels", "felt", "become", "becomes", "became", "get", "gets",
+    "got", "getting", "remain", "remains", "remained", "stay", "stays", "stayed", "sound",
+    "sounds", "sounded", "appear", "appears", "appeared",
 ];
 /// Verbs whose past tense and participle are spelled like the present.
 const UNCHANGED_PAST: &[&str] = &[
@@ -407,8 +423,9 @@ fn contraction(key: &str) -> Option<(Ctx, Tag)> {
         }
         "s" => match base {
             "let" => Some((Ctx::Imperative, Tag::Verb)),
-            "it" | "that" | "there" | "here" | "what" | "he" | "she" | "who" | "where" | "how" | "when" | "why"
-            | "this" | "everyone" | "everything" | "nothing" | "something" | "someone" => Some((Ctx::Be, Tag::Verb)),
+            "it" | "that" | "there" | "here" | "what" | "he" | "she" | "who" | "where" | "how"
+            | "when" | "why" | "this" | "everyone" | "everything" | "nothing" | "something"
+            | "someone" => Some((Ctx::Be, Tag::Verb)),
             _ => {
                 let plural = entry(base).is_some_and(|e| e.irregular_plural) || base == "people";
                 Some((Ctx::Poss, if plural { Tag::PluralNoun } else { Tag::Noun }))
@@ -453,7 +470,11 @@ fn plural_stems(w: &str) -> Vec<String> {
         out.push(format!("{s}f"));
         out.push(format!("{s}fe"));
     }
-    if let Some(s) = w.strip_suffix("es").filter(|s| ["s", "x", "z", "ch", "sh", "o"].iter().any(|e| s.ends_with(e))) {
+    if let Some(s) = w.strip_suffix("es").filter(|s| {
+        ["s", "x", "z", "ch", "sh", "o"]
+            .iter()
+            .any(|e| s.ends_with(e))
+    }) {
         out.push(s.to_string());
     }
     if let Some(s) = w.strip_suffix("men") {
@@ -474,7 +495,11 @@ fn third_person_stems(w: &str) -> Vec<String> {
     if let Some(s) = w.strip_suffix("ies").filter(|s| s.chars().count() >= 2) {
         out.push(format!("{s}y"));
     }
-    if let Some(s) = w.strip_suffix("es").filter(|s| ["s", "x", "z", "ch", "sh", "o"].iter().any(|e| s.ends_with(e))) {
+    if let Some(s) = w.strip_suffix("es").filter(|s| {
+        ["s", "x", "z", "ch", "sh", "o"]
+            .iter()
+            .any(|e| s.ends_with(e))
+    }) {
         out.push(s.to_string());
     }
     if let Some(s) = w.strip_suffix('s').filter(|s| s.chars().count() >= 2) {
@@ -486,12 +511,15 @@ fn third_person_stems(w: &str) -> Vec<String> {
 fn undouble(s: &str) -> Option<String> {
     let cs: Vec<char> = s.chars().collect();
     let n = cs.len();
-    (n >= 3 && cs[n - 1] == cs[n - 2] && !"aeiouls".contains(cs[n - 1])).then(|| cs[..n - 1].iter().collect())
+    (n >= 3 && cs[n - 1] == cs[n - 2] && !"aeiouls".contains(cs[n - 1]))
+        .then(|| cs[..n - 1].iter().collect())
 }
 
 fn ed_stems(w: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let Some(stem) = w.strip_suffix("ed").filter(|s| s.chars().count() >= 2) else { return out };
+    let Some(stem) = w.strip_suffix("ed").filter(|s| s.chars().count() >= 2) else {
+        return out;
+    };
     out.push(format!("{stem}e"));
     out.push(stem.to_string());
     if let Some(s) = undouble(stem) {
@@ -508,7 +536,9 @@ fn ed_stems(w: &str) -> Vec<String> {
 
 fn ing_stems(w: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let Some(stem) = w.strip_suffix("ing").filter(|s| s.chars().count() >= 2) else { return out };
+    let Some(stem) = w.strip_suffix("ing").filter(|s| s.chars().count() >= 2) else {
+        return out;
+    };
     out.push(stem.to_string());
     out.push(format!("{stem}e"));
     if let Some(s) = undouble(stem) {
@@ -528,16 +558,26 @@ fn analyse(key: &str) -> Analysis {
     let own_noun = own.and_then(|e| e.noun);
     let own_verb = own.and_then(|e| e.verb);
     let own_best = own_noun.max(own_verb);
-    let mut a = Analysis { own, ..Default::default() };
+    let mut a = Analysis {
+        own,
+        ..Default::default()
+    };
     if own.is_some_and(|e| e.irregular_plural) {
         a.plural = Some(9);
     } else {
         a.plural = best(plural_stems(key).into_iter(), |e| e.noun);
         // Nouns newer than WordNet (smartphones, apps): the singular is a listed word that
         // WordNet does not know, and the plural is listed too.
-        if a.plural.is_none() && own.is_some_and(|e| e.noun.is_none() && e.verb.is_none() && e.adj.is_none()) {
-            let unknown = |e: Entry| e.noun.is_none() && e.verb.is_none() && e.adj.is_none() && !e.capitalized;
-            if plural_stems(key).iter().any(|s| entry(s).is_some_and(unknown)) {
+        if a.plural.is_none()
+            && own.is_some_and(|e| e.noun.is_none() && e.verb.is_none() && e.adj.is_none())
+        {
+            let unknown = |e: Entry| {
+                e.noun.is_none() && e.verb.is_none() && e.adj.is_none() && !e.capitalized
+            };
+            if plural_stems(key)
+                .iter()
+                .any(|s| entry(s).is_some_and(unknown))
+            {
                 a.plural = Some(0);
             }
         }
@@ -547,7 +587,8 @@ fn analyse(key: &str) -> Analysis {
         a.past = Some(9);
     } else if key.chars().count() > 3 {
         // A word that is itself a more frequent lemma is not an -ed form (feed, need, bed).
-        a.past = best(ed_stems(key).into_iter(), |e| e.verb).filter(|&b| own_best.is_none_or(|o| b >= o));
+        a.past = best(ed_stems(key).into_iter(), |e| e.verb)
+            .filter(|&b| own_best.is_none_or(|o| b >= o));
     }
     if key.chars().count() > 4 {
         a.ing = best(ing_stems(key).into_iter(), |e| e.verb);
@@ -577,8 +618,9 @@ fn tokens(text: &str) -> Vec<Token> {
             next_sentence += 1;
         }
         let gap = &text[prev_end.min(s)..s];
-        let punct =
-            gap.chars().any(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '“' | '”' | '’' | '‘' | '*' | '_'));
+        let punct = gap.chars().any(|c| {
+            !c.is_whitespace() && !matches!(c, '"' | '\'' | '“' | '”' | '’' | '‘' | '*' | '_')
+        });
         let word = &text[s..e];
         out.push(Token {
             key: word_key(word),
@@ -592,7 +634,8 @@ fn tokens(text: &str) -> Vec<Token> {
 }
 
 fn is_number_word(key: &str) -> bool {
-    !key.chars().any(char::is_alphabetic) || (!numbers(key).is_empty() && !matches!(key, "a" | "an" | "and"))
+    !key.chars().any(char::is_alphabetic)
+        || (!numbers(key).is_empty() && !matches!(key, "a" | "an" | "and"))
 }
 
 /// Tags the words of `text` (the words of [`super::words`], in order).
@@ -651,13 +694,18 @@ fn next_is_object_start(toks: &[Token], ctx: &[Option<Ctx>], i: usize) -> bool {
     if key == "such" {
         return false; // "such as"
     }
-    match closed(key).or_else(|| contraction(key)).map(|(c, _)| c).or(ctx[i + 1]) {
+    match closed(key)
+        .or_else(|| contraction(key))
+        .map(|(c, _)| c)
+        .or(ctx[i + 1])
+    {
         Some(Ctx::Det | Ctx::Poss | Ctx::Num | Ctx::Obj | Ctx::DemSg) => true,
         Some(Ctx::Subj3) => key == "it",
         Some(Ctx::Subj) => key == "you",
         _ => {
             is_number_word(key)
-                || (key.ends_with("s") && ["thousands", "millions", "hundreds", "dozens"].contains(&key))
+                || (key.ends_with("s")
+                    && ["thousands", "millions", "hundreds", "dozens"].contains(&key))
         }
     }
 }
@@ -667,11 +715,17 @@ fn next_is_verbish(toks: &[Token], i: usize) -> bool {
         return false;
     }
     let key = toks[i + 1].key.as_str();
-    matches!(closed(key).or_else(|| contraction(key)).map(|(c, _)| c), Some(Ctx::Be | Ctx::Have | Ctx::Do | Ctx::Modal))
+    matches!(
+        closed(key).or_else(|| contraction(key)).map(|(c, _)| c),
+        Some(Ctx::Be | Ctx::Have | Ctx::Do | Ctx::Modal)
+    )
 }
 
 fn is_nominal_ctx(c: Option<Ctx>) -> bool {
-    matches!(c, Some(Ctx::Det | Ctx::Poss | Ctx::Num | Ctx::Prep | Ctx::Open(Tag::Adjective)))
+    matches!(
+        c,
+        Some(Ctx::Det | Ctx::Poss | Ctx::Num | Ctx::Prep | Ctx::Open(Tag::Adjective))
+    )
 }
 
 /// Whether the clause holding word `i` already has a finite verb before it. Clauses end at
@@ -680,11 +734,16 @@ fn finite_in_clause(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize)
     let mut j = i;
     while j > 0 && !toks[j].clause_start {
         j -= 1;
-        if matches!(ctx[j], Some(Ctx::Conj | Ctx::Wh)) || (toks[j].key == "that" && ctx[j] == Some(Ctx::DemSg)) {
+        if matches!(ctx[j], Some(Ctx::Conj | Ctx::Wh))
+            || (toks[j].key == "that" && ctx[j] == Some(Ctx::DemSg))
+        {
             return false;
         }
         let infinitive = j > 0 && ctx[j - 1] == Some(Ctx::To);
-        if matches!(tags[j], Tag::Verb | Tag::PastVerb) && !toks[j].key.ends_with("ing") && !infinitive {
+        if matches!(tags[j], Tag::Verb | Tag::PastVerb)
+            && !toks[j].key.ends_with("ing")
+            && !infinitive
+        {
             return true;
         }
     }
@@ -789,7 +848,10 @@ fn next_is_noun(toks: &[Token], i: usize) -> bool {
 fn next_is_prep(toks: &[Token], i: usize) -> bool {
     i + 1 < toks.len()
         && !toks[i + 1].clause_start
-        && matches!(closed(&toks[i + 1].key).map(|(c, _)| c), Some(Ctx::Prep | Ctx::To))
+        && matches!(
+            closed(&toks[i + 1].key).map(|(c, _)| c),
+            Some(Ctx::Prep | Ctx::To)
+        )
 }
 
 fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, Tag) {
@@ -837,9 +899,12 @@ fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, 
 
     // 1. Plural noun or third-person verb.
     if a.plural.is_some() || (a.third_person.is_some() && key.ends_with('s')) {
-        let plural = a.plural.filter(|_| !(mid_capital && !own.is_some_and(|e| e.capitalized)));
+        let plural = a
+            .plural
+            .filter(|_| !(mid_capital && !own.is_some_and(|e| e.capitalized)));
         // A word that is itself a more frequent noun is singular (news, physics, series).
-        let singular_self = !own.is_some_and(|e| e.irregular_plural) && own_noun.is_some() && own_noun >= plural;
+        let singular_self =
+            !own.is_some_and(|e| e.irregular_plural) && own_noun.is_some() && own_noun >= plural;
         if mid_capital && plural.is_none() {
             return (Ctx::Name, Tag::Other);
         }
@@ -847,22 +912,43 @@ fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, 
             return open(Tag::Noun);
         }
         let Some(pb) = plural.filter(|_| !singular_self) else {
-            return if a.third_person.is_some() { open(Tag::Verb) } else { open(Tag::Noun) };
+            return if a.third_person.is_some() {
+                open(Tag::Verb)
+            } else {
+                open(Tag::Noun)
+            };
         };
-        let Some(vb) = a.third_person else { return open(Tag::PluralNoun) };
+        let Some(vb) = a.third_person else {
+            return open(Tag::PluralNoun);
+        };
         let verb = match prev {
             Some(Ctx::Subj3 | Ctx::DemSg | Ctx::Wh) => true,
-            Some(Ctx::Det | Ctx::Poss | Ctx::Num | Ctx::Prep | Ctx::To | Ctx::Be | Ctx::Have | Ctx::Modal) => false,
+            Some(
+                Ctx::Det
+                | Ctx::Poss
+                | Ctx::Num
+                | Ctx::Prep
+                | Ctx::To
+                | Ctx::Be
+                | Ctx::Have
+                | Ctx::Modal,
+            ) => false,
             Some(Ctx::Open(Tag::Adjective | Tag::Verb | Tag::PastVerb)) => false,
             // "Learning new words helps": a plural then a verb, when the clause has none yet.
             Some(Ctx::Open(Tag::PluralNoun)) => !finite,
             // "The company plans to…": a subject noun then its verb; "city parks are" stays a noun.
-            Some(Ctx::Open(Tag::Noun) | Ctx::Name) => !next_is_verbish(toks, i) && (!finite || obj_next),
+            Some(Ctx::Open(Tag::Noun) | Ctx::Name) => {
+                !next_is_verbish(toks, i) && (!finite || obj_next)
+            }
             Some(Ctx::Conj) => obj_next || (last_verb_is_third_person(toks, tags, i) && vb >= pb),
             None => obj_next,
             _ => obj_next || vb > pb + 1,
         };
-        return if verb { open(Tag::Verb) } else { open(Tag::PluralNoun) };
+        return if verb {
+            open(Tag::Verb)
+        } else {
+            open(Tag::PluralNoun)
+        };
     }
 
     let after_linking = prev_word.is_some_and(|w| LINKING.contains(&w));
@@ -881,11 +967,16 @@ fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, 
 
     // 3. Past tense and participles.
     if a.past.is_some() {
-        if after_det || (matches!(prev, Some(Ctx::Prep)) && a.past == Some(9) && own_noun.is_some()) {
-            return if own_noun.is_some() && a.past == Some(9) { open(Tag::Noun) } else { open(Tag::Adjective) };
+        if after_det || (matches!(prev, Some(Ctx::Prep)) && a.past == Some(9) && own_noun.is_some())
+        {
+            return if own_noun.is_some() && a.past == Some(9) {
+                open(Tag::Noun)
+            } else {
+                open(Tag::Adjective)
+            };
         }
-        let adjectival =
-            ADJECTIVAL_PARTICIPLES.contains(&key) || (after_degree && own.is_some_and(|e| e.adj.is_some()));
+        let adjectival = ADJECTIVAL_PARTICIPLES.contains(&key)
+            || (after_degree && own.is_some_and(|e| e.adj.is_some()));
         if adjectival && (after_linking || after_degree) {
             return open(Tag::Adjective);
         }
@@ -895,10 +986,17 @@ fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, 
     // 4. -ing forms.
     if let Some(vb) = a.ing {
         if after_det || matches!(prev, Some(Ctx::Open(Tag::Adjective))) {
-            return open(if own_noun.is_some() { Tag::Noun } else { Tag::Adjective });
+            return open(if own_noun.is_some() {
+                Tag::Noun
+            } else {
+                Tag::Adjective
+            });
         }
         let adj = own.is_some_and(|e| e.adj.is_some());
-        if adj && (((after_linking || after_degree) && !obj_next && !next_is_prep(toks, i)) || next_is_noun(toks, i)) {
+        if adj
+            && (((after_linking || after_degree) && !obj_next && !next_is_prep(toks, i))
+                || next_is_noun(toks, i))
+        {
             return open(Tag::Adjective);
         }
         if own_noun.is_some_and(|nb| nb > vb) && !matches!(prev, Some(Ctx::Be)) && !obj_next {
@@ -927,7 +1025,9 @@ fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, 
         }
         (nb, Some(vb)) => {
             let verb = match prev {
-                Some(Ctx::Modal | Ctx::Do | Ctx::Subj | Ctx::Imperative | Ctx::Wh | Ctx::Obj) => true,
+                Some(Ctx::Modal | Ctx::Do | Ctx::Subj | Ctx::Imperative | Ctx::Wh | Ctx::Obj) => {
+                    true
+                }
                 // "to visit" but "to bed", "next to glass towers".
                 Some(Ctx::To) => nb.is_none_or(|nb| vb >= nb),
                 // After a verb or "be", a base form is its object or complement ("avoid long
@@ -958,15 +1058,24 @@ fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, 
 /// module documentation for the rules and their measured precision and recall.
 pub fn plural_noun_fraction(text: &str) -> f64 {
     let tags = pos_tags(text);
-    ratio(tags.iter().filter(|(_, t)| *t == Tag::PluralNoun).count(), tags.len())
+    ratio(
+        tags.iter().filter(|(_, t)| *t == Tag::PluralNoun).count(),
+        tags.len(),
+    )
 }
 
 /// Share of verbs (Penn VB*, auxiliaries included, modals not) that the heuristic tags as past
 /// tense or past participle; 0.0 when it finds no verb. See the module documentation.
 pub fn past_tense_fraction(text: &str) -> f64 {
     let tags = pos_tags(text);
-    let verbs = tags.iter().filter(|(_, t)| matches!(t, Tag::Verb | Tag::PastVerb)).count();
-    ratio(tags.iter().filter(|(_, t)| *t == Tag::PastVerb).count(), verbs)
+    let verbs = tags
+        .iter()
+        .filter(|(_, t)| matches!(t, Tag::Verb | Tag::PastVerb))
+        .count();
+    ratio(
+        tags.iter().filter(|(_, t)| *t == Tag::PastVerb).count(),
+        verbs,
+    )
 }
 
 #[cfg(test)]
@@ -1009,7 +1118,10 @@ mod tests {
         assert_eq!(contraction("can't"), Some((Ctx::Modal, Tag::Other)));
         assert_eq!(contraction("it's"), Some((Ctx::Be, Tag::Verb)));
         assert_eq!(contraction("london's"), Some((Ctx::Poss, Tag::Noun)));
-        assert_eq!(contraction("children's"), Some((Ctx::Poss, Tag::PluralNoun)));
+        assert_eq!(
+            contraction("children's"),
+            Some((Ctx::Poss, Tag::PluralNoun))
+        );
         assert_eq!(contraction("i'll"), Some((Ctx::Modal, Tag::Other)));
         assert_eq!(contraction("plain"), None);
     }

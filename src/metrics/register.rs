@@ -12,7 +12,14 @@ fn strings(function: &'static str, list: &Array) -> Fallible<Vec<String>> {
             v.clone()
                 .into_immutable_string()
                 .map(|s| s.to_string())
-                .map_err(|got| MetricsError::NotAString { function, got: got.to_string() }.to_string().into())
+                .map_err(|got| {
+                    MetricsError::NotAString {
+                        function,
+                        got: got.to_string(),
+                    }
+                    .to_string()
+                    .into()
+                })
         })
         .collect()
 }
@@ -41,22 +48,38 @@ pub fn register(engine: &mut Engine) {
     // Letters and matching.
     engine.register_fn("upper_fraction", |x: &str| upper_fraction(x));
     engine.register_fn("lower_fraction", |x: &str| lower_fraction(x));
-    engine.register_fn("starts_with", |x: &str, prefix: &str| starts_with(x, prefix));
+    engine.register_fn("starts_with", |x: &str, prefix: &str| {
+        starts_with(x, prefix)
+    });
     engine.register_fn("contains_word", |x: &str, w: &str| contains_word(x, w));
     engine.register_fn("contains_phrase", |x: &str, p: &str| contains_phrase(x, p));
     engine.register_fn("count", |x: &str, s: &str| int(count(x, s)));
-    engine.register_fn("word_fraction_in", |x: &str, list: Array| -> Fallible<FLOAT> {
-        Ok(word_fraction_in(x, &strings("word_fraction_in", &list)?))
-    });
-    engine.register_fn("list_hit_fraction", |x: &str, list: Array| -> Fallible<FLOAT> {
-        Ok(list_hit_fraction(x, &strings("list_hit_fraction", &list)?))
-    });
+    engine.register_fn(
+        "word_fraction_in",
+        |x: &str, list: Array| -> Fallible<FLOAT> {
+            Ok(word_fraction_in(x, &strings("word_fraction_in", &list)?))
+        },
+    );
+    engine.register_fn(
+        "list_hit_fraction",
+        |x: &str, list: Array| -> Fallible<FLOAT> {
+            Ok(list_hit_fraction(x, &strings("list_hit_fraction", &list)?))
+        },
+    );
     engine.register_fn("first_equals_last", |x: &str| first_equals_last(x));
-    engine.register_fn("word_count_closeness", |x: &str, target: INT| word_count_closeness(x, target));
+    engine.register_fn("word_count_closeness", |x: &str, target: INT| {
+        word_count_closeness(x, target)
+    });
     engine.register_fn("alliteration", |x: &str| alliteration(x));
-    engine.register_fn("word_start_fraction", |x: &str, letter: &str| word_start_fraction(x, letter));
-    engine.register_fn("sentence_start_fraction", |x: &str, prefix: &str| sentence_start_fraction(x, prefix));
-    engine.register_fn("repeated_word_fraction", |x: &str| repeated_word_fraction(x));
+    engine.register_fn("word_start_fraction", |x: &str, letter: &str| {
+        word_start_fraction(x, letter)
+    });
+    engine.register_fn("sentence_start_fraction", |x: &str, prefix: &str| {
+        sentence_start_fraction(x, prefix)
+    });
+    engine.register_fn("repeated_word_fraction", |x: &str| {
+        repeated_word_fraction(x)
+    });
     engine.register_fn("unique_word_fraction", |x: &str| unique_word_fraction(x));
     engine.register_fn("question_fraction", |x: &str| question_fraction(x));
     engine.register_fn("emoji_count", |x: &str| int(emoji_count(x)));
@@ -65,14 +88,23 @@ pub fn register(engine: &mut Engine) {
 
     // Formats.
     engine.register_fn("is_list_format", |x: &str| is_list_format(x));
-    engine.register_fn("list_items", |x: &str| string_array(list_items(x).unwrap_or_default()));
+    engine.register_fn("list_items", |x: &str| {
+        string_array(list_items(x).unwrap_or_default())
+    });
     engine.register_fn("dash_format_fraction", |x: &str| dash_format_fraction(x));
     engine.register_fn("is_json_object", |x: &str| is_json_object(x));
     engine.register_fn("json_keys", |x: &str| string_array(json_keys(x)));
 
     // Numbers.
-    engine.register_fn("numbers", |x: &str| numbers(x).into_iter().map(Dynamic::from_float).collect::<Array>());
-    engine.register_fn("contains_number", |x: &str, n: INT| contains_number(x, n as FLOAT));
+    engine.register_fn("numbers", |x: &str| {
+        numbers(x)
+            .into_iter()
+            .map(Dynamic::from_float)
+            .collect::<Array>()
+    });
+    engine.register_fn("contains_number", |x: &str, n: INT| {
+        contains_number(x, n as FLOAT)
+    });
     engine.register_fn("contains_number", |x: &str, n: FLOAT| contains_number(x, n));
 
     // Sentiment.
@@ -99,7 +131,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("language_prob", |x: &str, code: &str| -> Fallible<FLOAT> {
         language_prob(x, code).map_err(|e| e.to_string().into())
     });
-    engine.register_fn("french_english_alternation", |x: &str| french_english_alternation(x));
+    engine.register_fn("french_english_alternation", |x: &str| {
+        french_english_alternation(x)
+    });
 
     // Lexicon.
     engine.register_fn("english_fluency", |x: &str| english_fluency(x));

@@ -11,13 +11,32 @@ fn is_cjk_terminal(c: char) -> bool {
 }
 
 fn is_closer(c: char) -> bool {
-    matches!(c, '"' | '\'' | '”' | '’' | '»' | '›' | ')' | ']' | '}' | '*' | '_' | '`' | '」' | '』' | '）')
+    matches!(
+        c,
+        '"' | '\'' | '”' | '’' | '»' | '›' | ')' | ']' | '}' | '*' | '_' | '`' | '」' | '』' | '）'
+    )
 }
 
 fn is_opener(c: char) -> bool {
     matches!(
         c,
-        '"' | '\'' | '“' | '‘' | '«' | '‹' | '„' | '(' | '[' | '{' | '*' | '_' | '`' | '¿' | '¡' | '「' | '『' | '（'
+        '"' | '\''
+            | '“'
+            | '‘'
+            | '«'
+            | '‹'
+            | '„'
+            | '('
+            | '['
+            | '{'
+            | '*'
+            | '_'
+            | '`'
+            | '¿'
+            | '¡'
+            | '「'
+            | '『'
+            | '（'
     )
 }
 
@@ -27,15 +46,16 @@ fn is_line_break(c: char) -> bool {
 
 /// Abbreviations after which a period never ends a sentence (a name or an example follows).
 const NEVER_END: &[&str] = &[
-    "mr", "mrs", "ms", "mx", "dr", "prof", "st", "mt", "sen", "rep", "gov", "gen", "col", "lt", "capt", "sgt", "rev",
-    "hon", "fr", "e.g", "i.e", "eg", "ie", "cf", "vs", "viz", "approx", "ca", "fig", "figs", "vol", "vols", "pp",
-    "incl", "esp",
+    "mr", "mrs", "ms", "mx", "dr", "prof", "st", "mt", "sen", "rep", "gov", "gen", "col", "lt",
+    "capt", "sgt", "rev", "hon", "fr", "e.g", "i.e", "eg", "ie", "cf", "vs", "viz", "approx", "ca",
+    "fig", "figs", "vol", "vols", "pp", "incl", "esp",
 ];
 
 /// Abbreviations that may also be the last word of a sentence.
 const MAY_END: &[&str] = &[
-    "etc", "inc", "ltd", "co", "corp", "jr", "sr", "bros", "dept", "a.m", "p.m", "u.s", "u.k", "u.s.a", "e.u", "ph.d",
-    "b.c", "a.d", "al", "est", "jan", "feb", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "etc", "inc", "ltd", "co", "corp", "jr", "sr", "bros", "dept", "a.m", "p.m", "u.s", "u.k",
+    "u.s.a", "e.u", "ph.d", "b.c", "a.d", "al", "est", "jan", "feb", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec",
 ];
 
 /// Capitalized words that open a new sentence after an abbreviation that may end one.
@@ -135,7 +155,10 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
     let byte = |i: usize| if i < n { chars[i].0 } else { text.len() };
     let (marker_starts, marker_dots) = list_markers(&chars);
     // Index of the last non-whitespace character, + 1: from there on only whitespace remains.
-    let content_end = chars.iter().rposition(|&(_, c)| !c.is_whitespace()).map_or(0, |i| i + 1);
+    let content_end = chars
+        .iter()
+        .rposition(|&(_, c)| !c.is_whitespace())
+        .map_or(0, |i| i + 1);
     let mut cuts = vec![0];
     let mut k = 0;
     while k < n {
@@ -176,7 +199,9 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
             let ends = if cjk || run.iter().any(|&c| matches!(c, '!' | '?' | '‽')) {
                 true
             } else if run.len() >= 2 || run.contains(&'…') {
-                at_end || next_word(&chars, m).is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
+                at_end
+                    || next_word(&chars, m)
+                        .is_some_and(|w| w.chars().next().is_some_and(char::is_uppercase))
             } else if marker_dots.contains(&k) {
                 false
             } else {
@@ -249,7 +274,10 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
 ///
 /// Text without final punctuation ends its last sentence at the end of the text.
 pub fn sentences(text: &str) -> Vec<&str> {
-    sentence_spans(text).into_iter().map(|(s, e)| &text[s..e]).collect()
+    sentence_spans(text)
+        .into_iter()
+        .map(|(s, e)| &text[s..e])
+        .collect()
 }
 
 /// The word that starts after position `m`, skipping whitespace and opening quotes/brackets.
@@ -258,7 +286,11 @@ fn next_word(chars: &[(usize, char)], m: usize) -> Option<String> {
     while i < chars.len() && (chars[i].1.is_whitespace() || is_opener(chars[i].1)) {
         i += 1;
     }
-    let w: String = chars[i..].iter().map(|&(_, c)| c).take_while(|c| c.is_alphanumeric() || *c == '\'').collect();
+    let w: String = chars[i..]
+        .iter()
+        .map(|&(_, c)| c)
+        .take_while(|c| c.is_alphanumeric() || *c == '\'')
+        .collect();
     if w.is_empty() { None } else { Some(w) }
 }
 
@@ -268,8 +300,12 @@ fn period_ends_sentence(chars: &[(usize, char)], k: usize, m: usize, at_end: boo
     while t0 > 0 && !chars[t0 - 1].1.is_whitespace() {
         t0 -= 1;
     }
-    let token: String =
-        chars[t0..k].iter().map(|&(_, c)| c).skip_while(|&c| is_opener(c)).flat_map(char::to_lowercase).collect();
+    let token: String = chars[t0..k]
+        .iter()
+        .map(|&(_, c)| c)
+        .skip_while(|&c| is_opener(c))
+        .flat_map(char::to_lowercase)
+        .collect();
     if token.is_empty() {
         return true;
     }
@@ -278,15 +314,20 @@ fn period_ends_sentence(chars: &[(usize, char)], k: usize, m: usize, at_end: boo
         return false;
     }
     if matches!(token.as_str(), "no" | "nos" | "nr")
-        && next.as_ref().is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        && next
+            .as_ref()
+            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()))
     {
         return false;
     }
-    let initials = token.split('.').all(|p| p.chars().count() == 1 && p.chars().all(char::is_alphabetic));
+    let initials = token
+        .split('.')
+        .all(|p| p.chars().count() == 1 && p.chars().all(char::is_alphabetic));
     if initials || MAY_END.contains(&token.as_str()) {
         return at_end
             || next.is_some_and(|w| {
-                w.chars().next().is_some_and(char::is_uppercase) && STARTERS.contains(&w.to_lowercase().as_str())
+                w.chars().next().is_some_and(char::is_uppercase)
+                    && STARTERS.contains(&w.to_lowercase().as_str())
             });
     }
     true
@@ -306,8 +347,14 @@ fn list_markers(chars: &[(usize, char)]) -> (HashSet<usize>, HashSet<usize>) {
             while j < n && chars[j].1.is_ascii_digit() {
                 j += 1;
             }
-            if j - i <= 2 && j + 1 < n && matches!(chars[j].1, '.' | ')') && chars[j + 1].1.is_whitespace() {
-                let value = chars[i..j].iter().fold(0, |v, &(_, c)| v * 10 + c.to_digit(10).unwrap_or(0));
+            if j - i <= 2
+                && j + 1 < n
+                && matches!(chars[j].1, '.' | ')')
+                && chars[j + 1].1.is_whitespace()
+            {
+                let value = chars[i..j]
+                    .iter()
+                    .fold(0, |v, &(_, c)| v * 10 + c.to_digit(10).unwrap_or(0));
                 candidates.push((i, j, value));
             }
             i = j;
@@ -356,7 +403,13 @@ mod tests {
 
     #[test]
     fn initials_and_openers() {
-        assert_eq!(sentences("J. K. Rowling wrote it."), vec!["J. K. Rowling wrote it."]);
-        assert_eq!(sentences("Take vitamin C. It helps."), vec!["Take vitamin C.", "It helps."]);
+        assert_eq!(
+            sentences("J. K. Rowling wrote it."),
+            vec!["J. K. Rowling wrote it."]
+        );
+        assert_eq!(
+            sentences("Take vitamin C. It helps."),
+            vec!["Take vitamin C.", "It helps."]
+        );
     }
 }

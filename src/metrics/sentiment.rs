@@ -21,13 +21,32 @@ pub struct Sentiment {
 /// empty or punctuation-only text (as NLTK returns them). Non-finite results (none are known)
 /// would come back as 0.0.
 pub fn sentiment(text: &str) -> Sentiment {
-    if !text.chars().any(|c| c.is_alphanumeric() || super::text::is_pictographic(c)) {
-        return Sentiment { pos: 0.0, neg: 0.0, neu: 0.0, compound: 0.0 };
+    if !text
+        .chars()
+        .any(|c| c.is_alphanumeric() || super::text::is_pictographic(c))
+    {
+        return Sentiment {
+            pos: 0.0,
+            neg: 0.0,
+            neu: 0.0,
+            compound: 0.0,
+        };
     }
     let analyzer = vader_sentiment::SentimentIntensityAnalyzer::new();
     let scores = analyzer.polarity_scores(text);
-    let get = |k: &str| scores.get(k).copied().filter(|v| v.is_finite()).unwrap_or(0.0);
-    Sentiment { pos: get("pos"), neg: get("neg"), neu: get("neu"), compound: get("compound").clamp(-1.0, 1.0) }
+    let get = |k: &str| {
+        scores
+            .get(k)
+            .copied()
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0)
+    };
+    Sentiment {
+        pos: get("pos"),
+        neg: get("neg"),
+        neu: get("neu"),
+        compound: get("compound").clamp(-1.0, 1.0),
+    }
 }
 
 /// `(compound + 1) / 2`: 1 for the most positive text, 0 for the most negative, 0.5 for neutral

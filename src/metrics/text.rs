@@ -67,7 +67,11 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
             e -= 1;
         }
         if chars[s..e].iter().any(|&(_, c)| c.is_alphanumeric()) {
-            let byte_end = if e < chars.len() { chars[e].0 } else { text.len() };
+            let byte_end = if e < chars.len() {
+                chars[e].0
+            } else {
+                text.len()
+            };
             spans.push((chars[s].0, byte_end));
         }
         k = end;
@@ -88,7 +92,10 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
 /// without any letter or digit is not a word. Emoji, symbols and other punctuation separate
 /// words. Scripts written without spaces (Chinese, Japanese) give one word per run of letters.
 pub fn words(text: &str) -> Vec<&str> {
-    word_spans(text).into_iter().map(|(s, e)| &text[s..e]).collect()
+    word_spans(text)
+        .into_iter()
+        .map(|(s, e)| &text[s..e])
+        .collect()
 }
 
 /// The number of [`words`].
@@ -98,7 +105,10 @@ pub fn word_count(text: &str) -> usize {
 
 /// The comparison form of a word: lowercase, with `’` written as `'`.
 pub fn word_key(word: &str) -> String {
-    word.chars().flat_map(char::to_lowercase).map(|c| if is_apostrophe(c) { '\'' } else { c }).collect()
+    word.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if is_apostrophe(c) { '\'' } else { c })
+        .collect()
 }
 
 pub(crate) fn word_keys(text: &str) -> Vec<String> {
@@ -137,7 +147,11 @@ pub fn lower_fraction(text: &str) -> f64 {
 }
 
 pub(crate) fn ratio(num: usize, den: usize) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 /// Characters skipped before testing how a text or sentence starts: quotation marks and
@@ -167,7 +181,10 @@ pub(crate) fn is_leading_decoration(c: char) -> bool {
 }
 
 fn lower_chars(s: &str) -> Vec<char> {
-    s.chars().flat_map(char::to_lowercase).map(|c| if is_apostrophe(c) { '\'' } else { c }).collect()
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if is_apostrophe(c) { '\'' } else { c })
+        .collect()
 }
 
 /// Whether `text` (already stripped of decoration) starts with `prefix`, case-insensitively.
@@ -185,7 +202,9 @@ pub(crate) fn prefix_matches(text: &str, prefix: &str) -> bool {
         return false;
     }
     let needs_boundary = p.len() > 1 && p[p.len() - 1].is_alphanumeric();
-    !(needs_boundary && t.get(p.len()).is_some_and(|c| c.is_alphanumeric() || is_combining_mark(*c)))
+    !(needs_boundary
+        && t.get(p.len())
+            .is_some_and(|c| c.is_alphanumeric() || is_combining_mark(*c)))
 }
 
 /// Whether the answer starts with `prefix`, case-insensitively, after leading whitespace, quotes
@@ -270,14 +289,19 @@ pub fn count(text: &str, needle: &str) -> usize {
 
 /// The entries of a word list, each tokenized into word keys; entries without words dropped.
 fn list_keys<S: AsRef<str>>(list: &[S]) -> Vec<Vec<String>> {
-    list.iter().map(|e| word_keys(e.as_ref())).filter(|k| !k.is_empty()).collect()
+    list.iter()
+        .map(|e| word_keys(e.as_ref()))
+        .filter(|k| !k.is_empty())
+        .collect()
 }
 
 fn find_all(haystack: &[String], needle: &[String]) -> Vec<usize> {
     if needle.is_empty() || haystack.len() < needle.len() {
         return Vec::new();
     }
-    (0..=haystack.len() - needle.len()).filter(|&i| haystack[i..i + needle.len()] == needle[..]).collect()
+    (0..=haystack.len() - needle.len())
+        .filter(|&i| haystack[i..i + needle.len()] == needle[..])
+        .collect()
 }
 
 /// Share of the words of `text` that are in `list` (case-insensitive, `’` = `'`); 0.0 for no
@@ -292,11 +316,17 @@ pub fn word_fraction_in<S: AsRef<str>>(text: &str, list: &[S]) -> f64 {
         return 0.0;
     }
     let entries = list_keys(list);
-    let singles: HashSet<&str> = entries.iter().filter(|e| e.len() == 1).map(|e| e[0].as_str()).collect();
+    let singles: HashSet<&str> = entries
+        .iter()
+        .filter(|e| e.len() == 1)
+        .map(|e| e[0].as_str())
+        .collect();
     let mut covered: Vec<bool> = keys.iter().map(|k| singles.contains(k.as_str())).collect();
     for phrase in entries.iter().filter(|e| e.len() > 1) {
         for i in find_all(&keys, phrase) {
-            covered[i..i + phrase.len()].iter_mut().for_each(|c| *c = true);
+            covered[i..i + phrase.len()]
+                .iter_mut()
+                .for_each(|c| *c = true);
         }
     }
     ratio(covered.iter().filter(|&&c| c).count(), keys.len())
@@ -460,7 +490,8 @@ pub fn emoji_count(text: &str) -> usize {
     while k < chars.len() {
         let c = chars[k];
         let regional = |c: char| matches!(c as u32, 0x1F1E6..=0x1F1FF);
-        let starts = is_pictographic(c) || (!c.is_whitespace() && chars.get(k + 1) == Some(&'\u{FE0F}'));
+        let starts =
+            is_pictographic(c) || (!c.is_whitespace() && chars.get(k + 1) == Some(&'\u{FE0F}'));
         if !starts {
             k += 1;
             continue;
@@ -471,7 +502,9 @@ pub fn emoji_count(text: &str) -> usize {
         loop {
             match chars.get(k) {
                 Some(&m) if is_emoji_modifier(m) => k += 1,
-                Some(&'\u{200D}') if chars.get(k + 1).is_some_and(|&d| is_pictographic(d)) => k += 2,
+                Some(&'\u{200D}') if chars.get(k + 1).is_some_and(|&d| is_pictographic(d)) => {
+                    k += 2
+                }
                 _ => break,
             }
         }
@@ -483,14 +516,25 @@ pub fn emoji_count(text: &str) -> usize {
 /// counted: "don't" has 4); 0.0 for no words.
 pub fn avg_word_length(text: &str) -> f64 {
     let ws = words(text);
-    let total: usize = ws.iter().map(|w| w.chars().filter(|c| c.is_alphanumeric()).count()).sum();
-    if ws.is_empty() { 0.0 } else { total as f64 / ws.len() as f64 }
+    let total: usize = ws
+        .iter()
+        .map(|w| w.chars().filter(|c| c.is_alphanumeric()).count())
+        .sum();
+    if ws.is_empty() {
+        0.0
+    } else {
+        total as f64 / ws.len() as f64
+    }
 }
 
 /// Mean number of words per sentence: `word_count / sentence_count`; 0.0 for no sentences.
 pub fn avg_sentence_length(text: &str) -> f64 {
     let n = sentences(text).len();
-    if n == 0 { 0.0 } else { word_count(text) as f64 / n as f64 }
+    if n == 0 {
+        0.0
+    } else {
+        word_count(text) as f64 / n as f64
+    }
 }
 
 /// `v` limited to [0, 1]; NaN gives 0.0.

@@ -175,8 +175,22 @@ fn attend_generic(args: &RowArgs<'_>, isa: Isa, scores: &mut Vec<f32>, out: &mut
     for b in blocks.clone() {
         let k_base = head_index * hd * KV_BLOCK;
         match &args.kv.blocks[b].data {
-            KvData::F32 { k, .. } => block_dot(isa, &k[k_base..k_base + hd * KV_BLOCK], args.q, group, hd, &mut block_scores),
-            KvData::F16 { k, .. } => block_dot(isa, &k[k_base..k_base + hd * KV_BLOCK], args.q, group, hd, &mut block_scores),
+            KvData::F32 { k, .. } => block_dot(
+                isa,
+                &k[k_base..k_base + hd * KV_BLOCK],
+                args.q,
+                group,
+                hd,
+                &mut block_scores,
+            ),
+            KvData::F16 { k, .. } => block_dot(
+                isa,
+                &k[k_base..k_base + hd * KV_BLOCK],
+                args.q,
+                group,
+                hd,
+                &mut block_scores,
+            ),
         }
         let lo = first.max(b * KV_BLOCK);
         let hi = (args.position + 1).min((b + 1) * KV_BLOCK);
@@ -207,8 +221,22 @@ fn attend_generic(args: &RowArgs<'_>, isa: Isa, scores: &mut Vec<f32>, out: &mut
         };
         let slot0 = lo - b * KV_BLOCK;
         match &args.kv.blocks[b].data {
-            KvData::F32 { v, .. } => block_weighted_sum(isa, &v[v_base + slot0 * hd..v_base + KV_BLOCK * hd], &weights, group, hd, out),
-            KvData::F16 { v, .. } => block_weighted_sum(isa, &v[v_base + slot0 * hd..v_base + KV_BLOCK * hd], &weights, group, hd, out),
+            KvData::F32 { v, .. } => block_weighted_sum(
+                isa,
+                &v[v_base + slot0 * hd..v_base + KV_BLOCK * hd],
+                &weights,
+                group,
+                hd,
+                out,
+            ),
+            KvData::F16 { v, .. } => block_weighted_sum(
+                isa,
+                &v[v_base + slot0 * hd..v_base + KV_BLOCK * hd],
+                &weights,
+                group,
+                hd,
+                out,
+            ),
         }
     }
 }
@@ -237,7 +265,14 @@ impl WeightRows<'_> {
 /// `acc[h][t] = Σ_d q_h[d]·k[d][t]` for the 32 keys of a block (keys stored dimension-major),
 /// sequential in `d` for every lane: the same bits on every instruction set.
 #[inline(always)]
-fn block_dot<E: KvElem>(isa: Isa, k: &[E], q: &[f32], group: usize, hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+fn block_dot<E: KvElem>(
+    isa: Isa,
+    k: &[E],
+    q: &[f32],
+    group: usize,
+    hd: usize,
+    acc: &mut [[f32; KV_BLOCK]; MAX_GROUP],
+) {
     macro_rules! by_group {
         ($f:ident) => {
             match group {
@@ -266,7 +301,12 @@ fn block_dot<E: KvElem>(isa: Isa, k: &[E], q: &[f32], group: usize, hd: usize, a
 }
 
 #[inline(always)]
-unsafe fn dot_portable<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+unsafe fn dot_portable<E: KvElem, const G: usize>(
+    k: &[E],
+    q: &[f32],
+    hd: usize,
+    acc: &mut [[f32; KV_BLOCK]; MAX_GROUP],
+) {
     let mut a = [[0f32; KV_BLOCK]; G];
     for d in 0..hd {
         let keys: [f32; KV_BLOCK] = std::array::from_fn(|t| k[d * KV_BLOCK + t].to_f32());
@@ -282,7 +322,12 @@ unsafe fn dot_portable<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize,
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn dot_avx512<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+unsafe fn dot_avx512<E: KvElem, const G: usize>(
+    k: &[E],
+    q: &[f32],
+    hd: usize,
+    acc: &mut [[f32; KV_BLOCK]; MAX_GROUP],
+) {
     use std::arch::x86_64::*;
     unsafe {
         let mut a = [[_mm512_setzero_ps(); 2]; G];
@@ -305,7 +350,12 @@ unsafe fn dot_avx512<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, a
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn dot_avx2<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, acc: &mut [[f32; KV_BLOCK]; MAX_GROUP]) {
+unsafe fn dot_avx2<E: KvElem, const G: usize>(
+    k: &[E],
+    q: &[f32],
+    hd: usize,
+    acc: &mut [[f32; KV_BLOCK]; MAX_GROUP],
+) {
     use std::arch::x86_64::*;
     unsafe {
         let mut a = [[_mm256_setzero_ps(); 4]; G];
@@ -330,7 +380,14 @@ unsafe fn dot_avx2<E: KvElem, const G: usize>(k: &[E], q: &[f32], hd: usize, acc
 /// `out[h][d] += Σ_t w[h][t]·v[t][d]` over one block's value rows (token-major, starting at the
 /// first visible slot), sequential in `t` for every lane.
 #[inline(always)]
-fn block_weighted_sum<E: KvElem>(isa: Isa, v: &[E], w: &WeightRows<'_>, group: usize, hd: usize, out: &mut [f32]) {
+fn block_weighted_sum<E: KvElem>(
+    isa: Isa,
+    v: &[E],
+    w: &WeightRows<'_>,
+    group: usize,
+    hd: usize,
+    out: &mut [f32],
+) {
     macro_rules! by_group {
         ($f:ident) => {
             match group {
@@ -358,7 +415,12 @@ fn block_weighted_sum<E: KvElem>(isa: Isa, v: &[E], w: &WeightRows<'_>, group: u
 }
 
 #[inline(always)]
-unsafe fn sum_portable<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd: usize, out: &mut [f32]) {
+unsafe fn sum_portable<E: KvElem, const G: usize>(
+    v: &[E],
+    w: &WeightRows<'_>,
+    hd: usize,
+    out: &mut [f32],
+) {
     for t in 0..w.count {
         let row = &v[t * hd..(t + 1) * hd];
         for h in 0..G {
@@ -373,7 +435,12 @@ unsafe fn sum_portable<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, h
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn sum_avx512<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd: usize, out: &mut [f32]) {
+unsafe fn sum_avx512<E: KvElem, const G: usize>(
+    v: &[E],
+    w: &WeightRows<'_>,
+    hd: usize,
+    out: &mut [f32],
+) {
     use std::arch::x86_64::*;
     unsafe {
         let vp = v.as_ptr();
@@ -390,7 +457,13 @@ unsafe fn sum_avx512<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd:
             }
             for t in 0..w.count {
                 let base = vp.add(t * hd + c);
-                let values: [__m512; 4] = std::array::from_fn(|i| if i < chunks { E::load16(base.add(16 * i)) } else { _mm512_setzero_ps() });
+                let values: [__m512; 4] = std::array::from_fn(|i| {
+                    if i < chunks {
+                        E::load16(base.add(16 * i))
+                    } else {
+                        _mm512_setzero_ps()
+                    }
+                });
                 for (h, acc) in acc.iter_mut().enumerate() {
                     let weight = _mm512_set1_ps(*rows[h].add(t));
                     for i in 0..chunks {
@@ -409,12 +482,18 @@ unsafe fn sum_avx512<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd:
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn sum_avx2<E: KvElem, const G: usize>(v: &[E], w: &WeightRows<'_>, hd: usize, out: &mut [f32]) {
+unsafe fn sum_avx2<E: KvElem, const G: usize>(
+    v: &[E],
+    w: &WeightRows<'_>,
+    hd: usize,
+    out: &mut [f32],
+) {
     use std::arch::x86_64::*;
     unsafe {
         let vp = v.as_ptr();
         for c in (0..hd).step_by(8) {
-            let mut acc: [__m256; G] = std::array::from_fn(|h| _mm256_loadu_ps(out.as_ptr().add(h * hd + c)));
+            let mut acc: [__m256; G] =
+                std::array::from_fn(|h| _mm256_loadu_ps(out.as_ptr().add(h * hd + c)));
             for t in 0..w.count {
                 let row = E::load8(vp.add(t * hd + c));
                 for (h, acc) in acc.iter_mut().enumerate() {
@@ -470,31 +549,60 @@ mod tests {
             window: None,
         };
         let positions = 40; // crosses a block boundary
-        let key = |t: usize| -> [f32; HD] { std::array::from_fn(|d| ((t * 7 + d * 3) % 11) as f32 * 0.05 - 0.25) };
+        let key = |t: usize| -> [f32; HD] {
+            std::array::from_fn(|d| ((t * 7 + d * 3) % 11) as f32 * 0.05 - 0.25)
+        };
         let value = |t: usize| -> [f32; HD] { std::array::from_fn(|d| ((t + d) % 5) as f32 - 2.0) };
         for precision in [KvPrecision::F32, KvPrecision::F16] {
             let mut seq = SeqKv::default();
             let tokens: Vec<u32> = (0..positions as u32).collect();
             seq.reserve(&tokens, kv_shape, precision);
             for t in 0..positions {
-                seq.block_mut(t).write(kv_shape, 0, t % KV_BLOCK, &key(t), &value(t));
+                seq.block_mut(t)
+                    .write(kv_shape, 0, t % KV_BLOCK, &key(t), &value(t));
             }
             let q: [f32; 2 * HD] = std::array::from_fn(|i| ((i * 5) % 7) as f32 * 0.2 - 0.6);
             let position = 37;
             let mut out = [0f32; 2 * HD];
-            attend_row(Isa::Portable, &seq, kv_shape, 0, 0, &shape, position, &q, &mut out);
-            let tolerance = if precision == KvPrecision::F32 { 1e-5 } else { 2e-2 };
+            attend_row(
+                Isa::Portable,
+                &seq,
+                kv_shape,
+                0,
+                0,
+                &shape,
+                position,
+                &q,
+                &mut out,
+            );
+            let tolerance = if precision == KvPrecision::F32 {
+                1e-5
+            } else {
+                2e-2
+            };
             for head in 0..2 {
                 let qh = &q[head * HD..(head + 1) * HD];
                 let s: Vec<f64> = (0..=position)
-                    .map(|t| key(t).iter().zip(qh).map(|(k, q)| (*k * *q) as f64).sum::<f64>() / (HD as f64).sqrt())
+                    .map(|t| {
+                        key(t)
+                            .iter()
+                            .zip(qh)
+                            .map(|(k, q)| (*k * *q) as f64)
+                            .sum::<f64>()
+                            / (HD as f64).sqrt()
+                    })
                     .collect();
                 let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
                 for d in 0..HD {
-                    let expected: f64 = (0..=position).map(|t| (s[t] - m).exp() / z * value(t)[d] as f64).sum();
+                    let expected: f64 = (0..=position)
+                        .map(|t| (s[t] - m).exp() / z * value(t)[d] as f64)
+                        .sum();
                     let got = out[head * HD + d] as f64;
-                    assert!((got - expected).abs() < tolerance, "{precision:?} head {head} dim {d}: {got} vs {expected}");
+                    assert!(
+                        (got - expected).abs() < tolerance,
+                        "{precision:?} head {head} dim {d}: {got} vs {expected}"
+                    );
                 }
             }
             // Every instruction set gives the same bits.

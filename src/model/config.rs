@@ -88,27 +88,45 @@ impl TransformerConfig {
         if self.heads == 0 || self.kv_heads == 0 || self.heads % self.kv_heads != 0 {
             return bad(
                 "attention.head_count_kv",
-                format!("{} query heads cannot share {} key/value heads", self.heads, self.kv_heads),
+                format!(
+                    "{} query heads cannot share {} key/value heads",
+                    self.heads, self.kv_heads
+                ),
             );
         }
         // Attention kernels work on 16 dimensions at a time.
         if self.head_dim % 16 != 0 || self.head_dim == 0 {
-            return bad("head_dim", format!("head dimension {} is not supported (it must be a multiple of 16)", self.head_dim));
+            return bad(
+                "head_dim",
+                format!(
+                    "head dimension {} is not supported (it must be a multiple of 16)",
+                    self.head_dim
+                ),
+            );
         }
         if self.heads / self.kv_heads > 8 {
             return bad(
                 "attention.head_count_kv",
-                format!("{} query heads per key/value head are not supported (at most 8)", self.heads / self.kv_heads),
+                format!(
+                    "{} query heads per key/value head are not supported (at most 8)",
+                    self.heads / self.kv_heads
+                ),
             );
         }
         // Weight tiles hold 16 output rows and quantization blocks 32 inputs.
-        if self.hidden % 32 != 0 || self.ffn_hidden % 32 != 0 || self.kv_dim() % 16 != 0 || self.q_dim() % 16 != 0 {
+        if self.hidden % 32 != 0
+            || self.ffn_hidden % 32 != 0
+            || self.kv_dim() % 16 != 0
+            || self.q_dim() % 16 != 0
+        {
             return bad(
                 "embedding_length",
                 format!(
                     "hidden size {}, feed-forward size {} (multiples of 32) or key/value size {} \
                      (a multiple of 16) not supported",
-                    self.hidden, self.ffn_hidden, self.kv_dim()
+                    self.hidden,
+                    self.ffn_hidden,
+                    self.kv_dim()
                 ),
             );
         }
@@ -129,7 +147,9 @@ impl TransformerConfig {
             Err(_) => hidden / heads.max(1),
         };
         let rope_linear_factor = match metadata.get(&key("rope.scaling.type")) {
-            Some(Value::String(kind)) if kind == "linear" => f("rope.scaling.factor").unwrap_or(1.0),
+            Some(Value::String(kind)) if kind == "linear" => {
+                f("rope.scaling.factor").unwrap_or(1.0)
+            }
             _ => 1.0,
         };
         TransformerConfig {
@@ -165,16 +185,22 @@ impl TransformerConfig {
             other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
         };
         let u = |name: &str| -> Result<usize> {
-            json[name].as_u64().map(|v| v as usize).ok_or_else(|| ModelError::Metadata {
-                key: format!("config.json: {name}"),
-                reason: "missing or not a number".into(),
-            })
+            json[name]
+                .as_u64()
+                .map(|v| v as usize)
+                .ok_or_else(|| ModelError::Metadata {
+                    key: format!("config.json: {name}"),
+                    reason: "missing or not a number".into(),
+                })
         };
         let hidden = u("hidden_size")?;
         let heads = u("num_attention_heads")?;
         let head_dim = u("head_dim").unwrap_or(hidden / heads.max(1));
         let scaling = &json["rope_scaling"];
-        let scaling_type = scaling["rope_type"].as_str().or(scaling["type"].as_str()).unwrap_or("");
+        let scaling_type = scaling["rope_type"]
+            .as_str()
+            .or(scaling["type"].as_str())
+            .unwrap_or("");
         let rope_theta = json["rope_theta"].as_f64().unwrap_or(10_000.0) as f32;
         let rope_freq_factors = match scaling_type {
             "llama3" => Some(llama3_frequency_factors(scaling, head_dim, rope_theta)),
@@ -215,7 +241,9 @@ fn llama3_frequency_factors(scaling: &serde_json::Value, head_dim: usize, theta:
     let factor = scaling["factor"].as_f64().unwrap_or(8.0);
     let low = scaling["low_freq_factor"].as_f64().unwrap_or(1.0);
     let high = scaling["high_freq_factor"].as_f64().unwrap_or(4.0);
-    let original = scaling["original_max_position_embeddings"].as_f64().unwrap_or(8192.0);
+    let original = scaling["original_max_position_embeddings"]
+        .as_f64()
+        .unwrap_or(8192.0);
     let (low_wavelen, high_wavelen) = (original / low, original / high);
     (0..head_dim / 2)
         .map(|i| {

@@ -127,7 +127,14 @@ impl LocalModel {
             Some(candle_core::quantized::gguf_file::Value::String(s)) => s.clone(),
             _ => file_stem(path),
         };
-        Self::assemble(transformer, tokenizer, name, path, Some(path.to_path_buf()), options)
+        Self::assemble(
+            transformer,
+            tokenizer,
+            name,
+            path,
+            Some(path.to_path_buf()),
+            options,
+        )
     }
 
     pub fn load_hf(dir: &Path, options: &LocalOptions) -> Result<Self> {
@@ -152,7 +159,11 @@ impl LocalModel {
             )));
         }
         let template = ChatTemplate::for_tokenizer(&tokenizer)?;
-        let cache = PrefixCache::new(transformer.kv_shape(), options.kv_precision, options.cache_budget_bytes);
+        let cache = PrefixCache::new(
+            transformer.kv_shape(),
+            options.kv_precision,
+            options.cache_budget_bytes,
+        );
         let info = ModelInfo {
             name,
             backend: "local".into(),
@@ -250,8 +261,13 @@ impl LocalModel {
                 context,
             });
         }
-        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= self.transformer.config.vocab) {
-            return Err(ModelError::InvalidOption(format!("token id {bad} is outside the vocabulary")));
+        if let Some(&bad) = prompt
+            .iter()
+            .find(|&&t| t as usize >= self.transformer.config.vocab)
+        {
+            return Err(ModelError::InvalidOption(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
         }
         Ok(())
     }
@@ -286,15 +302,28 @@ impl LocalModel {
     }
 
     /// Draws `n` answers to a tokenized prompt.
-    pub fn generate(&self, prompt: &[u32], n: usize, opts: &SamplingOptions) -> Result<Vec<Generation>> {
-        let request = Request { prompt, seed: opts.seed };
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<Generation>> {
+        let request = Request {
+            prompt,
+            seed: opts.seed,
+        };
         Ok(self.generate_batch(&[request], n, opts)?.remove(0))
     }
 
     /// Draws `n` answers to each of several prompts, all decoded together. Answer `i` of a
     /// request uses stream `i` of the request's seed, so the result equals separate `generate`
     /// calls (the kernels make rows independent).
-    pub fn generate_batch(&self, requests: &[Request<'_>], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {
+    pub fn generate_batch(
+        &self,
+        requests: &[Request<'_>],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<Vec<Generation>>> {
         let tickets = self.submit(requests, n, opts)?;
         tickets.into_iter().map(|t| self.wait(t)).collect()
     }
@@ -303,7 +332,12 @@ impl LocalModel {
     /// The prompts are computed now; their answers are decoded by later `wait` calls, as rows
     /// of the same decoding steps as every other unfinished answer. This is how a protocol
     /// overlaps independent work: the paper's probes ride along with the conversation.
-    pub fn submit(&self, requests: &[Request<'_>], n: usize, opts: &SamplingOptions) -> Result<Vec<u64>> {
+    pub fn submit(
+        &self,
+        requests: &[Request<'_>],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<u64>> {
         opts.validate()?;
         for request in requests {
             self.check_prompt(request.prompt)?;
@@ -314,7 +348,10 @@ impl LocalModel {
         let state = &mut *state;
 
         let prompt_started = Instant::now();
-        let mut bases: Vec<SeqKv> = requests.iter().map(|r| state.cache.lookup(r.prompt, 1)).collect();
+        let mut bases: Vec<SeqKv> = requests
+            .iter()
+            .map(|r| state.cache.lookup(r.prompt, 1))
+            .collect();
         let cached: Vec<usize> = bases.iter().map(SeqKv::len).collect();
         let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt).collect();
         let prompt_logits = self.prefill_many(&mut bases, &prompts, &mut state.scratch)?;
@@ -322,7 +359,8 @@ impl LocalModel {
             state.cache.insert(base);
         }
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
-        self.usage.record_prompt(prompts.iter().map(|p| p.len()).sum(), cached.iter().sum());
+        self.usage
+            .record_prompt(prompts.iter().map(|p| p.len()).sum(), cached.iter().sum());
 
         let opts = Arc::new(opts.clone());
         let mut ids = Vec::with_capacity(requests.len());
@@ -340,7 +378,10 @@ impl LocalModel {
                     submitted: Instant::now(),
                 },
             );
-            let seeded = SamplingOptions { seed: request.seed, ..(*opts).clone() };
+            let seeded = SamplingOptions {
+                seed: request.seed,
+                ..(*opts).clone()
+            };
             for i in 0..n {
                 let mut answer = Answer {
                     ticket: id,
@@ -352,7 +393,9 @@ impl LocalModel {
                     finish: None,
                     text: String::new(),
                 };
-                let token = answer.sampler.sample(&prompt_logits[r * vocab..(r + 1) * vocab]);
+                let token = answer
+                    .sampler
+                    .sample(&prompt_logits[r * vocab..(r + 1) * vocab]);
                 answer.accept(token, self, context);
                 state.active.push(answer);
             }
@@ -367,13 +410,19 @@ impl LocalModel {
         let mut state = self.state.lock().unwrap();
         let state = &mut *state;
         if !state.tickets.contains_key(&ticket) {
-            return Err(ModelError::InvalidOption(format!("no pending request {ticket} (already collected?)")));
+            return Err(ModelError::InvalidOption(format!(
+                "no pending request {ticket} (already collected?)"
+            )));
         }
         loop {
             let done = state.tickets[&ticket].slots.iter().all(Option::is_some);
             if done {
                 let finished = state.tickets.remove(&ticket).expect("checked above");
-                let answers: Vec<Generation> = finished.slots.into_iter().map(|g| g.expect("all done")).collect();
+                let answers: Vec<Generation> = finished
+                    .slots
+                    .into_iter()
+                    .map(|g| g.expect("all done"))
+                    .collect();
                 if trace_enabled() {
                     let generated: usize = answers.iter().map(|a| a.tokens.len()).sum();
                     let decode_ms = answers.iter().map(|a| a.decode_ms).fold(0.0, f64::max);
@@ -389,7 +438,8 @@ impl LocalModel {
             }
             if crate::interrupt::requested() {
                 // Nobody will collect what was in flight: drop it.
-                let cancelled: std::collections::HashSet<u64> = state.active.drain(..).map(|a| a.ticket).collect();
+                let cancelled: std::collections::HashSet<u64> =
+                    state.active.drain(..).map(|a| a.ticket).collect();
                 state.tickets.retain(|id, _| !cancelled.contains(id));
                 return Err(ModelError::Interrupted);
             }
@@ -406,16 +456,21 @@ impl LocalModel {
             .active
             .iter_mut()
             .map(|a| BatchItem {
-                tokens: std::slice::from_ref(a.tokens.last().expect("an unfinished answer has a token")),
+                tokens: std::slice::from_ref(
+                    a.tokens.last().expect("an unfinished answer has a token"),
+                ),
                 seq: &mut a.seq,
                 want_logits: true,
             })
             .collect();
-        self.transformer.forward(&ctx, &mut items, &mut state.scratch);
+        self.transformer
+            .forward(&ctx, &mut items, &mut state.scratch);
         drop(items);
         let logits = &state.scratch.logits;
         for (row, answer) in state.active.iter_mut().enumerate() {
-            let token = answer.sampler.sample(&logits[row * vocab..(row + 1) * vocab]);
+            let token = answer
+                .sampler
+                .sample(&logits[row * vocab..(row + 1) * vocab]);
             answer.accept(token, self, context);
         }
         self.retire_finished(state);
@@ -451,7 +506,12 @@ impl LocalModel {
 
     /// Computes the uncached part of several prompts, packing up to `PROMPT_CHUNK` rows from
     /// any of them into each forward pass; returns the logits after each prompt's last token.
-    fn prefill_many(&self, seqs: &mut [SeqKv], prompts: &[&[u32]], scratch: &mut Scratch) -> Result<Vec<f32>> {
+    fn prefill_many(
+        &self,
+        seqs: &mut [SeqKv],
+        prompts: &[&[u32]],
+        scratch: &mut Scratch,
+    ) -> Result<Vec<f32>> {
         let vocab = self.transformer.config.vocab;
         let ctx = self.context();
         let mut logits = vec![0f32; prompts.len() * vocab];
@@ -484,7 +544,8 @@ impl LocalModel {
             }
             self.transformer.forward(&ctx, &mut items, scratch);
             for (row, &i) in finishing.iter().enumerate() {
-                logits[i * vocab..(i + 1) * vocab].copy_from_slice(&scratch.logits[row * vocab..(row + 1) * vocab]);
+                logits[i * vocab..(i + 1) * vocab]
+                    .copy_from_slice(&scratch.logits[row * vocab..(row + 1) * vocab]);
             }
         }
     }
@@ -543,11 +604,16 @@ impl Answer {
 /// `DRIFT_SCRIPT_TRACE=1` prints one line per generation call: prompt and decode timings.
 fn trace_enabled() -> bool {
     static TRACE: OnceLock<bool> = OnceLock::new();
-    *TRACE.get_or_init(|| std::env::var("DRIFT_SCRIPT_TRACE").is_ok_and(|v| !v.is_empty() && v != "0"))
+    *TRACE.get_or_init(|| {
+        std::env::var("DRIFT_SCRIPT_TRACE").is_ok_and(|v| !v.is_empty() && v != "0")
+    })
 }
 
 fn file_stem(path: &Path) -> String {
-    path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 impl ChatModel for LocalModel {
@@ -555,7 +621,12 @@ impl ChatModel for LocalModel {
         &self.info
     }
 
-    fn chat(&self, messages: &[Message], n: usize, opts: &SamplingOptions) -> Result<Vec<Generation>> {
+    fn chat(
+        &self,
+        messages: &[Message],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<Generation>> {
         let prompt = self.tokenize_chat(messages)?;
         self.generate(&prompt.ids, n, opts)
     }
@@ -572,7 +643,12 @@ impl ChatModel for LocalModel {
         self.usage.snapshot()
     }
 
-    fn submit(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<super::Ticket>> {
+    fn submit(
+        &self,
+        conversations: &[(Vec<Message>, u64)],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<super::Ticket>> {
         let prompts = conversations
             .iter()
             .map(|(messages, _)| self.tokenize_chat(messages).map(|p| p.ids))
@@ -580,9 +656,15 @@ impl ChatModel for LocalModel {
         let requests: Vec<Request<'_>> = prompts
             .iter()
             .zip(conversations)
-            .map(|(ids, (_, seed))| Request { prompt: ids, seed: *seed })
+            .map(|(ids, (_, seed))| Request {
+                prompt: ids,
+                seed: *seed,
+            })
             .collect();
-        Ok(LocalModel::submit(self, &requests, n, opts)?.into_iter().map(super::Ticket::Pending).collect())
+        Ok(LocalModel::submit(self, &requests, n, opts)?
+            .into_iter()
+            .map(super::Ticket::Pending)
+            .collect())
     }
 
     fn wait(&self, ticket: super::Ticket) -> Result<Vec<Generation>> {
@@ -592,7 +674,12 @@ impl ChatModel for LocalModel {
         }
     }
 
-    fn chat_batch(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {
+    fn chat_batch(
+        &self,
+        conversations: &[(Vec<Message>, u64)],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<Vec<Generation>>> {
         let prompts = conversations
             .iter()
             .map(|(messages, _)| self.tokenize_chat(messages).map(|p| p.ids))
@@ -600,7 +687,10 @@ impl ChatModel for LocalModel {
         let requests: Vec<Request<'_>> = prompts
             .iter()
             .zip(conversations)
-            .map(|(ids, (_, seed))| Request { prompt: ids, seed: *seed })
+            .map(|(ids, (_, seed))| Request {
+                prompt: ids,
+                seed: *seed,
+            })
             .collect();
         self.generate_batch(&requests, n, opts)
     }
@@ -629,7 +719,8 @@ impl LocalModel {
                 tokens: std::slice::from_ref(&token),
                 want_logits: true,
             }];
-            self.transformer.forward(&ctx, &mut items, &mut state.scratch);
+            self.transformer
+                .forward(&ctx, &mut items, &mut state.scratch);
         }
         Ok(out)
     }

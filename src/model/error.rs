@@ -22,7 +22,9 @@ pub enum ModelError {
     },
     #[error("unsupported architecture `{0}` (supported: llama, mistral, qwen2)")]
     UnsupportedArchitecture(String),
-    #[error("tensor `{tensor}` has unsupported type {dtype} (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)")]
+    #[error(
+        "tensor `{tensor}` has unsupported type {dtype} (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"
+    )]
     UnsupportedQuantization { tensor: String, dtype: String },
     #[error("missing tensor `{0}` in the model file")]
     MissingTensor(String),
@@ -58,7 +60,12 @@ pub enum ModelError {
 
 /// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.
 pub fn candle_message(error: &candle_core::Error) -> String {
-    error.to_string().lines().next().unwrap_or_default().to_string()
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

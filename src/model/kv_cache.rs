@@ -158,14 +158,17 @@ impl SeqKv {
             let lo = start.max(b * KV_BLOCK);
             let hi = end.min((b + 1) * KV_BLOCK);
             block.tokens.truncate(lo - b * KV_BLOCK);
-            block.tokens.extend_from_slice(&new_tokens[lo - start..hi - start]);
+            block
+                .tokens
+                .extend_from_slice(&new_tokens[lo - start..hi - start]);
         }
         self.tokens.extend_from_slice(new_tokens);
     }
 
     /// The block holding position `pos`, for writing (after `reserve`).
     pub fn block_mut(&mut self, pos: usize) -> &mut KvBlock {
-        Arc::get_mut(&mut self.blocks[pos / KV_BLOCK]).expect("reserve() made written blocks unique")
+        Arc::get_mut(&mut self.blocks[pos / KV_BLOCK])
+            .expect("reserve() made written blocks unique")
     }
 
     /// Forgets everything after the first `len` tokens.
@@ -374,7 +377,8 @@ mod tests {
         for pos in start..tokens.len() {
             for layer in 0..2 {
                 let key = [(tokens[pos] + layer as u32) as f32; 4];
-                seq.block_mut(pos).write(SHAPE, layer, pos % KV_BLOCK, &key, &key);
+                seq.block_mut(pos)
+                    .write(SHAPE, layer, pos % KV_BLOCK, &key, &key);
             }
         }
         seq
@@ -390,7 +394,10 @@ mod tests {
         second.extend(100..110);
         let found = cache.lookup(&second, 1);
         assert_eq!(found.len(), 70, "all of the first prompt is reused");
-        assert!(Arc::ptr_eq(&found.blocks[0], &seq.blocks[0]), "full blocks are shared");
+        assert!(
+            Arc::ptr_eq(&found.blocks[0], &seq.blocks[0]),
+            "full blocks are shared"
+        );
         // The same prompt again: all but the last token.
         assert_eq!(cache.lookup(&first, 1).len(), 69);
         // A prompt that diverges inside the second block reuses up to the divergence.
@@ -413,8 +420,14 @@ mod tests {
         let mut longer = prompt.clone();
         longer.push(7);
         a = computed(&longer, a);
-        assert!(!Arc::ptr_eq(&a.blocks[1], &base.blocks[1]), "the tail block was copied");
-        assert!(Arc::ptr_eq(&a.blocks[0], &base.blocks[0]), "the full block is still shared");
+        assert!(
+            !Arc::ptr_eq(&a.blocks[1], &base.blocks[1]),
+            "the tail block was copied"
+        );
+        assert!(
+            Arc::ptr_eq(&a.blocks[0], &base.blocks[0]),
+            "the full block is still shared"
+        );
         assert_eq!(base.blocks[1].tokens.len(), 8, "the original is unchanged");
     }
 

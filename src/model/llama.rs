@@ -85,7 +85,13 @@ impl SharedRows {
 }
 
 impl Transformer {
-    pub fn new(config: TransformerConfig, embedding: Matrix, layers: Vec<Layer>, final_norm: Vec<f32>, output: Option<Matrix>) -> Self {
+    pub fn new(
+        config: TransformerConfig,
+        embedding: Matrix,
+        layers: Vec<Layer>,
+        final_norm: Vec<f32>,
+        output: Option<Matrix>,
+    ) -> Self {
         let rope = RopeTable::new(
             config.head_dim,
             config.rope_theta,
@@ -121,16 +127,25 @@ impl Transformer {
 
     /// Bytes held by the weights.
     pub fn weight_bytes(&self) -> usize {
-        let mut total = self.embedding.size_bytes() + self.output.as_ref().map_or(0, Matrix::size_bytes);
+        let mut total =
+            self.embedding.size_bytes() + self.output.as_ref().map_or(0, Matrix::size_bytes);
         for layer in &self.layers {
-            total += layer.qkv.size_bytes() + layer.attn_output.size_bytes() + layer.gate_up.size_bytes() + layer.down.size_bytes();
+            total += layer.qkv.size_bytes()
+                + layer.attn_output.size_bytes()
+                + layer.gate_up.size_bytes()
+                + layer.down.size_bytes();
         }
         total
     }
 
     /// Appends each item's tokens to its sequence, computing their keys and values, and writes
     /// the logits of the last token of every item with `want_logits` into `scratch.logits`.
-    pub fn forward(&self, ctx: &ForwardContext<'_>, items: &mut [BatchItem<'_>], scratch: &mut Scratch) {
+    pub fn forward(
+        &self,
+        ctx: &ForwardContext<'_>,
+        items: &mut [BatchItem<'_>],
+        scratch: &mut Scratch,
+    ) {
         let cfg = &self.config;
         let (hidden, q_dim, kv_dim, ffn) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.ffn_hidden);
         let qkv_dim = q_dim + 2 * kv_dim;
@@ -160,7 +175,8 @@ impl Transformer {
         let mut r = 0;
         for item in items.iter() {
             for &t in item.tokens {
-                self.embedding.dequantize_row(t as usize, &mut scratch.x[r * hidden..(r + 1) * hidden]);
+                self.embedding
+                    .dequantize_row(t as usize, &mut scratch.x[r * hidden..(r + 1) * hidden]);
                 r += 1;
             }
         }
@@ -168,8 +184,11 @@ impl Transformer {
         scratch.cos.resize(rows * pairs, 0.0);
         scratch.sin.resize(rows * pairs, 0.0);
         for (r, &pos) in row_pos.iter().enumerate() {
-            self.rope
-                .angles(pos, &mut scratch.cos[r * pairs..(r + 1) * pairs], &mut scratch.sin[r * pairs..(r + 1) * pairs]);
+            self.rope.angles(
+                pos,
+                &mut scratch.cos[r * pairs..(r + 1) * pairs],
+                &mut scratch.sin[r * pairs..(r + 1) * pairs],
+            );
         }
         scratch.h.resize(rows * hidden, 0.0);
         scratch.qkv.resize(rows * qkv_dim, 0.0);
@@ -181,8 +200,23 @@ impl Transformer {
         let hd = cfg.head_dim;
 
         for (l, layer) in self.layers.iter().enumerate() {
-            rms_norm_rows(ctx.pool, &scratch.x, &layer.attn_norm, cfg.rms_eps, hidden, &mut scratch.h);
-            matmul(ctx.pool, ctx.isa, &layer.qkv, &scratch.h, rows, &mut scratch.qkv, &mut scratch.xq);
+            rms_norm_rows(
+                ctx.pool,
+                &scratch.x,
+                &layer.attn_norm,
+                cfg.rms_eps,
+                hidden,
+                &mut scratch.h,
+            );
+            matmul(
+                ctx.pool,
+                ctx.isa,
+                &layer.qkv,
+                &scratch.h,
+                rows,
+                &mut scratch.qkv,
+                &mut scratch.xq,
+            );
             for r in 0..rows {
                 let row = &mut scratch.qkv[r * qkv_dim..(r + 1) * qkv_dim];
                 if let Some(bias) = &layer.qkv_bias {
@@ -190,14 +224,19 @@ impl Transformer {
                         *v += b;
                     }
                 }
-                let (cos, sin) = (&scratch.cos[r * pairs..(r + 1) * pairs], &scratch.sin[r * pairs..(r + 1) * pairs]);
+                let (cos, sin) = (
+                    &scratch.cos[r * pairs..(r + 1) * pairs],
+                    &scratch.sin[r * pairs..(r + 1) * pairs],
+                );
                 for head in row[..q_dim + kv_dim].chunks_exact_mut(hd) {
                     math::rope(head, cos, sin, interleaved);
                 }
                 let item = &mut items[row_item[r]];
                 let pos = row_pos[r];
                 let (key, value) = row[q_dim..].split_at(kv_dim);
-                item.seq.block_mut(pos).write(kv_shape, l, pos % KV_BLOCK, key, value);
+                item.seq
+                    .block_mut(pos)
+                    .write(kv_shape, l, pos % KV_BLOCK, key, value);
             }
 
             // Attention: one task per (item, kv head, chunk of rows).
@@ -208,7 +247,12 @@ impl Transformer {
                 for g in 0..cfg.kv_heads {
                     for c in 0..chunks {
                         let range = split_range(n, chunks, c);
-                        tasks.push((i, g, item_first_row[i] + range.start, item_first_row[i] + range.end));
+                        tasks.push((
+                            i,
+                            g,
+                            item_first_row[i] + range.start,
+                            item_first_row[i] + range.end,
+                        ));
                     }
                 }
             }
@@ -226,13 +270,44 @@ impl Transformer {
                 }
             });
 
-            matmul(ctx.pool, ctx.isa, &layer.attn_output, &scratch.attn, rows, &mut scratch.proj, &mut scratch.xq);
+            matmul(
+                ctx.pool,
+                ctx.isa,
+                &layer.attn_output,
+                &scratch.attn,
+                rows,
+                &mut scratch.proj,
+                &mut scratch.xq,
+            );
             add_in_place(&mut scratch.x, &scratch.proj);
 
-            rms_norm_rows(ctx.pool, &scratch.x, &layer.ffn_norm, cfg.rms_eps, hidden, &mut scratch.h);
-            matmul(ctx.pool, ctx.isa, &layer.gate_up, &scratch.h, rows, &mut scratch.gate_up, &mut scratch.xq);
+            rms_norm_rows(
+                ctx.pool,
+                &scratch.x,
+                &layer.ffn_norm,
+                cfg.rms_eps,
+                hidden,
+                &mut scratch.h,
+            );
+            matmul(
+                ctx.pool,
+                ctx.isa,
+                &layer.gate_up,
+                &scratch.h,
+                rows,
+                &mut scratch.gate_up,
+                &mut scratch.xq,
+            );
             swiglu_rows(ctx.pool, &scratch.gate_up, ffn, &mut scratch.act);
-            matmul(ctx.pool, ctx.isa, &layer.down, &scratch.act, rows, &mut scratch.proj, &mut scratch.xq);
+            matmul(
+                ctx.pool,
+                ctx.isa,
+                &layer.down,
+                &scratch.act,
+                rows,
+                &mut scratch.proj,
+                &mut scratch.xq,
+            );
             add_in_place(&mut scratch.x, &scratch.proj);
         }
 
@@ -255,7 +330,15 @@ impl Transformer {
         }
         let output = self.output.as_ref().unwrap_or(&self.embedding);
         scratch.logits.resize(n * output.rows, 0.0);
-        matmul(ctx.pool, ctx.isa, output, &scratch.h[..n * hidden], n, &mut scratch.logits, &mut scratch.xq);
+        matmul(
+            ctx.pool,
+            ctx.isa,
+            output,
+            &scratch.h[..n * hidden],
+            n,
+            &mut scratch.logits,
+            &mut scratch.xq,
+        );
     }
 }
 
@@ -266,7 +349,14 @@ fn add_in_place(x: &mut [f32], delta: &[f32]) {
 }
 
 /// Row-parallel RMSNorm of `rows × width` values.
-fn rms_norm_rows(pool: &ThreadPool, x: &[f32], weight: &[f32], eps: f32, width: usize, out: &mut [f32]) {
+fn rms_norm_rows(
+    pool: &ThreadPool,
+    x: &[f32],
+    weight: &[f32],
+    eps: f32,
+    width: usize,
+    out: &mut [f32],
+) {
     let rows = x.len() / width;
     let parts = if rows >= 16 { pool.threads() * 2 } else { 1 };
     let out_rows = SharedRows(out.as_mut_ptr());

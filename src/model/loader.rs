@@ -76,7 +76,8 @@ impl GgufFile {
                 reason: format!("it starts with {magic:02x?}, not the magic bytes \"GGUF\""),
             });
         }
-        file.seek(SeekFrom::Start(0)).map_err(|e| ModelError::io(path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| ModelError::io(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| {
             // First line only: with RUST_BACKTRACE set, candle appends a backtrace.
             let message = super::error::candle_message(&e);
@@ -121,7 +122,9 @@ impl GgufFile {
     }
 
     fn info(&self, name: &str) -> Result<&TensorInfo> {
-        self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor(name.into()))
+        self.tensors
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor(name.into()))
     }
 
     /// (rows, cols) of a 2-D tensor; candle lists GGUF dimensions outermost first.
@@ -139,17 +142,25 @@ impl GgufFile {
 
     fn raw(&mut self, name: &str) -> Result<(GgmlDType, Vec<usize>, Vec<u8>)> {
         let info = self.info(name)?;
-        let (dtype, dims, size) = (info.ggml_dtype, info.shape.dims().to_vec(), tensor_bytes(info));
+        let (dtype, dims, size) = (
+            info.ggml_dtype,
+            info.shape.dims().to_vec(),
+            tensor_bytes(info),
+        );
         let start = self.data_offset + info.offset;
         let mut bytes = vec![0u8; size];
         let path = self.path.clone();
-        self.file.seek(SeekFrom::Start(start)).map_err(|e| ModelError::io(&path, e))?;
-        self.file.read_exact(&mut bytes).map_err(|_| ModelError::Truncated {
-            path: path.clone(),
-            what: format!("tensor `{name}`"),
-            needed: start + size as u64,
-            actual: self.file_len,
-        })?;
+        self.file
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| ModelError::io(&path, e))?;
+        self.file
+            .read_exact(&mut bytes)
+            .map_err(|_| ModelError::Truncated {
+                path: path.clone(),
+                what: format!("tensor `{name}`"),
+                needed: start + size as u64,
+                actual: self.file_len,
+            })?;
         Ok((dtype, dims, bytes))
     }
 
@@ -167,7 +178,13 @@ impl GgufFile {
     }
 
     /// A weight matrix with the expected shape, converted to its kernel layout.
-    pub fn matrix(&mut self, name: &str, rows: usize, cols: usize, mode: WeightMode) -> Result<Matrix> {
+    pub fn matrix(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        mode: WeightMode,
+    ) -> Result<Matrix> {
         let (dtype, dims, bytes) = self.raw(name)?;
         if dims != [rows, cols] {
             return Err(ModelError::BadShape {
@@ -187,21 +204,48 @@ impl GgufFile {
         };
         let f16_at = |b: &[u8], i: usize| f16::from_le_bytes([b[i], b[i + 1]]);
         Ok(match dtype {
-            GgmlDType::F32 => Matrix::dense(rows, cols, &dequantize(name, dtype, &dims, &bytes)?, StorageFormat::F32),
-            GgmlDType::F16 => Matrix::dense(rows, cols, &dequantize(name, dtype, &dims, &bytes)?, StorageFormat::F16),
-            GgmlDType::BF16 => Matrix::dense(rows, cols, &dequantize(name, dtype, &dims, &bytes)?, StorageFormat::BF16),
+            GgmlDType::F32 => Matrix::dense(
+                rows,
+                cols,
+                &dequantize(name, dtype, &dims, &bytes)?,
+                StorageFormat::F32,
+            ),
+            GgmlDType::F16 => Matrix::dense(
+                rows,
+                cols,
+                &dequantize(name, dtype, &dims, &bytes)?,
+                StorageFormat::F16,
+            ),
+            GgmlDType::BF16 => Matrix::dense(
+                rows,
+                cols,
+                &dequantize(name, dtype, &dims, &bytes)?,
+                StorageFormat::BF16,
+            ),
             // Q4_0: d, 16 bytes of nibbles; element j is the low nibble of byte j, element
             // j + 16 the high nibble; value = d·(q − 8).
             GgmlDType::Q4_0 => Matrix::from_blocks(rows, cols, false, |r, b| {
                 let blk = block(r, b, 18);
                 let d = f16_at(blk, 0);
-                let q = std::array::from_fn(|i| if i < 16 { blk[2 + i] & 15 } else { blk[2 + i - 16] >> 4 });
+                let q = std::array::from_fn(|i| {
+                    if i < 16 {
+                        blk[2 + i] & 15
+                    } else {
+                        blk[2 + i - 16] >> 4
+                    }
+                });
                 (q, d, f16::from_f32(-8.0 * d.to_f32()))
             }),
             // Q4_1: d, m, 16 bytes of nibbles; value = d·q + m.
             GgmlDType::Q4_1 => Matrix::from_blocks(rows, cols, false, |r, b| {
                 let blk = block(r, b, 20);
-                let q = std::array::from_fn(|i| if i < 16 { blk[4 + i] & 15 } else { blk[4 + i - 16] >> 4 });
+                let q = std::array::from_fn(|i| {
+                    if i < 16 {
+                        blk[4 + i] & 15
+                    } else {
+                        blk[4 + i - 16] >> 4
+                    }
+                });
                 (q, f16_at(blk, 0), f16_at(blk, 2))
             }),
             // Q5_0: d, 32 high bits, 16 bytes of nibbles; value = d·(q − 16).
@@ -209,13 +253,21 @@ impl GgufFile {
                 let blk = block(r, b, 22);
                 let d = f16_at(blk, 0);
                 let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
-                (five_bit_codes(&blk[6..22], qh), d, f16::from_f32(-16.0 * d.to_f32()))
+                (
+                    five_bit_codes(&blk[6..22], qh),
+                    d,
+                    f16::from_f32(-16.0 * d.to_f32()),
+                )
             }),
             // Q5_1: d, m, 32 high bits, 16 bytes of nibbles; value = d·q + m.
             GgmlDType::Q5_1 => Matrix::from_blocks(rows, cols, true, |r, b| {
                 let blk = block(r, b, 24);
                 let qh = u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]);
-                (five_bit_codes(&blk[8..24], qh), f16_at(blk, 0), f16_at(blk, 2))
+                (
+                    five_bit_codes(&blk[8..24], qh),
+                    f16_at(blk, 0),
+                    f16_at(blk, 2),
+                )
             }),
             // Q8_0: d, 32 signed bytes; stored as q + 128 with m = −128·d.
             GgmlDType::Q8_0 => Matrix::from_blocks(rows, cols, true, |r, b| {
@@ -232,7 +284,11 @@ impl GgufFile {
 
 fn five_bit_codes(nibbles: &[u8], qh: u32) -> [u8; QBLOCK] {
     std::array::from_fn(|i| {
-        let low = if i < 16 { nibbles[i] & 15 } else { nibbles[i - 16] >> 4 };
+        let low = if i < 16 {
+            nibbles[i] & 15
+        } else {
+            nibbles[i - 16] >> 4
+        };
         low | ((((qh >> i) & 1) as u8) << 4)
     })
 }
@@ -242,13 +298,18 @@ fn tensor_bytes(info: &TensorInfo) -> usize {
 }
 
 fn dequantize(name: &str, dtype: GgmlDType, dims: &[usize], bytes: &[u8]) -> Result<Vec<f32>> {
-    let tensor = candle_core::quantized::ggml_file::qtensor_from_ggml(dtype, bytes, dims.to_vec(), &Device::Cpu)
-        .and_then(|q| q.dequantize(&Device::Cpu))
-        .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
-        .map_err(|e| ModelError::UnsupportedQuantization {
-            tensor: name.into(),
-            dtype: format!("{dtype:?} ({})", super::error::candle_message(&e)),
-        })?;
+    let tensor = candle_core::quantized::ggml_file::qtensor_from_ggml(
+        dtype,
+        bytes,
+        dims.to_vec(),
+        &Device::Cpu,
+    )
+    .and_then(|q| q.dequantize(&Device::Cpu))
+    .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+    .map_err(|e| ModelError::UnsupportedQuantization {
+        tensor: name.into(),
+        dtype: format!("{dtype:?} ({})", super::error::candle_message(&e)),
+    })?;
     Ok(tensor)
 }
 
@@ -273,13 +334,19 @@ fn unify_formats(parts: Vec<Matrix>) -> Vec<Matrix> {
 }
 
 fn widen_u4(m: &Matrix) -> Matrix {
-    let MatrixData::U4(blocks) = &m.data else { unreachable!() };
+    let MatrixData::U4(blocks) = &m.data else {
+        unreachable!()
+    };
     let nb = m.cols / QBLOCK;
     Matrix::from_blocks(m.rows, m.cols, true, |r, b| {
         let (t, lane) = (r / 16, r % 16);
         let blk = &blocks[t * nb + b];
         let q = std::array::from_fn(|i| {
-            let (c, j, high) = if i < 16 { (i / 4, i % 4, false) } else { ((i - 16) / 4, (i - 16) % 4, true) };
+            let (c, j, high) = if i < 16 {
+                (i / 4, i % 4, false)
+            } else {
+                ((i - 16) / 4, (i - 16) % 4, true)
+            };
             let byte = blk.qs[c * 64 + lane * 4 + j];
             if high { byte >> 4 } else { byte & 15 }
         });
@@ -314,11 +381,13 @@ pub fn load_gguf(gguf: &mut GgufFile, mode: WeightMode) -> Result<Transformer> {
 /// Loads a Hugging Face folder: `config.json` and one or more `*.safetensors` files.
 pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
     let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Metadata {
-        key: config_path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text =
+        std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::Metadata {
+            key: config_path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     let config = TransformerConfig::from_hf_json(&json)?;
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| ModelError::io(dir, e))?
@@ -327,20 +396,33 @@ pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(ModelError::MissingTensor(format!("*.safetensors in {}", dir.display())));
+        return Err(ModelError::MissingTensor(format!(
+            "*.safetensors in {}",
+            dir.display()
+        )));
     }
     // SAFETY: the files are memory-mapped read-only; modifying them while loading is the
     // caller's problem, as with any memory-mapped input.
-    let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }.map_err(|e| ModelError::NotGguf {
-        path: dir.into(),
-        reason: format!("cannot read safetensors: {}", super::error::candle_message(&e)),
-    })?;
-    let present: std::collections::HashSet<String> = st.tensors().into_iter().map(|(name, _)| name).collect();
-    let tied = json["tie_word_embeddings"].as_bool().unwrap_or(false) || !present.contains("lm_head.weight");
+    let st =
+        unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }.map_err(|e| {
+            ModelError::NotGguf {
+                path: dir.into(),
+                reason: format!(
+                    "cannot read safetensors: {}",
+                    super::error::candle_message(&e)
+                ),
+            }
+        })?;
+    let present: std::collections::HashSet<String> =
+        st.tensors().into_iter().map(|(name, _)| name).collect();
+    let tied = json["tie_word_embeddings"].as_bool().unwrap_or(false)
+        || !present.contains("lm_head.weight");
     let names = TensorNames::hf();
     load_transformer(config, &names, |name, shape| {
         if let Shape::Exists = shape {
-            return Ok(Tensor::Exists(present.contains(name) && !(tied && name == "lm_head.weight")));
+            return Ok(Tensor::Exists(
+                present.contains(name) && !(tied && name == "lm_head.weight"),
+            ));
         }
         if !present.contains(name) {
             return Err(ModelError::MissingTensor(name.into()));
@@ -348,7 +430,10 @@ pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
         let tensor = st.load(name, &Device::Cpu)?;
         let dtype = tensor.dtype();
         let dims = tensor.dims().to_vec();
-        let values = tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let values = tensor
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         match shape {
             Shape::Vector(len) if values.len() == len => Ok(Tensor::Vector(values)),
             Shape::Matrix(rows, cols) if dims == [rows, cols] => {
@@ -513,5 +598,7 @@ fn load_transformer(
             down: fetch(&name(names.down), Shape::Matrix(hidden, ffn))?.matrix(),
         });
     }
-    Ok(Transformer::new(config, embedding, layers, final_norm, output))
+    Ok(Transformer::new(
+        config, embedding, layers, final_norm, output,
+    ))
 }

@@ -124,7 +124,12 @@ pub struct RopeTable {
 }
 
 impl RopeTable {
-    pub fn new(head_dim: usize, theta: f32, linear_factor: f32, freq_factors: Option<&[f32]>) -> Self {
+    pub fn new(
+        head_dim: usize,
+        theta: f32,
+        linear_factor: f32,
+        freq_factors: Option<&[f32]>,
+    ) -> Self {
         let inv_freq = (0..head_dim / 2)
             .map(|i| {
                 let base = 1.0 / (theta as f64).powf(2.0 * i as f64 / head_dim as f64);
@@ -157,7 +162,11 @@ impl RopeTable {
 pub fn rope(head: &mut [f32], cos: &[f32], sin: &[f32], interleaved: bool) {
     let half = head.len() / 2;
     for i in 0..half {
-        let (a, b) = if interleaved { (2 * i, 2 * i + 1) } else { (i, i + half) };
+        let (a, b) = if interleaved {
+            (2 * i, 2 * i + 1)
+        } else {
+            (i, i + half)
+        };
         let (x0, x1) = (head[a], head[b]);
         head[a] = x0 * cos[i] - x1 * sin[i];
         head[b] = x0 * sin[i] + x1 * cos[i];
@@ -174,7 +183,10 @@ mod tests {
         while x < 88.0 {
             let expected = (x as f64).exp();
             let got = exp(x) as f64;
-            assert!(((got - expected) / expected).abs() < 5e-7, "exp({x}) = {got}, expected {expected}");
+            assert!(
+                ((got - expected) / expected).abs() < 5e-7,
+                "exp({x}) = {got}, expected {expected}"
+            );
             x += 0.0137;
         }
         assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);

@@ -69,7 +69,12 @@ pub struct ModelInfo {
 pub trait ChatModel: Send + Sync {
     fn info(&self) -> &ModelInfo;
     /// `n` answers to one conversation, sampled together.
-    fn chat(&self, messages: &[Message], n: usize, opts: &SamplingOptions) -> Result<Vec<Generation>>;
+    fn chat(
+        &self,
+        messages: &[Message],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<Generation>>;
     fn count_tokens(&self, messages: &[Message]) -> Result<usize>;
     /// sha256 of the weights file, for records (empty when there is no single file).
     fn sha256(&self) -> String {
@@ -77,22 +82,47 @@ pub trait ChatModel: Send + Sync {
     }
     /// Several conversations, each with its own seed, `n` answers each, sampled together where
     /// the backend can. The default runs them one after the other.
-    fn chat_batch(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<Vec<Generation>>> {
+    fn chat_batch(
+        &self,
+        conversations: &[(Vec<Message>, u64)],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<Vec<Generation>>> {
         conversations
             .iter()
-            .map(|(messages, seed)| self.chat(messages, n, &SamplingOptions { seed: *seed, ..opts.clone() }))
+            .map(|(messages, seed)| {
+                self.chat(
+                    messages,
+                    n,
+                    &SamplingOptions {
+                        seed: *seed,
+                        ..opts.clone()
+                    },
+                )
+            })
             .collect()
     }
     /// Starts `n` answers to each conversation and returns without waiting for them, so that
     /// independent requests can be decoded together. The default computes them at once.
-    fn submit(&self, conversations: &[(Vec<Message>, u64)], n: usize, opts: &SamplingOptions) -> Result<Vec<Ticket>> {
-        Ok(self.chat_batch(conversations, n, opts)?.into_iter().map(Ticket::Ready).collect())
+    fn submit(
+        &self,
+        conversations: &[(Vec<Message>, u64)],
+        n: usize,
+        opts: &SamplingOptions,
+    ) -> Result<Vec<Ticket>> {
+        Ok(self
+            .chat_batch(conversations, n, opts)?
+            .into_iter()
+            .map(Ticket::Ready)
+            .collect())
     }
     /// The answers of a submitted conversation.
     fn wait(&self, ticket: Ticket) -> Result<Vec<Generation>> {
         match ticket {
             Ticket::Ready(answers) => Ok(answers),
-            Ticket::Pending(id) => Err(ModelError::InvalidOption(format!("request {id} belongs to another model"))),
+            Ticket::Pending(id) => Err(ModelError::InvalidOption(format!(
+                "request {id} belongs to another model"
+            ))),
         }
     }
     /// Tokens processed so far by this model (all calls).
@@ -133,7 +163,8 @@ impl UsageCounters {
     }
 
     pub fn record_generated(&self, tokens: usize) {
-        self.generated.fetch_add(tokens as u64, std::sync::atomic::Ordering::Relaxed);
+        self.generated
+            .fetch_add(tokens as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Usage {

@@ -170,7 +170,11 @@ fn worker_loop(shared: &Shared, index: usize) {
         if !joined {
             continue;
         }
-        let task = shared.task.lock().unwrap().expect("an open region has a task");
+        let task = shared
+            .task
+            .lock()
+            .unwrap()
+            .expect("an open region has a task");
         run_tasks(shared, task);
         shared.left.fetch_add(1, Ordering::Release);
     }
@@ -210,7 +214,10 @@ mod tests {
             pool.run(n, &|i| {
                 counts[i].fetch_add(1, Ordering::Relaxed);
             });
-            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1), "n = {n}");
+            assert!(
+                counts.iter().all(|c| c.load(Ordering::Relaxed) == 1),
+                "n = {n}"
+            );
         }
     }
 

@@ -130,7 +130,9 @@ impl Matrix {
         }
         let data = match format {
             StorageFormat::F32 => MatrixData::F32(tiled),
-            StorageFormat::F16 => MatrixData::F16(tiled.iter().map(|&v| f16::from_f32(v)).collect()),
+            StorageFormat::F16 => {
+                MatrixData::F16(tiled.iter().map(|&v| f16::from_f32(v)).collect())
+            }
             StorageFormat::BF16 => {
                 MatrixData::BF16(tiled.iter().map(|&v| bf16::from_f32(v)).collect())
             }
@@ -149,7 +151,11 @@ impl Matrix {
         wide: bool,
         mut block: impl FnMut(usize, usize) -> ([u8; QBLOCK], f16, f16),
     ) -> Matrix {
-        assert_eq!(cols % QBLOCK, 0, "input dimension must be a multiple of {QBLOCK}");
+        assert_eq!(
+            cols % QBLOCK,
+            0,
+            "input dimension must be a multiple of {QBLOCK}"
+        );
         let nb = cols / QBLOCK;
         let tiles = rows.div_ceil(TILE);
         if wide {
@@ -279,7 +285,10 @@ impl Matrix {
         let cols = parts[0].cols;
         let format = parts[0].format();
         assert!(parts.iter().all(|p| p.cols == cols && p.format() == format));
-        assert!(parts.iter().all(|p| p.rows % TILE == 0), "stacked parts must be tile-aligned");
+        assert!(
+            parts.iter().all(|p| p.rows % TILE == 0),
+            "stacked parts must be tile-aligned"
+        );
         let rows = parts.iter().map(|p| p.rows).sum();
         macro_rules! concat {
             ($variant:ident) => {{
@@ -418,7 +427,9 @@ mod tests {
     fn u8_quantization_error_is_bounded_by_half_a_step() {
         let rows = 3;
         let cols = 64;
-        let values: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 101) as f32 / 7.0 - 5.0).collect();
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 37) % 101) as f32 / 7.0 - 5.0)
+            .collect();
         let m = Matrix::quantize_u8(rows, cols, &values);
         let back = m.to_f32_rows();
         for (r, chunk) in values.chunks(QBLOCK).enumerate() {
@@ -426,7 +437,10 @@ mod tests {
                 - chunk.iter().copied().fold(f32::INFINITY, f32::min);
             for (i, &v) in chunk.iter().enumerate() {
                 let err = (back[r * QBLOCK + i] - v).abs();
-                assert!(err <= range / 255.0 * 0.5 + 0.01, "error {err} for range {range}");
+                assert!(
+                    err <= range / 255.0 * 0.5 + 0.01,
+                    "error {err} for range {range}"
+                );
             }
         }
     }

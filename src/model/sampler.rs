@@ -48,13 +48,20 @@ impl SamplingOptions {
             )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(ModelError::InvalidOption(format!("top_p must be in (0, 1], got {}", self.top_p)));
+            return Err(ModelError::InvalidOption(format!(
+                "top_p must be in (0, 1], got {}",
+                self.top_p
+            )));
         }
         if self.max_tokens == 0 {
-            return Err(ModelError::InvalidOption("max_tokens must be at least 1".into()));
+            return Err(ModelError::InvalidOption(
+                "max_tokens must be at least 1".into(),
+            ));
         }
         if self.stop.iter().any(String::is_empty) {
-            return Err(ModelError::InvalidOption("stop strings must not be empty".into()));
+            return Err(ModelError::InvalidOption(
+                "stop strings must not be empty".into(),
+            ));
         }
         Ok(())
     }
@@ -105,8 +112,10 @@ impl Sampler {
         self.candidates.clear();
         let top_k = self.top_k > 0 && self.top_k < self.probs.len();
         if top_k {
-            self.candidates.extend(self.probs.iter().enumerate().map(|(i, &p)| (p, i as u32)));
-            self.candidates.select_nth_unstable_by(self.top_k - 1, order);
+            self.candidates
+                .extend(self.probs.iter().enumerate().map(|(i, &p)| (p, i as u32)));
+            self.candidates
+                .select_nth_unstable_by(self.top_k - 1, order);
             self.candidates.truncate(self.top_k);
         }
         if self.top_p < 1.0 {
@@ -120,14 +129,24 @@ impl Sampler {
             // always lies among the few tokens within a factor 1000 of the best, so sort those
             // first and widen only if their mass falls short. Tokens left out are all less
             // likely than every token kept, so the sorted prefix is exact either way.
-            let pool: Vec<(f32, u32)> = if top_k { std::mem::take(&mut self.candidates) } else { Vec::new() };
+            let pool: Vec<(f32, u32)> = if top_k {
+                std::mem::take(&mut self.candidates)
+            } else {
+                Vec::new()
+            };
             for threshold in [1e-3f32, 1e-6, 0.0] {
                 self.candidates.clear();
                 if top_k {
-                    self.candidates.extend(pool.iter().copied().filter(|c| c.0 >= threshold));
-                } else {
                     self.candidates
-                        .extend(self.probs.iter().enumerate().filter(|(_, p)| **p >= threshold).map(|(i, &p)| (p, i as u32)));
+                        .extend(pool.iter().copied().filter(|c| c.0 >= threshold));
+                } else {
+                    self.candidates.extend(
+                        self.probs
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, p)| **p >= threshold)
+                            .map(|(i, &p)| (p, i as u32)),
+                    );
                 }
                 self.candidates.sort_unstable_by(order);
                 let mut cumulative = 0f64;
@@ -210,7 +229,8 @@ fn sum_f64(values: &[f32]) -> f64 {
     for (l, &v) in chunks.remainder().iter().enumerate() {
         lanes[l] += f64::from(v);
     }
-    ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]))
+    ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6]))
+        + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]))
 }
 
 /// Index of the largest logit (the first one on ties).
@@ -229,7 +249,9 @@ mod tests {
     use super::*;
 
     fn logits() -> Vec<f32> {
-        (0..1000).map(|i| ((i * 7919) % 1000) as f32 / 100.0).collect()
+        (0..1000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 100.0)
+            .collect()
     }
 
     #[test]
@@ -281,7 +303,10 @@ mod tests {
         };
         let mut s = Sampler::new(&wide, 0);
         let ones = (0..2000).filter(|_| s.sample(&l) == 1).count();
-        assert!((150..350).contains(&ones), "token 1 drawn {ones} times in 2000");
+        assert!(
+            (150..350).contains(&ones),
+            "token 1 drawn {ones} times in 2000"
+        );
     }
 
     #[test]
@@ -295,11 +320,21 @@ mod tests {
             temperature: -1.0,
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("temperature"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("temperature")
+        );
         let bad = SamplingOptions {
             max_tokens: 0,
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("max_tokens"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_tokens")
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! like equal steps in colour, and still ordered when printed in grey.
 
 use super::colors::viridis;
-use super::{PlotError, PlotReport, Picture, draw_err, format_number, write_picture};
+use super::{Picture, PlotError, PlotReport, draw_err, format_number, write_picture};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -48,7 +48,11 @@ pub struct HeatmapSpec {
 /// NaN and infinite cells are drawn light grey and counted in [`PlotReport::skipped`].
 /// Errors: bad extension, empty matrix, rows of different lengths, a label list of the wrong
 /// length, a non-finite `min`/`max` or `min ≥ max`, no finite value and no explicit scale.
-pub fn heatmap(matrix: &[Vec<f64>], spec: &HeatmapSpec, path: &Path) -> Result<PlotReport, PlotError> {
+pub fn heatmap(
+    matrix: &[Vec<f64>],
+    spec: &HeatmapSpec,
+    path: &Path,
+) -> Result<PlotReport, PlotError> {
     super::format_of(path)?;
     let picture = prepare(matrix, spec)?;
     write_picture(&picture, path)?;
@@ -85,18 +89,28 @@ fn labels(given: &Option<Vec<String>>, n: usize, what: &str) -> Result<Vec<Strin
     match given {
         None => Ok((0..n).map(|i| i.to_string()).collect()),
         Some(l) if l.len() == n => Ok(l.clone()),
-        Some(l) => Err(bad(format!("{} {what} labels given for {n} {what}s", l.len()))),
+        Some(l) => Err(bad(format!(
+            "{} {what} labels given for {n} {what}s",
+            l.len()
+        ))),
     }
 }
 
-pub(crate) fn prepare<'a>(matrix: &'a [Vec<f64>], spec: &HeatmapSpec) -> Result<HeatmapPicture<'a>, PlotError> {
+pub(crate) fn prepare<'a>(
+    matrix: &'a [Vec<f64>],
+    spec: &HeatmapSpec,
+) -> Result<HeatmapPicture<'a>, PlotError> {
     let rows = matrix.len();
     let cols = matrix.first().map_or(0, Vec::len);
     if rows == 0 || cols == 0 {
         return Err(bad("the matrix is empty".into()));
     }
     if let Some((row, r)) = matrix.iter().enumerate().find(|(_, r)| r.len() != cols) {
-        return Err(PlotError::RaggedMatrix { first: cols, row: row + 1, len: r.len() });
+        return Err(PlotError::RaggedMatrix {
+            first: cols,
+            row: row + 1,
+            len: r.len(),
+        });
     }
     for (name, v) in [("min", spec.min), ("max", spec.max)] {
         if let Some(v) = v
@@ -105,14 +119,21 @@ pub(crate) fn prepare<'a>(matrix: &'a [Vec<f64>], spec: &HeatmapSpec) -> Result<
             return Err(bad(format!("{name} must be a finite number, got {v}")));
         }
     }
-    let finite: Vec<f64> = matrix.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let finite: Vec<f64> = matrix
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     let blank = rows * cols - finite.len();
     let data_min = finite.iter().copied().fold(f64::INFINITY, f64::min);
     let data_max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (mut vmin, mut vmax) = match (spec.min, spec.max) {
         (Some(a), Some(b)) => (a, b),
         _ if finite.is_empty() => {
-            return Err(bad("no cell holds a finite number (give min and max to draw it anyway)".into()));
+            return Err(bad(
+                "no cell holds a finite number (give min and max to draw it anyway)".into(),
+            ));
         }
         (a, b) => (a.unwrap_or(data_min), b.unwrap_or(data_max)),
     };
@@ -148,7 +169,11 @@ pub(crate) fn prepare<'a>(matrix: &'a [Vec<f64>], spec: &HeatmapSpec) -> Result<
 
 impl HeatmapPicture<'_> {
     fn color(&self, v: f64) -> RGBColor {
-        if v.is_finite() { viridis((v - self.vmin) / (self.vmax - self.vmin)) } else { RGBColor(220, 220, 220) }
+        if v.is_finite() {
+            viridis((v - self.vmin) / (self.vmax - self.vmin))
+        } else {
+            RGBColor(220, 220, 220)
+        }
     }
 }
 
@@ -209,7 +234,10 @@ impl Picture for HeatmapPicture<'_> {
             let y = -(r as f64); // row 0 at the top
             row.iter().enumerate().map(move |(c, &v)| {
                 let c = c as f64;
-                Rectangle::new([(c - 0.5, y - 0.5), (c + 0.5, y + 0.5)], self.color(v).filled())
+                Rectangle::new(
+                    [(c - 0.5, y - 0.5), (c + 0.5, y + 0.5)],
+                    self.color(v).filled(),
+                )
             })
         });
         chart.draw_series(cells).map_err(draw_err)?;
@@ -255,7 +283,14 @@ mod tests {
         assert_eq!(p.color(1.0), viridis(0.0));
         assert_eq!(p.color(3.0), viridis(1.0));
         assert_eq!(p.color(f64::NAN), RGBColor(220, 220, 220));
-        let p = prepare(&m, &HeatmapSpec { max: Some(5.0), ..Default::default() }).unwrap();
+        let p = prepare(
+            &m,
+            &HeatmapSpec {
+                max: Some(5.0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!((p.vmin, p.vmax), (1.0, 5.0));
         // A constant matrix still gets a scale.
         let constant = [vec![2.0, 2.0]];
@@ -263,10 +298,20 @@ mod tests {
         assert!(p.vmin < 2.0 && p.vmax > 2.0);
 
         let err = |m: &[Vec<f64>], s: HeatmapSpec| prepare(m, &s).err().unwrap().to_string();
-        assert_eq!(err(&[], HeatmapSpec::default()), "heatmap: the matrix is empty");
-        let s = HeatmapSpec { min: Some(3.0), max: Some(1.0), ..Default::default() };
+        assert_eq!(
+            err(&[], HeatmapSpec::default()),
+            "heatmap: the matrix is empty"
+        );
+        let s = HeatmapSpec {
+            min: Some(3.0),
+            max: Some(1.0),
+            ..Default::default()
+        };
         assert_eq!(err(&m, s), "heatmap: min (3) must be less than max (1)");
-        let s = HeatmapSpec { col_labels: Some(vec!["a".into()]), ..Default::default() };
+        let s = HeatmapSpec {
+            col_labels: Some(vec!["a".into()]),
+            ..Default::default()
+        };
         assert_eq!(err(&m, s), "heatmap: 1 column labels given for 2 columns");
         assert_eq!(
             err(&[vec![f64::NAN]], HeatmapSpec::default()),

@@ -16,20 +16,29 @@ use std::path::Path;
 /// # Ok::<(), drift_script::plot::PlotError>(())
 /// ```
 pub fn read_jsonl(path: &Path) -> Result<Vec<Value>, PlotError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| PlotError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut records = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |message: String| PlotError::BadRecord { path: path.to_path_buf(), line: i + 1, message };
+        let bad = |message: String| PlotError::BadRecord {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
         let value: Value = serde_json::from_str(line).map_err(|e| {
             // serde reports "… at line 1 column 12"; on a single line only the column matters.
             let full = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
             let message = full.strip_suffix(&suffix).unwrap_or(&full);
-            bad(format!("malformed JSON at column {}: {message}", e.column()))
+            bad(format!(
+                "malformed JSON at column {}: {message}",
+                e.column()
+            ))
         })?;
         if !value.is_object() {
             let kind = match value {
@@ -40,7 +49,9 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Value>, PlotError> {
                 Value::Null => "null",
                 Value::Object(_) => unreachable!(),
             };
-            return Err(bad(format!("expected a JSON object (a record), found {kind}")));
+            return Err(bad(format!(
+                "expected a JSON object (a record), found {kind}"
+            )));
         }
         records.push(value);
     }

@@ -2,7 +2,7 @@
 //! confidence bands. The module docs of [`crate::plot`] give the rules.
 
 use super::colors::series_color;
-use super::{PlotError, PlotReport, Picture, draw_err, format_number, write_picture};
+use super::{Picture, PlotError, PlotReport, draw_err, format_number, write_picture};
 use crate::stats::{self, StatsError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -44,7 +44,11 @@ pub struct LineSpec {
 impl LineSpec {
     /// A spec with the given keys, no grouping, no band and default labels.
     pub fn new<S: Into<String>>(x: impl Into<String>, y: impl IntoIterator<Item = S>) -> Self {
-        LineSpec { x: x.into(), y: y.into_iter().map(Into::into).collect(), ..Default::default() }
+        LineSpec {
+            x: x.into(),
+            y: y.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
     }
 }
 
@@ -113,7 +117,11 @@ fn as_number(v: &Value) -> Option<f64> {
 /// A value for an error message: its JSON text, shortened.
 fn show_value(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(60).collect::<String>()) } else { s }
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// How a group value appears in a series name.
@@ -127,16 +135,24 @@ fn show_group(v: &Value) -> String {
 
 pub(crate) fn prepare(records: &[Value], spec: &LineSpec) -> Result<Prepared, PlotError> {
     if spec.x.is_empty() {
-        return Err(PlotError::BadSpec("line plot: the x key must not be empty".into()));
+        return Err(PlotError::BadSpec(
+            "line plot: the x key must not be empty".into(),
+        ));
     }
     if spec.y.is_empty() {
-        return Err(PlotError::BadSpec("line plot: name at least one y key".into()));
+        return Err(PlotError::BadSpec(
+            "line plot: name at least one y key".into(),
+        ));
     }
     if spec.y.iter().any(String::is_empty) {
-        return Err(PlotError::BadSpec("line plot: y keys must not be empty".into()));
+        return Err(PlotError::BadSpec(
+            "line plot: y keys must not be empty".into(),
+        ));
     }
     if spec.group.as_deref() == Some("") {
-        return Err(PlotError::BadSpec("line plot: the group key must not be empty".into()));
+        return Err(PlotError::BadSpec(
+            "line plot: the group key must not be empty".into(),
+        ));
     }
     if let Some(level) = spec.band
         && !(level > 0.0 && level < 1.0)
@@ -205,24 +221,39 @@ pub(crate) fn prepare(records: &[Value], spec: &LineSpec) -> Result<Prepared, Pl
                 Some(g) => format!("{y} · {g}={}", show_group(group_value)),
             };
             let points = points_of(pairs, spec.band)?;
-            series.push(Series { name, color: series_color(series.len()), points });
+            series.push(Series {
+                name,
+                color: series_color(series.len()),
+                points,
+            });
         }
     }
     if series.is_empty() {
-        return Err(PlotError::NoData { x: spec.x.clone(), y: spec.y.clone() });
+        return Err(PlotError::NoData {
+            x: spec.x.clone(),
+            y: spec.y.clone(),
+        });
     }
     let used = used_flags.iter().filter(|&&u| u).count();
     skipped += with_x.len() - used;
     let joined = spec.y.join(", ");
     let picture = LinePicture {
         series,
-        title: spec.title.clone().unwrap_or_else(|| format!("{joined} by {}", spec.x)),
+        title: spec
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("{joined} by {}", spec.x)),
         xlabel: spec.xlabel.clone().unwrap_or_else(|| spec.x.clone()),
         ylabel: spec.ylabel.clone().unwrap_or(joined),
         band: spec.band,
         y_range: spec.y_range,
     };
-    Ok(Prepared { picture, used, skipped, non_numeric })
+    Ok(Prepared {
+        picture,
+        used,
+        skipped,
+        non_numeric,
+    })
 }
 
 /// Sorts (x, y) pairs by x and summarizes the y values at each distinct x.
@@ -233,7 +264,12 @@ fn points_of(mut pairs: Vec<(f64, f64)>, band: Option<f64>) -> Result<Vec<Point>
         let ys: Vec<f64> = run.iter().map(|p| p.1).collect();
         let s = stats::summarize(&ys, band)?.expect("finite values only");
         let band = s.lo.zip(s.hi);
-        points.push(Point { x: run[0].0, mean: s.mean, n: s.n, band });
+        points.push(Point {
+            x: run[0].0,
+            mean: s.mean,
+            n: s.n,
+            band,
+        });
     }
     Ok(points)
 }
@@ -253,19 +289,34 @@ const LEGEND_ROW: i32 = 26;
 impl Picture for LinePicture {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let title_font = FontDesc::new(FontFamily::SansSerif, 26.0, FontStyle::Bold);
-        let root = root.margin(8, 0, 0, 0).titled(&self.title, title_font).map_err(draw_err)?;
+        let root = root
+            .margin(8, 0, 0, 0)
+            .titled(&self.title, title_font)
+            .map_err(draw_err)?;
         let legend_font: TextStyle = ("sans-serif", 16).into();
         let (w, h) = root.dim_in_pixel();
 
         // Legend to the right of the chart: it never hides data.
         let note_font: TextStyle = ("sans-serif", 14).into();
-        let note = self.band.map(|level| format!("bands: {}% CI of the mean", format_number(level * 100.0)));
+        let note = self
+            .band
+            .map(|level| format!("bands: {}% CI of the mean", format_number(level * 100.0)));
         let mut text_w = 0u32;
         for s in &self.series {
-            text_w = text_w.max(root.estimate_text_size(&s.name, &legend_font).map_err(draw_err)?.0 + 56);
+            text_w = text_w.max(
+                root.estimate_text_size(&s.name, &legend_font)
+                    .map_err(draw_err)?
+                    .0
+                    + 56,
+            );
         }
         if let Some(note) = &note {
-            text_w = text_w.max(root.estimate_text_size(note, &note_font).map_err(draw_err)?.0 + 6);
+            text_w = text_w.max(
+                root.estimate_text_size(note, &note_font)
+                    .map_err(draw_err)?
+                    .0
+                    + 6,
+            );
         }
         let legend_w = (text_w + 16).clamp(130, w * 2 / 5);
         let (plot_area, legend_area) = root.split_horizontally(w - legend_w);
@@ -273,7 +324,11 @@ impl Picture for LinePicture {
         let (xmin, xmax) = self.x_extent();
         let (ymin, ymax) = self.y_range.unwrap_or_else(|| self.y_extent());
         let clip = |y: f64| self.y_range.map_or(y, |(lo, hi)| y.clamp(lo, hi));
-        let integer_x = self.series.iter().flat_map(|s| &s.points).all(|p| p.x == p.x.round());
+        let integer_x = self
+            .series
+            .iter()
+            .flat_map(|s| &s.points)
+            .all(|p| p.x == p.x.round());
         let (x0, x1) = padded(xmin, xmax, 0.04);
         let (y0, y1) = padded(ymin, ymax, 0.06);
 
@@ -283,7 +338,11 @@ impl Picture for LinePicture {
             .y_label_area_size(75)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(draw_err)?;
-        let x_labels = if integer_x && xmax - xmin <= 30.0 { (xmax - xmin) as usize + 1 } else { 10 };
+        let x_labels = if integer_x && xmax - xmin <= 30.0 {
+            (xmax - xmin) as usize + 1
+        } else {
+            10
+        };
         chart
             .configure_mesh()
             .x_desc(self.xlabel.as_str())
@@ -312,22 +371,31 @@ impl Picture for LinePicture {
                     let (x, (lo, hi)) = (run[0].x, run[0].band.unwrap());
                     let (lo, hi) = (clip(lo), clip(hi));
                     let bar = s.color.mix(0.5).stroke_width(2);
-                    chart.draw_series([PathElement::new(vec![(x, lo), (x, hi)], bar)]).map_err(draw_err)?;
+                    chart
+                        .draw_series([PathElement::new(vec![(x, lo), (x, hi)], bar)])
+                        .map_err(draw_err)?;
                     for y in [lo, hi] {
-                        let cap = EmptyElement::at((x, y)) + PathElement::new(vec![(-6, 0), (6, 0)], bar);
+                        let cap =
+                            EmptyElement::at((x, y)) + PathElement::new(vec![(-6, 0), (6, 0)], bar);
                         chart.draw_series([cap]).map_err(draw_err)?;
                     }
                     continue;
                 }
-                let mut outline: Vec<(f64, f64)> = run.iter().map(|p| (p.x, clip(p.band.unwrap().0))).collect();
+                let mut outline: Vec<(f64, f64)> =
+                    run.iter().map(|p| (p.x, clip(p.band.unwrap().0))).collect();
                 outline.extend(run.iter().rev().map(|p| (p.x, clip(p.band.unwrap().1))));
-                chart.draw_series([Polygon::new(outline, band_style)]).map_err(draw_err)?;
+                chart
+                    .draw_series([Polygon::new(outline, band_style)])
+                    .map_err(draw_err)?;
             }
         }
         for s in &self.series {
             let line: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.mean)).collect();
             chart
-                .draw_series(LineSeries::new(line.iter().copied(), s.color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    line.iter().copied(),
+                    s.color.stroke_width(2),
+                ))
                 .map_err(draw_err)?;
             chart
                 .draw_series(line.iter().map(|&p| Circle::new(p, 4, s.color.filled())))
@@ -337,31 +405,51 @@ impl Picture for LinePicture {
         // The legend: a swatch (band, line, marker) and the name per series.
         let top = 15 + 10;
         let fits = ((h as i32 - top - 40) / LEGEND_ROW).max(1) as usize;
-        let shown = if self.series.len() > fits { fits - 1 } else { self.series.len() };
+        let shown = if self.series.len() > fits {
+            fits - 1
+        } else {
+            self.series.len()
+        };
         let left = legend_font.pos(Pos::new(HPos::Left, VPos::Center));
         for (i, s) in self.series.iter().take(shown).enumerate() {
             let y = top + i as i32 * LEGEND_ROW;
             if self.band.is_some() {
                 legend_area
-                    .draw(&Rectangle::new([(6, y - 8), (38, y + 8)], s.color.mix(0.2).filled()))
+                    .draw(&Rectangle::new(
+                        [(6, y - 8), (38, y + 8)],
+                        s.color.mix(0.2).filled(),
+                    ))
                     .map_err(draw_err)?;
             }
             legend_area
-                .draw(&PathElement::new(vec![(6, y), (38, y)], s.color.stroke_width(2)))
+                .draw(&PathElement::new(
+                    vec![(6, y), (38, y)],
+                    s.color.stroke_width(2),
+                ))
                 .map_err(draw_err)?;
-            legend_area.draw(&Circle::new((22, y), 4, s.color.filled())).map_err(draw_err)?;
-            legend_area.draw(&Text::new(s.name.as_str(), (46, y), left.clone())).map_err(draw_err)?;
+            legend_area
+                .draw(&Circle::new((22, y), 4, s.color.filled()))
+                .map_err(draw_err)?;
+            legend_area
+                .draw(&Text::new(s.name.as_str(), (46, y), left.clone()))
+                .map_err(draw_err)?;
         }
         let mut y = top + shown as i32 * LEGEND_ROW;
         if shown < self.series.len() {
             let more = format!("… {} more", self.series.len() - shown);
-            legend_area.draw(&Text::new(more, (46, y), left.clone())).map_err(draw_err)?;
+            legend_area
+                .draw(&Text::new(more, (46, y), left.clone()))
+                .map_err(draw_err)?;
             y += LEGEND_ROW;
         }
         if let Some(note) = note {
             let grey = BLACK.mix(0.7);
-            let small = note_font.color(&grey).pos(Pos::new(HPos::Left, VPos::Center));
-            legend_area.draw(&Text::new(note, (6, y + 4), small)).map_err(draw_err)?;
+            let small = note_font
+                .color(&grey)
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            legend_area
+                .draw(&Text::new(note, (6, y + 4), small))
+                .map_err(draw_err)?;
         }
         Ok(())
     }
@@ -370,7 +458,9 @@ impl Picture for LinePicture {
 impl LinePicture {
     fn x_extent(&self) -> (f64, f64) {
         let xs = self.series.iter().flat_map(|s| &s.points).map(|p| p.x);
-        xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+        xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        })
     }
 
     fn y_extent(&self) -> (f64, f64) {
@@ -378,7 +468,9 @@ impl LinePicture {
             let (lo, hi) = p.band.unwrap_or((p.mean, p.mean));
             [p.mean, lo, hi]
         });
-        ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| (lo.min(y), hi.max(y)))
+        ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        })
     }
 }
 
@@ -400,7 +492,14 @@ mod tests {
             json!({"turn": 2, "score": true}),
             json!({"turn": 6, "score": 0.5}),
         ];
-        let p = prepare(&recs, &LineSpec { band: Some(0.95), ..spec(&["score"]) }).unwrap();
+        let p = prepare(
+            &recs,
+            &LineSpec {
+                band: Some(0.95),
+                ..spec(&["score"])
+            },
+        )
+        .unwrap();
         let s = &p.picture.series[0];
         let xs: Vec<f64> = s.points.iter().map(|p| p.x).collect();
         let means: Vec<f64> = s.points.iter().map(|p| p.mean).collect();
@@ -425,27 +524,59 @@ mod tests {
             json!({"turn": 4, "score": "n/a", "u": null, "method": "base"}),
             json!({"other": 1}),
         ];
-        let p = prepare(&recs, &LineSpec { group: Some("method".into()), ..spec(&["score", "u"]) }).unwrap();
+        let p = prepare(
+            &recs,
+            &LineSpec {
+                group: Some("method".into()),
+                ..spec(&["score", "u"])
+            },
+        )
+        .unwrap();
         let names: Vec<&str> = p.picture.series.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["score · method=split", "score · method=base", "score · method=(none)", "u · method=split", "u · method=(none)"]
+            [
+                "score · method=split",
+                "score · method=base",
+                "score · method=(none)",
+                "u · method=split",
+                "u · method=(none)"
+            ]
         );
         // Record 4 has neither a numeric score nor u; record 5 has no turn.
         assert_eq!((p.used, p.skipped, p.non_numeric), (3, 2, 2));
-        let colors: std::collections::HashSet<_> = p.picture.series.iter().map(|s| s.color).collect();
+        let colors: std::collections::HashSet<_> =
+            p.picture.series.iter().map(|s| s.color).collect();
         assert_eq!(colors.len(), 5);
     }
 
     #[test]
     fn bad_inputs() {
-        let recs = vec![json!({"turn": 2, "score": 1}), json!({"turn": "three", "score": 1})];
+        let recs = vec![
+            json!({"turn": 2, "score": 1}),
+            json!({"turn": "three", "score": 1}),
+        ];
         let err = prepare(&recs, &spec(&["score"])).unwrap_err().to_string();
-        assert_eq!(err, "x key `turn` must hold numbers, but record 2 has \"three\"");
-        let err = prepare(&recs[..1], &spec(&["missing"])).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "x key `turn` must hold numbers, but record 2 has \"three\""
+        );
+        let err = prepare(&recs[..1], &spec(&["missing"]))
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "no records have numeric `turn` and `missing`");
-        let err = prepare(&recs[..1], &LineSpec { band: Some(1.5), ..spec(&["score"]) }).unwrap_err();
-        assert_eq!(err.to_string(), "confidence level must be between 0 and 1 (exclusive), got 1.5");
+        let err = prepare(
+            &recs[..1],
+            &LineSpec {
+                band: Some(1.5),
+                ..spec(&["score"])
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "confidence level must be between 0 and 1 (exclusive), got 1.5"
+        );
         assert!(prepare(&recs[..1], &spec(&[])).is_err());
     }
 
@@ -456,10 +587,19 @@ mod tests {
         for pair in 0..6 {
             for turn in [2, 4, 6, 8] {
                 let score = 0.8 - 0.06 * turn as f64 + 0.05 * (pair % 3) as f64;
-                recs.push(json!({"turn": turn, "score": score, "user_score": 0.1 + 0.02 * turn as f64}));
+                recs.push(
+                    json!({"turn": turn, "score": score, "user_score": 0.1 + 0.02 * turn as f64}),
+                );
             }
         }
-        let p = prepare(&recs, &LineSpec { band: Some(0.68), ..spec(&["score", "user_score"]) }).unwrap();
+        let p = prepare(
+            &recs,
+            &LineSpec {
+                band: Some(0.68),
+                ..spec(&["score", "user_score"])
+            },
+        )
+        .unwrap();
         super::super::ensure_fonts().unwrap();
         let (w, h) = super::super::PLOT_SIZE;
         let mut buf = vec![0u8; (w * h * 3) as usize];
@@ -474,7 +614,10 @@ mod tests {
             (buf[i], buf[i + 1], buf[i + 2])
         };
         let count = |f: &dyn Fn((u8, u8, u8)) -> bool, x0: u32, x1: u32, y0: u32, y1: u32| {
-            (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| f(px(x, y))).count()
+            (y0..y1)
+                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+                .filter(|&(x, y)| f(px(x, y)))
+                .count()
         };
         let blue = series_color(0);
         let orange = series_color(1);
@@ -484,7 +627,9 @@ mod tests {
         assert!(count(&exact(orange), 0, w, 0, h) > 1500);
         // The blue band: 20% blue over white = (210, 228, 240) give or take rounding.
         let pale_blue = |p: (u8, u8, u8)| {
-            (p.0 as i32 - 210).abs() <= 2 && (p.1 as i32 - 228).abs() <= 2 && (p.2 as i32 - 240).abs() <= 2
+            (p.0 as i32 - 210).abs() <= 2
+                && (p.1 as i32 - 228).abs() <= 2
+                && (p.2 as i32 - 240).abs() <= 2
         };
         assert!(count(&pale_blue, 0, w, 0, h) > 3000, "no visible band");
         // Dark text: title band at the top, legend at the right, axis labels at the bottom.

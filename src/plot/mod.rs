@@ -75,8 +75,14 @@ pub enum PlotError {
         /// The offending value as JSON text.
         value: String,
     },
-    #[error("heatmap rows must all have the same length: row 1 has {first} values, row {row} has {len}")]
-    RaggedMatrix { first: usize, row: usize, len: usize },
+    #[error(
+        "heatmap rows must all have the same length: row 1 has {first} values, row {row} has {len}"
+    )]
+    RaggedMatrix {
+        first: usize,
+        row: usize,
+        len: usize,
+    },
     /// A spec that cannot be drawn (empty key, wrong number of labels, min ≥ max, …).
     #[error("{0}")]
     BadSpec(String),
@@ -92,7 +98,11 @@ pub enum PlotError {
     },
     /// A line of a results file that is not a JSON object; `line` is 1-based.
     #[error("{}:{line}: {message}", path.display())]
-    BadRecord { path: PathBuf, line: usize, message: String },
+    BadRecord {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 fn describe_keys(x: &str, y: &[String]) -> String {
@@ -129,13 +139,19 @@ impl PlotReport {
         let mut parts = Vec::new();
         if self.series > 0 || self.non_numeric > 0 {
             if self.skipped > 0 {
-                parts.push(format!("{} record(s) had no usable x/y values", self.skipped));
+                parts.push(format!(
+                    "{} record(s) had no usable x/y values",
+                    self.skipped
+                ));
             }
             if self.non_numeric > 0 {
                 parts.push(format!("{} y value(s) were not numbers", self.non_numeric));
             }
         } else if self.skipped > 0 {
-            parts.push(format!("{} cell(s) were not finite numbers and are blank", self.skipped));
+            parts.push(format!(
+                "{} cell(s) were not finite numbers and are blank",
+                self.skipped
+            ));
         }
         if parts.is_empty() {
             None
@@ -158,7 +174,12 @@ enum Format {
 
 /// The format named by `path`'s extension (case-insensitive).
 fn format_of(path: &Path) -> Result<Format, PlotError> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("png") => Ok(Format::Png),
         Some("svg") => Ok(Format::Svg),
         _ => Err(PlotError::BadExtension(path.display().to_string())),
@@ -188,16 +209,22 @@ fn ensure_fonts() -> Result<(), String> {
 /// Renders `picture` to `path` atomically (temporary file in the same folder, then rename).
 fn write_picture(picture: &impl Picture, path: &Path) -> Result<(), PlotError> {
     let format = format_of(path)?;
-    let write_err = |message: String| PlotError::Write { path: path.to_path_buf(), message };
+    let write_err = |message: String| PlotError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
     ensure_fonts().map_err(write_err)?;
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(dir) = parent {
-        std::fs::create_dir_all(dir).map_err(|e| write_err(format!("cannot create folder: {e}")))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| write_err(format!("cannot create folder: {e}")))?;
     }
     let tmp = temp_path(path);
     let result = render(picture, format, &tmp).and_then(|()| {
         // Make the content durable before it takes the final name.
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, path).map_err(|e| e.to_string())
     });
     if let Err(message) = result {
@@ -233,8 +260,14 @@ fn render(picture: &impl Picture, format: Format, tmp: &Path) -> Result<(), Stri
 /// `dir/.name.tmp-<pid>-<n>.ext`: hidden, unique within and across processes, real extension last.
 fn temp_path(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}.tmp-{}-{n}.{ext}", std::process::id()))
 }
@@ -248,7 +281,11 @@ fn format_number(v: f64) -> String {
     let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
     let s = format!("{v:.digits$}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 fn draw_err<E: std::fmt::Display>(e: E) -> String {
@@ -273,7 +310,10 @@ mod tests {
         let t = temp_path(Path::new("out/stability.png"));
         assert_eq!(t.parent(), Some(Path::new("out")));
         let name = t.file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with(".stability.png.tmp-") && name.ends_with(".png"), "{name}");
+        assert!(
+            name.starts_with(".stability.png.tmp-") && name.ends_with(".png"),
+            "{name}"
+        );
         assert_ne!(temp_path(Path::new("x.svg")), temp_path(Path::new("x.svg")));
     }
 
@@ -289,9 +329,21 @@ mod tests {
 
     #[test]
     fn no_data_message_names_keys() {
-        let one = PlotError::NoData { x: "turn".into(), y: vec!["score".into()] };
-        assert_eq!(one.to_string(), "no records have numeric `turn` and `score`");
-        let two = PlotError::NoData { x: "turn".into(), y: vec!["score".into(), "u".into()] };
-        assert_eq!(two.to_string(), "no records have numeric `turn` and any of `score`, `u`");
+        let one = PlotError::NoData {
+            x: "turn".into(),
+            y: vec!["score".into()],
+        };
+        assert_eq!(
+            one.to_string(),
+            "no records have numeric `turn` and `score`"
+        );
+        let two = PlotError::NoData {
+            x: "turn".into(),
+            y: vec!["score".into(), "u".into()],
+        };
+        assert_eq!(
+            two.to_string(),
+            "no records have numeric `turn` and any of `score`, `u`"
+        );
     }
 }

@@ -33,51 +33,87 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
 fn register_models(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_type_with_name::<ScriptModel>("Model");
     let s = state.clone();
-    engine.register_fn("model", move || load_model(&s, &s.config.model_spec.clone()));
+    engine.register_fn("model", move || {
+        load_model(&s, &s.config.model_spec.clone())
+    });
     let s = state.clone();
     engine.register_fn("model", move |spec: &str| load_model(&s, spec));
 
     let s = state.clone();
-    engine.register_fn("chat", move |m: &mut ScriptModel, messages: Array| chat(&s, m, &messages, 1, &Map::new()).map(first));
-    let s = state.clone();
-    engine.register_fn("chat", move |m: &mut ScriptModel, messages: Array, opts: Map| {
-        chat(&s, m, &messages, 1, &opts).map(first)
+    engine.register_fn("chat", move |m: &mut ScriptModel, messages: Array| {
+        chat(&s, m, &messages, 1, &Map::new()).map(first)
     });
     let s = state.clone();
-    engine.register_fn("chat_n", move |m: &mut ScriptModel, messages: Array, n: rhai::INT| {
-        chat(&s, m, &messages, n, &Map::new()).map(strings)
-    });
+    engine.register_fn(
+        "chat",
+        move |m: &mut ScriptModel, messages: Array, opts: Map| {
+            chat(&s, m, &messages, 1, &opts).map(first)
+        },
+    );
     let s = state.clone();
-    engine.register_fn("chat_n", move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
-        chat(&s, m, &messages, n, &opts).map(strings)
-    });
+    engine.register_fn(
+        "chat_n",
+        move |m: &mut ScriptModel, messages: Array, n: rhai::INT| {
+            chat(&s, m, &messages, n, &Map::new()).map(strings)
+        },
+    );
     let s = state.clone();
-    engine.register_fn("chat_batch", move |m: &mut ScriptModel, conversations: Array, n: rhai::INT, opts: Map| {
-        chat_batch(&s, m, &conversations, n, &opts)
-    });
+    engine.register_fn(
+        "chat_n",
+        move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
+            chat(&s, m, &messages, n, &opts).map(strings)
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "chat_batch",
+        move |m: &mut ScriptModel, conversations: Array, n: rhai::INT, opts: Map| {
+            chat_batch(&s, m, &conversations, n, &opts)
+        },
+    );
     engine.register_type_with_name::<PendingChat>("Pending");
     let s = state.clone();
-    engine.register_fn("submit", move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
-        submit(&s, m, &messages, n, &opts)
-    });
+    engine.register_fn(
+        "submit",
+        move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
+            submit(&s, m, &messages, n, &opts)
+        },
+    );
     engine.register_fn("wait", |p: &mut PendingChat| -> Fallible<Array> {
-        let ticket = p.ticket.lock().unwrap().take().ok_or_else(|| HostState::runtime_error("wait: these answers were already collected"))?;
-        let answers = p.model.0.model.wait(ticket).or_else(|e| fail(e.to_string()))?;
+        let ticket = p.ticket.lock().unwrap().take().ok_or_else(|| {
+            HostState::runtime_error("wait: these answers were already collected")
+        })?;
+        let answers = p
+            .model
+            .0
+            .model
+            .wait(ticket)
+            .or_else(|e| fail(e.to_string()))?;
         Ok(answers.into_iter().map(|g| Dynamic::from(g.text)).collect())
     });
-    engine.register_fn("count_tokens", |m: &mut ScriptModel, messages: Array| -> Fallible<rhai::INT> {
-        let messages = convert::messages(&messages).or_else(fail)?;
-        let n = m.0.model.count_tokens(&messages).or_else(|e| fail(e.to_string()))?;
-        Ok(n as rhai::INT)
-    });
+    engine.register_fn(
+        "count_tokens",
+        |m: &mut ScriptModel, messages: Array| -> Fallible<rhai::INT> {
+            let messages = convert::messages(&messages).or_else(fail)?;
+            let n =
+                m.0.model
+                    .count_tokens(&messages)
+                    .or_else(|e| fail(e.to_string()))?;
+            Ok(n as rhai::INT)
+        },
+    );
     engine.register_fn("info", |m: &mut ScriptModel| -> Dynamic {
         let mut info = serde_json::to_value(m.0.model.info()).unwrap_or_default();
         info["sha256"] = m.0.model.sha256().into();
         info["spec"] = m.0.spec.clone().into();
         from_json(&info)
     });
-    engine.register_fn("to_string", |m: &mut ScriptModel| format!("model(\"{}\")", m.0.spec));
-    engine.register_fn("to_debug", |m: &mut ScriptModel| format!("model(\"{}\")", m.0.spec));
+    engine.register_fn("to_string", |m: &mut ScriptModel| {
+        format!("model(\"{}\")", m.0.spec)
+    });
+    engine.register_fn("to_debug", |m: &mut ScriptModel| {
+        format!("model(\"{}\")", m.0.spec)
+    });
 }
 
 /// Loads a model once per spec and shares it for the rest of the run (and REPL session).
@@ -91,31 +127,55 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     }
     // A model path a script names is read like any other input: inside the project. The
     // default model and the one the user gave with --model are trusted.
-    let resolved = if spec == crate::model::fetch::DEFAULT_MODEL_NAME || spec == state.config.model_spec {
-        spec.to_string()
-    } else {
-        state.sandbox.resolve(spec, Access::Read).or_else(fail)?.display().to_string()
-    };
-    let local = LocalModel::load(&resolved, &options, &mut |msg| eprintln!("[{}] {msg}", state.script_name))
-        .or_else(|e| fail(format!("model(\"{spec}\"): {e}")))?;
+    let resolved =
+        if spec == crate::model::fetch::DEFAULT_MODEL_NAME || spec == state.config.model_spec {
+            spec.to_string()
+        } else {
+            state
+                .sandbox
+                .resolve(spec, Access::Read)
+                .or_else(fail)?
+                .display()
+                .to_string()
+        };
+    let local = LocalModel::load(&resolved, &options, &mut |msg| {
+        eprintln!("[{}] {msg}", state.script_name)
+    })
+    .or_else(|e| fail(format!("model(\"{spec}\"): {e}")))?;
     let model = ScriptModel(Arc::new(ModelEntry {
         spec: spec.to_string(),
         model: Arc::new(local) as Arc<dyn ChatModel>,
     }));
-    state.models.lock().unwrap().insert(spec.to_string(), model.clone());
+    state
+        .models
+        .lock()
+        .unwrap()
+        .insert(spec.to_string(), model.clone());
     Ok(model)
 }
 
-fn chat(state: &HostState, m: &ScriptModel, messages: &Array, n: rhai::INT, opts: &Map) -> Fallible<Vec<String>> {
+fn chat(
+    state: &HostState,
+    m: &ScriptModel,
+    messages: &Array,
+    n: rhai::INT,
+    opts: &Map,
+) -> Fallible<Vec<String>> {
     let messages = convert::messages(messages).or_else(fail)?;
     if messages.is_empty() {
         return fail("chat needs at least one message");
     }
-    let n = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| HostState::runtime_error(format!("chat_n needs n ≥ 1, got {n}")))?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| HostState::runtime_error(format!("chat_n needs n ≥ 1, got {n}")))?;
     let (mut sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
     sampling.seed = seed.unwrap_or_else(|| state.next_call_seed());
     state.note_call(m, &sampling);
-    let answers = m.0.model.chat(&messages, n, &sampling).or_else(|e| fail(e.to_string()))?;
+    let answers =
+        m.0.model
+            .chat(&messages, n, &sampling)
+            .or_else(|e| fail(e.to_string()))?;
     Ok(answers.into_iter().map(|a| a.text).collect())
 }
 
@@ -128,16 +188,28 @@ pub struct PendingChat {
 
 /// Starts `n` answers to one conversation; they are decoded alongside every later chat call
 /// of the same model and collected with `wait()`. The seed is drawn as for a `chat` call here.
-fn submit(state: &HostState, m: &ScriptModel, messages: &Array, n: rhai::INT, opts: &Map) -> Fallible<PendingChat> {
+fn submit(
+    state: &HostState,
+    m: &ScriptModel,
+    messages: &Array,
+    n: rhai::INT,
+    opts: &Map,
+) -> Fallible<PendingChat> {
     let messages = convert::messages(messages).or_else(fail)?;
     if messages.is_empty() {
         return fail("submit needs at least one message");
     }
-    let n = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| HostState::runtime_error(format!("submit needs n ≥ 1, got {n}")))?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| HostState::runtime_error(format!("submit needs n ≥ 1, got {n}")))?;
     let (sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
     let seed = seed.unwrap_or_else(|| state.next_call_seed());
     state.note_call(m, &sampling);
-    let mut tickets = m.0.model.submit(&[(messages, seed)], n, &sampling).or_else(|e| fail(e.to_string()))?;
+    let mut tickets =
+        m.0.model
+            .submit(&[(messages, seed)], n, &sampling)
+            .or_else(|e| fail(e.to_string()))?;
     Ok(PendingChat {
         model: m.clone(),
         ticket: Arc::new(Mutex::new(tickets.pop())),
@@ -146,26 +218,47 @@ fn submit(state: &HostState, m: &ScriptModel, messages: &Array, n: rhai::INT, op
 
 /// Several conversations sampled together: each gets the seed a separate `chat` call at this
 /// point would get (or the explicit `seed` option), so the answers equal separate calls.
-fn chat_batch(state: &HostState, m: &ScriptModel, conversations: &Array, n: rhai::INT, opts: &Map) -> Fallible<Array> {
-    let n = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| HostState::runtime_error(format!("chat_batch needs n ≥ 1, got {n}")))?;
+fn chat_batch(
+    state: &HostState,
+    m: &ScriptModel,
+    conversations: &Array,
+    n: rhai::INT,
+    opts: &Map,
+) -> Fallible<Array> {
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| HostState::runtime_error(format!("chat_batch needs n ≥ 1, got {n}")))?;
     let (sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
     let mut batch = Vec::with_capacity(conversations.len());
     for (i, conversation) in conversations.iter().enumerate() {
-        let messages = conversation
-            .clone()
-            .into_array()
-            .map_err(|t| HostState::runtime_error(format!("chat_batch: conversation {i} is {t}, not an array of messages")))?;
-        let messages = convert::messages(&messages).map_err(|e| HostState::runtime_error(format!("chat_batch: conversation {i}: {e}")))?;
+        let messages = conversation.clone().into_array().map_err(|t| {
+            HostState::runtime_error(format!(
+                "chat_batch: conversation {i} is {t}, not an array of messages"
+            ))
+        })?;
+        let messages = convert::messages(&messages)
+            .map_err(|e| HostState::runtime_error(format!("chat_batch: conversation {i}: {e}")))?;
         if messages.is_empty() {
             return fail(format!("chat_batch: conversation {i} has no messages"));
         }
         batch.push((messages, seed.unwrap_or_else(|| state.next_call_seed())));
     }
     state.note_call(m, &sampling);
-    let answers = m.0.model.chat_batch(&batch, n, &sampling).or_else(|e| fail(e.to_string()))?;
+    let answers =
+        m.0.model
+            .chat_batch(&batch, n, &sampling)
+            .or_else(|e| fail(e.to_string()))?;
     Ok(answers
         .into_iter()
-        .map(|texts| Dynamic::from(texts.into_iter().map(|g| Dynamic::from(g.text)).collect::<Array>()))
+        .map(|texts| {
+            Dynamic::from(
+                texts
+                    .into_iter()
+                    .map(|g| Dynamic::from(g.text))
+                    .collect::<Array>(),
+            )
+        })
         .collect())
 }
 
@@ -185,13 +278,21 @@ fn register_records(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
     engine.register_fn("record", move |map: Map| -> Fallible<()> {
         if map.keys().any(|k| k.starts_with('_')) {
-            return fail("record keys starting with `_` are reserved for drift-script (e.g. `_meta`)");
+            return fail(
+                "record keys starting with `_` are reserved for drift-script (e.g. `_meta`)",
+            );
         }
         s.record(map_to_json(&map))
     });
     let s = state.clone();
     engine.register_fn("results", move || -> Fallible<Array> {
-        s.with_store(|store| Ok(store.records().iter().map(|r| from_json(&serde_json::Value::Object(r.clone()))).collect()))
+        s.with_store(|store| {
+            Ok(store
+                .records()
+                .iter()
+                .map(|r| from_json(&serde_json::Value::Object(r.clone())))
+                .collect())
+        })
     });
     let s = state.clone();
     engine.register_fn("run_dir", move || s.run_dir.display().to_string());
@@ -204,25 +305,45 @@ fn register_records(engine: &mut Engine, state: &Arc<HostState>) {
         Ok(target.display().to_string())
     });
     let s = state.clone();
-    engine.register_fn("once", move |ctx: NativeCallContext, key: Dynamic, body: FnPtr| -> Fallible<Array> {
-        once(&s, &ctx, &key, &body)
-    });
+    engine.register_fn(
+        "once",
+        move |ctx: NativeCallContext, key: Dynamic, body: FnPtr| -> Fallible<Array> {
+            once(&s, &ctx, &key, &body)
+        },
+    );
 }
 
 /// Runs `body` unless unit `key` was completed by an earlier session of this run, in which
 /// case its records are returned without running it.
-fn once(state: &HostState, ctx: &NativeCallContext, key: &Dynamic, body: &FnPtr) -> Fallible<Array> {
-    let key = if key.is_string() { key.clone().into_string().unwrap_or_default() } else { to_json(key).to_string() };
-    let to_array = |records: &[serde_json::Map<String, serde_json::Value>]| -> Array {
-        records.iter().map(|r| from_json(&serde_json::Value::Object(r.clone()))).collect()
+fn once(
+    state: &HostState,
+    ctx: &NativeCallContext,
+    key: &Dynamic,
+    body: &FnPtr,
+) -> Fallible<Array> {
+    let key = if key.is_string() {
+        key.clone().into_string().unwrap_or_default()
+    } else {
+        to_json(key).to_string()
     };
-    if let Some(done) = state.with_store(|store| Ok(store.completed_unit(&key).map(|r| r.to_vec())))? {
+    let to_array = |records: &[serde_json::Map<String, serde_json::Value>]| -> Array {
+        records
+            .iter()
+            .map(|r| from_json(&serde_json::Value::Object(r.clone())))
+            .collect()
+    };
+    if let Some(done) =
+        state.with_store(|store| Ok(store.completed_unit(&key).map(|r| r.to_vec())))?
+    {
         return Ok(to_array(&done));
     }
     {
         let mut unit = state.unit.lock().unwrap();
         if let Some(outer) = unit.as_ref() {
-            return fail(format!("once(\"{key}\") inside once(\"{}\"): units cannot be nested", outer.key));
+            return fail(format!(
+                "once(\"{key}\") inside once(\"{}\"): units cannot be nested",
+                outer.key
+            ));
         }
         *unit = Some(UnitState {
             key: key.clone(),
@@ -245,36 +366,46 @@ fn once(state: &HostState, ctx: &NativeCallContext, key: &Dynamic, body: &FnPtr)
 
 fn register_params(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
-    engine.register_fn("param", move |name: &str, default: Dynamic| -> Fallible<Dynamic> {
-        s.params_read.lock().unwrap().push(name.to_string());
-        let value = if name == "seed" && !s.config.params.iter().any(|(n, _)| n == "seed") {
-            Some(Dynamic::from(s.config.seed as rhai::INT))
-        } else {
-            s.config.params.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-        };
-        let Some(value) = value else { return Ok(default) };
-        // The default fixes the type; integers widen to floats.
-        if default.is_unit() || value.type_name() == default.type_name() {
-            return Ok(value);
-        }
-        if default.is_float()
-            && let Some(i) = value.clone().try_cast::<rhai::INT>()
-        {
-            return Ok(Dynamic::from(i as rhai::FLOAT));
-        }
-        if default.is_string() {
-            return Ok(Dynamic::from(value.to_string()));
-        }
-        fail(format!(
-            "--set {name}={value}: expected {} like the default {default}",
-            match default.type_name() {
-                "i64" => "an integer",
-                "f64" => "a number",
-                "bool" => "true or false",
-                other => other,
+    engine.register_fn(
+        "param",
+        move |name: &str, default: Dynamic| -> Fallible<Dynamic> {
+            s.params_read.lock().unwrap().push(name.to_string());
+            let value = if name == "seed" && !s.config.params.iter().any(|(n, _)| n == "seed") {
+                Some(Dynamic::from(s.config.seed as rhai::INT))
+            } else {
+                s.config
+                    .params
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let Some(value) = value else {
+                return Ok(default);
+            };
+            // The default fixes the type; integers widen to floats.
+            if default.is_unit() || value.type_name() == default.type_name() {
+                return Ok(value);
             }
-        ))
-    });
+            if default.is_float()
+                && let Some(i) = value.clone().try_cast::<rhai::INT>()
+            {
+                return Ok(Dynamic::from(i as rhai::FLOAT));
+            }
+            if default.is_string() {
+                return Ok(Dynamic::from(value.to_string()));
+            }
+            fail(format!(
+                "--set {name}={value}: expected {} like the default {default}",
+                match default.type_name() {
+                    "i64" => "an integer",
+                    "f64" => "a number",
+                    "bool" => "true or false",
+                    other => other,
+                }
+            ))
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,39 +440,80 @@ fn register_personas(engine: &mut Engine, state: &Arc<HostState>) {
         if let Some(library) = s.libraries.lock().unwrap().get(&key) {
             return Ok(library.clone());
         }
-        let library = ScriptLibrary(Arc::new(crate::persona::Library::load(&path).or_else(|e| fail(e.to_string()))?));
+        let library = ScriptLibrary(Arc::new(
+            crate::persona::Library::load(&path).or_else(|e| fail(e.to_string()))?,
+        ));
         s.libraries.lock().unwrap().insert(key, library.clone());
         Ok(library)
     });
     engine.register_fn("ids", |lib: &mut ScriptLibrary| -> Array {
-        lib.0.personas().iter().map(|p| Dynamic::from(p.id.clone())).collect()
+        lib.0
+            .personas()
+            .iter()
+            .map(|p| Dynamic::from(p.id.clone()))
+            .collect()
     });
     engine.register_fn("personas", |lib: &mut ScriptLibrary| -> Array {
         lib.0
             .personas()
             .iter()
-            .map(|p| Dynamic::from(ScriptPersona { library: lib.0.clone(), id: p.id.clone() }))
+            .map(|p| {
+                Dynamic::from(ScriptPersona {
+                    library: lib.0.clone(),
+                    id: p.id.clone(),
+                })
+            })
             .collect()
     });
-    engine.register_fn("persona", |lib: &mut ScriptLibrary, id: &str| -> Fallible<ScriptPersona> {
-        let persona = lib.0.find(id).or_else(|e| fail(e.to_string()))?;
-        Ok(ScriptPersona { library: lib.0.clone(), id: persona.id.clone() })
+    engine.register_fn(
+        "persona",
+        |lib: &mut ScriptLibrary, id: &str| -> Fallible<ScriptPersona> {
+            let persona = lib.0.find(id).or_else(|e| fail(e.to_string()))?;
+            Ok(ScriptPersona {
+                library: lib.0.clone(),
+                id: persona.id.clone(),
+            })
+        },
+    );
+    engine.register_fn(
+        "family",
+        |lib: &mut ScriptLibrary, family: &str| -> Fallible<Array> {
+            let members = lib.0.family(family).or_else(|e| fail(e.to_string()))?;
+            Ok(members
+                .iter()
+                .map(|p| {
+                    Dynamic::from(ScriptPersona {
+                        library: lib.0.clone(),
+                        id: p.id.clone(),
+                    })
+                })
+                .collect())
+        },
+    );
+    engine.register_fn("topics", |lib: &mut ScriptLibrary| -> Array {
+        lib.0.topics().iter().cloned().map(Dynamic::from).collect()
     });
-    engine.register_fn("family", |lib: &mut ScriptLibrary, family: &str| -> Fallible<Array> {
-        let members = lib.0.family(family).or_else(|e| fail(e.to_string()))?;
-        Ok(members.iter().map(|p| Dynamic::from(ScriptPersona { library: lib.0.clone(), id: p.id.clone() })).collect())
-    });
-    engine.register_fn("topics", |lib: &mut ScriptLibrary| -> Array { lib.0.topics().iter().cloned().map(Dynamic::from).collect() });
     engine.register_get("id", |p: &mut ScriptPersona| p.id.clone());
     engine.register_get("family", |p: &mut ScriptPersona| p.get().family.clone());
     engine.register_get("system", |p: &mut ScriptPersona| p.get().system.clone());
     engine.register_get("probe", |p: &mut ScriptPersona| p.get().probe.clone());
-    engine.register_get("check_source", |p: &mut ScriptPersona| p.get().check_source.clone());
-    engine.register_fn("check", |p: &mut ScriptPersona, answer: &str| -> Fallible<rhai::FLOAT> {
-        p.library.score(p.get(), answer).or_else(|e| fail(e.to_string()))
+    engine.register_get("check_source", |p: &mut ScriptPersona| {
+        p.get().check_source.clone()
     });
-    engine.register_fn("to_string", |p: &mut ScriptPersona| format!("persona(\"{}\")", p.id));
-    engine.register_fn("to_debug", |p: &mut ScriptPersona| format!("persona(\"{}\")", p.id));
+    engine.register_fn(
+        "check",
+        |p: &mut ScriptPersona, answer: &str| -> Fallible<rhai::FLOAT> {
+            p.library
+                .score(p.get(), answer)
+                .or_else(|e| fail(e.to_string()))
+        },
+    );
+    engine.register_fn("to_string", |p: &mut ScriptPersona| {
+        format!("persona(\"{}\")", p.id)
+    });
+    engine.register_fn("to_debug", |p: &mut ScriptPersona| {
+        format!("persona(\"{}\")", p.id)
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,43 +529,83 @@ fn register_stats(engine: &mut Engine) {
         let v = numbers(&values, "std").or_else(fail)?;
         Ok(crate::stats::std(&v).map_or(Dynamic::UNIT, Dynamic::from))
     });
-    engine.register_fn("ci", |values: Array, level: rhai::FLOAT| -> Fallible<Dynamic> {
-        let v = numbers(&values, "ci").or_else(fail)?;
-        let interval = crate::stats::ci_t(&v, level).or_else(|e| fail(e.to_string()))?;
-        Ok(interval_to_dynamic(interval))
-    });
-    engine.register_fn("ci", |values: Array, level: rhai::FLOAT, opts: Map| -> Fallible<Dynamic> {
-        let v = numbers(&values, "ci").or_else(fail)?;
-        let mut method = "t".to_string();
-        let mut seed = 0u64;
-        let mut resamples = 10_000usize;
-        for (key, value) in &opts {
-            match key.as_str() {
-                "method" => method = value.to_string(),
-                "seed" => seed = value.as_int().map_err(|t| HostState::runtime_error(format!("ci: seed must be an integer, not {t}")))? as u64,
-                "resamples" => resamples = value.as_int().map_err(|t| HostState::runtime_error(format!("ci: resamples must be an integer, not {t}")))?.max(1) as usize,
-                other => return fail(format!("ci: unknown option `{other}` (valid: method, seed, resamples)")),
+    engine.register_fn(
+        "ci",
+        |values: Array, level: rhai::FLOAT| -> Fallible<Dynamic> {
+            let v = numbers(&values, "ci").or_else(fail)?;
+            let interval = crate::stats::ci_t(&v, level).or_else(|e| fail(e.to_string()))?;
+            Ok(interval_to_dynamic(interval))
+        },
+    );
+    engine.register_fn(
+        "ci",
+        |values: Array, level: rhai::FLOAT, opts: Map| -> Fallible<Dynamic> {
+            let v = numbers(&values, "ci").or_else(fail)?;
+            let mut method = "t".to_string();
+            let mut seed = 0u64;
+            let mut resamples = 10_000usize;
+            for (key, value) in &opts {
+                match key.as_str() {
+                    "method" => method = value.to_string(),
+                    "seed" => {
+                        seed = value.as_int().map_err(|t| {
+                            HostState::runtime_error(format!(
+                                "ci: seed must be an integer, not {t}"
+                            ))
+                        })? as u64
+                    }
+                    "resamples" => {
+                        resamples = value
+                            .as_int()
+                            .map_err(|t| {
+                                HostState::runtime_error(format!(
+                                    "ci: resamples must be an integer, not {t}"
+                                ))
+                            })?
+                            .max(1) as usize
+                    }
+                    other => {
+                        return fail(format!(
+                            "ci: unknown option `{other}` (valid: method, seed, resamples)"
+                        ));
+                    }
+                }
             }
-        }
-        let interval = match method.as_str() {
-            "t" => crate::stats::ci_t(&v, level),
-            "bootstrap" => crate::stats::ci_bootstrap(&v, level, resamples, seed),
-            other => return fail(format!("ci: unknown method `{other}` (valid: t, bootstrap)")),
-        }
-        .or_else(|e| fail(e.to_string()))?;
-        Ok(interval_to_dynamic(interval))
-    });
+            let interval = match method.as_str() {
+                "t" => crate::stats::ci_t(&v, level),
+                "bootstrap" => crate::stats::ci_bootstrap(&v, level, resamples, seed),
+                other => {
+                    return fail(format!(
+                        "ci: unknown method `{other}` (valid: t, bootstrap)"
+                    ));
+                }
+            }
+            .or_else(|e| fail(e.to_string()))?;
+            Ok(interval_to_dynamic(interval))
+        },
+    );
     engine.register_fn("group_by", |records: Array, key: &str| -> Map {
         let mut groups: Vec<(String, Array)> = Vec::new();
         for record in records {
-            let value = record.clone().try_cast::<Map>().and_then(|m| m.get(key).cloned()).unwrap_or(Dynamic::UNIT);
-            let name = if value.is_string() { value.into_string().unwrap_or_default() } else { value.to_string() };
+            let value = record
+                .clone()
+                .try_cast::<Map>()
+                .and_then(|m| m.get(key).cloned())
+                .unwrap_or(Dynamic::UNIT);
+            let name = if value.is_string() {
+                value.into_string().unwrap_or_default()
+            } else {
+                value.to_string()
+            };
             match groups.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, members)) => members.push(record),
                 None => groups.push((name, vec![record])),
             }
         }
-        groups.into_iter().map(|(k, v)| (k.into(), Dynamic::from(v))).collect()
+        groups
+            .into_iter()
+            .map(|(k, v)| (k.into(), Dynamic::from(v)))
+            .collect()
     });
 }
 
@@ -408,8 +620,18 @@ fn interval_to_dynamic(interval: Option<(f64, f64)>) -> Dynamic {
 // Plots
 // ---------------------------------------------------------------------------------------------
 
-const LINE_OPTIONS: &[&str] = &["kind", "x", "y", "group", "band", "title", "xlabel", "ylabel", "ylim", "data"];
-const HEATMAP_OPTIONS: &[&str] = &["title", "xlabel", "ylabel", "row_labels", "col_labels", "min", "max"];
+const LINE_OPTIONS: &[&str] = &[
+    "kind", "x", "y", "group", "band", "title", "xlabel", "ylabel", "ylim", "data",
+];
+const HEATMAP_OPTIONS: &[&str] = &[
+    "title",
+    "xlabel",
+    "ylabel",
+    "row_labels",
+    "col_labels",
+    "min",
+    "max",
+];
 
 fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
@@ -417,25 +639,47 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
         let target = s.sandbox.resolve(path, Access::Write).or_else(fail)?;
         let text = |key: &str| opts.get(key).map(|v| v.to_string());
         if let Some(bad) = opts.keys().find(|k| !LINE_OPTIONS.contains(&k.as_str())) {
-            return fail(format!("plot: unknown option `{bad}` (valid: {})", LINE_OPTIONS.join(", ")));
+            return fail(format!(
+                "plot: unknown option `{bad}` (valid: {})",
+                LINE_OPTIONS.join(", ")
+            ));
         }
         match text("kind").as_deref() {
             None | Some("line") => {}
-            Some(other) => return fail(format!("plot: unknown kind `{other}` (valid: line; heatmaps use plot_heatmap)")),
+            Some(other) => {
+                return fail(format!(
+                    "plot: unknown kind `{other}` (valid: line; heatmaps use plot_heatmap)"
+                ));
+            }
         }
-        let x = text("x").ok_or_else(|| HostState::runtime_error("plot: option `x` is required"))?;
+        let x =
+            text("x").ok_or_else(|| HostState::runtime_error("plot: option `x` is required"))?;
         let y = match opts.get("y") {
-            Some(v) if v.is_array() => v.clone().into_array().unwrap_or_default().iter().map(|v| v.to_string()).collect(),
+            Some(v) if v.is_array() => v
+                .clone()
+                .into_array()
+                .unwrap_or_default()
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
             Some(v) => vec![v.to_string()],
             None => return fail("plot: option `y` is required"),
         };
         let band = match opts.get("band") {
-            Some(v) => Some(as_number(v).ok_or_else(|| HostState::runtime_error("plot: `band` must be a confidence level such as 0.68"))?),
+            Some(v) => Some(as_number(v).ok_or_else(|| {
+                HostState::runtime_error("plot: `band` must be a confidence level such as 0.68")
+            })?),
             None => None,
         };
         let y_range = match opts.get("ylim") {
             Some(v) => {
-                let pair = v.clone().into_array().ok().map(|a| numbers(&a, "plot: ylim")).transpose().or_else(fail)?;
+                let pair = v
+                    .clone()
+                    .into_array()
+                    .ok()
+                    .map(|a| numbers(&a, "plot: ylim"))
+                    .transpose()
+                    .or_else(fail)?;
                 match pair.as_deref() {
                     Some([lo, hi]) if lo < hi => Some((*lo, *hi)),
                     _ => return fail("plot: `ylim` must be [low, high] with low < high"),
@@ -454,8 +698,25 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
             y_range,
         };
         let records: Vec<serde_json::Value> = match opts.get("data") {
-            Some(data) => data.clone().into_array().map_err(|t| HostState::runtime_error(format!("plot: `data` must be an array of maps, not {t}")))?.iter().map(to_json).collect(),
-            None => s.with_store(|store| Ok(store.records().iter().cloned().map(serde_json::Value::Object).collect()))?,
+            Some(data) => data
+                .clone()
+                .into_array()
+                .map_err(|t| {
+                    HostState::runtime_error(format!(
+                        "plot: `data` must be an array of maps, not {t}"
+                    ))
+                })?
+                .iter()
+                .map(to_json)
+                .collect(),
+            None => s.with_store(|store| {
+                Ok(store
+                    .records()
+                    .iter()
+                    .cloned()
+                    .map(serde_json::Value::Object)
+                    .collect())
+            })?,
         };
         crate::plot::line_plot(&records, &spec, &target).or_else(|e| fail(format!("plot: {e}")))?;
         Ok(target.display().to_string())
@@ -464,19 +725,27 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
     let heatmap = move |matrix: Array, path: &str, opts: Map| -> Fallible<String> {
         let target = s.sandbox.resolve(path, Access::Write).or_else(fail)?;
         if let Some(bad) = opts.keys().find(|k| !HEATMAP_OPTIONS.contains(&k.as_str())) {
-            return fail(format!("plot_heatmap: unknown option `{bad}` (valid: {})", HEATMAP_OPTIONS.join(", ")));
+            return fail(format!(
+                "plot_heatmap: unknown option `{bad}` (valid: {})",
+                HEATMAP_OPTIONS.join(", ")
+            ));
         }
         let rows: Vec<Vec<f64>> = matrix
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                let row = row.clone().into_array().map_err(|t| format!("plot_heatmap: row {i} is {t}, not an array"))?;
+                let row = row
+                    .clone()
+                    .into_array()
+                    .map_err(|t| format!("plot_heatmap: row {i} is {t}, not an array"))?;
                 numbers(&row, &format!("plot_heatmap: row {i}"))
             })
             .collect::<Result<_, _>>()
             .or_else(fail)?;
         let labels = |key: &str| -> Option<Vec<String>> {
-            opts.get(key).and_then(|v| v.clone().into_array().ok()).map(|a| a.iter().map(|v| v.to_string()).collect())
+            opts.get(key)
+                .and_then(|v| v.clone().into_array().ok())
+                .map(|a| a.iter().map(|v| v.to_string()).collect())
         };
         let spec = crate::plot::HeatmapSpec {
             title: opts.get("title").map(|v| v.to_string()),
@@ -487,11 +756,14 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
             min: opts.get("min").and_then(as_number),
             max: opts.get("max").and_then(as_number),
         };
-        crate::plot::heatmap(&rows, &spec, &target).or_else(|e| fail(format!("plot_heatmap: {e}")))?;
+        crate::plot::heatmap(&rows, &spec, &target)
+            .or_else(|e| fail(format!("plot_heatmap: {e}")))?;
         Ok(target.display().to_string())
     };
     let h = heatmap.clone();
-    engine.register_fn("plot_heatmap", move |matrix: Array, path: &str| h(matrix, path, Map::new()));
+    engine.register_fn("plot_heatmap", move |matrix: Array, path: &str| {
+        h(matrix, path, Map::new())
+    });
     engine.register_fn("plot_heatmap", heatmap);
 }
 
@@ -525,21 +797,33 @@ fn register_rng(engine: &mut Engine) {
     use rand_chacha::rand_core::SeedableRng;
     engine.register_type_with_name::<ScriptRng>("Rng");
     engine.register_fn("rng", |seed: rhai::INT| {
-        ScriptRng(Arc::new(Mutex::new(rand_chacha::ChaCha20Rng::seed_from_u64(seed as u64))))
+        ScriptRng(Arc::new(Mutex::new(
+            rand_chacha::ChaCha20Rng::seed_from_u64(seed as u64),
+        )))
     });
-    engine.register_fn("int", |r: &mut ScriptRng, lo: rhai::INT, hi: rhai::INT| -> Fallible<rhai::INT> {
-        if hi <= lo {
-            return fail(format!("rng.int({lo}, {hi}): the range is empty (hi is excluded)"));
-        }
-        Ok(lo + r.below((hi - lo) as u64) as rhai::INT)
+    engine.register_fn(
+        "int",
+        |r: &mut ScriptRng, lo: rhai::INT, hi: rhai::INT| -> Fallible<rhai::INT> {
+            if hi <= lo {
+                return fail(format!(
+                    "rng.int({lo}, {hi}): the range is empty (hi is excluded)"
+                ));
+            }
+            Ok(lo + r.below((hi - lo) as u64) as rhai::INT)
+        },
+    );
+    engine.register_fn("float", |r: &mut ScriptRng| {
+        (r.next() >> 11) as rhai::FLOAT / (1u64 << 53) as rhai::FLOAT
     });
-    engine.register_fn("float", |r: &mut ScriptRng| (r.next() >> 11) as rhai::FLOAT / (1u64 << 53) as rhai::FLOAT);
-    engine.register_fn("pick", |r: &mut ScriptRng, items: Array| -> Fallible<Dynamic> {
-        if items.is_empty() {
-            return fail("rng.pick: the array is empty");
-        }
-        Ok(items[r.below(items.len() as u64) as usize].clone())
-    });
+    engine.register_fn(
+        "pick",
+        |r: &mut ScriptRng, items: Array| -> Fallible<Dynamic> {
+            if items.is_empty() {
+                return fail("rng.pick: the array is empty");
+            }
+            Ok(items[r.below(items.len() as u64) as usize].clone())
+        },
+    );
     engine.register_fn("shuffle", |r: &mut ScriptRng, mut items: Array| -> Array {
         for i in (1..items.len()).rev() {
             let j = r.below(i as u64 + 1) as usize;
@@ -547,18 +831,24 @@ fn register_rng(engine: &mut Engine) {
         }
         items
     });
-    engine.register_fn("sample", |r: &mut ScriptRng, mut items: Array, k: rhai::INT| -> Fallible<Array> {
-        let k = usize::try_from(k).unwrap_or(usize::MAX);
-        if k > items.len() {
-            return fail(format!("rng.sample: cannot draw {k} distinct items from {}", items.len()));
-        }
-        for i in 0..k {
-            let j = i + r.below((items.len() - i) as u64) as usize;
-            items.swap(i, j);
-        }
-        items.truncate(k);
-        Ok(items)
-    });
+    engine.register_fn(
+        "sample",
+        |r: &mut ScriptRng, mut items: Array, k: rhai::INT| -> Fallible<Array> {
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            if k > items.len() {
+                return fail(format!(
+                    "rng.sample: cannot draw {k} distinct items from {}",
+                    items.len()
+                ));
+            }
+            for i in 0..k {
+                let j = i + r.below((items.len() - i) as u64) as usize;
+                items.swap(i, j);
+            }
+            items.truncate(k);
+            Ok(items)
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,7 +862,9 @@ fn register_progress(engine: &mut Engine) {
     engine.register_type_with_name::<Progress>("Progress");
     engine.register_fn("progress", |total: rhai::INT| {
         let bar = indicatif::ProgressBar::new(total.max(0) as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}, {eta} left]") {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} [{elapsed_precise}, {eta} left]",
+        ) {
             bar.set_style(style);
         }
         Progress(bar)

@@ -28,7 +28,11 @@ pub fn to_json(value: &Dynamic) -> Value {
     }
     if value.is_map() {
         let map = value.clone().cast::<Map>();
-        return Value::Object(map.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect());
+        return Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), to_json(v)))
+                .collect(),
+        );
     }
     Value::String(value.to_string())
 }
@@ -45,7 +49,10 @@ pub fn from_json(value: &Value) -> Dynamic {
         Value::String(s) => s.clone().into(),
         Value::Array(a) => a.iter().map(from_json).collect::<Array>().into(),
         Value::Object(o) => {
-            let map: Map = o.iter().map(|(k, v)| (k.as_str().into(), from_json(v))).collect();
+            let map: Map = o
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), from_json(v)))
+                .collect();
             map.into()
         }
     }
@@ -64,7 +71,14 @@ pub fn numbers(values: &Array, what: &str) -> Result<Vec<f64>, String> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| as_number(v).ok_or_else(|| format!("{what}: element {i} is {} ({v}), not a number", v.type_name())))
+        .map(|(i, v)| {
+            as_number(v).ok_or_else(|| {
+                format!(
+                    "{what}: element {i} is {} ({v}), not a number",
+                    v.type_name()
+                )
+            })
+        })
         .collect()
 }
 
@@ -74,10 +88,12 @@ pub fn messages(value: &Array) -> Result<Vec<Message>, String> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let map = item
-                .clone()
-                .try_cast::<Map>()
-                .ok_or_else(|| format!("message {i} must be a map #{{role: …, content: …}}, not {}", item.type_name()))?;
+            let map = item.clone().try_cast::<Map>().ok_or_else(|| {
+                format!(
+                    "message {i} must be a map #{{role: …, content: …}}, not {}",
+                    item.type_name()
+                )
+            })?;
             let field = |name: &str| -> Result<String, String> {
                 let value = map
                     .get(name)
@@ -87,9 +103,16 @@ pub fn messages(value: &Array) -> Result<Vec<Message>, String> {
                     .into_string()
                     .map_err(|t| format!("message {i}: `{name}` must be a string, not {t}"))
             };
-            let extra: Vec<&str> = map.keys().map(|k| k.as_str()).filter(|k| *k != "role" && *k != "content").collect();
+            let extra: Vec<&str> = map
+                .keys()
+                .map(|k| k.as_str())
+                .filter(|k| *k != "role" && *k != "content")
+                .collect();
             if !extra.is_empty() {
-                return Err(format!("message {i}: unknown field(s) {} (a message has role and content)", extra.join(", ")));
+                return Err(format!(
+                    "message {i}: unknown field(s) {} (a message has role and content)",
+                    extra.join(", ")
+                ));
             }
             Ok(Message::new(field("role")?, field("content")?))
         })
@@ -97,7 +120,14 @@ pub fn messages(value: &Array) -> Result<Vec<Message>, String> {
 }
 
 /// Names `chat` accepts in its options map.
-pub const CHAT_OPTIONS: &[&str] = &["temperature", "top_p", "top_k", "max_tokens", "seed", "stop"];
+pub const CHAT_OPTIONS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "seed",
+    "stop",
+];
 
 /// Sampling options from a Rhai map; `seed` is `None` when the map does not set it (the host
 /// then derives one). Unknown names are an error listing the valid ones.
@@ -105,12 +135,18 @@ pub fn sampling_options(map: &Map) -> Result<(SamplingOptions, Option<u64>), Str
     let mut opts = SamplingOptions::default();
     let mut seed = None;
     for (key, value) in map {
-        let number = || as_number(value).ok_or_else(|| format!("option `{key}` must be a number, not {}", value.type_name()));
+        let number = || {
+            as_number(value).ok_or_else(|| {
+                format!("option `{key}` must be a number, not {}", value.type_name())
+            })
+        };
         let count = || -> Result<usize, String> {
-            let n = value
-                .clone()
-                .try_cast::<rhai::INT>()
-                .ok_or_else(|| format!("option `{key}` must be an integer, not {}", value.type_name()))?;
+            let n = value.clone().try_cast::<rhai::INT>().ok_or_else(|| {
+                format!(
+                    "option `{key}` must be an integer, not {}",
+                    value.type_name()
+                )
+            })?;
             usize::try_from(n).map_err(|_| format!("option `{key}` must not be negative, got {n}"))
         };
         match key.as_str() {
@@ -128,14 +164,23 @@ pub fn sampling_options(map: &Map) -> Result<(SamplingOptions, Option<u64>), Str
                         .into_array()
                         .unwrap_or_default()
                         .into_iter()
-                        .map(|s| s.into_string().map_err(|t| format!("option `stop` must hold strings, not {t}")))
+                        .map(|s| {
+                            s.into_string()
+                                .map_err(|t| format!("option `stop` must hold strings, not {t}"))
+                        })
                         .collect::<Result<_, _>>()?
                 } else {
-                    return Err(format!("option `stop` must be a string or an array of strings, not {}", value.type_name()));
+                    return Err(format!(
+                        "option `stop` must be a string or an array of strings, not {}",
+                        value.type_name()
+                    ));
                 }
             }
             other => {
-                return Err(format!("unknown option `{other}` (valid options: {})", CHAT_OPTIONS.join(", ")));
+                return Err(format!(
+                    "unknown option `{other}` (valid options: {})",
+                    CHAT_OPTIONS.join(", ")
+                ));
             }
         }
     }
@@ -181,10 +226,16 @@ mod tests {
         let mut map = Map::new();
         map.insert("temprature".into(), Dynamic::from(1.0));
         let err = sampling_options(&map).unwrap_err();
-        assert_eq!(err, "unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop)");
+        assert_eq!(
+            err,
+            "unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop)"
+        );
         let mut map = Map::new();
         map.insert("max_tokens".into(), Dynamic::from("many"));
-        assert_eq!(sampling_options(&map).unwrap_err(), "option `max_tokens` must be an integer, not string");
+        assert_eq!(
+            sampling_options(&map).unwrap_err(),
+            "option `max_tokens` must be an integer, not string"
+        );
     }
 
     #[test]

@@ -102,11 +102,16 @@ pub struct ScriptHost {
 
 impl ScriptHost {
     pub fn new(config: HostConfig) -> Result<Self, ScriptError> {
-        let project = std::fs::canonicalize(&config.project_dir)
-            .map_err(|e| ScriptError(format!("project folder {}: {e}", config.project_dir.display())))?;
+        let project = std::fs::canonicalize(&config.project_dir).map_err(|e| {
+            ScriptError(format!(
+                "project folder {}: {e}",
+                config.project_dir.display()
+            ))
+        })?;
         let script_source = match &config.script {
             Some(path) => Some(
-                std::fs::read_to_string(path).map_err(|e| ScriptError(format!("cannot read {}: {e}", path.display())))?,
+                std::fs::read_to_string(path)
+                    .map_err(|e| ScriptError(format!("cannot read {}: {e}", path.display())))?,
             ),
             None => None,
         };
@@ -118,13 +123,22 @@ impl ScriptHost {
         if let Some(source) = &script_source {
             check_set_names(&config.params, source, &script_name)?;
         }
-        let params_json: BTreeMap<String, Value> =
-            config.params.iter().map(|(k, v)| (k.clone(), convert::to_json(v))).collect();
+        let params_json: BTreeMap<String, Value> = config
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), convert::to_json(v)))
+            .collect();
         let script_rel = config
             .script
             .as_ref()
             .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-            .map(|p| p.strip_prefix(&project).map(Path::to_path_buf).unwrap_or(p).display().to_string());
+            .map(|p| {
+                p.strip_prefix(&project)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            });
         let run_config = json!({
             "script": script_rel,
             "script_sha256": script_source.as_deref().map(sha256_hex),
@@ -135,13 +149,24 @@ impl ScriptHost {
         });
         let run_name = match &config.script {
             Some(path) => {
-                let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-                let identity = json!([run_config["script"], run_config["params"], run_config["seed"], run_config["model"]]);
+                let stem = path
+                    .file_stem()
+                    .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+                let identity = json!([
+                    run_config["script"],
+                    run_config["params"],
+                    run_config["seed"],
+                    run_config["model"]
+                ]);
                 format!("{stem}-{}", &sha256_hex(&identity.to_string())[..8])
             }
             None => format!("repl-{}", crate::util::utc_timestamp_compact()),
         };
-        let out_root = if config.out_root.is_absolute() { config.out_root.clone() } else { project.join(&config.out_root) };
+        let out_root = if config.out_root.is_absolute() {
+            config.out_root.clone()
+        } else {
+            project.join(&config.out_root)
+        };
         let run_dir = out_root.join(run_name);
         let sandbox = Sandbox {
             project: project.clone(),
@@ -201,9 +226,17 @@ impl ScriptHost {
 
     /// Runs the configured script to the end.
     pub fn run_script(&mut self) -> Result<(), ScriptError> {
-        let path = self.state.config.script.clone().ok_or_else(|| ScriptError("no script to run".into()))?;
+        let path = self
+            .state
+            .config
+            .script
+            .clone()
+            .ok_or_else(|| ScriptError("no script to run".into()))?;
         let display = path.display().to_string();
-        let mut ast = self.engine.compile_file(path).map_err(|e| ScriptError(describe(&e, &display)))?;
+        let mut ast = self
+            .engine
+            .compile_file(path)
+            .map_err(|e| ScriptError(describe(&e, &display)))?;
         ast.set_source(display.clone());
         self.engine
             .run_ast_with_scope(&mut self.scope, &ast)
@@ -213,7 +246,10 @@ impl ScriptHost {
 
     /// Evaluates one REPL entry in the persistent scope; returns its value.
     pub fn eval(&mut self, code: &str) -> Result<Dynamic, ScriptError> {
-        let ast = self.engine.compile_with_scope(&self.scope, code).map_err(|e| ScriptError(describe(&e.into(), "<repl>")))?;
+        let ast = self
+            .engine
+            .compile_with_scope(&self.scope, code)
+            .map_err(|e| ScriptError(describe(&e.into(), "<repl>")))?;
         let mut program = self.functions.merge(&ast);
         let result = self
             .engine
@@ -226,12 +262,23 @@ impl ScriptHost {
 
     /// Runs a script file (inside the project folder) in the current scope: the REPL's `:load`.
     pub fn eval_file(&mut self, path: &str) -> Result<(), ScriptError> {
-        let resolved = self.state.sandbox.resolve(path, sandbox::Access::Read).map_err(ScriptError)?;
-        let source = std::fs::read_to_string(&resolved).map_err(|e| ScriptError(format!("cannot read {path}: {e}")))?;
-        let mut ast = self.engine.compile_with_scope(&self.scope, &source).map_err(|e| ScriptError(describe(&e.into(), path)))?;
+        let resolved = self
+            .state
+            .sandbox
+            .resolve(path, sandbox::Access::Read)
+            .map_err(ScriptError)?;
+        let source = std::fs::read_to_string(&resolved)
+            .map_err(|e| ScriptError(format!("cannot read {path}: {e}")))?;
+        let mut ast = self
+            .engine
+            .compile_with_scope(&self.scope, &source)
+            .map_err(|e| ScriptError(describe(&e.into(), path)))?;
         ast.set_source(path.to_string());
         let mut program = self.functions.merge(&ast);
-        let result = self.engine.run_ast_with_scope(&mut self.scope, &program).map_err(|e| ScriptError(describe(&e, path)));
+        let result = self
+            .engine
+            .run_ast_with_scope(&mut self.scope, &program)
+            .map_err(|e| ScriptError(describe(&e, path)));
         program.clear_statements();
         self.functions = program;
         result
@@ -239,7 +286,13 @@ impl ScriptHost {
 
     /// Notes from reopening the run (resumed units, dropped partial ones).
     pub fn store_notes(&self) -> Vec<String> {
-        self.state.store.lock().unwrap().as_ref().map(|s| s.notes.clone()).unwrap_or_default()
+        self.state
+            .store
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.notes.clone())
+            .unwrap_or_default()
     }
 
     /// Whether the run wrote any records (its folder exists).
@@ -267,7 +320,12 @@ impl ScriptHost {
             .gen_fn_signatures(false)
             .into_iter()
             .filter_map(|sig| sig.split('(').next().map(|n| n.trim().to_string()))
-            .filter(|n| !n.is_empty() && n.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_'))
+            .filter(|n| {
+                !n.is_empty()
+                    && n.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() || c == '_')
+            })
             .collect();
         names.sort();
         names.dedup();
@@ -281,13 +339,24 @@ impl HostState {
     }
 
     /// Opens the run's store on first use, so runs that record nothing leave no folder.
-    fn with_store<T>(&self, f: impl FnOnce(&mut RunStore) -> Result<T, String>) -> Result<T, Box<EvalAltResult>> {
+    fn with_store<T>(
+        &self,
+        f: impl FnOnce(&mut RunStore) -> Result<T, String>,
+    ) -> Result<T, Box<EvalAltResult>> {
         let mut guard = self.store.lock().unwrap();
         if guard.is_none() {
-            let store = RunStore::open(&self.run_dir, &self.run_config, &["script", "params", "seed", "model"])
-                .map_err(|e| Self::runtime_error(e.to_string()))?;
+            let store = RunStore::open(
+                &self.run_dir,
+                &self.run_config,
+                &["script", "params", "seed", "model"],
+            )
+            .map_err(|e| Self::runtime_error(e.to_string()))?;
             for note in &store.notes {
-                eprintln!("[{}] resuming {}: {note}", self.script_name, self.run_dir.display());
+                eprintln!(
+                    "[{}] resuming {}: {note}",
+                    self.script_name,
+                    self.run_dir.display()
+                );
             }
             *guard = Some(store);
         }
@@ -346,7 +415,11 @@ impl HostState {
 }
 
 /// Every `--set` name must occur in the script, so a typo is caught before hours of running.
-fn check_set_names(params: &[(String, Dynamic)], source: &str, script: &str) -> Result<(), ScriptError> {
+fn check_set_names(
+    params: &[(String, Dynamic)],
+    source: &str,
+    script: &str,
+) -> Result<(), ScriptError> {
     let mentioned = |name: &str| {
         source.match_indices(name).any(|(i, _)| {
             let before = source[..i].chars().next_back();
@@ -355,7 +428,11 @@ fn check_set_names(params: &[(String, Dynamic)], source: &str, script: &str) -> 
             !is_word(before) && !is_word(after)
         })
     };
-    let unknown: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).filter(|n| !mentioned(n)).collect();
+    let unknown: Vec<&str> = params
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !mentioned(n))
+        .collect();
     if unknown.is_empty() {
         return Ok(());
     }
@@ -364,7 +441,11 @@ fn check_set_names(params: &[(String, Dynamic)], source: &str, script: &str) -> 
         "--set {}: {script} never mentions {} (its parameters: {})",
         unknown.join(", "),
         if unknown.len() == 1 { "it" } else { "them" },
-        if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+        if declared.is_empty() {
+            "none".to_string()
+        } else {
+            declared.join(", ")
+        }
     )))
 }
 
@@ -428,10 +509,15 @@ fn strip_position(text: &str) -> String {
 
 pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Turns `Map`s built by scripts into JSON objects for the store.
 pub(crate) fn map_to_json(map: &Map) -> serde_json::Map<String, Value> {
-    map.iter().map(|(k, v)| (k.to_string(), convert::to_json(v))).collect()
+    map.iter()
+        .map(|(k, v)| (k.to_string(), convert::to_json(v)))
+        .collect()
 }

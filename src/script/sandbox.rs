@@ -40,8 +40,16 @@ impl Sandbox {
             Access::Write => (&self.output, vec![&self.output]),
             Access::Read => (&self.project, vec![&self.project, &self.output]),
         };
-        let full = if given.is_absolute() { given.to_path_buf() } else { base.join(given) };
-        let inside = |p: &Path| roots.iter().any(|root| p.starts_with(canonical_or_self(root)));
+        let full = if given.is_absolute() {
+            given.to_path_buf()
+        } else {
+            base.join(given)
+        };
+        let inside = |p: &Path| {
+            roots
+                .iter()
+                .any(|root| p.starts_with(canonical_or_self(root)))
+        };
         // Follow symbolic links of the deepest existing ancestor: a link inside the project
         // that points elsewhere must not become a way out.
         let mut existing = full.as_path();
@@ -51,13 +59,21 @@ impl Sandbox {
                 None => break,
             }
         }
-        let real = canonical_or_self(existing).join(full.strip_prefix(existing).unwrap_or(Path::new("")));
+        let real =
+            canonical_or_self(existing).join(full.strip_prefix(existing).unwrap_or(Path::new("")));
         if !inside(&real) {
-            let allowed = roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(" or ");
-            return Err(format!("`{path}` is refused: scripts may only {} files inside {allowed}", match access {
-                Access::Read => "read",
-                Access::Write => "write",
-            }));
+            let allowed = roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(format!(
+                "`{path}` is refused: scripts may only {} files inside {allowed}",
+                match access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                }
+            ));
         }
         Ok(full)
     }
@@ -81,10 +97,25 @@ impl SandboxResolver {
 }
 
 impl ModuleResolver for SandboxResolver {
-    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        let with_extension = if path.ends_with(".rhai") { path.to_string() } else { format!("{path}.rhai") };
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let with_extension = if path.ends_with(".rhai") {
+            path.to_string()
+        } else {
+            format!("{path}.rhai")
+        };
         if let Err(reason) = self.sandbox.resolve(&with_extension, Access::Read) {
-            return Err(EvalAltResult::ErrorInModule(path.into(), EvalAltResult::ErrorRuntime(reason.into(), pos).into(), pos).into());
+            return Err(EvalAltResult::ErrorInModule(
+                path.into(),
+                EvalAltResult::ErrorRuntime(reason.into(), pos).into(),
+                pos,
+            )
+            .into());
         }
         self.inner.resolve(engine, source, path, pos)
     }
@@ -109,8 +140,16 @@ mod tests {
     #[test]
     fn escapes_are_refused() {
         let (sb, root) = sandbox();
-        assert!(sb.resolve("plot.png", Access::Write).unwrap().starts_with(&sb.output));
-        assert!(sb.resolve("data/topics.txt", Access::Read).unwrap().starts_with(&sb.project));
+        assert!(
+            sb.resolve("plot.png", Access::Write)
+                .unwrap()
+                .starts_with(&sb.output)
+        );
+        assert!(
+            sb.resolve("data/topics.txt", Access::Read)
+                .unwrap()
+                .starts_with(&sb.project)
+        );
         for (path, access, expected) in [
             ("../x.png", Access::Write, "may not contain `..`"),
             ("a/../../x", Access::Read, "may not contain `..`"),
@@ -123,7 +162,9 @@ mod tests {
         }
         // Writing into the project but outside the run folder is refused too.
         let inside_project = sb.project.join("README.md");
-        let err = sb.resolve(inside_project.to_str().unwrap(), Access::Write).unwrap_err();
+        let err = sb
+            .resolve(inside_project.to_str().unwrap(), Access::Write)
+            .unwrap_err();
         assert!(err.contains("may only write files inside"), "{err}");
         // A symbolic link inside the output folder pointing outside is no way out.
         std::os::unix::fs::symlink("/tmp", sb.output.join("link")).unwrap();
