@@ -41,6 +41,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         seed: args.seed,
         stop: args.stop.clone(),
+        ..Default::default()
     };
     opts.validate()?;
     anyhow::ensure!(args.n >= 1, "-n must be at least 1");

@@ -11,11 +11,13 @@
 //! weighted sum streams value rows; both are sequential in their reduction index, so a query
 //! gets the same bits whether it is computed in a prompt, during decoding, or next to others.
 
+use super::intervention::split_softmax;
 use super::kernels::Isa;
 use super::kv_cache::{KV_BLOCK, KvData, KvShape, SeqKv};
 use super::math;
 use half::f16;
 use std::cell::RefCell;
+use std::ops::Range;
 
 /// The attention geometry of a model.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +62,7 @@ pub fn attend_row(
     position: usize,
     q: &[f32],
     out: &mut [f32],
+    hook: Option<&mut RowHook<'_>>,
 ) {
     debug_assert!(position < kv.len());
     SCORES.with(|scores| {
@@ -77,10 +80,10 @@ pub fn attend_row(
         unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni => attend_avx512(&args, &mut scores, out),
+                Isa::Avx512Vnni => attend_avx512(&args, &mut scores, out, hook),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => attend_avx2(&args, &mut scores, out),
-                _ => attend_generic(&args, Isa::Portable, &mut scores, out),
+                Isa::Avx2 => attend_avx2(&args, &mut scores, out, hook),
+                _ => attend_generic(&args, Isa::Portable, &mut scores, out, hook),
             }
         }
     });
@@ -98,14 +101,24 @@ struct RowArgs<'a> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,fma,f16c")]
-unsafe fn attend_avx512(args: &RowArgs<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
-    attend_generic(args, Isa::Avx512Vnni, scores, out)
+unsafe fn attend_avx512(
+    args: &RowArgs<'_>,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+    hook: Option<&mut RowHook<'_>>,
+) {
+    attend_generic(args, Isa::Avx512Vnni, scores, out, hook)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn attend_avx2(args: &RowArgs<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
-    attend_generic(args, Isa::Avx2, scores, out)
+unsafe fn attend_avx2(
+    args: &RowArgs<'_>,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+    hook: Option<&mut RowHook<'_>>,
+) {
+    attend_generic(args, Isa::Avx2, scores, out, hook)
 }
 
 /// Key/value element types. `load16`/`load8` convert 16 or 8 stored values to f32 lanes; they
@@ -158,7 +171,13 @@ impl KvElem for f16 {
 const MAX_GROUP: usize = 8;
 
 #[inline(always)]
-fn attend_generic(args: &RowArgs<'_>, isa: Isa, scores: &mut Vec<f32>, out: &mut [f32]) {
+fn attend_generic(
+    args: &RowArgs<'_>,
+    isa: Isa,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+    hook: Option<&mut RowHook<'_>>,
+) {
     let shape = args.shape;
     let hd = shape.head_dim;
     let group = shape.group();
@@ -207,6 +226,9 @@ fn attend_generic(args: &RowArgs<'_>, isa: Isa, scores: &mut Vec<f32>, out: &mut
     // `scores` now holds each head's attention distribution over positions first..=position:
     // row `head`, `n` weights summing to 1. Read-outs and interventions (DESIGN.md §2) hook in
     // here, before the weighted sum.
+    if let Some(hook) = hook {
+        hook.apply(scores, group, first, args.position);
+    }
 
     out[..group * hd].fill(0.0);
     for b in blocks {
@@ -237,6 +259,41 @@ fn attend_generic(args: &RowArgs<'_>, isa: Isa, scores: &mut Vec<f32>, out: &mut
                 hd,
                 out,
             ),
+        }
+    }
+}
+
+/// What the paper's read-out and intervention do to one query row (see `intervention.rs`).
+pub struct RowHook<'a> {
+    /// Positions of the system prompt's content.
+    pub system: Range<usize>,
+    /// Split-softmax exponent, when it applies in this layer.
+    pub split_k: Option<f32>,
+    /// Receives π of each head of the group.
+    pub pi: Option<&'a mut [f32]>,
+    /// Receives each head's weights over positions `0..=position` (`group × (position + 1)`).
+    pub full: Option<&'a mut [f32]>,
+}
+
+impl RowHook<'_> {
+    fn apply(&mut self, scores: &mut [f32], group: usize, first: usize, position: usize) {
+        let n = position + 1 - first;
+        // The part of the system span this query sees, relative to `first`.
+        let lo = self.system.start.clamp(first, position + 1) - first;
+        let hi = self.system.end.clamp(first, position + 1) - first;
+        for head in 0..group {
+            let row = &mut scores[head * n..(head + 1) * n];
+            if let Some(k) = self.split_k {
+                split_softmax(row, lo..hi.max(lo), k);
+            }
+            if let Some(pi) = self.pi.as_deref_mut() {
+                pi[head] = row[lo..hi.max(lo)].iter().sum();
+            }
+            if let Some(full) = self.full.as_deref_mut() {
+                let dest = &mut full[head * (position + 1)..(head + 1) * (position + 1)];
+                dest[..first].fill(0.0);
+                dest[first..].copy_from_slice(row);
+            }
         }
     }
 }
@@ -533,6 +590,130 @@ mod tests {
         assert!(v.iter().all(|&p| p > 0.0));
     }
 
+    /// The read-out of a hand-made cache: π equals the softmax mass on the system positions
+    /// computed by hand in f64, every row sums to 1, and split-softmax makes the system share
+    /// exactly π^k while keeping the output a weighted mean of the values with those weights.
+    #[test]
+    fn readout_and_split_softmax_match_the_hand_computation() {
+        const HD: usize = 16;
+        let kv_shape = KvShape {
+            layers: 1,
+            kv_heads: 1,
+            head_dim: HD,
+        };
+        let shape = AttentionShape {
+            heads: 2,
+            kv_heads: 1,
+            head_dim: HD,
+            window: None,
+        };
+        let key = |t: usize| -> [f32; HD] {
+            std::array::from_fn(|d| ((t * 5 + d * 3) % 13) as f32 * 0.07 - 0.4)
+        };
+        let value =
+            |t: usize| -> [f32; HD] { std::array::from_fn(|d| ((t * 3 + d) % 7) as f32 - 3.0) };
+        let positions = 45;
+        let mut seq = SeqKv::default();
+        let tokens: Vec<u32> = (0..positions as u32).collect();
+        seq.reserve(&tokens, kv_shape, KvPrecision::F32);
+        for t in 0..positions {
+            seq.block_mut(t)
+                .write(kv_shape, 0, t % KV_BLOCK, &key(t), &value(t));
+        }
+        let q: [f32; 2 * HD] = std::array::from_fn(|i| ((i * 3) % 5) as f32 * 0.3 - 0.5);
+        let position = 40;
+        let system = 3..20;
+        // By hand: softmax of q·k/√d in f64, mass on positions 3..20.
+        let by_hand: Vec<Vec<f64>> = (0..2)
+            .map(|head| {
+                let qh = &q[head * HD..(head + 1) * HD];
+                let s: Vec<f64> = (0..=position)
+                    .map(|t| {
+                        key(t)
+                            .iter()
+                            .zip(qh)
+                            .map(|(k, q)| (*k * *q) as f64)
+                            .sum::<f64>()
+                            / (HD as f64).sqrt()
+                    })
+                    .collect();
+                let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                s.iter().map(|v| (v - m).exp() / z).collect()
+            })
+            .collect();
+        let run = |split_k: Option<f32>| {
+            let mut pi = [0f32; 2];
+            let mut full = vec![0f32; 2 * (position + 1)];
+            let mut out = [0f32; 2 * HD];
+            let mut hook = RowHook {
+                system: system.clone(),
+                split_k,
+                pi: Some(&mut pi),
+                full: Some(&mut full),
+            };
+            attend_row(
+                Isa::Portable,
+                &seq,
+                kv_shape,
+                0,
+                0,
+                &shape,
+                position,
+                &q,
+                &mut out,
+                Some(&mut hook),
+            );
+            (pi, full, out)
+        };
+        let (pi, full, plain_out) = run(None);
+        for head in 0..2 {
+            let expected: f64 = by_hand[head][system.clone()].iter().sum();
+            assert!(
+                (pi[head] as f64 - expected).abs() < 1e-6,
+                "head {head}: {} vs {expected}",
+                pi[head]
+            );
+            let row = &full[head * (position + 1)..(head + 1) * (position + 1)];
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+        // Reading attention out changes nothing.
+        let mut bare = [0f32; 2 * HD];
+        attend_row(
+            Isa::Portable,
+            &seq,
+            kv_shape,
+            0,
+            0,
+            &shape,
+            position,
+            &q,
+            &mut bare,
+            None,
+        );
+        assert_eq!(bare, plain_out);
+
+        let k = 0.5f32;
+        let (split_pi, split_full, split_out) = run(Some(k));
+        for head in 0..2 {
+            let before: f64 = by_hand[head][system.clone()].iter().sum();
+            let row = &split_full[head * (position + 1)..(head + 1) * (position + 1)];
+            assert!(
+                (row.iter().sum::<f32>() - 1.0).abs() < 1e-5,
+                "rows still sum to 1"
+            );
+            assert!((split_pi[head] as f64 - before.powf(k as f64)).abs() < 1e-5);
+            // The output is the weighted sum of values under the new weights.
+            for d in 0..HD {
+                let expected: f64 = (0..=position)
+                    .map(|t| row[t] as f64 * value(t)[d] as f64)
+                    .sum();
+                assert!((split_out[head * HD + d] as f64 - expected).abs() < 1e-4);
+            }
+        }
+        assert_ne!(split_out, plain_out);
+    }
+
     /// Attention over a hand-made cache equals the textbook formula computed in f64.
     #[test]
     fn matches_the_definition() {
@@ -574,6 +755,7 @@ mod tests {
                 position,
                 &q,
                 &mut out,
+                None,
             );
             let tolerance = if precision == KvPrecision::F32 {
                 1e-5
@@ -613,7 +795,9 @@ mod tests {
             }
             for isa in isas {
                 let mut again = [0f32; 2 * HD];
-                attend_row(isa, &seq, kv_shape, 0, 0, &shape, position, &q, &mut again);
+                attend_row(
+                    isa, &seq, kv_shape, 0, 0, &shape, position, &q, &mut again, None,
+                );
                 assert_eq!(out, again, "{isa}");
             }
         }

@@ -8,6 +8,9 @@
 
 use super::error::{ModelError, Result};
 use super::fetch;
+use super::intervention::{
+    AttentionHook, AttentionTrace, FULL_READOUT_MAX_CONTEXT, Readout, SplitSoftmax, guide_logits,
+};
 use super::kernels::{Isa, detected_isa};
 use super::kv_cache::{KvPrecision, PrefixCache, SeqKv};
 use super::llama::{BatchItem, ForwardContext, Scratch, Transformer};
@@ -23,6 +26,41 @@ use std::time::Instant;
 
 /// Prompt tokens computed per forward pass: bounds scratch memory for long prompts.
 const PROMPT_CHUNK: usize = 512;
+
+/// Split-softmax settings whose prefix caches are kept at once.
+const MAX_SPLIT_CACHES: usize = 8;
+
+/// A split-softmax setting as a cache key: k's bits and the layer range.
+type SplitKey = (u32, usize, usize);
+
+fn split_key(split: &SplitSoftmax) -> SplitKey {
+    (split.k.to_bits(), split.layers.start, split.layers.end)
+}
+
+impl EngineState {
+    /// The prefix cache for sequences computed with `split` (the main one without).
+    fn cache_for(&mut self, split: Option<SplitKey>) -> &mut PrefixCache {
+        let Some(key) = split else {
+            return &mut self.cache;
+        };
+        let index = match self.split_caches.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                if self.split_caches.len() == MAX_SPLIT_CACHES {
+                    self.split_caches.remove(0);
+                }
+                let cache = PrefixCache::new(
+                    self.cache.shape(),
+                    self.cache.precision(),
+                    self.cache.budget_bytes() / 4,
+                );
+                self.split_caches.push((key, cache));
+                self.split_caches.len() - 1
+            }
+        };
+        &mut self.split_caches[index].1
+    }
+}
 
 /// How to load and run a local model.
 #[derive(Debug, Clone)]
@@ -48,6 +86,10 @@ impl Default for LocalOptions {
 
 struct EngineState {
     cache: PrefixCache,
+    /// Split-softmax changes every key and value after the system prompt, so sequences computed
+    /// under it are cached apart, one cache per setting (oldest setting dropped past
+    /// `MAX_SPLIT_CACHES`).
+    split_caches: Vec<(SplitKey, PrefixCache)>,
     scratch: Scratch,
     /// Unfinished answers of every submitted request.
     active: Vec<Answer>,
@@ -182,6 +224,7 @@ impl LocalModel {
             kv_precision: options.kv_precision,
             state: Mutex::new(EngineState {
                 cache,
+                split_caches: Vec::new(),
                 scratch: Scratch::default(),
                 active: Vec::new(),
                 tickets: std::collections::HashMap::new(),
@@ -229,7 +272,9 @@ impl LocalModel {
 
     /// Forgets every cached prefix (benchmarks use it to time prompts from scratch).
     pub fn clear_cache(&self) {
-        self.state.lock().unwrap().cache.clear();
+        let mut state = self.state.lock().unwrap();
+        state.cache.clear();
+        state.split_caches.clear();
     }
 
     /// Logits after the last prompt token; `use_cache` false computes from scratch without
@@ -294,6 +339,7 @@ impl LocalModel {
                 seq: &mut *seq,
                 tokens: &prompt[start..end],
                 want_logits: end == prompt.len(),
+                hook: None,
             }];
             self.transformer.forward(&ctx, &mut items, scratch);
             start = end;
@@ -311,6 +357,8 @@ impl LocalModel {
         let request = Request {
             prompt,
             seed: opts.seed,
+            system_span: None,
+            unconditional: None,
         };
         Ok(self.generate_batch(&[request], n, opts)?.remove(0))
     }
@@ -339,24 +387,69 @@ impl LocalModel {
         opts: &SamplingOptions,
     ) -> Result<Vec<u64>> {
         opts.validate()?;
+        let config = &self.transformer.config;
+        let intervention = &opts.intervention;
+        intervention.validate_for(config.layers)?;
         for request in requests {
             self.check_prompt(request.prompt)?;
+            if let Some(unconditional) = request.unconditional {
+                self.check_prompt(unconditional)?;
+            }
+            let longest = request.prompt.len() + opts.max_tokens;
+            if intervention.attention == Readout::Full && longest > FULL_READOUT_MAX_CONTEXT {
+                return Err(ModelError::InvalidOption(format!(
+                    "attention: \"full\" keeps every attention row, so it is limited to \
+                     {FULL_READOUT_MAX_CONTEXT} tokens of prompt and answer; this call may reach \
+                     {longest} ({} prompt + max_tokens {}): use attention: true for π alone",
+                    request.prompt.len(),
+                    opts.max_tokens
+                )));
+            }
         }
-        let context = self.transformer.config.context_length;
-        let vocab = self.transformer.config.vocab;
+        let context = config.context_length;
+        let vocab = config.vocab;
+        let size = config.layers * config.heads;
+        let split = intervention.split(config.layers);
+        let split_key = split.as_ref().map(split_key);
+        let alpha = intervention.guidance();
+        let hooks: Vec<Option<Arc<AttentionHook>>> = requests
+            .iter()
+            .map(|r| {
+                let hook = AttentionHook {
+                    system: r.system_span.clone().unwrap_or(0..0),
+                    split: split.clone(),
+                    readout: intervention.attention,
+                };
+                hook.is_active().then(|| Arc::new(hook))
+            })
+            .collect();
+        // The unconditional branches of guided requests, computed with the prompts.
+        let guided: Vec<usize> = (0..requests.len())
+            .filter(|&r| alpha.is_some() && requests[r].unconditional.is_some())
+            .collect();
         let mut state = self.state.lock().unwrap();
         let state = &mut *state;
 
         let prompt_started = Instant::now();
         let mut bases: Vec<SeqKv> = requests
             .iter()
-            .map(|r| state.cache.lookup(r.prompt, 1))
+            .map(|r| state.cache_for(split_key).lookup(r.prompt, 1))
             .collect();
         let cached: Vec<usize> = bases.iter().map(SeqKv::len).collect();
-        let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt).collect();
-        let prompt_logits = self.prefill_many(&mut bases, &prompts, &mut state.scratch)?;
-        for base in &bases {
-            state.cache.insert(base);
+        let mut prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt).collect();
+        let mut prompt_hooks: Vec<Option<&AttentionHook>> =
+            hooks.iter().map(|h| h.as_deref()).collect();
+        for &r in &guided {
+            let unconditional = requests[r].unconditional.expect("filtered above");
+            bases.push(state.cache.lookup(unconditional, 1));
+            prompts.push(unconditional);
+            prompt_hooks.push(None);
+        }
+        let prefilled =
+            self.prefill_many(&mut bases, &prompts, &prompt_hooks, &mut state.scratch)?;
+        for (i, base) in bases.iter().enumerate() {
+            let key = if i < requests.len() { split_key } else { None };
+            state.cache_for(key).insert(base);
         }
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
         self.usage
@@ -364,6 +457,7 @@ impl LocalModel {
 
         let opts = Arc::new(opts.clone());
         let mut ids = Vec::with_capacity(requests.len());
+        let mut logits = vec![0f32; vocab];
         for (r, request) in requests.iter().enumerate() {
             let id = state.next_ticket;
             state.next_ticket += 1;
@@ -382,7 +476,20 @@ impl LocalModel {
                 seed: request.seed,
                 ..(*opts).clone()
             };
+            let guide_branch = guided
+                .iter()
+                .position(|&g| g == r)
+                .map(|j| requests.len() + j);
             for i in 0..n {
+                let trace = (intervention.attention != Readout::Off).then(|| {
+                    let span = request.system_span.clone().unwrap_or(0..0);
+                    AttentionTrace {
+                        layers: config.layers,
+                        heads: config.heads,
+                        system_tokens: span.len(),
+                        ..Default::default()
+                    }
+                });
                 let mut answer = Answer {
                     ticket: id,
                     index: i,
@@ -392,10 +499,28 @@ impl LocalModel {
                     tokens: Vec::new(),
                     finish: None,
                     text: String::new(),
+                    hook: hooks[r].clone(),
+                    split_key,
+                    trace,
+                    guide: guide_branch.map(|b| Guide {
+                        seq: bases[b].clone(),
+                        alpha: alpha.expect("guided"),
+                    }),
                 };
-                let token = answer
-                    .sampler
-                    .sample(&prompt_logits[r * vocab..(r + 1) * vocab]);
+                logits.copy_from_slice(prefilled.logits(r));
+                if let (Some(b), Some(guide)) = (guide_branch, &answer.guide) {
+                    guide_logits(&mut logits, prefilled.logits(b), guide.alpha);
+                }
+                let token = answer.sampler.sample(&logits);
+                if let Some(trace) = answer.trace.as_mut() {
+                    trace.context.push(request.prompt.len());
+                    trace
+                        .pi
+                        .extend_from_slice(&prefilled.pi[r * size..(r + 1) * size]);
+                    if let Some(full) = &prefilled.full[r] {
+                        trace.full.push(full.clone());
+                    }
+                }
                 answer.accept(token, self, context);
                 state.active.push(answer);
             }
@@ -447,30 +572,76 @@ impl LocalModel {
         }
     }
 
-    /// One decoding step for every unfinished answer.
+    /// One decoding step for every unfinished answer (and the unconditional branch of each
+    /// guided one).
     fn decode_step(&self, state: &mut EngineState) {
-        let vocab = self.transformer.config.vocab;
-        let context = self.transformer.config.context_length;
+        let config = &self.transformer.config;
+        let (vocab, context) = (config.vocab, config.context_length);
+        let size = config.layers * config.heads;
         let ctx = self.context();
-        let mut items: Vec<BatchItem<'_>> = state
-            .active
-            .iter_mut()
-            .map(|a| BatchItem {
-                tokens: std::slice::from_ref(
-                    a.tokens.last().expect("an unfinished answer has a token"),
-                ),
-                seq: &mut a.seq,
+        let mut items: Vec<BatchItem<'_>> = Vec::with_capacity(state.active.len());
+        let mut rows = Vec::with_capacity(state.active.len());
+        for answer in state.active.iter_mut() {
+            let Answer {
+                tokens,
+                seq,
+                hook,
+                guide,
+                ..
+            } = answer;
+            let token =
+                std::slice::from_ref(tokens.last().expect("an unfinished answer has a token"));
+            let main = items.len();
+            items.push(BatchItem {
+                tokens: token,
+                seq,
                 want_logits: true,
-            })
-            .collect();
+                hook: hook.as_deref(),
+            });
+            let guide_row = guide.as_mut().map(|g| {
+                items.push(BatchItem {
+                    tokens: token,
+                    seq: &mut g.seq,
+                    want_logits: true,
+                    hook: None,
+                });
+                items.len() - 1
+            });
+            rows.push((main, guide_row));
+        }
         self.transformer
             .forward(&ctx, &mut items, &mut state.scratch);
         drop(items);
-        let logits = &state.scratch.logits;
-        for (row, answer) in state.active.iter_mut().enumerate() {
-            let token = answer
-                .sampler
-                .sample(&logits[row * vocab..(row + 1) * vocab]);
+        let scratch = &state.scratch;
+        let row_logits = |row: usize| &scratch.logits[row * vocab..(row + 1) * vocab];
+        let mut guided = Vec::new();
+        for (answer, &(main, guide_row)) in state.active.iter_mut().zip(&rows) {
+            let logits = match (guide_row, &answer.guide) {
+                (Some(g), Some(guide)) => {
+                    guided.clear();
+                    guided.extend_from_slice(row_logits(main));
+                    guide_logits(&mut guided, row_logits(g), guide.alpha);
+                    &guided[..]
+                }
+                _ => row_logits(main),
+            };
+            let token = answer.sampler.sample(logits);
+            if let Some(trace) = answer.trace.as_mut() {
+                trace.context.push(answer.seq.len());
+                trace
+                    .pi
+                    .extend_from_slice(&scratch.pi[main * size..(main + 1) * size]);
+                if answer
+                    .hook
+                    .as_ref()
+                    .is_some_and(|h| h.readout == Readout::Full)
+                {
+                    let at = scratch.full_offsets[main];
+                    trace
+                        .full
+                        .push(scratch.full[at..at + size * answer.seq.len()].to_vec());
+                }
+            }
             answer.accept(token, self, context);
         }
         self.retire_finished(state);
@@ -484,9 +655,20 @@ impl LocalModel {
                 i += 1;
                 continue;
             }
-            let answer = state.active.swap_remove(i);
-            state.cache.insert(&answer.seq);
+            let mut answer = state.active.swap_remove(i);
+            state.cache_for(answer.split_key).insert(&answer.seq);
+            if let Some(guide) = &answer.guide {
+                state.cache.insert(&guide.seq);
+            }
             self.usage.record_generated(answer.tokens.len());
+            if let Some(trace) = answer.trace.as_mut() {
+                // The end-of-turn token that ended an answer is not part of it.
+                trace.context.truncate(answer.tokens.len());
+                trace
+                    .pi
+                    .truncate(answer.tokens.len() * trace.layers * trace.heads);
+                trace.full.truncate(answer.tokens.len());
+            }
             if let Some(ticket) = state.tickets.get_mut(&answer.ticket) {
                 ticket.slots[answer.index] = Some(Generation {
                     text: answer.text,
@@ -496,6 +678,7 @@ impl LocalModel {
                     cached_prompt_tokens: ticket.cached_prompt_tokens,
                     prompt_ms: ticket.prompt_ms,
                     decode_ms: ticket.submitted.elapsed().as_secs_f64() * 1e3,
+                    attention: answer.trace,
                 });
             }
         }
@@ -505,16 +688,23 @@ impl LocalModel {
     }
 
     /// Computes the uncached part of several prompts, packing up to `PROMPT_CHUNK` rows from
-    /// any of them into each forward pass; returns the logits after each prompt's last token.
+    /// any of them into each forward pass; returns what the last token of each prompt gave.
     fn prefill_many(
         &self,
         seqs: &mut [SeqKv],
         prompts: &[&[u32]],
+        hooks: &[Option<&AttentionHook>],
         scratch: &mut Scratch,
-    ) -> Result<Vec<f32>> {
-        let vocab = self.transformer.config.vocab;
+    ) -> Result<Prefilled> {
+        let config = &self.transformer.config;
+        let (vocab, size) = (config.vocab, config.layers * config.heads);
         let ctx = self.context();
-        let mut logits = vec![0f32; prompts.len() * vocab];
+        let mut out = Prefilled {
+            vocab,
+            logits: vec![0f32; prompts.len() * vocab],
+            pi: vec![0f32; prompts.len() * size],
+            full: vec![None; prompts.len()],
+        };
         loop {
             if crate::interrupt::requested() {
                 return Err(ModelError::Interrupted);
@@ -531,21 +721,31 @@ impl LocalModel {
                 budget -= end - start;
                 let last = end == prompt.len();
                 if last {
-                    finishing.push(i);
+                    finishing.push((i, items.len()));
                 }
                 items.push(BatchItem {
                     seq,
                     tokens: &prompt[start..end],
                     want_logits: last,
+                    hook: hooks[i],
                 });
             }
             if items.is_empty() {
-                return Ok(logits);
+                return Ok(out);
             }
             self.transformer.forward(&ctx, &mut items, scratch);
-            for (row, &i) in finishing.iter().enumerate() {
-                logits[i * vocab..(i + 1) * vocab]
+            for (row, &(i, item)) in finishing.iter().enumerate() {
+                out.logits[i * vocab..(i + 1) * vocab]
                     .copy_from_slice(&scratch.logits[row * vocab..(row + 1) * vocab]);
+                let Some(hook) = hooks[i] else { continue };
+                if hook.readout != Readout::Off {
+                    out.pi[i * size..(i + 1) * size]
+                        .copy_from_slice(&scratch.pi[item * size..(item + 1) * size]);
+                }
+                if hook.readout == Readout::Full {
+                    let at = scratch.full_offsets[item];
+                    out.full[i] = Some(scratch.full[at..at + size * prompts[i].len()].to_vec());
+                }
             }
         }
     }
@@ -557,10 +757,36 @@ impl LocalModel {
 }
 
 /// One prompt of a batch and the seed its answers are drawn with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Request<'a> {
     pub prompt: &'a [u32],
     pub seed: u64,
+    /// Positions of the system prompt's content (read-out and split-softmax measure it).
+    pub system_span: Option<std::ops::Range<usize>>,
+    /// The prompt without the system message: the unconditional branch of guidance.
+    pub unconditional: Option<&'a [u32]>,
+}
+
+/// What the last token of each prefilled prompt gave.
+struct Prefilled {
+    vocab: usize,
+    logits: Vec<f32>,
+    /// `layers × heads` per prompt (zero without a read-out).
+    pi: Vec<f32>,
+    full: Vec<Option<Vec<f32>>>,
+}
+
+impl Prefilled {
+    fn logits(&self, prompt: usize) -> &[f32] {
+        &self.logits[prompt * self.vocab..(prompt + 1) * self.vocab]
+    }
+}
+
+/// The unconditional branch of a guided answer: the same tokens after a prompt without the
+/// system message.
+struct Guide {
+    seq: SeqKv,
+    alpha: f32,
 }
 
 /// One answer being drawn.
@@ -575,6 +801,11 @@ struct Answer {
     tokens: Vec<u32>,
     finish: Option<FinishReason>,
     text: String,
+    hook: Option<Arc<AttentionHook>>,
+    /// Which prefix cache the sequence belongs to.
+    split_key: Option<SplitKey>,
+    trace: Option<AttentionTrace>,
+    guide: Option<Guide>,
 }
 
 impl Answer {
@@ -616,6 +847,63 @@ fn file_stem(path: &Path) -> String {
     )
 }
 
+/// A conversation rendered for the engine: its prompt, the system prompt's span, and the
+/// prompt without the system message when guidance needs it.
+struct PreparedChat {
+    ids: Vec<u32>,
+    system_span: Option<std::ops::Range<usize>>,
+    unconditional: Option<Vec<u32>>,
+}
+
+impl LocalModel {
+    fn prepare(&self, messages: &[Message], opts: &SamplingOptions) -> Result<PreparedChat> {
+        let prompt = self.tokenize_chat(messages)?;
+        let has_system = messages.iter().any(|m| m.role == "system");
+        let unconditional = if opts.intervention.guidance().is_some() && has_system {
+            let rest: Vec<Message> = messages
+                .iter()
+                .filter(|m| m.role != "system")
+                .cloned()
+                .collect();
+            Some(self.tokenize_chat(&rest)?.ids)
+        } else {
+            None
+        };
+        Ok(PreparedChat {
+            ids: prompt.ids,
+            system_span: prompt.system_span,
+            unconditional,
+        })
+    }
+
+    fn prepare_all(
+        &self,
+        conversations: &[(Vec<Message>, u64)],
+        opts: &SamplingOptions,
+    ) -> Result<Vec<PreparedChat>> {
+        conversations
+            .iter()
+            .map(|(messages, _)| self.prepare(messages, opts))
+            .collect()
+    }
+}
+
+fn requests<'a>(
+    prepared: &'a [PreparedChat],
+    conversations: &[(Vec<Message>, u64)],
+) -> Vec<Request<'a>> {
+    prepared
+        .iter()
+        .zip(conversations)
+        .map(|(p, (_, seed))| Request {
+            prompt: &p.ids,
+            seed: *seed,
+            system_span: p.system_span.clone(),
+            unconditional: p.unconditional.as_deref(),
+        })
+        .collect()
+}
+
 impl ChatModel for LocalModel {
     fn info(&self) -> &ModelInfo {
         &self.info
@@ -627,8 +915,8 @@ impl ChatModel for LocalModel {
         n: usize,
         opts: &SamplingOptions,
     ) -> Result<Vec<Generation>> {
-        let prompt = self.tokenize_chat(messages)?;
-        self.generate(&prompt.ids, n, opts)
+        let conversation = [(messages.to_vec(), opts.seed)];
+        Ok(self.chat_batch(&conversation, n, opts)?.remove(0))
     }
 
     fn count_tokens(&self, messages: &[Message]) -> Result<usize> {
@@ -649,22 +937,13 @@ impl ChatModel for LocalModel {
         n: usize,
         opts: &SamplingOptions,
     ) -> Result<Vec<super::Ticket>> {
-        let prompts = conversations
-            .iter()
-            .map(|(messages, _)| self.tokenize_chat(messages).map(|p| p.ids))
-            .collect::<Result<Vec<_>>>()?;
-        let requests: Vec<Request<'_>> = prompts
-            .iter()
-            .zip(conversations)
-            .map(|(ids, (_, seed))| Request {
-                prompt: ids,
-                seed: *seed,
-            })
-            .collect();
-        Ok(LocalModel::submit(self, &requests, n, opts)?
-            .into_iter()
-            .map(super::Ticket::Pending)
-            .collect())
+        let prepared = self.prepare_all(conversations, opts)?;
+        Ok(
+            LocalModel::submit(self, &requests(&prepared, conversations), n, opts)?
+                .into_iter()
+                .map(super::Ticket::Pending)
+                .collect(),
+        )
     }
 
     fn wait(&self, ticket: super::Ticket) -> Result<Vec<Generation>> {
@@ -680,19 +959,8 @@ impl ChatModel for LocalModel {
         n: usize,
         opts: &SamplingOptions,
     ) -> Result<Vec<Vec<Generation>>> {
-        let prompts = conversations
-            .iter()
-            .map(|(messages, _)| self.tokenize_chat(messages).map(|p| p.ids))
-            .collect::<Result<Vec<_>>>()?;
-        let requests: Vec<Request<'_>> = prompts
-            .iter()
-            .zip(conversations)
-            .map(|(ids, (_, seed))| Request {
-                prompt: ids,
-                seed: *seed,
-            })
-            .collect();
-        self.generate_batch(&requests, n, opts)
+        let prepared = self.prepare_all(conversations, opts)?;
+        self.generate_batch(&requests(&prepared, conversations), n, opts)
     }
 }
 
@@ -718,6 +986,7 @@ impl LocalModel {
                 seq: &mut seq,
                 tokens: std::slice::from_ref(&token),
                 want_logits: true,
+                hook: None,
             }];
             self.transformer
                 .forward(&ctx, &mut items, &mut state.scratch);

@@ -231,6 +231,10 @@ impl PrefixCache {
         self.shape
     }
 
+    pub fn budget_bytes(&self) -> usize {
+        self.budget_bytes
+    }
+
     pub fn precision(&self) -> KvPrecision {
         self.precision
     }

@@ -10,8 +10,9 @@
 //! is n sequences with one row each; both mixed is fine. Because every kernel computes each row
 //! independently of the others, how rows are grouped never changes the results.
 
-use super::attention::{AttentionShape, attend_row};
+use super::attention::{AttentionShape, RowHook, attend_row};
 use super::config::{RopeStyle, TransformerConfig};
+use super::intervention::{AttentionHook, Readout};
 use super::kernels::{Isa, matmul};
 use super::kv_cache::{KV_BLOCK, KvPrecision, KvShape, SeqKv};
 use super::math::{self, RopeTable};
@@ -46,6 +47,8 @@ pub struct BatchItem<'a> {
     pub seq: &'a mut SeqKv,
     pub tokens: &'a [u32],
     pub want_logits: bool,
+    /// Read-out and interventions for this sequence's attention; `None` costs nothing.
+    pub hook: Option<&'a AttentionHook>,
 }
 
 /// Everything a forward pass needs besides the weights.
@@ -70,6 +73,13 @@ pub struct Scratch {
     xq: QuantizedRows,
     /// Logits of the items that asked for them, `vocab` floats each, in item order.
     pub logits: Vec<f32>,
+    /// π of the last row of every item (`layers × heads` per item, item order); filled only
+    /// for items whose hook asks for a read-out.
+    pub pi: Vec<f32>,
+    /// With `Readout::Full`, the attention rows of each such item's last row: `layers × heads`
+    /// rows of `position + 1` weights, from `full_offsets[item]`.
+    pub full: Vec<f32>,
+    pub full_offsets: Vec<usize>,
 }
 
 /// Rows of the output buffer written by concurrent tasks (disjoint ranges).
@@ -170,6 +180,26 @@ impl Transformer {
             scratch.logits.clear();
             return;
         }
+        let heads = cfg.heads;
+        let layer_heads = cfg.layers * heads;
+        let readout = |item: &BatchItem<'_>| match item.hook {
+            Some(hook) if !item.tokens.is_empty() => hook.readout,
+            _ => Readout::Off,
+        };
+        if items.iter().any(|item| readout(item) != Readout::Off) {
+            scratch.pi.clear();
+            scratch.pi.resize(items.len() * layer_heads, 0.0);
+            scratch.full_offsets.clear();
+            let mut full_len = 0;
+            for item in items.iter() {
+                scratch.full_offsets.push(full_len);
+                if readout(item) == Readout::Full {
+                    full_len += layer_heads * (item.seq.len() + item.tokens.len());
+                }
+            }
+            scratch.full.clear();
+            scratch.full.resize(full_len, 0.0);
+        }
 
         scratch.x.resize(rows * hidden, 0.0);
         let mut r = 0;
@@ -257,16 +287,65 @@ impl Transformer {
                 }
             }
             let seqs: Vec<&SeqKv> = items.iter().map(|item| &*item.seq).collect();
+            let hooks: Vec<(Option<&AttentionHook>, Readout, usize)> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    (
+                        item.hook,
+                        readout(item),
+                        item_first_row[i] + item.tokens.len(),
+                    )
+                })
+                .collect();
             let attn_out = SharedRows(scratch.attn.as_mut_ptr());
+            let pi_out = SharedRows(scratch.pi.as_mut_ptr());
+            let full_out = SharedRows(scratch.full.as_mut_ptr());
+            let full_offsets = &scratch.full_offsets;
             let qkv = &scratch.qkv;
             let group = shape.group();
             ctx.pool.run(tasks.len(), &|t| {
                 let (i, g, row_start, row_end) = tasks[t];
+                let (hook, readout, end_row) = hooks[i];
                 for r in row_start..row_end {
                     let q = &qkv[r * qkv_dim + g * group * hd..r * qkv_dim + (g + 1) * group * hd];
-                    // SAFETY: each task writes the columns of its own kv head in its own rows.
+                    // SAFETY: each task writes the columns of its own kv head in its own rows,
+                    // and the read-out slots of its own item, layer and heads.
                     let out = unsafe { attn_out.slice(r * q_dim + g * group * hd, group * hd) };
-                    attend_row(ctx.isa, seqs[i], kv_shape, l, g, &shape, row_pos[r], q, out);
+                    let pos = row_pos[r];
+                    let mut row_hook = hook.filter(|h| h.is_active()).map(|h| {
+                        let last_row = r + 1 == end_row;
+                        let heads_at = i * layer_heads + l * heads + g * group;
+                        let width = pos + 1;
+                        RowHook {
+                            system: h.system.clone(),
+                            split_k: h
+                                .split
+                                .as_ref()
+                                .filter(|s| s.layers.contains(&l))
+                                .map(|s| s.k),
+                            pi: (last_row && readout != Readout::Off)
+                                .then(|| unsafe { pi_out.slice(heads_at, group) }),
+                            full: (last_row && readout == Readout::Full).then(|| unsafe {
+                                full_out.slice(
+                                    full_offsets[i] + (l * heads + g * group) * width,
+                                    group * width,
+                                )
+                            }),
+                        }
+                    });
+                    attend_row(
+                        ctx.isa,
+                        seqs[i],
+                        kv_shape,
+                        l,
+                        g,
+                        &shape,
+                        pos,
+                        q,
+                        out,
+                        row_hook.as_mut(),
+                    );
                 }
             });
 

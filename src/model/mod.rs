@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fetch;
+pub mod intervention;
 pub mod kernels;
 pub mod kv_cache;
 pub mod llama;
@@ -51,6 +52,9 @@ pub struct Generation {
     pub prompt_ms: f64,
     /// Wall time of decoding (all answers of one call decode together).
     pub decode_ms: f64,
+    /// The attention read-out, when the call asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attention: Option<intervention::AttentionTrace>,
 }
 
 /// What a model is, for records and `m.info()`.

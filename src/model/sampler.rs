@@ -6,6 +6,7 @@
 //! logits, the options and the seed alone.
 
 use super::error::{ModelError, Result};
+use super::intervention::Intervention;
 use super::math;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -24,6 +25,9 @@ pub struct SamplingOptions {
     pub seed: u64,
     /// Generation stops before the first occurrence of any of these strings.
     pub stop: Vec<String>,
+    /// The attention read-out and the paper's interventions (local engine only).
+    #[serde(skip_serializing_if = "Intervention::is_none")]
+    pub intervention: Intervention,
 }
 
 impl Default for SamplingOptions {
@@ -35,6 +39,7 @@ impl Default for SamplingOptions {
             max_tokens: 400,
             seed: 0,
             stop: Vec::new(),
+            intervention: Intervention::default(),
         }
     }
 }
@@ -63,7 +68,7 @@ impl SamplingOptions {
                 "stop strings must not be empty".into(),
             ));
         }
-        Ok(())
+        self.intervention.validate()
     }
 }
 

@@ -16,6 +16,7 @@ fn fail<T>(message: impl Into<String>) -> Fallible<T> {
 
 pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     register_models(engine, state);
+    register_attention(engine);
     register_records(engine, state);
     register_params(engine, state);
     register_personas(engine, state);
@@ -89,7 +90,7 @@ fn register_models(engine: &mut Engine, state: &Arc<HostState>) {
             .model
             .wait(ticket)
             .or_else(|e| fail(e.to_string()))?;
-        Ok(answers.into_iter().map(|g| Dynamic::from(g.text)).collect())
+        Ok(answers.into_iter().map(answer_value).collect())
     });
     engine.register_fn(
         "count_tokens",
@@ -160,7 +161,7 @@ fn chat(
     messages: &Array,
     n: rhai::INT,
     opts: &Map,
-) -> Fallible<Vec<String>> {
+) -> Fallible<Vec<Dynamic>> {
     let messages = convert::messages(messages).or_else(fail)?;
     if messages.is_empty() {
         return fail("chat needs at least one message");
@@ -176,7 +177,154 @@ fn chat(
         m.0.model
             .chat(&messages, n, &sampling)
             .or_else(|e| fail(e.to_string()))?;
-    Ok(answers.into_iter().map(|a| a.text).collect())
+    Ok(answers.into_iter().map(answer_value).collect())
+}
+
+/// An answer as scripts see it: its text, or with the attention read-out asked for,
+/// `#{text, attention}`.
+fn answer_value(answer: crate::model::Generation) -> Dynamic {
+    match answer.attention {
+        None => Dynamic::from(answer.text),
+        Some(trace) => {
+            let mut map = Map::new();
+            map.insert("text".into(), Dynamic::from(answer.text));
+            map.insert(
+                "attention".into(),
+                Dynamic::from(ScriptAttention(Arc::new(trace))),
+            );
+            Dynamic::from_map(map)
+        }
+    }
+}
+
+/// The attention read-out of one answer (`answer.attention`): π per generated token, layer and
+/// head. Token indices count from 0; negative ones count from the end.
+#[derive(Clone)]
+pub struct ScriptAttention(Arc<crate::model::intervention::AttentionTrace>);
+
+impl ScriptAttention {
+    fn token(&self, t: rhai::INT) -> Fallible<usize> {
+        let n = self.0.tokens() as rhai::INT;
+        let index = if t < 0 { n + t } else { t };
+        if (0..n).contains(&index) {
+            Ok(index as usize)
+        } else {
+            fail(format!(
+                "attention: token {t} is out of range (the answer has {n} tokens)"
+            ))
+        }
+    }
+
+    fn layer_head(&self, layer: rhai::INT, head: rhai::INT) -> Fallible<(usize, usize)> {
+        let (layers, heads) = (self.0.layers as rhai::INT, self.0.heads as rhai::INT);
+        if !(0..layers).contains(&layer) || !(0..heads).contains(&head) {
+            return fail(format!(
+                "attention: layer {layer}, head {head} is out of range (layers 0..{layers}, heads 0..{heads})"
+            ));
+        }
+        Ok((layer as usize, head as usize))
+    }
+}
+
+fn floats(values: impl IntoIterator<Item = f32>) -> Array {
+    values
+        .into_iter()
+        .map(|v| Dynamic::from_float(f64::from(v)))
+        .collect()
+}
+
+fn register_attention(engine: &mut Engine) {
+    engine.register_type_with_name::<ScriptAttention>("Attention");
+    engine.register_get("tokens", |a: &mut ScriptAttention| {
+        a.0.tokens() as rhai::INT
+    });
+    engine.register_get("layers", |a: &mut ScriptAttention| a.0.layers as rhai::INT);
+    engine.register_get("heads", |a: &mut ScriptAttention| a.0.heads as rhai::INT);
+    engine.register_get("system_tokens", |a: &mut ScriptAttention| {
+        a.0.system_tokens as rhai::INT
+    });
+    engine.register_get("context", |a: &mut ScriptAttention| -> Array {
+        a.0.context
+            .iter()
+            .map(|&c| Dynamic::from_int(c as rhai::INT))
+            .collect()
+    });
+    engine.register_fn("mean", |a: &mut ScriptAttention| {
+        floats(a.0.mean_series(None))
+    });
+    engine.register_fn(
+        "layer_mean",
+        |a: &mut ScriptAttention, layer: rhai::INT| -> Fallible<Array> {
+            let (layer, _) = a.layer_head(layer, 0)?;
+            Ok(floats(a.0.mean_series(Some(layer))))
+        },
+    );
+    engine.register_fn(
+        "series",
+        |a: &mut ScriptAttention, layer: rhai::INT, head: rhai::INT| -> Fallible<Array> {
+            let (layer, head) = a.layer_head(layer, head)?;
+            Ok(floats(a.0.series(layer, head)))
+        },
+    );
+    engine.register_fn(
+        "at",
+        |a: &mut ScriptAttention, t: rhai::INT| -> Fallible<Array> {
+            let t = a.token(t)?;
+            Ok(a.0
+                .at_token(t)
+                .chunks(a.0.heads)
+                .map(|layer| Dynamic::from_array(floats(layer.iter().copied())))
+                .collect())
+        },
+    );
+    engine.register_fn("layer_head_mean", |a: &mut ScriptAttention| -> Array {
+        a.0.mean_over_tokens()
+            .chunks(a.0.heads)
+            .map(|layer| Dynamic::from_array(floats(layer.iter().copied())))
+            .collect()
+    });
+    engine.register_fn(
+        "weights",
+        |a: &mut ScriptAttention,
+         t: rhai::INT,
+         layer: rhai::INT,
+         head: rhai::INT|
+         -> Fallible<Array> {
+            let t = a.token(t)?;
+            let (layer, head) = a.layer_head(layer, head)?;
+            let Some(rows) = a.0.full.get(t) else {
+                return fail("attention.weights needs the call option attention: \"full\"");
+            };
+            let width = a.0.context[t];
+            let at = (layer * a.0.heads + head) * width;
+            Ok(floats(rows[at..at + width].iter().copied()))
+        },
+    );
+    engine.register_fn("to_map", |a: &mut ScriptAttention| -> Dynamic {
+        from_json(&serde_json::json!({
+            "layers": a.0.layers,
+            "heads": a.0.heads,
+            "system_tokens": a.0.system_tokens,
+            "context": a.0.context,
+            "mean": a.0.mean_series(None),
+        }))
+    });
+    engine.register_fn("to_string", |a: &mut ScriptAttention| {
+        format!(
+            "attention({} tokens, {} layers × {} heads)",
+            a.0.tokens(),
+            a.0.layers,
+            a.0.heads
+        )
+    });
+    engine.register_fn("to_debug", |a: &mut ScriptAttention| {
+        format!(
+            "attention({} tokens, {} layers × {} heads)",
+            a.0.tokens(),
+            a.0.layers,
+            a.0.heads
+        )
+    });
 }
 
 /// Answers being drawn in the background of later calls (`m.submit(…)`, then `p.wait()`).
@@ -251,23 +399,16 @@ fn chat_batch(
             .or_else(|e| fail(e.to_string()))?;
     Ok(answers
         .into_iter()
-        .map(|texts| {
-            Dynamic::from(
-                texts
-                    .into_iter()
-                    .map(|g| Dynamic::from(g.text))
-                    .collect::<Array>(),
-            )
-        })
+        .map(|texts| Dynamic::from(texts.into_iter().map(answer_value).collect::<Array>()))
         .collect())
 }
 
-fn first(mut texts: Vec<String>) -> String {
-    texts.swap_remove(0)
+fn first(mut answers: Vec<Dynamic>) -> Dynamic {
+    answers.swap_remove(0)
 }
 
-fn strings(texts: Vec<String>) -> Array {
-    texts.into_iter().map(Dynamic::from).collect()
+fn strings(answers: Vec<Dynamic>) -> Array {
+    answers
 }
 
 // ---------------------------------------------------------------------------------------------

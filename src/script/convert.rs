@@ -1,6 +1,7 @@
 //! Conversions between Rhai values and the Rust types behind them, with errors that say which
 //! argument or option was wrong and what was expected.
 
+use crate::model::intervention::Readout;
 use crate::model::{Message, SamplingOptions};
 use rhai::{Array, Dynamic, Map};
 use serde_json::Value;
@@ -127,6 +128,10 @@ pub const CHAT_OPTIONS: &[&str] = &[
     "max_tokens",
     "seed",
     "stop",
+    "attention",
+    "split_softmax",
+    "layers",
+    "cfg",
 ];
 
 /// Sampling options from a Rhai map; `seed` is `None` when the map does not set it (the host
@@ -176,6 +181,46 @@ pub fn sampling_options(map: &Map) -> Result<(SamplingOptions, Option<u64>), Str
                     ));
                 }
             }
+            "attention" => {
+                opts.intervention.attention = if let Some(on) = value.clone().try_cast::<bool>() {
+                    if on { Readout::Pi } else { Readout::Off }
+                } else {
+                    match value.clone().into_string().as_deref() {
+                        Ok("full") => Readout::Full,
+                        Ok("pi") => Readout::Pi,
+                        _ => {
+                            return Err(format!(
+                                "option `attention` must be true, false or \"full\", not {}",
+                                describe(value)
+                            ));
+                        }
+                    }
+                }
+            }
+            "split_softmax" => opts.intervention.split_softmax = Some(number()?),
+            "cfg" => opts.intervention.cfg = Some(number()?),
+            "layers" => {
+                let bounds: Vec<usize> = value
+                    .clone()
+                    .into_array()
+                    .ok()
+                    .and_then(|a| {
+                        a.into_iter()
+                            .map(|v| {
+                                v.try_cast::<rhai::INT>()
+                                    .and_then(|i| usize::try_from(i).ok())
+                            })
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .filter(|b| b.len() == 2)
+                    .ok_or_else(|| {
+                        format!(
+                            "option `layers` must be [first, last], two layer numbers ≥ 0, not {}",
+                            describe(value)
+                        )
+                    })?;
+                opts.intervention.layers = Some((bounds[0], bounds[1]));
+            }
             other => {
                 return Err(format!(
                     "unknown option `{other}` (valid options: {})",
@@ -186,6 +231,16 @@ pub fn sampling_options(map: &Map) -> Result<(SamplingOptions, Option<u64>), Str
     }
     opts.validate().map_err(|e| e.to_string())?;
     Ok((opts, seed))
+}
+
+/// A value for an error message: its type, and the value itself when short.
+fn describe(value: &Dynamic) -> String {
+    let text = value.to_string();
+    if text.len() <= 40 {
+        format!("{} {text}", value.type_name())
+    } else {
+        value.type_name().to_string()
+    }
 }
 
 /// `--set name=value` text as a typed value: integer, float, boolean, else string (quotes
@@ -228,7 +283,7 @@ mod tests {
         let err = sampling_options(&map).unwrap_err();
         assert_eq!(
             err,
-            "unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop)"
+            "unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop, attention, split_softmax, layers, cfg)"
         );
         let mut map = Map::new();
         map.insert("max_tokens".into(), Dynamic::from("many"));
