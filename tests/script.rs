@@ -27,6 +27,20 @@ impl Project {
         Project { dir }
     }
 
+    /// Also copies the persona library and the script modules under scripts/lib.
+    fn with_library(self) -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for folder in ["personas", "scripts/lib"] {
+            std::fs::create_dir_all(self.dir.join(folder)).unwrap();
+            for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::copy(&path, self.dir.join(folder).join(path.file_name().unwrap()))
+                    .unwrap();
+            }
+        }
+        self
+    }
+
     fn write(&self, name: &str, text: &str) -> &Self {
         std::fs::write(self.dir.join(name), text).unwrap();
         self
@@ -381,21 +395,8 @@ fn plot_command_draws_a_results_file_and_names_bad_lines() {
 /// stability plot is drawn.
 #[test]
 fn the_selfchat_benchmark_records_probes_and_draws_the_plot() {
-    let p = Project::new("selfchat");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // The script reads the persona library from the project folder.
-    let personas = p.dir.join("personas");
-    std::fs::create_dir_all(&personas).unwrap();
-    for entry in std::fs::read_dir(root.join("personas")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, personas.join(path.file_name().unwrap())).unwrap();
-    }
-    std::fs::create_dir_all(p.dir.join("scripts/lib")).unwrap();
-    std::fs::copy(
-        root.join("scripts/lib/selfchat.rhai"),
-        p.dir.join("scripts/lib/selfchat.rhai"),
-    )
-    .unwrap();
+    let p = Project::new("selfchat").with_library();
     let o = p.run(&[
         "scripts/selfchat.rhai",
         "--set",
@@ -474,6 +475,237 @@ fn the_selfchat_benchmark_records_probes_and_draws_the_plot() {
     ]);
     assert!(
         stderr(&o).contains("unknown persona `pirat`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The paper's Figure 4, shortened: π read from the generating passes falls from round to round,
+/// and the three pictures are drawn.
+#[test]
+fn attention_decay_shows_pi_falling_between_rounds() {
+    let p = Project::new("decay").with_library();
+    let o = p.run(&[
+        "scripts/attention_decay.rhai",
+        "--set",
+        "turns=6",
+        "--set",
+        "max_tokens=40",
+        "--set",
+        "seed=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = p.run_dir("selfchat");
+    for picture in [
+        "attention_decay.png",
+        "attention_decay_L3H2.png",
+        "attention_heatmap.png",
+    ] {
+        assert!(is_png(&dir.join(picture)), "{picture}");
+    }
+    let records = records_without_time(&dir);
+    let round_mean = |round: u64| {
+        let rec = records.iter().find(|r| r["round"] == round).unwrap();
+        let pi: Vec<f64> = rec["pi"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let context = rec["context"].as_array().unwrap();
+        assert_eq!(pi.len(), context.len(), "one π per generated token");
+        assert!(pi.iter().all(|v| (0.0..=1.0).contains(v)));
+        pi.iter().sum::<f64>() / pi.len() as f64
+    };
+    let means: Vec<f64> = (1..=3).map(round_mean).collect();
+    assert!(
+        means[0] > means[1] && means[1] > means[2],
+        "per-round mean π {means:?}"
+    );
+    assert!(stderr(&o).contains("round 3: mean π"), "{}", stderr(&o));
+}
+
+/// The paper's Figures 5 and 6 in quick mode: every setting records probe and quiz answers,
+/// both figures are drawn, and a second run resumes without generating anything.
+#[test]
+fn mitigation_quick_mode_draws_both_figures() {
+    let p = Project::new("mitigation").with_library();
+    let args = [
+        "scripts/mitigation.rhai",
+        "--set",
+        "quick=true",
+        "--set",
+        "turns=4",
+        "--set",
+        "max_tokens=24",
+    ];
+    let o = p.run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = p.run_dir("selfchat");
+    assert!(is_png(&dir.join("mitigation_tradeoff.png")));
+    assert!(is_png(&dir.join("mitigation_turns.png")));
+    let records = records_without_time(&dir);
+    let settings = [
+        "none 0.0",
+        "split-softmax 0.5",
+        "split-softmax 0.2",
+        "cfg 1.5",
+        "cfg 3.0",
+        "spr 0.5",
+        "spr 1.0",
+    ];
+    for setting in settings {
+        let of = |kind: &str| {
+            records
+                .iter()
+                .filter(|r| r["kind"] == kind && r["setting"] == setting)
+                .count()
+        };
+        assert_eq!(
+            of("probe"),
+            2 * 2,
+            "{setting}: agent turns 2 and 4 × two runs"
+        );
+        assert_eq!(of("quiz"), 12, "{setting}: the whole quiz at turn 4");
+    }
+    // The interventions reach the records' sampling options.
+    let split = records
+        .iter()
+        .find(|r| r["setting"] == "split-softmax 0.2")
+        .unwrap();
+    assert_eq!(
+        split["_meta"]["sampling"]["intervention"]["split_softmax"],
+        0.2
+    );
+    let again = p.run(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        records_without_time(&dir).len(),
+        records.len(),
+        "resumed, nothing redone"
+    );
+}
+
+/// System-prompt repetition: p = 0 adds nothing, p = 1 repeats the prompt before every user
+/// message, and the draws depend only on the seed and the message.
+#[test]
+fn system_prompt_repetition_is_seeded_and_visible_to_the_model_only() {
+    let p = Project::new("spr").with_library();
+    p.write(
+        "spr.rhai",
+        r#"import "scripts/lib/spr" as spr;
+let view = [#{ role: "system", content: "Be a cat." }];
+for i in 0..20 { view.push(#{ role: if i % 2 == 0 { "user" } else { "assistant" }, content: `m${i}` }); }
+let count = |v| v.filter(|m| m.role == "system").len() - 1;
+let half = spr::repeat_system(view, 0.5, 7);
+let longer = view + [#{ role: "user", content: "later" }];
+let half_later = spr::repeat_system(longer, 0.5, 7);
+record(#{ none: count.call(spr::repeat_system(view, 0.0, 7)), all: count.call(spr::repeat_system(view, 1.0, 7)),
+          half: count.call(half), same: half == spr::repeat_system(view, 0.5, 7),
+          other_seed: half == spr::repeat_system(view, 0.5, 8),
+          prefix_kept: half_later.extract(0, half.len()) == half, original: view.len() });
+"#,
+    );
+    let o = p.run(&["spr.rhai"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rec = &records_without_time(&p.run_dir("selfchat"))[0];
+    assert_eq!(rec["none"], 0);
+    assert_eq!(
+        rec["all"], 10,
+        "one copy before each of the 10 user messages"
+    );
+    let half = rec["half"].as_i64().unwrap();
+    assert!((1..10).contains(&half), "p = 0.5 repeated {half} of 10");
+    assert_eq!(rec["same"], true);
+    assert_eq!(rec["other_seed"], false);
+    assert_eq!(
+        rec["prefix_kept"], true,
+        "earlier messages keep their draw on later turns"
+    );
+    assert_eq!(
+        rec["original"], 21,
+        "the conversation itself is not changed"
+    );
+}
+
+/// Script-level intervention options: the read-out's shape, and bad values named.
+#[test]
+fn intervention_options_in_scripts() {
+    let p = Project::new("interventions");
+    p.write(
+        "ok.rhai",
+        r#"let m = model();
+let msgs = [#{ role: "system", content: "You are a pirate." }, #{ role: "user", content: "Hello!" }];
+let r = m.chat(msgs, #{ max_tokens: 8, attention: true, seed: 1 });
+let a = r.attention;
+let plain = m.chat(msgs, #{ max_tokens: 8, seed: 1 });
+let n = m.chat_n(msgs, 2, #{ max_tokens: 8, attention: true, seed: 1 });
+record(#{ same_text: r.text == plain, tokens: a.tokens, layers: a.layers, heads: a.heads,
+          mean_len: a.mean().len(), series_len: a.series(29, 8).len(), at_rows: a.at(-1).len(),
+          heat_rows: a.layer_head_mean().len(), n_first_same: n[0].text == plain, system_tokens: a.system_tokens });
+"#,
+    );
+    let o = p.run(&["ok.rhai"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rec = &records_without_time(&p.run_dir("selfchat"))[0];
+    assert_eq!(rec["same_text"], true);
+    assert_eq!(rec["n_first_same"], true);
+    let tokens = rec["tokens"].as_i64().unwrap();
+    assert!(tokens >= 1);
+    assert_eq!(
+        (rec["layers"].as_i64(), rec["heads"].as_i64()),
+        (Some(30), Some(9))
+    );
+    assert_eq!(rec["mean_len"], tokens);
+    assert_eq!(rec["series_len"], tokens);
+    assert_eq!(rec["at_rows"], 30);
+    assert_eq!(rec["heat_rows"], 30);
+    assert!(rec["system_tokens"].as_i64().unwrap() > 0);
+
+    let cases = [
+        (
+            "#{ attention: \"yes\" }",
+            "option `attention` must be true, false or \"full\", not string yes",
+        ),
+        (
+            "#{ split_softmax: 2.0 }",
+            "split_softmax must be an exponent k in [0, 1]",
+        ),
+        (
+            "#{ split_softmax: 0.5, layers: [3] }",
+            "option `layers` must be [first, last]",
+        ),
+        (
+            "#{ split_softmax: 0.5, layers: [0, 40] }",
+            "the model has layers 0..=29, got last layer 40",
+        ),
+        ("#{ cfg: 0.5 }", "cfg must be a guidance strength α ≥ 1"),
+        ("#{ cfg: \"high\" }", "option `cfg` must be a number"),
+    ];
+    for (i, (opts, expected)) in cases.iter().enumerate() {
+        let name = format!("bad{i}.rhai");
+        p.write(
+            &name,
+            &format!(
+                "let m = model();\nm.chat([#{{ role: \"user\", content: \"hi\" }}], {opts});\n"
+            ),
+        );
+        let o = p.run(&[&name]);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains(&format!("{name}:2:3: ")),
+            "{}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains(expected), "{opts}: {}", stderr(&o));
+    }
+    p.write(
+        "weights.rhai",
+        "let m = model();\nlet r = m.chat([#{ role: \"user\", content: \"hi\" }], #{ max_tokens: 2, attention: true });\nr.attention.weights(0, 0, 0);\n",
+    );
+    let o = p.run(&["weights.rhai"]);
+    assert!(
+        stderr(&o).contains("attention.weights needs the call option attention: \"full\""),
         "{}",
         stderr(&o)
     );
