@@ -6,6 +6,7 @@
 //! the same GGUF file and thread count, plus peak resident memory of both.
 
 pub mod episode;
+mod interventions;
 mod llama_cpp;
 
 use crate::model::{LocalModel, LocalOptions};
@@ -13,8 +14,9 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmark: `engine` (prompt and decode vs llama.cpp) or `episode` (one paper
-    /// episode vs the transformers pipeline).
+    /// Which benchmark: `engine` (prompt and decode vs llama.cpp), `episode` (one paper
+    /// episode vs the transformers pipeline) or `interventions` (what the read-out,
+    /// split-softmax and guidance cost over plain generation).
     which: String,
     /// `smollm2` (default) or a GGUF file (llama.cpp needs GGUF).
     #[arg(long, default_value = "smollm2")]
@@ -59,7 +61,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which.as_str() {
         "engine" => engine(&args),
         "episode" => episode::run(&args),
-        other => anyhow::bail!("unknown benchmark `{other}` (available: engine, episode)"),
+        "interventions" => interventions::run(&args),
+        other => {
+            anyhow::bail!("unknown benchmark `{other}` (available: engine, episode, interventions)")
+        }
     }
 }
 

@@ -813,7 +813,7 @@ impl Answer {
     /// limit or the context limit.
     fn accept(&mut self, token: u32, model: &LocalModel, context: usize) {
         let opts = &*self.opts;
-        if model.end_of_turn.contains(&token) {
+        if model.end_of_turn.contains(&token) && !opts.ignore_eos {
             self.finish = Some(FinishReason::Stop);
             self.text = model.tokenizer.decode(&self.tokens);
             return;

@@ -25,6 +25,10 @@ pub struct SamplingOptions {
     pub seed: u64,
     /// Generation stops before the first occurrence of any of these strings.
     pub stop: Vec<String>,
+    /// Keep generating through end-of-turn tokens until `max_tokens` (benchmarks use it to time
+    /// a fixed number of tokens).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_eos: bool,
     /// The attention read-out and the paper's interventions (local engine only).
     #[serde(skip_serializing_if = "Intervention::is_none")]
     pub intervention: Intervention,
@@ -39,6 +43,7 @@ impl Default for SamplingOptions {
             max_tokens: 400,
             seed: 0,
             stop: Vec::new(),
+            ignore_eos: false,
             intervention: Intervention::default(),
         }
     }
