@@ -5,6 +5,7 @@
 //! (128 tokens, one at a time, greedy) of the local engine against llama.cpp's `llama-bench` on
 //! the same GGUF file and thread count, plus peak resident memory of both.
 
+mod batch;
 pub mod episode;
 mod interventions;
 mod llama_cpp;
@@ -14,7 +15,8 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmark: `engine` (prompt and decode vs llama.cpp), `episode` (one paper
+    /// Which benchmark: `engine` (prompt and decode vs llama.cpp), `batch` (aggregate decode
+    /// of 1, 4 and 8 sequences vs llama-batched-bench), `episode` (one paper
     /// episode vs the transformers pipeline) or `interventions` (what the read-out,
     /// split-softmax and guidance cost over plain generation).
     which: String,
@@ -31,6 +33,12 @@ pub struct BenchArgs {
     prompt_tokens: usize,
     #[arg(long, default_value_t = 128)]
     decode_tokens: usize,
+    /// batch: prompt tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    batch_prompt: usize,
+    /// batch: decoded tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    batch_decode: usize,
     /// Measure only our engine.
     #[arg(long)]
     no_peer: bool,
@@ -62,9 +70,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "engine" => engine(&args),
         "episode" => episode::run(&args),
         "interventions" => interventions::run(&args),
-        other => {
-            anyhow::bail!("unknown benchmark `{other}` (available: engine, episode, interventions)")
-        }
+        "batch" => batch::run(&args),
+        other => anyhow::bail!(
+            "unknown benchmark `{other}` (available: engine, batch, episode, interventions)"
+        ),
     }
 }
 

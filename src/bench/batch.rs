@@ -1,0 +1,137 @@
+//! `drift-script bench batch`: aggregate decode throughput with 1, 4 and 8 sequences decoded
+//! together, against llama.cpp's `llama-batched-bench` on the same file and threads.
+//!
+//! Both sides: `B` sequences, each with its own `--batch-prompt` token prompt, then
+//! `--batch-decode` tokens for every sequence, one batched step at a time; the figure is
+//! `B × tokens / decode seconds` (llama.cpp's `S_TG`). Ours decodes greedily with end-of-turn
+//! tokens ignored, so every sequence produces exactly the same count.
+
+use super::BenchArgs;
+use crate::model::engine::Request;
+use crate::model::{LocalModel, LocalOptions, SamplingOptions};
+use anyhow::Context;
+use std::path::Path;
+use std::process::Command;
+
+pub const BATCH_SIZES: [usize; 3] = [1, 4, 8];
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let path = super::gguf_path(&args.model)?;
+    println!(
+        "batch: {} prompt tokens and {} decoded tokens per sequence, {} threads, {}",
+        args.batch_prompt,
+        args.batch_decode,
+        args.threads,
+        path.display()
+    );
+    let ours = measure_ours(&path, args)?;
+    let peer = if args.no_peer {
+        None
+    } else {
+        let bin = super::llama_cpp::bin_dir(args.llama_cpp_bin.as_deref())?;
+        Some(llama_batched_bench(&bin, &path, args)?)
+    };
+    for (i, b) in BATCH_SIZES.iter().enumerate() {
+        print_line(&format!("batch {b}"), ours[i], peer.as_ref().map(|p| p[i]));
+    }
+    Ok(())
+}
+
+/// One figure line: ours, the peer, `ratio=` ours/peer.
+pub fn print_line(name: &str, ours: f64, peer: Option<f64>) {
+    match peer {
+        Some(p) => println!(
+            "{name:<8} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={:.2}",
+            ours / p
+        ),
+        None => println!("{name:<8} ours={ours:.1} tok/s"),
+    }
+}
+
+/// Aggregate decode tokens per second at each batch size (best of the repetitions).
+pub fn measure_ours(path: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
+    let model = LocalModel::load_gguf(
+        path,
+        &LocalOptions {
+            threads: args.threads,
+            ..LocalOptions::default()
+        },
+    )?;
+    let vocab = model.transformer().config.vocab as u64;
+    let opts = SamplingOptions {
+        temperature: 0.0,
+        max_tokens: args.batch_decode,
+        ignore_eos: true,
+        ..SamplingOptions::default()
+    };
+    let mut figures = Vec::new();
+    for b in BATCH_SIZES {
+        // Distinct pseudo-random prompts, so that nothing is shared between sequences.
+        let prompts: Vec<Vec<u32>> = (0..b as u64)
+            .map(|s| {
+                (0..args.batch_prompt as u64)
+                    .map(|i| ((i + 1 + s * 7919).wrapping_mul(2_654_435_761) % vocab) as u32)
+                    .collect()
+            })
+            .collect();
+        let requests: Vec<Request<'_>> = prompts
+            .iter()
+            .map(|p| Request {
+                prompt: p,
+                ..Request::default()
+            })
+            .collect();
+        let mut best = 0f64;
+        for _ in 0..args.repetitions.max(1) + 1 {
+            model.clear_cache();
+            let answers = model.generate_batch(&requests, 1, &opts)?;
+            let decode_s = answers.iter().map(|a| a[0].decode_ms).fold(0.0, f64::max) / 1e3;
+            best = best.max((b * args.batch_decode) as f64 / decode_s);
+        }
+        figures.push(best);
+    }
+    Ok(figures)
+}
+
+/// `llama-batched-bench -npp P -ntg N -npl 1,4,8` → S_TG per batch size.
+fn llama_batched_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
+    let exe = bin.join("llama-batched-bench");
+    let sizes: Vec<String> = BATCH_SIZES.iter().map(|b| b.to_string()).collect();
+    let context = BATCH_SIZES.iter().max().unwrap() * (args.batch_prompt + args.batch_decode) + 64;
+    let output = Command::new(&exe)
+        .arg("-m")
+        .arg(model)
+        .args(["-t", &args.threads.to_string()])
+        .args(["-c", &context.to_string()])
+        .args(["-npp", &args.batch_prompt.to_string()])
+        .args(["-ntg", &args.batch_decode.to_string()])
+        .args(["-npl", &sizes.join(",")])
+        .args(["--output-format", "jsonl"])
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed ({}): {}",
+        exe.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("llama-batched-bench printed a line that is not JSON")?;
+    BATCH_SIZES
+        .iter()
+        .map(|&b| {
+            rows.iter()
+                .find(|r| r["pl"].as_u64() == Some(b as u64))
+                .and_then(|r| r["speed_tg"].as_f64())
+                .with_context(|| format!("llama-batched-bench gave no figure for {b} sequences"))
+        })
+        .collect()
+}
