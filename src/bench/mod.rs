@@ -9,6 +9,7 @@ mod batch;
 pub mod episode;
 mod interventions;
 mod llama_cpp;
+mod profile;
 
 use crate::model::{LocalModel, LocalOptions};
 use std::time::Instant;
@@ -16,7 +17,8 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Which benchmark: `engine` (prompt and decode vs llama.cpp), `batch` (aggregate decode
-    /// of 1, 4 and 8 sequences vs llama-batched-bench), `episode` (one paper
+    /// of 1, 4 and 8 sequences vs llama-batched-bench), `profile` (time per forward-pass phase),
+    /// `episode` (one paper
     /// episode vs the transformers pipeline) or `interventions` (what the read-out,
     /// split-softmax and guidance cost over plain generation).
     which: String,
@@ -71,8 +73,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "episode" => episode::run(&args),
         "interventions" => interventions::run(&args),
         "batch" => batch::run(&args),
+        "profile" => profile::run(&args),
         other => anyhow::bail!(
-            "unknown benchmark `{other}` (available: engine, batch, episode, interventions)"
+            "unknown benchmark `{other}` (available: engine, batch, episode, interventions, profile)"
         ),
     }
 }

@@ -612,6 +612,7 @@ impl LocalModel {
         self.transformer
             .forward(&ctx, &mut items, &mut state.scratch);
         drop(items);
+        let mut clock = super::profile::start();
         let scratch = &state.scratch;
         let row_logits = |row: usize| &scratch.logits[row * vocab..(row + 1) * vocab];
         let mut guided = Vec::new();
@@ -644,6 +645,7 @@ impl LocalModel {
             }
             answer.accept(token, self, context);
         }
+        super::profile::lap(super::profile::Phase::Sampling, &mut clock);
         self.retire_finished(state);
     }
 

@@ -17,6 +17,7 @@ use super::kernels::{Isa, matmul};
 use super::kv_cache::{KV_BLOCK, KvPrecision, KvShape, SeqKv};
 use super::math::{self, RopeTable};
 use super::pool::{ThreadPool, split_range};
+use super::profile::{self, Phase};
 use super::quant::{Matrix, QuantizedRows};
 
 pub struct Layer {
@@ -161,6 +162,7 @@ impl Transformer {
         let qkv_dim = q_dim + 2 * kv_dim;
         let kv_shape = self.kv_shape();
         let shape = self.attention_shape();
+        let mut clock = profile::start();
 
         // Row bookkeeping: item of each row and the row's position in its sequence.
         let mut row_item = Vec::new();
@@ -229,6 +231,7 @@ impl Transformer {
         let interleaved = cfg.rope_style == RopeStyle::Interleaved;
         let hd = cfg.head_dim;
 
+        profile::lap(Phase::Setup, &mut clock);
         for (l, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(
                 ctx.pool,
@@ -238,6 +241,7 @@ impl Transformer {
                 hidden,
                 &mut scratch.h,
             );
+            profile::lap(Phase::Norm, &mut clock);
             matmul(
                 ctx.pool,
                 ctx.isa,
@@ -247,6 +251,7 @@ impl Transformer {
                 &mut scratch.qkv,
                 &mut scratch.xq,
             );
+            profile::lap(Phase::QkvProjection, &mut clock);
             for r in 0..rows {
                 let row = &mut scratch.qkv[r * qkv_dim..(r + 1) * qkv_dim];
                 if let Some(bias) = &layer.qkv_bias {
@@ -269,6 +274,7 @@ impl Transformer {
                     .write(kv_shape, l, pos % KV_BLOCK, key, value);
             }
 
+            profile::lap(Phase::RopeAndCache, &mut clock);
             // Attention: one task per (item, kv head, chunk of rows).
             let mut tasks = Vec::new();
             for (i, item) in items.iter().enumerate() {
@@ -349,6 +355,7 @@ impl Transformer {
                 }
             });
 
+            profile::lap(Phase::Attention, &mut clock);
             matmul(
                 ctx.pool,
                 ctx.isa,
@@ -359,6 +366,7 @@ impl Transformer {
                 &mut scratch.xq,
             );
             add_in_place(&mut scratch.x, &scratch.proj);
+            profile::lap(Phase::OutputProjection, &mut clock);
 
             rms_norm_rows(
                 ctx.pool,
@@ -368,6 +376,7 @@ impl Transformer {
                 hidden,
                 &mut scratch.h,
             );
+            profile::lap(Phase::Norm, &mut clock);
             matmul(
                 ctx.pool,
                 ctx.isa,
@@ -377,7 +386,9 @@ impl Transformer {
                 &mut scratch.gate_up,
                 &mut scratch.xq,
             );
+            profile::lap(Phase::GateUp, &mut clock);
             swiglu_rows(ctx.pool, &scratch.gate_up, ffn, &mut scratch.act);
+            profile::lap(Phase::Swiglu, &mut clock);
             matmul(
                 ctx.pool,
                 ctx.isa,
@@ -388,6 +399,7 @@ impl Transformer {
                 &mut scratch.xq,
             );
             add_in_place(&mut scratch.x, &scratch.proj);
+            profile::lap(Phase::Down, &mut clock);
         }
 
         // Logits only where asked: the last row of each such item.
@@ -418,6 +430,7 @@ impl Transformer {
             &mut scratch.logits,
             &mut scratch.xq,
         );
+        profile::lap(Phase::Logits, &mut clock);
     }
 }
 

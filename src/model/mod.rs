@@ -19,6 +19,7 @@ pub mod llama;
 pub mod loader;
 pub mod math;
 pub mod pool;
+pub mod profile;
 pub mod quant;
 pub mod sampler;
 pub mod template;

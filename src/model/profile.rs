@@ -1,0 +1,141 @@
+//! Where forward-pass time goes: wall time per phase, accumulated across calls while profiling
+//! is on (`drift-script bench profile`, or `DRIFT_SCRIPT_PROFILE=1` for any command, which prints
+//! the table at exit of a script run). Off, a phase costs one relaxed atomic load.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Embedding rows, RoPE angles, buffer sizing.
+    Setup,
+    /// RMSNorm before attention and before the feed-forward block.
+    Norm,
+    /// The stacked q, k, v projection.
+    QkvProjection,
+    /// Bias, RoPE and writing keys and values into the cache.
+    RopeAndCache,
+    /// Scores, softmax, hooks and weighted sums of values.
+    Attention,
+    /// The attention output projection and residual add.
+    OutputProjection,
+    /// The stacked gate and up projection.
+    GateUp,
+    /// SiLU(gate) · up.
+    Swiglu,
+    /// The down projection and residual add.
+    Down,
+    /// Final norm and the vocabulary projection.
+    Logits,
+    /// Drawing tokens from logits (top-p, temperature, guidance).
+    Sampling,
+}
+
+pub const PHASES: [Phase; 11] = [
+    Phase::Setup,
+    Phase::Norm,
+    Phase::QkvProjection,
+    Phase::RopeAndCache,
+    Phase::Attention,
+    Phase::OutputProjection,
+    Phase::GateUp,
+    Phase::Swiglu,
+    Phase::Down,
+    Phase::Logits,
+    Phase::Sampling,
+];
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static NANOS: [AtomicU64; PHASES.len()] = [const { AtomicU64::new(0) }; PHASES.len()];
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup (embedding, RoPE angles)",
+            Phase::Norm => "RMSNorm",
+            Phase::QkvProjection => "q/k/v projection",
+            Phase::RopeAndCache => "bias, RoPE, KV cache writes",
+            Phase::Attention => "attention",
+            Phase::OutputProjection => "attention output projection",
+            Phase::GateUp => "gate/up projection",
+            Phase::Swiglu => "SwiGLU",
+            Phase::Down => "down projection",
+            Phase::Logits => "final norm + vocabulary projection",
+            Phase::Sampling => "sampling",
+        }
+    }
+}
+
+/// Turns profiling on (from the environment variable `DRIFT_SCRIPT_PROFILE` or explicitly).
+pub fn enable(on: bool) {
+    ENABLED.store(on, Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Relaxed)
+}
+
+pub fn reset() {
+    for n in &NANOS {
+        n.store(0, Relaxed);
+    }
+}
+
+/// Runs `f`, adding its wall time to `phase` when profiling is on.
+#[inline]
+pub fn timed<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
+    if !enabled() {
+        return f();
+    }
+    let started = Instant::now();
+    let result = f();
+    NANOS[phase as usize].fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+    result
+}
+
+/// Milliseconds per phase since the last reset.
+pub fn snapshot() -> Vec<(Phase, f64)> {
+    PHASES
+        .iter()
+        .map(|&p| (p, NANOS[p as usize].load(Relaxed) as f64 / 1e6))
+        .collect()
+}
+
+/// The table: milliseconds, share, and milliseconds per `per` unit (e.g. per token).
+pub fn table(per: usize, unit: &str) -> String {
+    let rows = snapshot();
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    let mut out = String::new();
+    for (phase, ms) in rows {
+        out.push_str(&format!(
+            "  {:<36} {:>9.1} ms {:>5.1}%  {:>8.3} ms/{unit}\n",
+            phase.name(),
+            ms,
+            100.0 * ms / total.max(1e-9),
+            ms / per.max(1) as f64
+        ));
+    }
+    out.push_str(&format!(
+        "  {:<36} {:>9.1} ms        {:>8.3} ms/{unit}\n",
+        "total",
+        total,
+        total / per.max(1) as f64
+    ));
+    out
+}
+
+/// Starts timing a phase (nothing when profiling is off); pair with `stop`.
+#[inline]
+pub fn start() -> Option<Instant> {
+    enabled().then(Instant::now)
+}
+
+/// Adds the time since `start` to `phase`, then starts timing the next phase.
+#[inline]
+pub fn lap(phase: Phase, started: &mut Option<Instant>) {
+    if let Some(s) = started {
+        let now = Instant::now();
+        NANOS[phase as usize].fetch_add((now - *s).as_nanos() as u64, Relaxed);
+        *s = now;
+    }
+}
