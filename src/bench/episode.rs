@@ -136,13 +136,9 @@ pub fn run_ours(
 }
 
 /// bench/transformers_selfchat.py in the virtual environment bench/setup_transformers_venv.sh makes.
-fn run_transformers(
-    repo: &Path,
-    model: &Path,
-    library: &crate::persona::Library,
-    episode: &Episode,
-    threads: usize,
-) -> anyhow::Result<EpisodeFigures> {
+/// The interpreter of the transformers virtual environment (created on first use by
+/// bench/setup_transformers_venv.sh).
+pub fn transformers_python(repo: &Path) -> anyhow::Result<String> {
     let setup = repo.join("bench/setup_transformers_venv.sh");
     eprintln!(
         "preparing the transformers environment with {}",
@@ -170,7 +166,17 @@ fn run_transformers(
         "{} printed no python path",
         setup.display()
     );
+    Ok(python)
+}
 
+fn run_transformers(
+    repo: &Path,
+    model: &Path,
+    library: &crate::persona::Library,
+    episode: &Episode,
+    threads: usize,
+) -> anyhow::Result<EpisodeFigures> {
+    let python = transformers_python(repo)?;
     let agent = library.find(&episode.agent)?;
     let user = library.find(&episode.user)?;
     let spec = serde_json::json!({

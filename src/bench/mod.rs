@@ -113,6 +113,14 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
         None => println!("{name:<7} ours={ours:.1} tok/s"),
     };
     line("prompt", ours.prompt, peer.map(|p| p.prompt));
+    if !args.no_peer {
+        let transformers = transformers_prompt(&model_path, args)?;
+        println!(
+            "prompt  ours={:.1} tok/s  transformers={transformers:.1} tok/s  ratio={:.2}",
+            ours.prompt,
+            ours.prompt / transformers
+        );
+    }
     line("decode", ours.decode, peer.map(|p| p.decode));
     match peer {
         Some(p) => println!(
@@ -122,6 +130,34 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
         None => println!("memory  ours={:.0} MB  (peak resident)", ours.peak_rss_mb),
     }
     Ok(())
+}
+
+/// Prompt tokens per second of transformers' fp32 forward pass (bench/transformers_prompt.py).
+fn transformers_prompt(model: &std::path::Path, args: &BenchArgs) -> anyhow::Result<f64> {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = episode::transformers_python(repo)?;
+    let output = std::process::Command::new(&python)
+        .arg(repo.join("bench/transformers_prompt.py"))
+        .arg("--gguf")
+        .arg(model)
+        .args(["--threads", &args.threads.to_string()])
+        .args(["--tokens", &args.prompt_tokens.to_string()])
+        .args(["--repetitions", &args.repetitions.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "bench/transformers_prompt.py failed ({})",
+        output.status
+    );
+    let stdout = String::from_utf8(output.stdout)?;
+    let last = stdout.lines().last().unwrap_or("");
+    let result: serde_json::Value = serde_json::from_str(last).map_err(|e| {
+        anyhow::anyhow!("unexpected output from transformers_prompt.py: {last} ({e})")
+    })?;
+    result["tokens_per_s"]
+        .as_f64()
+        .ok_or_else(|| anyhow::anyhow!("no tokens_per_s in {last}"))
 }
 
 /// The GGUF file a model spec names (benchmarks compare on GGUF files).
