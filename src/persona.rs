@@ -354,13 +354,21 @@ impl Library {
                             message: v.clone_cast::<MissingWordList>().0,
                         })
                     }
-                    _ => match persona.on_error {
-                        Some(score) => Ok(score),
-                        None => Err(PersonaError::CheckFailed {
-                            persona: persona_id,
-                            message: e.to_string(),
-                        }),
-                    },
+                    // What a Python helper would raise on (an error a metric returns, an index
+                    // out of range, a division by zero) scores `on_error`; a mistake in the check
+                    // itself (an unknown function, a wrong type) stays an error.
+                    EvalAltResult::ErrorRuntime(..)
+                    | EvalAltResult::ErrorArrayBounds(..)
+                    | EvalAltResult::ErrorStringBounds(..)
+                    | EvalAltResult::ErrorArithmetic(..)
+                        if persona.on_error.is_some() =>
+                    {
+                        Ok(persona.on_error.expect("checked"))
+                    }
+                    _ => Err(PersonaError::CheckFailed {
+                        persona: persona_id,
+                        message: e.to_string(),
+                    }),
                 };
             }
         };
