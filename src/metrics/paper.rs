@@ -507,6 +507,15 @@ pub fn paper_is_language(text: &str, code: &str) -> bool {
     super::language(text).lang == code
 }
 
+/// `get_french_percentage`: the probability that the text is French. The paper asks langdetect,
+/// which reports only languages above 0.1 (French below that is 0); we ask lingua (over
+/// en/fr/es/de/it, [`super::language_prob`]) and apply the same cut. The detectors differ, so
+/// the scores agree on clearly French or clearly English text and differ on mixed text.
+pub fn paper_french_probability(text: &str) -> f64 {
+    let p = super::language_prob(text, "fr").unwrap_or(0.0);
+    if p > 0.1 { p } else { 0.0 }
+}
+
 /// `is_valid_alternating_french_english`: the text is split on `") "`; pieces containing `(`
 /// are split on `" ("`, and those giving exactly two parts score 0.5 if the first is French and
 /// 0.5 if the second is English; the total is divided by the number of pieces containing `(`

@@ -284,6 +284,9 @@ fn register_paper(engine: &mut Engine) {
         paper_is_language(x, code)
     });
     engine.register_fn("paper_french_english", |x: &str| paper_french_english(x));
+    engine.register_fn("paper_french_probability", |x: &str| {
+        paper_french_probability(x)
+    });
     engine.register_fn("paper_close_to_number", |x: &str, t: INT| {
         paper(paper_close_to_number(x, t as FLOAT))
     });

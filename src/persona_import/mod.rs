@@ -205,7 +205,7 @@ fn translate_source(
             downloads.insert(
                 name.clone(),
                 Download {
-                    list: word_list_name(name),
+                    list: word_list_name(name, &url),
                     url,
                 },
             );
@@ -223,7 +223,7 @@ fn translate_source(
     };
 
     // The entries of each list, in list order.
-    let mut lists: Vec<Vec<Node>> = Vec::new();
+    let mut lists = Vec::new();
     for (name, _, _) in LISTS {
         let Some(&pos) = assignments.get(name) else {
             return Err(ImportError::at(
@@ -231,14 +231,7 @@ fn translate_source(
                 format!("no top-level `{name} = [...]`: the file needs all five lists"),
             ));
         };
-        let node = Parser::new(&tokens, pos).expression()?;
-        let Expr::List(items) = node.expr else {
-            return Err(ImportError::at(
-                node.line,
-                format!("`{name}` is not a list literal"),
-            ));
-        };
-        lists.push(items);
+        lists.push(list_entries(&tokens, pos, name)?);
     }
 
     // The paper's order: the first of each (non-empty) list, then the rest of each list.
@@ -257,12 +250,16 @@ fn translate_source(
                 next_rest - 1
             };
             let id = format!("{stem}-{:02}", position + 1);
-            match entry(src, item, &file) {
-                Ok((system, probe, lambda, check)) => personas.push(Imported {
+            let translated = item
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|item| entry(src, item, &file));
+            match translated {
+                Ok((line, system, probe, lambda, check)) => personas.push(Imported {
                     id,
                     family,
                     index,
-                    line: item.line,
+                    line,
                     system,
                     probe,
                     check: check.rhai,
@@ -298,12 +295,70 @@ fn translate_source(
     Ok((personas, skipped, downloads))
 }
 
-/// One entry: `(system, probe, lambda)`, the lambda translated.
+/// The entries of the list literal whose `[` is at `pos`, each parsed on its own, so that a
+/// construct the parser does not know spoils only its entry.
+#[allow(clippy::type_complexity)]
+fn list_entries(
+    tokens: &[Token],
+    pos: usize,
+    name: &str,
+) -> Result<Vec<Result<Node, translate::Unknown>>, ImportError> {
+    let is =
+        |i: usize, op: &str| matches!(tokens.get(i).map(|t| &t.tok), Some(Tok::Op(o)) if o == op);
+    let line = |i: usize| tokens.get(i).or(tokens.last()).map_or(1, |t| t.line);
+    if !is(pos, "[") {
+        return Err(ImportError::at(
+            line(pos),
+            format!("`{name}` is not a list literal"),
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut i = pos + 1;
+    while !is(i, "]") {
+        if i >= tokens.len() {
+            return Err(ImportError::at(
+                line(pos),
+                format!("`{name}`: the list does not end"),
+            ));
+        }
+        // The entry ends at the next `,` or `]` outside brackets.
+        let mut end = i;
+        let mut depth = 0usize;
+        while end < tokens.len() {
+            match &tokens[end].tok {
+                Tok::Op(o) if matches!(o.as_str(), "(" | "[" | "{") => depth += 1,
+                Tok::Op(o) if depth == 0 && (o == "," || o == "]") => break,
+                Tok::Op(o) if matches!(o.as_str(), ")" | "]" | "}") => {
+                    depth = depth.saturating_sub(1)
+                }
+                _ => {}
+            }
+            end += 1;
+        }
+        let mut parser = Parser::new(tokens, i);
+        entries.push(match parser.expression() {
+            Ok(node) if parser.pos() == end => Ok(node),
+            Ok(_) => Err(translate::Unknown {
+                line: line(parser.pos()),
+                what: "an entry that continues after its expression".into(),
+            }),
+            Err(ImportError::Syntax { line, message }) => Err(translate::Unknown {
+                line,
+                what: message,
+            }),
+            Err(other) => return Err(other),
+        });
+        i = end + usize::from(is(end, ","));
+    }
+    Ok(entries)
+}
+
+/// One entry: `(system, probe, lambda)`, the lambda translated; with the entry's line.
 fn entry(
     src: &str,
     item: &Node,
     file: &FileContext,
-) -> Result<(String, String, String, translate::Check), translate::Unknown> {
+) -> Result<(usize, String, String, String, translate::Check), translate::Unknown> {
     let shape = || translate::Unknown {
         line: item.line,
         what: "an entry that is not a (system prompt, probe question, lambda) tuple".into(),
@@ -319,7 +374,7 @@ fn entry(
     };
     let check = translate_lambda(lambda, file)?;
     let lambda_src = src[lambda.start..lambda.end].to_string();
-    Ok((system.clone(), probe.clone(), lambda_src, check))
+    Ok((item.line, system.clone(), probe.clone(), lambda_src, check))
 }
 
 type DefRanges = HashMap<String, (usize, usize)>;
@@ -365,14 +420,17 @@ fn downloaded_url(node: &Node) -> Option<String> {
     }
 }
 
-/// The local name of a downloaded list bound to `python_name`.
-fn word_list_name(python_name: &str) -> String {
-    let lower = python_name.to_lowercase();
-    if lower.contains("frequent") {
+/// The local name of a downloaded list bound to `python_name` and fetched from `url`: the
+/// paper's two lists are recognised by either (`frequent_words_list`, `google-10000-english`;
+/// `one_syllable_words_list`, `one-syllable-…`); another list is named after its variable.
+fn word_list_name(python_name: &str, url: &str) -> String {
+    let both = format!("{python_name} {url}").to_lowercase();
+    if both.contains("frequent") || both.contains("10000") {
         "frequent-words".into()
-    } else if lower.contains("syllable") {
+    } else if both.contains("syllab") {
         "one-syllable-words".into()
     } else {
+        let lower = python_name.to_lowercase();
         let name = lower.trim_end_matches("_list").replace('_', "-");
         name.trim_matches('-').to_string()
     }

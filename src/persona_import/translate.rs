@@ -631,7 +631,7 @@ impl Translator<'_> {
             }
             "get_french_percentage" => {
                 let a = self.args(node, name, args, &[Str])?;
-                Ok((format!("language_prob({}, \"fr\")", a[0]), Float))
+                Ok((format!("paper_french_probability({})", a[0]), Float))
             }
             "is_probably_language" => {
                 let a = self.args(node, name, args, &[Str, Str])?;
