@@ -475,7 +475,7 @@ fn read_word_lists(dir: &Path) -> Result<HashMap<String, crate::metrics::WordSet
 }
 
 /// Orders the personas by `index` when they have one: all or none must, and no two the same.
-fn order_by_index(personas: &mut Vec<Persona>, origin: &[PathBuf]) -> Result<(), PersonaError> {
+fn order_by_index(personas: &mut [Persona], origin: &[PathBuf]) -> Result<(), PersonaError> {
     let Some(with) = personas.iter().position(|p| p.index.is_some()) else {
         return Ok(());
     };

@@ -62,8 +62,8 @@ fn every_list_imports_and_every_check_runs() {
         .iter()
         .map(|f| library.family(f).unwrap().len())
         .collect();
-    assert_eq!(per_family, vec![26, 9, 8, 9, 3]);
-    assert_eq!(library.personas().len(), 55);
+    assert_eq!(per_family, vec![26, 9, 8, 10, 3]);
+    assert_eq!(library.personas().len(), 56);
     assert_eq!(library.topics().len(), 45, "topics copied from personas/");
     let answers = [
         "",
@@ -80,7 +80,7 @@ fn every_list_imports_and_every_check_runs() {
         }
     }
     let summary = report.summary();
-    assert!(summary.contains("imported 55 of 55 personas"), "{summary}");
+    assert!(summary.contains("imported 56 of 56 personas"), "{summary}");
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn the_library_is_in_the_papers_order() {
         ]
     );
     assert_eq!(ids[5 + 25], "multiple-choice-02");
-    assert_eq!(ids[54], "language-03");
+    assert_eq!(ids[55], "language-03");
     for (i, p) in library.personas().iter().enumerate() {
         assert_eq!(p.index, Some(i as i64), "{}", p.id);
     }
@@ -210,6 +210,8 @@ fn translated_checks_give_the_lambdas_values() {
         ("memorization-09", "Banana.", 1.0),
         ("memorization-09", "Bananas a.", 0.0),
         ("memorization-09", "", 0.0),
+        ("memorization-10", "a,bb", 1.0),
+        ("memorization-10", "Rome,Constantinople", 0.0),
         (
             "language-03",
             "Que faites-vous à Paris en tant que touriste ?",

@@ -210,7 +210,7 @@ pub fn paper_word_count_closeness(text: &str, target: i64) -> Result<f64, PaperE
     }
     let n = py_split(text).len() as f64;
     let diff = (n - target as f64).abs();
-    Ok((1.0 - (diff / target as f64).min(1.0).max(0.0)).abs())
+    Ok((1.0 - (diff / target as f64).clamp(0.0, 1.0)).abs())
 }
 
 /// `is_valid_json_format`: whether one line holds `{"thought":`, later `, "response":`, and
@@ -559,7 +559,7 @@ pub fn paper_close_to_number(text: &str, target: f64) -> Result<f64, PaperError>
     }
     let n: f64 = digits.parse().unwrap_or(f64::INFINITY);
     let diff = (n - target).abs();
-    Ok((1.0 - (diff / target).min(1.0).max(0.0)).abs())
+    Ok((1.0 - (diff / target).clamp(0.0, 1.0)).abs())
 }
 
 /// Letters of a piece: (all upper, all lower), both true when it has no letters (Python's

@@ -179,19 +179,16 @@ pub struct ImportReport {
     pub check_failures: Vec<String>,
 }
 
+/// The personas translated, the entries left out, and the downloaded word lists by Python name.
+pub type Translated = (Vec<Imported>, Vec<Skipped>, HashMap<String, Download>);
+
 /// Reads the paper's persona file and returns the translated personas (nothing is written).
-pub fn translate_file(
-    path: &Path,
-    skip_unknown: bool,
-) -> Result<(Vec<Imported>, Vec<Skipped>, HashMap<String, Download>), ImportError> {
+pub fn translate_file(path: &Path, skip_unknown: bool) -> Result<Translated, ImportError> {
     let src = std::fs::read_to_string(path).map_err(io(path))?;
     translate_source(&src, skip_unknown).map_err(|e| e.in_file(path))
 }
 
-fn translate_source(
-    src: &str,
-    skip_unknown: bool,
-) -> Result<(Vec<Imported>, Vec<Skipped>, HashMap<String, Download>), ImportError> {
+fn translate_source(src: &str, skip_unknown: bool) -> Result<Translated, ImportError> {
     let tokens = tokenize(src)?;
     let (assignments, defs) = top_level(&tokens);
 
