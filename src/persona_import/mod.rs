@@ -71,6 +71,9 @@ pub enum ImportError {
         line: usize,
         message: String,
     },
+    /// A problem with the whole file, before its path is known.
+    #[error("{message}")]
+    Whole { message: String },
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
     #[error("{}: {source}", path.display())]
@@ -96,6 +99,10 @@ impl ImportError {
             ImportError::Syntax { line, message } => ImportError::InFile {
                 path: path.to_path_buf(),
                 line,
+                message,
+            },
+            ImportError::Whole { message } => ImportError::File {
+                path: path.to_path_buf(),
                 message,
             },
             other => other,
@@ -223,10 +230,9 @@ fn translate_source(src: &str, skip_unknown: bool) -> Result<Translated, ImportE
     let mut lists = Vec::new();
     for (name, _, _) in LISTS {
         let Some(&pos) = assignments.get(name) else {
-            return Err(ImportError::at(
-                1,
-                format!("no top-level `{name} = [...]`: the file needs all five lists"),
-            ));
+            return Err(ImportError::Whole {
+                message: format!("no top-level `{name} = [...]`: the file needs all five lists"),
+            });
         };
         lists.push(list_entries(&tokens, pos, name)?);
     }
