@@ -9,6 +9,7 @@ pub mod interrupt;
 pub mod metrics;
 pub mod model;
 pub mod persona;
+pub mod persona_import;
 pub mod plot;
 pub mod script;
 pub mod stats;

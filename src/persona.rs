@@ -47,7 +47,7 @@ thread_local! {
 }
 
 /// The fields a `[[persona]]` table may have.
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 9] = [
     "id",
     "family",
     "system",
@@ -55,7 +55,18 @@ const FIELDS: [&str; 7] = [
     "check",
     "compliant",
     "violating",
+    "index",
+    "on_error",
 ];
+
+/// The folder inside a library that holds word lists (`<name>.txt`, one entry a line) for
+/// checks that call `word_list("<name>")`: lists the paper's helpers download at run time.
+pub const WORD_LISTS_DIR: &str = "wordlists";
+
+/// The Rhai error value of `word_list(name)` for a list the library does not have. A check
+/// that fails with it fails even when its persona has `on_error`.
+#[derive(Debug, Clone)]
+pub struct MissingWordList(pub String);
 
 /// One persona: what the agent is told, what it is asked, and how its answer is scored.
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +86,16 @@ pub struct Persona {
     pub compliant: Option<String>,
     /// A plausible answer that ignores the persona.
     pub violating: Option<String>,
+    /// Position in the order the persona's source runs its personas (for personas imported from
+    /// the paper, the index in its result file names `agent_<index>_user_<index>`). When any
+    /// persona of a library has one, all must, and the library is ordered by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<i64>,
+    /// The score of an answer on which the check fails (the paper's lambdas raise on some
+    /// answers, e.g. one without words); without it a failing check is an error. A missing word
+    /// list is an error either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<f64>,
     #[serde(skip)]
     check: AST,
 }
@@ -176,6 +197,21 @@ pub enum PersonaError {
     CheckType { persona: String, found: String },
     #[error("persona `{persona}`: check returned {value}, outside [0, 1]")]
     CheckRange { persona: String, value: f64 },
+    #[error("{}: {persona}: `index` {index} is also the index of `{other}`", path.display())]
+    DuplicateIndex {
+        path: PathBuf,
+        persona: String,
+        index: i64,
+        other: String,
+    },
+    #[error("{}: {persona}: has no `index` while other personas of the library have one (`{other}`): either all personas have an index or none", path.display())]
+    MixedIndex {
+        path: PathBuf,
+        persona: String,
+        other: String,
+    },
+    #[error("persona `{persona}`: {message}")]
+    WordListMissing { persona: String, message: String },
 }
 
 fn located(path: Option<&Path>) -> String {
@@ -200,7 +236,7 @@ impl Library {
         }
         files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
 
-        let engine = check_engine();
+        let engine = check_engine(read_word_lists(&dir.join(WORD_LISTS_DIR))?);
         let mut personas: Vec<Persona> = Vec::new();
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut origin: Vec<PathBuf> = Vec::new();
@@ -225,6 +261,12 @@ impl Library {
                 personas.push(persona);
             }
         }
+        order_by_index(&mut personas, &origin)?;
+        let by_id = personas
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
         let topics = topics.ok_or_else(|| PersonaError::Topics {
             path: dir.join(TOPICS_FILE),
             problem: "missing: the library needs its conversation starters".into(),
@@ -294,15 +336,42 @@ impl Library {
         let mut scope = Scope::new();
         scope.push("x", text);
         CHECK_OPERATIONS.with(|n| n.set(0));
-        let value: Dynamic = self.engine.eval_ast_with_scope(&mut scope, &persona.check).map_err(|e| {
-            let message = match e.unwrap_inner() {
-                EvalAltResult::ErrorTerminated(..) | EvalAltResult::ErrorTooManyOperations(..) => {
-                    format!("stopped after {MAX_CHECK_OPERATIONS} operations, the limit for one check")
-                }
-                _ => e.to_string(),
-            };
-            PersonaError::CheckFailed { persona: persona.id.clone(), message }
-        })?;
+        let value: Dynamic = match self.engine.eval_ast_with_scope(&mut scope, &persona.check) {
+            Ok(value) => value,
+            Err(e) => {
+                let persona_id = persona.id.clone();
+                return match e.unwrap_inner() {
+                    EvalAltResult::ErrorTerminated(..)
+                    | EvalAltResult::ErrorTooManyOperations(..) => Err(PersonaError::CheckFailed {
+                        persona: persona_id,
+                        message: format!(
+                            "stopped after {MAX_CHECK_OPERATIONS} operations, the limit for one check"
+                        ),
+                    }),
+                    EvalAltResult::ErrorRuntime(v, _) if v.is::<MissingWordList>() => {
+                        Err(PersonaError::WordListMissing {
+                            persona: persona_id,
+                            message: v.clone_cast::<MissingWordList>().0,
+                        })
+                    }
+                    // What a Python helper would raise on (an error a metric returns, an index
+                    // out of range, a division by zero) scores `on_error`; a mistake in the check
+                    // itself (an unknown function, a wrong type) stays an error.
+                    EvalAltResult::ErrorRuntime(..)
+                    | EvalAltResult::ErrorArrayBounds(..)
+                    | EvalAltResult::ErrorStringBounds(..)
+                    | EvalAltResult::ErrorArithmetic(..)
+                        if persona.on_error.is_some() =>
+                    {
+                        Ok(persona.on_error.expect("checked"))
+                    }
+                    _ => Err(PersonaError::CheckFailed {
+                        persona: persona_id,
+                        message: e.to_string(),
+                    }),
+                };
+            }
+        };
         let number = if let Ok(b) = value.as_bool() {
             if b { 1.0 } else { 0.0 }
         } else if let Ok(i) = value.as_int() {
@@ -333,9 +402,28 @@ impl Library {
 
 /// The engine checks run in: the standard Rhai packages (string methods such as `to_lower` and
 /// `ends_with`), the text metrics, and limits so that a broken check fails instead of hanging.
-fn check_engine() -> Engine {
+fn check_engine(word_lists: HashMap<String, crate::metrics::WordSet>) -> Engine {
     let mut engine = Engine::new();
     crate::metrics::register(&mut engine);
+    // Word lists are read once, with the library; a check that names one the library lacks
+    // fails when it runs, saying where the list belongs.
+    engine.register_fn(
+        "word_list",
+        move |name: &str| -> Result<crate::metrics::WordSet, Box<EvalAltResult>> {
+            word_lists.get(name).cloned().ok_or_else(|| {
+                let message = format!(
+                    "word list `{name}` is missing: put it (one entry a line) at \
+                     {WORD_LISTS_DIR}/{name}.txt in the persona library folder, or import again \
+                     with --{name} FILE"
+                );
+                EvalAltResult::ErrorRuntime(
+                    Dynamic::from(MissingWordList(message)),
+                    rhai::Position::NONE,
+                )
+                .into()
+            })
+        },
+    );
     engine.set_max_operations(MAX_CHECK_OPERATIONS);
     engine.on_progress(|_| {
         CHECK_OPERATIONS.with(|n| {
@@ -356,6 +444,63 @@ fn check_engine() -> Engine {
     engine.on_debug(|_, _, _| {});
     engine.disable_symbol("eval");
     engine
+}
+
+/// The word lists of a library: every `<name>.txt` in `dir` (no folder, no lists).
+fn read_word_lists(dir: &Path) -> Result<HashMap<String, crate::metrics::WordSet>, PersonaError> {
+    let mut lists = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(lists);
+    };
+    for entry in entries {
+        let path = entry
+            .map_err(|source| PersonaError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .path();
+        if path.extension().is_some_and(|e| e == "txt") && path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|source| PersonaError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            lists.insert(name, crate::metrics::WordSet::from_lines(&text));
+        }
+    }
+    Ok(lists)
+}
+
+/// Orders the personas by `index` when they have one: all or none must, and no two the same.
+fn order_by_index(personas: &mut [Persona], origin: &[PathBuf]) -> Result<(), PersonaError> {
+    let Some(with) = personas.iter().position(|p| p.index.is_some()) else {
+        return Ok(());
+    };
+    if let Some(without) = personas.iter().position(|p| p.index.is_none()) {
+        return Err(PersonaError::MixedIndex {
+            path: origin[without].clone(),
+            persona: format!("persona `{}`", personas[without].id),
+            other: personas[with].id.clone(),
+        });
+    }
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    for (i, p) in personas.iter().enumerate() {
+        let index = p.index.expect("checked above");
+        if let Some(&other) = seen.get(&index) {
+            return Err(PersonaError::DuplicateIndex {
+                path: origin[i].clone(),
+                persona: format!("persona `{}`", p.id),
+                index,
+                other: personas[other].id.clone(),
+            });
+        }
+        seen.insert(index, i);
+    }
+    personas.sort_by_key(|p| p.index);
+    Ok(())
 }
 
 fn parse_toml(path: &Path, text: &str) -> Result<toml::Table, PersonaError> {
@@ -513,6 +658,33 @@ fn read_persona(
     let check_source = take("check", true)?.unwrap_or_default();
     let compliant = take("compliant", false)?;
     let violating = take("violating", false)?;
+    let index = match fields.remove("index") {
+        None => None,
+        Some(toml::Value::Integer(i)) if i >= 0 => Some(i),
+        Some(other) => {
+            return Err(PersonaError::FieldType {
+                path: path.to_path_buf(),
+                persona: who,
+                field: "index".into(),
+                expected: "a non-negative integer".into(),
+                found: type_of(&other).into(),
+            });
+        }
+    };
+    let on_error = match fields.remove("on_error") {
+        None => None,
+        Some(toml::Value::Float(f)) if (0.0..=1.0).contains(&f) => Some(f),
+        Some(toml::Value::Integer(i)) if (0..=1).contains(&i) => Some(i as f64),
+        Some(other) => {
+            return Err(PersonaError::FieldType {
+                path: path.to_path_buf(),
+                persona: who,
+                field: "on_error".into(),
+                expected: "a number in [0, 1]".into(),
+                found: type_of(&other).into(),
+            });
+        }
+    };
     if let Some(field) = fields.keys().next() {
         return Err(PersonaError::UnknownField {
             path: path.to_path_buf(),
@@ -552,6 +724,8 @@ fn read_persona(
         check_source: check_source.trim().to_string(),
         compliant,
         violating,
+        index,
+        on_error,
         check,
     })
 }

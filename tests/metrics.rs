@@ -1305,3 +1305,575 @@ fn rhai_errors_are_loud() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The paper's scorers (`metrics::paper`): each compared with values of the helper's definition
+// in the paper's persona file, worked out for tricky inputs (empty, punctuation only, non-ASCII,
+// one word, and each helper's own corner cases). `None` stands for "the helper raises".
+
+mod paper_helpers {
+    use super::close;
+    use drift_script::metrics::paper::*;
+
+    const INPUTS: [&str; 16] = [
+        "",
+        "?!.,",
+        "Ünïcödé ÉTÉ café 東京",
+        "Word",
+        "Hello, hello WORLD! Why not? Yes. yes...",
+        "A-b-c d-e",
+        "like like so so",
+        "likelike like",
+        "Mr. Smith paid $3.50 at 9 a.m. He left!",
+        "[a, b c, d]",
+        "x ] [ y",
+        "{\"thought\": \"hm\", \"response\": \"ok\"}",
+        "HELLO world FOO bar",
+        "banana x banana, y",
+        "it is a cat_dog's 2nd day",
+        "Answer: 12 or 7",
+    ];
+
+    fn table(name: &str, f: impl Fn(&str) -> Option<f64>, expected: [Option<f64>; 16]) {
+        for (input, want) in INPUTS.iter().zip(expected) {
+            let got = f(input);
+            let ok = match (got, want) {
+                (Some(g), Some(w)) => close(g, w),
+                (None, None) => true,
+                _ => false,
+            };
+            assert!(ok, "{name}({input:?}) = {got:?}, expected {want:?}");
+        }
+    }
+
+    fn b(v: bool) -> Option<f64> {
+        Some(if v { 1.0 } else { 0.0 })
+    }
+
+    const N: Option<f64> = None;
+    const ZERO: Option<f64> = Some(0.0);
+    const ONE: Option<f64> = Some(1.0);
+
+    #[test]
+    fn one_text_helpers_match_their_definitions() {
+        let s = Some;
+        table(
+            "starts_with h",
+            |t| b(paper_starts_with(t, "h")),
+            [
+                ZERO, ZERO, ZERO, ZERO, ONE, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ONE, ZERO,
+                ZERO, ZERO,
+            ],
+        );
+        table(
+            "case_fraction upper",
+            |t| s(paper_case_fraction(t, true)),
+            [
+                ZERO,
+                ZERO,
+                s(0.25),
+                s(0.25),
+                s(8.0 / 27.0),
+                s(0.2),
+                ZERO,
+                ZERO,
+                s(1.0 / 7.0),
+                ZERO,
+                ZERO,
+                ZERO,
+                s(0.5),
+                ZERO,
+                ZERO,
+                s(0.125),
+            ],
+        );
+        table(
+            "one_word",
+            |t| s(paper_one_word(t)),
+            [
+                ZERO,
+                ONE,
+                s(0.25),
+                ONE,
+                s(1.0 / 7.0),
+                s(0.5),
+                s(0.25),
+                s(0.5),
+                s(1.0 / 9.0),
+                s(0.25),
+                s(0.25),
+                s(0.25),
+                s(0.25),
+                s(0.25),
+                s(1.0 / 6.0),
+                s(0.25),
+            ],
+        );
+        table(
+            "non_letter_fraction",
+            |t| s(paper_non_letter_fraction(t)),
+            [
+                ZERO,
+                ONE,
+                s(3.0 / 19.0),
+                ZERO,
+                s(0.325),
+                s(4.0 / 9.0),
+                s(0.2),
+                s(1.0 / 13.0),
+                s(18.0 / 39.0),
+                s(7.0 / 11.0),
+                s(5.0 / 7.0),
+                s(16.0 / 35.0),
+                s(3.0 / 19.0),
+                s(4.0 / 18.0),
+                s(0.32),
+                s(7.0 / 15.0),
+            ],
+        );
+        table(
+            "digit_fraction",
+            |t| s(paper_digit_fraction(t)),
+            [
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                s(4.0 / 39.0),
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                s(0.04),
+                s(0.2),
+            ],
+        );
+        table(
+            "first_equals_last",
+            |t| b(paper_first_equals_last(t)),
+            [
+                ONE, ONE, ZERO, ONE, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO,
+                ZERO, ZERO,
+            ],
+        );
+        table(
+            "json_format",
+            |t| b(paper_json_format(t)),
+            [
+                ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ONE, ZERO, ZERO,
+                ZERO, ZERO,
+            ],
+        );
+        table(
+            "list_format",
+            |t| s(paper_list_format(t)),
+            [
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                s(2.0 / 3.0),
+                ONE,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+            ],
+        );
+        table(
+            "dash_format",
+            |t| s(paper_dash_format(t)),
+            [
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                s(0.75),
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+            ],
+        );
+        table(
+            "alliteration",
+            |t| s(paper_alliteration(t)),
+            [
+                ZERO,
+                ZERO,
+                s(0.25),
+                ONE,
+                s(2.0 / 7.0),
+                s(0.2),
+                s(0.5),
+                ONE,
+                s(2.0 / 11.0),
+                s(0.25),
+                s(0.5),
+                s(0.25),
+                s(0.25),
+                s(0.5),
+                s(2.0 / 7.0),
+                s(0.25),
+            ],
+        );
+        table(
+            "question_fraction",
+            |t| s(paper_question_fraction(t)),
+            [
+                ZERO,
+                s(0.25),
+                ZERO,
+                ZERO,
+                s(0.25),
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+            ],
+        );
+        table(
+            "doubled_words",
+            |t| s(paper_doubled_words(t)),
+            [
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                s(0.5),
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+            ],
+        );
+        table(
+            "unique_fraction",
+            |t| s(paper_unique_fraction(t)),
+            [
+                ZERO,
+                ZERO,
+                ONE,
+                ONE,
+                s(3.0 / 7.0),
+                ONE,
+                ZERO,
+                ONE,
+                ONE,
+                ONE,
+                ONE,
+                ONE,
+                ONE,
+                s(0.5),
+                ONE,
+                ONE,
+            ],
+        );
+        table(
+            "repeated_fraction",
+            |t| s(paper_repeated_fraction(t)),
+            [
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                s(2.0 / 7.0),
+                ZERO,
+                s(0.5),
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                ZERO,
+                s(0.25),
+                ZERO,
+                ZERO,
+            ],
+        );
+        table(
+            "case_alternation",
+            |t| paper_case_alternation(t).ok(),
+            [
+                N,
+                ONE,
+                s(0.25),
+                ZERO,
+                s(1.0 / 7.0),
+                ZERO,
+                s(0.25),
+                s(0.5),
+                s(4.0 / 9.0),
+                s(0.25),
+                ONE,
+                s(0.25),
+                ONE,
+                s(0.25),
+                s(1.0 / 6.0),
+                s(0.5),
+            ],
+        );
+        table(
+            "short_long_alternation",
+            |t| paper_short_long_alternation(t).ok(),
+            [
+                N,
+                ONE,
+                s(0.5),
+                ONE,
+                s(3.0 / 7.0),
+                s(0.5),
+                s(0.25),
+                ONE,
+                s(2.0 / 3.0),
+                s(0.25),
+                s(0.25),
+                s(0.25),
+                s(0.5),
+                ONE,
+                s(0.5),
+                s(0.5),
+            ],
+        );
+        table(
+            "word_alternation banana",
+            |t| paper_word_alternation(t, "banana").ok(),
+            [
+                N,
+                ONE,
+                s(0.25),
+                ONE,
+                s(1.0 / 7.0),
+                s(0.5),
+                s(0.25),
+                s(0.5),
+                s(1.0 / 9.0),
+                s(0.25),
+                s(0.25),
+                s(0.25),
+                s(0.25),
+                ONE,
+                s(1.0 / 6.0),
+                s(0.25),
+            ],
+        );
+        table(
+            "word_count_closeness 10",
+            |t| paper_word_count_closeness(t, 10).ok(),
+            [
+                ZERO,
+                s(0.1),
+                s(0.4),
+                s(0.1),
+                s(0.7),
+                s(0.2),
+                s(0.4),
+                s(0.2),
+                s(0.9),
+                s(0.4),
+                s(0.4),
+                s(0.4),
+                s(0.4),
+                s(0.4),
+                s(0.6),
+                s(0.4),
+            ],
+        );
+    }
+
+    #[test]
+    fn the_sentence_splitter_follows_its_rules() {
+        let cases: [(&str, &[&str]); 7] = [
+            ("", &[]),
+            ("?!.,", &["?", "!", ".", ","]),
+            (
+                "Hello, hello WORLD! Why not? Yes. yes...",
+                &["Hello, hello WORLD!", "Why not?", "Yes.", "yes..."],
+            ),
+            (
+                "Mr. Smith paid $3.50 at 9 a.m. He left!",
+                &["Mr. Smith paid $3.50 at 9 a.m. He left!"],
+            ),
+            (
+                "She said \"Go.\" Then left",
+                &["She said \"Go\".", "Then left"],
+            ),
+            (
+                "Visit example.com today. Ok",
+                &["Visit example.com today.", "Ok"],
+            ),
+            ("Ünïcödé ÉTÉ café 東京", &["Ünïcödé ÉTÉ café 東京"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(paper_sentences(text), want, "{text:?}");
+        }
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn word_list_helpers_match_their_definitions() {
+        let cats = strings(&["meow", "purr", "Meow"]);
+        let target = |t: &str| paper_target_fraction(t, Targets::List(&cats)).ok();
+        assert_eq!(target(""), None);
+        assert_eq!(target("?!"), None);
+        assert!(close(target("Meow, meow! purr-purr").unwrap(), 2.0 / 3.0));
+        assert!(close(target("Miaou — meow").unwrap(), 1.0 / 3.0));
+        assert_eq!(target("meow"), Some(1.0));
+        let set = WordSet::from_lines("meow\r\npurr\n");
+        assert_eq!(
+            paper_target_fraction("Purr meow dog", Targets::Set(&set)).ok(),
+            Some(2.0 / 3.0)
+        );
+
+        let hits = strings(&["lamp", "Adam Li", "57"]);
+        let hit = |t: &str| paper_targets_hit(t, &hits).unwrap();
+        assert_eq!(hit(""), 0.0);
+        assert!(close(hit("Lamp!"), 1.0 / 3.0));
+        assert!(close(hit("Adam Li, 57, lamp"), 2.0 / 3.0));
+        assert!(close(hit("lampe 57"), 1.0 / 3.0));
+        assert!(paper_targets_hit("x", &[]).is_err());
+
+        let none = strings(&["2", "two", "no one"]);
+        let results: Vec<i64> = ["", "Two!", "no one knows", "2nd", "1+1=2"]
+            .iter()
+            .map(|t| paper_contains_none(t, &none))
+            .collect();
+        assert_eq!(results, vec![1, 0, 1, 1, 1]);
+
+        let slang = strings(&["dude", "like", "lit", "tbh", "im", "dope", "lol"]);
+        let sl = |t: &str| paper_slang_fraction(t, &slang);
+        assert_eq!(sl(""), 0.0);
+        assert_eq!(sl("!!"), 0.0);
+        assert!(close(sl("Dude, I'm like SO lit tbh"), 4.0 / 6.0));
+        assert_eq!(sl("im dope"), 1.0);
+        assert_eq!(sl("café lol"), 0.5);
+
+        let colours = strings(&["red", "tan", "sky blue"]);
+        let results: Vec<bool> = [
+            "",
+            "Important 2",
+            "red one",
+            "redone",
+            "RED 3rd",
+            "red 3",
+            "Rouge ２",
+        ]
+        .iter()
+        .map(|t| paper_colour_and_number(t, &colours))
+        .collect();
+        assert_eq!(results, vec![false, true, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn sentence_helpers_match_their_definitions() {
+        let start = |t: &str| paper_sentences_start_with(&paper_sentences(t), "yes").ok();
+        assert_eq!(start(""), Some(0.0));
+        assert!(close(start("Yes. yes! No.").unwrap(), 2.0 / 3.0));
+        assert_eq!(start("Yes, sure. 'Yes' again"), Some(1.0));
+        assert_eq!(start("!!"), Some(0.0));
+        // The paper passes "Yes": a lower-cased first word never equals it.
+        assert_eq!(
+            paper_sentences_start_with(&paper_sentences("Yes. Yes."), "Yes"),
+            Ok(0.0)
+        );
+        assert!(paper_sentences_start_with(&["ok", " "], "ok").is_err());
+
+        let counts = |t: &str| paper_sentence_word_counts(&paper_sentences(t), &[2, 3]).ok();
+        assert_eq!(counts(""), Some(0.0));
+        assert_eq!(counts("One two. Three four five."), Some(1.0));
+        assert_eq!(counts("One. Three four five six."), Some(0.5));
+        assert_eq!(counts("A b."), Some(0.0));
+        assert!(paper_sentence_word_counts::<&str>(&[], &[]).is_err());
+
+        let incr = |t: &str| paper_increasing_sentences(&paper_sentences(t));
+        assert_eq!(incr(""), 0.0);
+        assert_eq!(incr("Go. Go now. Go right now."), 1.0);
+        assert_eq!(incr("Two words. One."), 0.0);
+        assert_eq!(incr("!!"), 0.5);
+    }
+
+    #[test]
+    fn number_and_language_helpers() {
+        let near = |t: &str| paper_close_to_number(t, 9.0).ok();
+        assert_eq!(near(""), None);
+        assert_eq!(near("nine"), None);
+        assert_eq!(near("9"), Some(1.0));
+        assert!(close(near("About 12 words, maybe 9").unwrap(), 2.0 / 3.0));
+        // Only ASCII digits count (the helper's `[0-9]+`).
+        assert!(close(near("x٣ 4").unwrap(), 4.0 / 9.0));
+        assert_eq!(near("0"), Some(0.0));
+        // The structure of the French/English check, independent of the detector.
+        for t in ["", "no parens here", "("] {
+            assert_eq!(paper_french_english(t), 0.0, "{t:?}");
+        }
+        assert_eq!(
+            paper_french_english(
+                "Je visite le musée et je mange du pain. (I visit the museum and I eat bread.)"
+            ),
+            1.0
+        );
+        assert_eq!(paper_french_probability(""), 0.0);
+        assert_eq!(
+            paper_french_probability("The weather is lovely today."),
+            0.0
+        );
+        assert!(paper_french_probability("Je voudrais visiter le musée demain matin.") > 0.9);
+    }
+
+    #[test]
+    fn tagger_helpers_keep_the_papers_conventions() {
+        // No verb: the paper's past-tense share is 1 (ours is 0).
+        assert_eq!(paper_past_tense_fraction(""), 1.0);
+        assert_eq!(paper_past_tense_fraction("Lovely museums!"), 1.0);
+        assert_eq!(paper_past_tense_fraction("I visited the museum."), 1.0);
+        // NLTK counts punctuation and contraction halves as tokens: 2 plurals in 6 tokens.
+        assert_eq!(nltk_token_count("Cats and dogs don't bark."), 7);
+        assert!(close(paper_plural_noun_fraction("Cats and dogs."), 0.5));
+        assert_eq!(paper_plural_noun_fraction(""), 0.0);
+    }
+
+    #[test]
+    fn python_string_operations() {
+        assert_eq!(py_split(" a\tb\u{1F}c  "), vec!["a", "b", "c"]);
+        assert!(py_split(" \n ").is_empty());
+        assert_eq!(py_strip("\u{1C} x "), "x");
+        assert_eq!(py_count("Eerie", "e"), 2);
+        assert_eq!(py_word_runs("l'été_2 — ok"), vec!["l", "été_2", "ok"]);
+        assert_eq!(strip_ascii_punctuation("a-b's «c»!"), "abs «c»");
+    }
+}

@@ -638,3 +638,127 @@ fn the_personas_command_lists_a_table_and_refuses_unknown_families() {
             .contains("no-such-folder")
     );
 }
+
+// ---- index, on_error and word lists (used by imported personas) -------------------------------
+
+fn persona_toml(id: &str, extra: &str, check: &str) -> String {
+    format!(
+        "[[persona]]\nid = \"{id}\"\nsystem = \"S\"\nprobe = \"P?\"\ncheck = '{check}'\n{extra}\n"
+    )
+}
+
+#[test]
+fn index_orders_the_library() {
+    let format = [
+        persona_toml("b", "index = 2", "1.0"),
+        persona_toml("a", "index = 0", "1.0"),
+    ]
+    .concat();
+    let choice = persona_toml("c", "index = 1", "1.0");
+    let lib = TempLibrary::new(
+        "index",
+        &[
+            ("format.toml", &format),
+            ("choice.toml", &choice),
+            ("topics.toml", TOPICS),
+        ],
+    );
+    let library = lib.load().unwrap();
+    let ids: Vec<&str> = library.personas().iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, vec!["a", "c", "b"]);
+    assert_eq!(library.find("c").unwrap().index, Some(1));
+
+    let mixed = [
+        persona_toml("a", "index = 0", "1.0"),
+        persona_toml("b", "", "1.0"),
+    ]
+    .concat();
+    let lib = TempLibrary::new(
+        "index-mixed",
+        &[("format.toml", &mixed), ("topics.toml", TOPICS)],
+    );
+    let err = lib.load_err();
+    assert!(
+        err.contains("persona `b`: has no `index`") && err.contains("`a`"),
+        "{err}"
+    );
+
+    let twice = [
+        persona_toml("a", "index = 3", "1.0"),
+        persona_toml("b", "index = 3", "1.0"),
+    ]
+    .concat();
+    let lib = TempLibrary::new(
+        "index-twice",
+        &[("format.toml", &twice), ("topics.toml", TOPICS)],
+    );
+    let err = lib.load_err();
+    assert!(err.contains("`index` 3 is also the index of `a`"), "{err}");
+
+    let negative = persona_toml("a", "index = -1", "1.0");
+    let lib = TempLibrary::new(
+        "index-neg",
+        &[("format.toml", &negative), ("topics.toml", TOPICS)],
+    );
+    assert!(
+        lib.load_err()
+            .contains("`index` must be a non-negative integer")
+    );
+}
+
+#[test]
+fn on_error_scores_what_python_would_raise_on() {
+    let format = [
+        persona_toml("raises", "on_error = 0.0", "paper_case_alternation(x)"),
+        persona_toml("index-out", "on_error = 0.25", "py_split(x)[0] == \"Yes\""),
+        persona_toml("typo", "on_error = 0.0", "no_such_metric(x)"),
+        persona_toml("strict", "", "paper_case_alternation(x)"),
+        persona_toml(
+            "listed",
+            "on_error = 0.0",
+            "paper_target_fraction(x, word_list(\"rare\"))",
+        ),
+    ]
+    .concat();
+    let lib = TempLibrary::new(
+        "on-error",
+        &[("format.toml", &format), ("topics.toml", TOPICS)],
+    );
+    let library = lib.load().unwrap();
+    let score = |id: &str, a: &str| library.score(library.find(id).unwrap(), a);
+    assert_eq!(score("raises", "").unwrap(), 0.0);
+    assert_eq!(score("raises", "UP down").unwrap(), 1.0);
+    assert_eq!(score("index-out", "").unwrap(), 0.25);
+    assert_eq!(score("index-out", "Yes sir").unwrap(), 1.0);
+    // A mistake in the check is an error even with on_error.
+    let err = score("typo", "x").unwrap_err().to_string();
+    assert!(err.contains("no_such_metric"), "{err}");
+    let err = score("strict", "").unwrap_err().to_string();
+    assert!(
+        err.contains("paper_case_alternation") && err.contains("Python exception"),
+        "{err}"
+    );
+    // So is a word list the library lacks; once the file is there, the check runs.
+    let err = score("listed", "x").unwrap_err().to_string();
+    assert!(
+        err.contains("word list `rare` is missing") && err.contains("wordlists/rare.txt"),
+        "{err}"
+    );
+    std::fs::create_dir_all(lib.0.join("wordlists")).unwrap();
+    std::fs::write(lib.0.join("wordlists/rare.txt"), "quixotic\nzephyr\n").unwrap();
+    let library = lib.load().unwrap();
+    let got = library
+        .score(library.find("listed").unwrap(), "A quixotic zephyr, indeed")
+        .unwrap();
+    assert_eq!(got, 0.5);
+
+    let bad = persona_toml("a", "on_error = 2.0", "1.0");
+    let lib = TempLibrary::new(
+        "on-error-bad",
+        &[("format.toml", &bad), ("topics.toml", TOPICS)],
+    );
+    assert!(
+        lib.load_err()
+            .contains("`on_error` must be a number in [0, 1]")
+    );
+}

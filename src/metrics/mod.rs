@@ -46,6 +46,7 @@ mod format;
 mod language;
 mod lexicon;
 mod numbers;
+pub mod paper;
 mod pos;
 mod register;
 mod sentences;
@@ -56,6 +57,7 @@ pub use format::{dash_format_fraction, is_json_object, is_list_format, json_keys
 pub use language::{Detected, LANGUAGE_CODES, french_english_alternation, language, language_prob};
 pub use lexicon::{english_fluency, is_english_word, lexicon_size};
 pub use numbers::{contains_number, numbers};
+pub use paper::WordSet;
 pub use pos::{Tag, past_tense_fraction, plural_noun_fraction, pos_tags};
 pub use register::register;
 pub use sentences::{sentence_spans, sentences};

@@ -638,6 +638,9 @@ fn register_personas(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_get("family", |p: &mut ScriptPersona| p.get().family.clone());
     engine.register_get("system", |p: &mut ScriptPersona| p.get().system.clone());
     engine.register_get("probe", |p: &mut ScriptPersona| p.get().probe.clone());
+    engine.register_get("index", |p: &mut ScriptPersona| {
+        p.get().index.map_or(Dynamic::UNIT, Dynamic::from)
+    });
     engine.register_get("check_source", |p: &mut ScriptPersona| {
         p.get().check_source.clone()
     });
