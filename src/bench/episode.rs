@@ -120,6 +120,7 @@ pub fn run_ours(
         ],
         max_operations: None,
         threads: Some(threads),
+        ..HostConfig::default()
     };
     let mut host = ScriptHost::new(config)?;
     let _ = host.eval("model();")?; // load now, so the timing below excludes it

@@ -490,6 +490,8 @@ impl LocalModel {
             if let Some(ticket) = state.tickets.get_mut(&answer.ticket) {
                 ticket.slots[answer.index] = Some(Generation {
                     text: answer.text,
+                    completion_tokens: answer.tokens.len(),
+                    served_model: None,
                     tokens: answer.tokens,
                     finish_reason: answer.finish.unwrap_or(FinishReason::Length),
                     prompt_tokens: ticket.prompt_tokens,
