@@ -370,7 +370,11 @@ impl Inner {
                         answers.len()
                     ));
                 }
-                Err(ModelError::Http(message)) if n > 1 && message.contains("HTTP 4") => {
+                // 400/422: the request's parameters were refused, perhaps `n` (others, such
+                // as 404 or 401, are not about `n` and are reported as they are).
+                Err(ModelError::Http(message))
+                    if n > 1 && (message.contains("HTTP 400") || message.contains("HTTP 422")) =>
+                {
                     (self.options.log)(&format!(
                         "the server refused n={n} ({message}); sending one request per answer \
                          from now on"

@@ -695,6 +695,9 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
         if s.is_worker() {
             return Ok(target.display().to_string()); // the main pass draws it
         }
+        if s.skip_plot_in_shard(path) {
+            return Ok(target.display().to_string());
+        }
         let text = |key: &str| opts.get(key).map(|v| v.to_string());
         if let Some(bad) = opts.keys().find(|k| !LINE_OPTIONS.contains(&k.as_str())) {
             return fail(format!(
@@ -779,7 +782,7 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
     let heatmap = move |matrix: Array, path: &str, opts: Map| -> Fallible<String> {
         let target = s.sandbox.resolve(path, Access::Write).or_else(fail)?;
-        if s.is_worker() {
+        if s.is_worker() || s.skip_plot_in_shard(path) {
             return Ok(target.display().to_string());
         }
         if let Some(bad) = opts.keys().find(|k| !HEATMAP_OPTIONS.contains(&k.as_str())) {

@@ -634,6 +634,20 @@ impl HostState {
         matches!(self.role, Role::Worker { .. })
     }
 
+    /// A shard holds part of the data (maybe none): its plots would mislead, so they are
+    /// drawn from the merged results instead.
+    fn skip_plot_in_shard(&self, path: &str) -> bool {
+        let Some((i, n)) = self.config.shard else {
+            return false;
+        };
+        eprintln!(
+            "[{}] {path}: not drawn in shard {i}/{n} (a shard holds part of the results); \
+             merge the shards, then `drift-script plot MERGED/records.jsonl`",
+            self.script_name
+        );
+        true
+    }
+
     /// Workers print only inside units; the main pass always.
     fn may_print(&self) -> bool {
         !self.is_worker() || self.unit.lock().unwrap().is_some()
