@@ -4,8 +4,13 @@
 //! `drift-script bench engine`: prompt processing (512 tokens from an empty cache) and decode
 //! (128 tokens, one at a time, greedy) of the local engine against llama.cpp's `llama-bench` on
 //! the same GGUF file and thread count, plus peak resident memory of both.
+//!
+//! `drift-script bench episode` (`episode.rs`) and `drift-script bench http` (`http.rs`): one
+//! whole self-chat episode against the transformers pipeline, and against llama.cpp's server
+//! through the HTTP backend.
 
 pub mod episode;
+mod http;
 mod llama_cpp;
 
 use crate::model::{LocalModel, LocalOptions};
@@ -13,8 +18,9 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmark: `engine` (prompt and decode vs llama.cpp) or `episode` (one paper
-    /// episode vs the transformers pipeline).
+    /// Which benchmark: `engine` (prompt and decode vs llama.cpp), `episode` (one paper
+    /// episode vs the transformers pipeline) or `http` (one episode on the local engine vs
+    /// through the HTTP backend on llama.cpp's server).
     which: String,
     /// `smollm2` (default) or a GGUF file (llama.cpp needs GGUF).
     #[arg(long, default_value = "smollm2")]
@@ -59,7 +65,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which.as_str() {
         "engine" => engine(&args),
         "episode" => episode::run(&args),
-        other => anyhow::bail!("unknown benchmark `{other}` (available: engine, episode)"),
+        "http" => http::run(&args),
+        other => anyhow::bail!("unknown benchmark `{other}` (available: engine, episode, http)"),
     }
 }
 
