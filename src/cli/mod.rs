@@ -64,6 +64,13 @@ impl ModelArgs {
     }
 
     pub fn load(&self) -> anyhow::Result<crate::model::LocalModel> {
+        anyhow::ensure!(
+            !self.model.starts_with("openai:"),
+            "--model {}: this command runs local models; served models are used from scripts \
+             (drift-script SCRIPT.rhai --model {} --api-base URL)",
+            self.model,
+            self.model
+        );
         let options = self.local_options()?;
         let model =
             crate::model::LocalModel::load(&self.model, &options, &mut |msg| eprintln!("{msg}"))?;

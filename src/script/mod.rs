@@ -697,9 +697,15 @@ impl HostState {
         }
         let copy = record.clone();
         self.with_store(|store| store.append(record).map_err(|e| e.to_string()))?;
-        match self.unit.lock().unwrap().as_mut() {
-            Some(unit) => unit.records.push(copy),
-            None => self.visits.lock().unwrap().order.push(Visit::Loose(copy)),
+        let loose = match self.unit.lock().unwrap().as_mut() {
+            Some(unit) => {
+                unit.records.push(copy);
+                None
+            }
+            None => Some(copy),
+        };
+        if let Some(record) = loose {
+            self.visits.lock().unwrap().order.push(Visit::Loose(record));
         }
         Ok(())
     }
