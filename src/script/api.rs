@@ -124,6 +124,10 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     if let Some(model) = state.models.lock().unwrap().get(spec) {
         return Ok(model.clone());
     }
+    let _loading = state.loading.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(model) = state.models.lock().unwrap().get(spec) {
+        return Ok(model.clone()); // another worker loaded it meanwhile
+    }
     let mut options = crate::model::LocalOptions::default();
     if let Some(threads) = state.config.threads {
         options.threads = threads;

@@ -142,6 +142,8 @@ pub(crate) struct HostState {
     /// The configuration `run.json` holds: `run_config` plus the shard.
     folder_config: Value,
     models: Arc<Mutex<HashMap<String, ScriptModel>>>,
+    /// Held while a model loads, so `--jobs` workers asking at once load it once.
+    loading: Arc<Mutex<()>>,
     libraries: Arc<Mutex<HashMap<String, api::ScriptLibrary>>>,
     store: Arc<Mutex<Option<RunStore>>>,
     unit: Mutex<Option<UnitState>>,
@@ -256,6 +258,7 @@ impl ScriptHost {
             folder_config,
             script_name,
             models: Arc::new(Mutex::new(HashMap::new())),
+            loading: Arc::new(Mutex::new(())),
             libraries: Arc::new(Mutex::new(HashMap::new())),
             store: Arc::new(Mutex::new(None)),
             unit: Mutex::new(None),
@@ -286,6 +289,7 @@ impl ScriptHost {
             folder_config: s.folder_config.clone(),
             script_name: s.script_name.clone(),
             models: s.models.clone(),
+            loading: s.loading.clone(),
             libraries: s.libraries.clone(),
             store: s.store.clone(),
             unit: Mutex::new(None),
