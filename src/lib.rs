@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod cli;
 pub mod interrupt;
+pub mod merge;
 pub mod metrics;
 pub mod model;
 pub mod persona;

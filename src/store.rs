@@ -108,6 +108,15 @@ pub struct JsonLines {
 
 /// Key of the marker line that closes a unit.
 pub const UNIT_DONE: &str = "_unit_done";
+/// The unit's place among the units the script met (in its marker line), for ordering shards.
+pub const UNIT_SEQ: &str = "_seq";
+
+/// One item of a run's final order: a unit (its records and marker) or a record made outside
+/// units.
+pub enum Entry<'a> {
+    Unit(&'a str),
+    Record(&'a Map<String, Value>),
+}
 
 /// An open run: its folder, its records so far, and the file new records go to.
 pub struct RunStore {
@@ -253,11 +262,15 @@ impl RunStore {
         Ok(())
     }
 
-    /// Closes a unit: its marker line is written and synced to disk.
-    pub fn finish_unit(&mut self, key: &str, records: Vec<Map<String, Value>>) -> Result<()> {
-        let mut marker = Map::new();
-        marker.insert(UNIT_DONE.into(), Value::String(key.into()));
-        let mut line = serde_json::to_string(&marker).unwrap_or_default();
+    /// Closes a unit: its marker line (key and place among the script's units) is written and
+    /// synced to disk.
+    pub fn finish_unit(
+        &mut self,
+        key: &str,
+        seq: u64,
+        records: Vec<Map<String, Value>>,
+    ) -> Result<()> {
+        let mut line = serde_json::to_string(&marker(key, seq)).unwrap_or_default();
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
@@ -267,10 +280,67 @@ impl RunStore {
         Ok(())
     }
 
-    /// All records of the run so far, in order.
+    /// All records of the run so far, in the order they were written.
     pub fn records(&self) -> &[Map<String, Value>] {
         &self.records
     }
+
+    /// Ends a run that went to the end: rewrites `records.jsonl` in `order` (the script's
+    /// order; units completed by earlier sessions or other workers take their place in it,
+    /// units this shard does not own are absent) and records in `run.json` that the run is
+    /// complete and how many units it met, which `merge` checks.
+    pub fn finish_run(&mut self, order: &[Entry<'_>], config: &Value) -> Result<()> {
+        let mut text = String::new();
+        let mut records = Vec::new();
+        let mut seq = 0u64;
+        for entry in order {
+            match entry {
+                Entry::Unit(key) => {
+                    if let Some(unit) = self.done_units.get(*key) {
+                        for record in unit {
+                            text.push_str(&serde_json::to_string(record).unwrap_or_default());
+                            text.push('\n');
+                            records.push(record.clone());
+                        }
+                        text.push_str(
+                            &serde_json::to_string(&marker(key, seq)).unwrap_or_default(),
+                        );
+                        text.push('\n');
+                    }
+                    seq += 1;
+                }
+                Entry::Record(record) => {
+                    text.push_str(&serde_json::to_string(record).unwrap_or_default());
+                    text.push('\n');
+                    records.push((*record).clone());
+                }
+            }
+        }
+        let current = std::fs::read_to_string(&self.records_path).unwrap_or_default();
+        if current != text {
+            write_atomically(&self.records_path, text.as_bytes())?;
+            self.file = OpenOptions::new()
+                .append(true)
+                .open(&self.records_path)
+                .map_err(io(&self.records_path))?;
+        }
+        self.records = records;
+        let mut config = config.clone();
+        config["complete"] = serde_json::json!({"units": seq});
+        write_atomically(
+            &self.dir.join("run.json"),
+            serde_json::to_string_pretty(&config)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+    }
+}
+
+fn marker(key: &str, seq: u64) -> Map<String, Value> {
+    let mut marker = Map::new();
+    marker.insert(UNIT_DONE.into(), Value::String(key.into()));
+    marker.insert(UNIT_SEQ.into(), Value::from(seq));
+    marker
 }
 
 fn unit_key_of(value: &Value) -> String {
@@ -335,7 +405,9 @@ mod tests {
         {
             let mut store = RunStore::open(&dir, &config, &["script"]).unwrap();
             store.append(record(Some("1"), 1)).unwrap();
-            store.finish_unit("1", vec![record(Some("1"), 1)]).unwrap();
+            store
+                .finish_unit("1", 0, vec![record(Some("1"), 1)])
+                .unwrap();
             store.append(record(None, 99)).unwrap();
             store.append(record(Some("2"), 2)).unwrap(); // unit 2 never finishes
         }

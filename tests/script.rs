@@ -165,6 +165,46 @@ let all = results();
 print(`${all.len()} records`);
 "#;
 
+/// `--jobs`: units run at once (on the local engine their answers decode in one batch), and
+/// the records are those of a plain run, in the same order.
+#[test]
+fn jobs_give_the_records_of_a_plain_run() {
+    let p = Project::new("jobs");
+    p.write("resumable.rhai", RESUMABLE);
+    let plain = p.run(&[
+        "resumable.rhai",
+        "--seed",
+        "3",
+        "--set",
+        "pairs=4",
+        "--out",
+        "plain",
+    ]);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    let jobs = p.run(&[
+        "resumable.rhai",
+        "--seed",
+        "3",
+        "--set",
+        "pairs=4",
+        "--out",
+        "jobs",
+        "--jobs",
+        "3",
+    ]);
+    assert!(jobs.status.success(), "{}", stderr(&jobs));
+    let expected = records_without_time(&p.run_dir("plain"));
+    assert_eq!(expected.len(), 4 * 2 + 4, "records and unit markers");
+    assert_eq!(records_without_time(&p.run_dir("jobs")), expected);
+    // The main pass printed once; the workers print nothing outside units.
+    assert_eq!(
+        stderr(&jobs).matches("records").count(),
+        1,
+        "{}",
+        stderr(&jobs)
+    );
+}
+
 /// Killed with SIGKILL in the middle, rerun: the final records equal an uninterrupted run's.
 #[test]
 fn a_killed_run_resumes_without_loss_or_duplicates() {

@@ -36,12 +36,14 @@ pub struct Episode {
     pub seed: u64,
 }
 
-pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let library = crate::persona::Library::load(&repo.join("personas"))?;
+/// The episode the arguments describe (agent `pirate`, user `shy`, the first topic by default).
+pub fn episode_from(
+    args: &BenchArgs,
+    library: &crate::persona::Library,
+) -> anyhow::Result<Episode> {
     let agent = args.agent.clone().unwrap_or_else(|| "pirate".to_string());
     let user = args.user.clone().unwrap_or_else(|| "shy".to_string());
-    let episode = Episode {
+    Ok(Episode {
         agent: library.find(&agent)?.id.clone(),
         user: library.find(&user)?.id.clone(),
         topic: library
@@ -53,7 +55,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         runs: args.runs,
         max_tokens: args.max_tokens,
         seed: args.seed,
-    };
+    })
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let library = crate::persona::Library::load(&repo.join("personas"))?;
+    let episode = episode_from(args, &library)?;
     let model = super::gguf_path(&args.model)?;
     println!(
         "episode: {} turns, runs={}, max_tokens={}, agent={}, user={}, {} threads, {}",
@@ -100,6 +108,24 @@ pub fn run_ours(
     episode: &Episode,
     threads: usize,
 ) -> anyhow::Result<EpisodeFigures> {
+    run_script(
+        repo,
+        &model.display().to_string(),
+        episode,
+        threads,
+        crate::model::HttpOptions::default(),
+    )
+}
+
+/// scripts/selfchat.rhai on the model `spec` names (a local file, or `openai:NAME` reached
+/// with `http`), in a fresh output folder, timed after the model is loaded.
+pub fn run_script(
+    repo: &Path,
+    spec: &str,
+    episode: &Episode,
+    threads: usize,
+    http: crate::model::HttpOptions,
+) -> anyhow::Result<EpisodeFigures> {
     let out = std::env::temp_dir().join(format!("drift-bench-episode-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let set = |name: &str, value: rhai::Dynamic| (name.to_string(), value);
@@ -107,7 +133,7 @@ pub fn run_ours(
         script: Some(repo.join("scripts/selfchat.rhai")),
         project_dir: repo.to_path_buf(),
         out_root: out.clone(),
-        model_spec: model.display().to_string(),
+        model_spec: spec.to_string(),
         seed: episode.seed,
         params: vec![
             set("turns", (episode.turns as rhai::INT).into()),
@@ -120,6 +146,8 @@ pub fn run_ours(
         ],
         max_operations: None,
         threads: Some(threads),
+        http,
+        ..HostConfig::default()
     };
     let mut host = ScriptHost::new(config)?;
     let _ = host.eval("model();")?; // load now, so the timing below excludes it

@@ -4,9 +4,14 @@
 //! `drift-script bench engine`: prompt processing (512 tokens from an empty cache) and decode
 //! (128 tokens, one at a time, greedy) of the local engine against llama.cpp's `llama-bench` on
 //! the same GGUF file and thread count, plus peak resident memory of both.
+//!
+//! `drift-script bench episode` (`episode.rs`) and `drift-script bench http` (`http.rs`): one
+//! whole self-chat episode against the transformers pipeline, and against llama.cpp's server
+//! through the HTTP backend.
 
 mod batch;
 pub mod episode;
+mod http;
 mod interventions;
 mod llama_cpp;
 mod profile;
@@ -16,11 +21,12 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmark: `engine` (prompt and decode vs llama.cpp), `batch` (aggregate decode
-    /// of 1, 4 and 8 sequences vs llama-batched-bench), `profile` (time per forward-pass phase),
-    /// `episode` (one paper
-    /// episode vs the transformers pipeline) or `interventions` (what the read-out,
-    /// split-softmax and guidance cost over plain generation).
+    /// Which benchmark: `engine` (prompt and decode vs llama.cpp and transformers), `batch`
+    /// (aggregate decode of 1, 4 and 8 sequences vs llama-batched-bench), `episode` (one paper
+    /// episode vs the transformers pipeline), `http` (one episode on the local engine vs through
+    /// the HTTP backend on llama.cpp's server), `interventions` (what the read-out,
+    /// split-softmax and guidance cost over plain generation) or `profile` (time per
+    /// forward-pass phase).
     which: String,
     /// `smollm2` (default) or a GGUF file (llama.cpp needs GGUF).
     #[arg(long, default_value = "smollm2")]
@@ -74,8 +80,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "interventions" => interventions::run(&args),
         "batch" => batch::run(&args),
         "profile" => profile::run(&args),
+        "http" => http::run(&args),
         other => anyhow::bail!(
-            "unknown benchmark `{other}` (available: engine, batch, episode, interventions, profile)"
+            "unknown benchmark `{other}` (available: engine, batch, episode, http, interventions, profile)"
         ),
     }
 }

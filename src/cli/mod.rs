@@ -1,6 +1,7 @@
 //! The command line: raw arguments parsed by clap into one validated configuration per command.
 
 mod chat;
+mod merge;
 mod personas;
 mod plot;
 mod repl;
@@ -37,6 +38,8 @@ enum Command {
     Plot(plot::PlotArgs),
     /// Lists the persona library (id, family, system prompt, probe), or prints it as JSON.
     Personas(personas::PersonasArgs),
+    /// Combines the run folders of a sharded run (--shard i/n) into one run folder.
+    Merge(merge::MergeArgs),
 }
 
 /// Options shared by commands that load a local model.
@@ -61,6 +64,13 @@ impl ModelArgs {
     }
 
     pub fn load(&self) -> anyhow::Result<crate::model::LocalModel> {
+        anyhow::ensure!(
+            !self.model.starts_with("openai:"),
+            "--model {}: this command runs local models; served models are used from scripts \
+             (drift-script SCRIPT.rhai --model {} --api-base URL)",
+            self.model,
+            self.model
+        );
         let options = self.local_options()?;
         let model =
             crate::model::LocalModel::load(&self.model, &options, &mut |msg| eprintln!("{msg}"))?;
@@ -85,6 +95,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         Some(Command::Bench(args)) => crate::bench::run(args),
         Some(Command::Plot(args)) => plot::run(args),
         Some(Command::Personas(args)) => personas::run(args),
+        Some(Command::Merge(args)) => merge::run(args),
         None if cli.run.script.is_some() => run::run(cli.run),
         None => repl::run(cli.run),
     }

@@ -1,4 +1,5 @@
-//! `drift-script SCRIPT.rhai [--set name=value]… [--model SPEC] [--out DIR] [--seed N]`.
+//! `drift-script SCRIPT.rhai [--set name=value]… [--model SPEC] [--out DIR] [--seed N]
+//! [--jobs N] [--shard I/N] [--api-base URL] [--api-key-env NAME] …`.
 
 use crate::script::{HostConfig, ScriptHost, convert::parse_set_value};
 use std::path::PathBuf;
@@ -10,9 +11,32 @@ pub struct RunArgs {
     /// A script parameter, as a typed constant (integer, float, true/false, else string).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
-    /// The model `model()` loads: `smollm2` (default), a GGUF file, or a Hugging Face folder.
+    /// The model `model()` loads: `smollm2` (default), a GGUF file, a Hugging Face folder, or
+    /// `openai:NAME` (a model served over an OpenAI-compatible HTTP API, see --api-base).
     #[arg(long, default_value = "smollm2")]
     pub model: String,
+    /// The OpenAI-compatible API root for `openai:NAME` models.
+    #[arg(long, env = "DRIFT_API_BASE", default_value = crate::model::openai::DEFAULT_API_BASE)]
+    pub api_base: String,
+    /// The environment variable holding the API key (unset: no key is sent). Keys are never
+    /// read from scripts, nor written to records, logs or errors.
+    #[arg(long, value_name = "NAME", default_value = crate::model::openai::DEFAULT_API_KEY_ENV)]
+    pub api_key_env: String,
+    /// Seconds one HTTP request may take before it is retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub api_timeout: f64,
+    /// Retries of a failed HTTP request (timeouts, dropped connections, 429, 5xx).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub api_retries: u32,
+    /// First retry delay in milliseconds; doubles per retry (with jitter) up to 60 s.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub api_backoff_ms: u64,
+    /// Units of work (`once(…)`) run at once; records keep the script's order.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Run only shard I of N (0 ≤ I < N) of the script's units; `merge` combines the shards.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Root folder for results; each run writes to its own folder inside.
     #[arg(long, default_value = "selfchat")]
     pub out: PathBuf,
@@ -62,6 +86,37 @@ impl RunArgs {
         if let Some(threads) = self.threads {
             anyhow::ensure!(threads >= 1, "--threads must be at least 1");
         }
+        anyhow::ensure!(self.jobs >= 1, "--jobs must be at least 1");
+        anyhow::ensure!(
+            self.api_timeout.is_finite() && self.api_timeout > 0.0,
+            "--api-timeout must be a positive number of seconds"
+        );
+        let shard = match &self.shard {
+            None => None,
+            Some(text) => {
+                let parsed = text.split_once('/').and_then(|(i, n)| {
+                    Some((
+                        i.trim().parse::<usize>().ok()?,
+                        n.trim().parse::<usize>().ok()?,
+                    ))
+                });
+                match parsed {
+                    Some((i, n)) if n >= 1 && i < n => Some((i, n)),
+                    _ => anyhow::bail!(
+                        "--shard {text}: expected I/N with 0 ≤ I < N, e.g. --shard 0/4 … 3/4"
+                    ),
+                }
+            }
+        };
+        let http = crate::model::HttpOptions {
+            api_base: self.api_base.clone(),
+            api_key_env: self.api_key_env.clone(),
+            timeout: std::time::Duration::from_secs_f64(self.api_timeout),
+            max_retries: self.api_retries,
+            backoff: std::time::Duration::from_millis(self.api_backoff_ms),
+            max_in_flight: 16.max(self.jobs * 4),
+            ..crate::model::HttpOptions::default()
+        };
         Ok(HostConfig {
             script: self.script.clone(),
             project_dir: self.project.clone(),
@@ -71,6 +126,9 @@ impl RunArgs {
             params,
             max_operations: self.max_ops,
             threads: self.threads,
+            http,
+            jobs: self.jobs,
+            shard,
         })
     }
 }

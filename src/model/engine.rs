@@ -531,15 +531,24 @@ impl LocalModel {
 
     /// The answers of a submitted prompt, decoding every unfinished answer (of any ticket)
     /// until this ticket's are done. Ctrl-C cancels all unfinished answers.
+    ///
+    /// The lock is let go between decoding steps, so other threads (`--jobs` workers, each
+    /// running its own episode) can submit meanwhile: their answers join the batch at the
+    /// next step instead of waiting for this call to end. Rows are independent, so this
+    /// changes no answer, only how many decode together.
     pub fn wait(&self, ticket: u64) -> Result<Vec<Generation>> {
-        let mut state = self.state.lock().unwrap();
-        let state = &mut *state;
-        if !state.tickets.contains_key(&ticket) {
+        let mut guard = self.state.lock().unwrap();
+        if !guard.tickets.contains_key(&ticket) {
             return Err(ModelError::InvalidOption(format!(
                 "no pending request {ticket} (already collected?)"
             )));
         }
         loop {
+            let state = &mut *guard;
+            if !state.tickets.contains_key(&ticket) {
+                // Another thread's wait was interrupted and cancelled everything in flight.
+                return Err(ModelError::Interrupted);
+            }
             let done = state.tickets[&ticket].slots.iter().all(Option::is_some);
             if done {
                 let finished = state.tickets.remove(&ticket).expect("checked above");
@@ -569,6 +578,9 @@ impl LocalModel {
                 return Err(ModelError::Interrupted);
             }
             self.decode_step(state);
+            drop(guard);
+            std::thread::yield_now();
+            guard = self.state.lock().unwrap();
         }
     }
 
@@ -674,6 +686,8 @@ impl LocalModel {
             if let Some(ticket) = state.tickets.get_mut(&answer.ticket) {
                 ticket.slots[answer.index] = Some(Generation {
                     text: answer.text,
+                    completion_tokens: answer.tokens.len(),
+                    served_model: None,
                     tokens: answer.tokens,
                     finish_reason: answer.finish.unwrap_or(FinishReason::Length),
                     prompt_tokens: ticket.prompt_tokens,

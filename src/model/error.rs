@@ -54,6 +54,9 @@ pub enum ModelError {
     },
     #[error("interrupted")]
     Interrupted,
+    /// An HTTP backend's failure: the URL, the status and the server's message (never the key).
+    #[error("{0}")]
+    Http(String),
     #[error("{}", candle_message(.0))]
     Candle(#[from] candle_core::Error),
 }

@@ -18,6 +18,7 @@ pub mod kv_cache;
 pub mod llama;
 pub mod loader;
 pub mod math;
+pub mod openai;
 pub mod pool;
 pub mod profile;
 pub mod quant;
@@ -27,6 +28,7 @@ pub mod tokenizer;
 
 pub use engine::{LocalModel, LocalOptions};
 pub use error::{ModelError, Result};
+pub use openai::{HttpOptions, OpenAiModel};
 pub use sampler::SamplingOptions;
 pub use template::Message;
 
@@ -56,6 +58,11 @@ pub struct Generation {
     /// The attention read-out, when the call asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attention: Option<intervention::AttentionTrace>,
+    /// Tokens generated for this answer (`tokens.len()` locally; from the server's `usage`
+    /// over HTTP, where a total for several answers is split between them).
+    pub completion_tokens: usize,
+    /// The model name the server reported (HTTP backends); `None` for the local engine.
+    pub served_model: Option<String>,
 }
 
 /// What a model is, for records and `m.info()`.
@@ -70,7 +77,7 @@ pub struct ModelInfo {
     pub weight_bytes: usize,
 }
 
-/// A chat model: the local engine now, HTTP backends later.
+/// A chat model: the local engine (`engine`) or an OpenAI-compatible server (`openai`).
 pub trait ChatModel: Send + Sync {
     fn info(&self) -> &ModelInfo;
     /// `n` answers to one conversation, sampled together.

@@ -3,8 +3,8 @@
 
 use super::convert::{self, as_number, from_json, numbers, to_json};
 use super::sandbox::Access;
-use super::{HostState, ModelEntry, ScriptModel, UnitState, map_to_json};
-use crate::model::{ChatModel, LocalModel};
+use super::{HostState, ModelEntry, Role, ScriptModel, UnitState, map_to_json};
+use crate::model::{ChatModel, LocalModel, OpenAiModel, SamplingOptions};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext};
 use std::sync::{Arc, Mutex};
 
@@ -24,7 +24,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     register_stats(engine);
     register_plots(engine, state);
     register_rng(engine);
-    register_progress(engine);
+    register_progress(engine, state);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -80,7 +80,8 @@ fn register_models(engine: &mut Engine, state: &Arc<HostState>) {
             submit(&s, m, &messages, n, &opts)
         },
     );
-    engine.register_fn("wait", |p: &mut PendingChat| -> Fallible<Array> {
+    let s = state.clone();
+    engine.register_fn("wait", move |p: &mut PendingChat| -> Fallible<Array> {
         let ticket = p.ticket.lock().unwrap().take().ok_or_else(|| {
             HostState::runtime_error("wait: these answers were already collected")
         })?;
@@ -90,6 +91,8 @@ fn register_models(engine: &mut Engine, state: &Arc<HostState>) {
             .model
             .wait(ticket)
             .or_else(|e| fail(e.to_string()))?;
+        // Records made from these answers carry this call's options and usage.
+        s.note_call(&p.model, &p.sampling, &[&answers]);
         Ok(answers.into_iter().map(answer_value).collect())
     });
     engine.register_fn(
@@ -122,9 +125,23 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     if let Some(model) = state.models.lock().unwrap().get(spec) {
         return Ok(model.clone());
     }
+    let _loading = state.loading.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(model) = state.models.lock().unwrap().get(spec) {
+        return Ok(model.clone()); // another worker loaded it meanwhile
+    }
     let mut options = crate::model::LocalOptions::default();
     if let Some(threads) = state.config.threads {
         options.threads = threads;
+    }
+    // An HTTP model: the server and the key come from the user's configuration, never from
+    // the script (which names only the model).
+    if let Some(name) = spec.strip_prefix("openai:") {
+        let mut options = state.config.http.clone();
+        let label = state.script_name.clone();
+        options.log = Arc::new(move |msg| eprintln!("[{label}] {msg}"));
+        let remote = OpenAiModel::new(name, &options)
+            .or_else(|e| fail(format!("model(\"{spec}\"): {e}")))?;
+        return Ok(remember(state, spec, Arc::new(remote)));
     }
     // A model path a script names is read like any other input: inside the project. The
     // default model and the one the user gave with --model are trusted.
@@ -143,16 +160,21 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
         eprintln!("[{}] {msg}", state.script_name)
     })
     .or_else(|e| fail(format!("model(\"{spec}\"): {e}")))?;
+    Ok(remember(state, spec, Arc::new(local)))
+}
+
+fn remember(state: &HostState, spec: &str, model: Arc<dyn ChatModel>) -> ScriptModel {
     let model = ScriptModel(Arc::new(ModelEntry {
         spec: spec.to_string(),
-        model: Arc::new(local) as Arc<dyn ChatModel>,
+        model,
     }));
     state
         .models
         .lock()
         .unwrap()
-        .insert(spec.to_string(), model.clone());
-    Ok(model)
+        .entry(spec.to_string())
+        .or_insert(model)
+        .clone()
 }
 
 fn chat(
@@ -172,11 +194,11 @@ fn chat(
         .ok_or_else(|| HostState::runtime_error(format!("chat_n needs n ≥ 1, got {n}")))?;
     let (mut sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
     sampling.seed = seed.unwrap_or_else(|| state.next_call_seed());
-    state.note_call(m, &sampling);
     let answers =
         m.0.model
             .chat(&messages, n, &sampling)
             .or_else(|e| fail(e.to_string()))?;
+    state.note_call(m, &sampling, &[&answers]);
     Ok(answers.into_iter().map(answer_value).collect())
 }
 
@@ -331,6 +353,7 @@ fn register_attention(engine: &mut Engine) {
 #[derive(Clone)]
 pub struct PendingChat {
     model: ScriptModel,
+    sampling: SamplingOptions,
     ticket: Arc<Mutex<Option<crate::model::Ticket>>>,
 }
 
@@ -351,15 +374,15 @@ fn submit(
         .ok()
         .filter(|&n| n >= 1)
         .ok_or_else(|| HostState::runtime_error(format!("submit needs n ≥ 1, got {n}")))?;
-    let (sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
-    let seed = seed.unwrap_or_else(|| state.next_call_seed());
-    state.note_call(m, &sampling);
+    let (mut sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
+    sampling.seed = seed.unwrap_or_else(|| state.next_call_seed());
     let mut tickets =
         m.0.model
-            .submit(&[(messages, seed)], n, &sampling)
+            .submit(&[(messages, sampling.seed)], n, &sampling)
             .or_else(|e| fail(e.to_string()))?;
     Ok(PendingChat {
         model: m.clone(),
+        sampling,
         ticket: Arc::new(Mutex::new(tickets.pop())),
     })
 }
@@ -392,11 +415,13 @@ fn chat_batch(
         }
         batch.push((messages, seed.unwrap_or_else(|| state.next_call_seed())));
     }
-    state.note_call(m, &sampling);
     let answers =
         m.0.model
             .chat_batch(&batch, n, &sampling)
             .or_else(|e| fail(e.to_string()))?;
+    let per_conversation: Vec<&[crate::model::Generation]> =
+        answers.iter().map(Vec::as_slice).collect();
+    state.note_call(m, &sampling, &per_conversation);
     Ok(answers
         .into_iter()
         .map(|texts| Dynamic::from(texts.into_iter().map(answer_value).collect::<Array>()))
@@ -427,20 +452,20 @@ fn register_records(engine: &mut Engine, state: &Arc<HostState>) {
     });
     let s = state.clone();
     engine.register_fn("results", move || -> Fallible<Array> {
-        s.with_store(|store| {
-            Ok(store
-                .records()
-                .iter()
-                .map(|r| from_json(&serde_json::Value::Object(r.clone())))
-                .collect())
-        })
+        Ok(s.results()?
+            .into_iter()
+            .map(|r| from_json(&serde_json::Value::Object(r)))
+            .collect())
     });
     let s = state.clone();
     engine.register_fn("run_dir", move || s.run_dir.display().to_string());
     let s = state.clone();
     engine.register_fn("save_csv", move |path: &str| -> Fallible<String> {
         let target = s.sandbox.resolve(path, Access::Write).or_else(fail)?;
-        let records = s.with_store(|store| Ok(store.records().to_vec()))?;
+        if s.is_worker() {
+            return Ok(target.display().to_string()); // the main pass writes it
+        }
+        let records = s.results()?;
         let csv = crate::util::records_to_csv(&records);
         crate::store::write_atomically(&target, csv.as_bytes()).or_else(|e| fail(e.to_string()))?;
         Ok(target.display().to_string())
@@ -473,10 +498,26 @@ fn once(
             .map(|r| from_json(&serde_json::Value::Object(r.clone())))
             .collect()
     };
+    let seq = state.visits.lock().unwrap().unit(&key);
     if let Some(done) =
         state.with_store(|store| Ok(store.completed_unit(&key).map(|r| r.to_vec())))?
     {
         return Ok(to_array(&done));
+    }
+    // Another shard's unit: that shard runs it.
+    if let Some((i, n)) = state.config.shard
+        && super::shard_of(&key, n) != i
+    {
+        return Ok(Array::new());
+    }
+    if let Role::Worker { claimed, abort, .. } = &state.role {
+        if abort.load(std::sync::atomic::Ordering::SeqCst) {
+            return fail("stopped: another worker's unit failed");
+        }
+        // Another worker has it (or had it and the main pass will find it done).
+        if !claimed.lock().unwrap().insert(key.clone()) {
+            return Ok(Array::new());
+        }
     }
     {
         let mut unit = state.unit.lock().unwrap();
@@ -492,12 +533,30 @@ fn once(
             calls: 0,
         });
     }
+    // A unit's records must not depend on what ran before it (another worker or shard may
+    // have run that): no call options carried over from outside.
+    *state.last_call.lock().unwrap() = None;
     let result = body.call_within_context::<Dynamic>(ctx, ());
     let finished = state.unit.lock().unwrap().take().expect("set above");
+    *state.last_call.lock().unwrap() = None;
+    if result.is_err()
+        && let Role::Worker {
+            abort,
+            failed_in_unit,
+            ..
+        } = &state.role
+    {
+        failed_in_unit.store(true, std::sync::atomic::Ordering::SeqCst);
+        abort.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     result.map(drop)?;
     let records = finished.records;
     let array = to_array(&records);
-    state.with_store(|store| store.finish_unit(&key, records).map_err(|e| e.to_string()))?;
+    state.with_store(|store| {
+        store
+            .finish_unit(&key, seq, records)
+            .map_err(|e| e.to_string())
+    })?;
     Ok(array)
 }
 
@@ -781,6 +840,12 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
     engine.register_fn("plot", move |opts: Map, path: &str| -> Fallible<String> {
         let target = s.sandbox.resolve(path, Access::Write).or_else(fail)?;
+        if s.is_worker() {
+            return Ok(target.display().to_string()); // the main pass draws it
+        }
+        if s.skip_plot_in_shard(path) {
+            return Ok(target.display().to_string());
+        }
         let text = |key: &str| opts.get(key).map(|v| v.to_string());
         if let Some(bad) = opts.keys().find(|k| !LINE_OPTIONS.contains(&k.as_str())) {
             return fail(format!(
@@ -853,14 +918,11 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
                 .iter()
                 .map(to_json)
                 .collect(),
-            None => s.with_store(|store| {
-                Ok(store
-                    .records()
-                    .iter()
-                    .cloned()
-                    .map(serde_json::Value::Object)
-                    .collect())
-            })?,
+            None => s
+                .results()?
+                .into_iter()
+                .map(serde_json::Value::Object)
+                .collect(),
         };
         crate::plot::line_plot(&records, &spec, &target).or_else(|e| fail(format!("plot: {e}")))?;
         Ok(target.display().to_string())
@@ -868,6 +930,9 @@ fn register_plots(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
     let heatmap = move |matrix: Array, path: &str, opts: Map| -> Fallible<String> {
         let target = s.sandbox.resolve(path, Access::Write).or_else(fail)?;
+        if s.is_worker() || s.skip_plot_in_shard(path) {
+            return Ok(target.display().to_string());
+        }
         if let Some(bad) = opts.keys().find(|k| !HEATMAP_OPTIONS.contains(&k.as_str())) {
             return fail(format!(
                 "plot_heatmap: unknown option `{bad}` (valid: {})",
@@ -1002,9 +1067,13 @@ fn register_rng(engine: &mut Engine) {
 #[derive(Clone)]
 pub struct Progress(indicatif::ProgressBar);
 
-fn register_progress(engine: &mut Engine) {
+fn register_progress(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_type_with_name::<Progress>("Progress");
-    engine.register_fn("progress", |total: rhai::INT| {
+    let s = state.clone();
+    engine.register_fn("progress", move |total: rhai::INT| {
+        if s.is_worker() {
+            return Progress(indicatif::ProgressBar::hidden());
+        }
         let bar = indicatif::ProgressBar::new(total.max(0) as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{bar:40} {pos}/{len} [{elapsed_precise}, {eta} left]",

@@ -11,12 +11,13 @@ pub mod convert;
 pub mod sandbox;
 
 use crate::model::{ChatModel, SamplingOptions};
-use crate::store::RunStore;
+use crate::store::{self, RunStore};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use sandbox::{Sandbox, SandboxResolver};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Everything a run is configured with, resolved from the command line.
@@ -36,6 +37,12 @@ pub struct HostConfig {
     /// Rhai operation limit (`--max-ops`); `None` = unlimited.
     pub max_operations: Option<u64>,
     pub threads: Option<usize>,
+    /// How `openai:NAME` models reach their server (`--api-base`, `--api-key-env`, …).
+    pub http: crate::model::HttpOptions,
+    /// Units run at once (`--jobs`): worker passes over the script, see `ScriptHost::run_script`.
+    pub jobs: usize,
+    /// `--shard i/n` (0-based `i`): run only the units `shard_of(key, n) == i`.
+    pub shard: Option<(usize, usize)>,
 }
 
 impl Default for HostConfig {
@@ -49,6 +56,9 @@ impl Default for HostConfig {
             params: Vec::new(),
             max_operations: None,
             threads: None,
+            http: crate::model::HttpOptions::default(),
+            jobs: 1,
+            shard: None,
         }
     }
 }
@@ -74,6 +84,54 @@ struct UnitState {
     calls: u64,
 }
 
+/// What a pass over the script met, in order: units (by key) and records made outside units.
+/// Results and the final records file follow this order, so they do not depend on which units
+/// an earlier session, another worker or another shard ran, or when.
+#[derive(Default)]
+struct Visits {
+    order: Vec<Visit>,
+    units: HashMap<String, u64>,
+}
+
+enum Visit {
+    Unit(String),
+    Loose(serde_json::Map<String, Value>),
+}
+
+impl Visits {
+    /// Notes a `once(key)` call; returns the unit's position among the distinct units met.
+    fn unit(&mut self, key: &str) -> u64 {
+        if let Some(&seq) = self.units.get(key) {
+            return seq;
+        }
+        let seq = self.units.len() as u64;
+        self.units.insert(key.to_string(), seq);
+        self.order.push(Visit::Unit(key.to_string()));
+        seq
+    }
+}
+
+/// Whether this pass is the run itself or one of the `--jobs` workers before it.
+enum Role {
+    Main,
+    /// A worker runs only units no other worker has claimed, and leaves everything outside
+    /// units (records, plots, files, prints) to the main pass that follows.
+    Worker {
+        index: usize,
+        claimed: Arc<Mutex<HashSet<String>>>,
+        /// Set when any worker's unit failed: the others stop at their next unit.
+        abort: Arc<AtomicBool>,
+        /// Set when this worker's own unit failed (a real error, not a worker-pass artefact).
+        failed_in_unit: AtomicBool,
+    },
+}
+
+/// The shard (0-based, of `n`) a unit key belongs to: a hash, so it depends on the key alone.
+pub fn shard_of(key: &str, n: usize) -> usize {
+    let digest = sha256_hex(key);
+    (u64::from_str_radix(&digest[..16], 16).unwrap_or(0) % n.max(1) as u64) as usize
+}
+
 /// State shared by the registered functions.
 pub(crate) struct HostState {
     config: HostConfig,
@@ -81,10 +139,16 @@ pub(crate) struct HostState {
     run_dir: PathBuf,
     run_config: Value,
     script_name: String,
-    models: Mutex<HashMap<String, ScriptModel>>,
-    libraries: Mutex<HashMap<String, api::ScriptLibrary>>,
-    store: Mutex<Option<RunStore>>,
+    /// The configuration `run.json` holds: `run_config` plus the shard.
+    folder_config: Value,
+    models: Arc<Mutex<HashMap<String, ScriptModel>>>,
+    /// Held while a model loads, so `--jobs` workers asking at once load it once.
+    loading: Arc<Mutex<()>>,
+    libraries: Arc<Mutex<HashMap<String, api::ScriptLibrary>>>,
+    store: Arc<Mutex<Option<RunStore>>>,
     unit: Mutex<Option<UnitState>>,
+    visits: Mutex<Visits>,
+    role: Role,
     /// Chat calls made outside any unit (for deriving seeds).
     loose_calls: Mutex<u64>,
     /// The model and sampling options of the last chat call, copied into records.
@@ -158,7 +222,11 @@ impl ScriptHost {
                     run_config["seed"],
                     run_config["model"]
                 ]);
-                format!("{stem}-{}", &sha256_hex(&identity.to_string())[..8])
+                let name = format!("{stem}-{}", &sha256_hex(&identity.to_string())[..8]);
+                match config.shard {
+                    Some((i, n)) => format!("{name}-shard-{i}-of-{n}"),
+                    None => name,
+                }
             }
             None => format!("repl-{}", crate::util::utc_timestamp_compact()),
         };
@@ -172,32 +240,101 @@ impl ScriptHost {
             project: project.clone(),
             output: run_dir.clone(),
         };
+        if let Some((i, n)) = config.shard
+            && (n == 0 || i >= n)
+        {
+            return Err(ScriptError(format!(
+                "--shard {i}/{n}: expected i/n with 0 ≤ i < n (shards are numbered from 0)"
+            )));
+        }
+        let mut folder_config = run_config.clone();
+        if let Some((i, n)) = config.shard {
+            folder_config["shard"] = json!({"index": i, "count": n});
+        }
         let state = Arc::new(HostState {
             sandbox: sandbox.clone(),
             run_dir,
             run_config,
+            folder_config,
             script_name,
-            models: Mutex::new(HashMap::new()),
-            libraries: Mutex::new(HashMap::new()),
-            store: Mutex::new(None),
+            models: Arc::new(Mutex::new(HashMap::new())),
+            loading: Arc::new(Mutex::new(())),
+            libraries: Arc::new(Mutex::new(HashMap::new())),
+            store: Arc::new(Mutex::new(None)),
             unit: Mutex::new(None),
+            visits: Mutex::new(Visits::default()),
+            role: Role::Main,
             loose_calls: Mutex::new(0),
             last_call: Mutex::new(None),
             params_read: Mutex::new(Vec::new()),
             config,
         });
+        Ok(Self::with_state(state))
+    }
+
+    /// A `--jobs` worker: its own Rhai engine and unit state over this host's models, libraries
+    /// and store.
+    fn worker(
+        &self,
+        index: usize,
+        claimed: &Arc<Mutex<HashSet<String>>>,
+        abort: &Arc<AtomicBool>,
+    ) -> Self {
+        let s = &self.state;
+        let state = Arc::new(HostState {
+            config: s.config.clone(),
+            sandbox: s.sandbox.clone(),
+            run_dir: s.run_dir.clone(),
+            run_config: s.run_config.clone(),
+            folder_config: s.folder_config.clone(),
+            script_name: s.script_name.clone(),
+            models: s.models.clone(),
+            loading: s.loading.clone(),
+            libraries: s.libraries.clone(),
+            store: s.store.clone(),
+            unit: Mutex::new(None),
+            visits: Mutex::new(Visits::default()),
+            role: Role::Worker {
+                index,
+                claimed: claimed.clone(),
+                abort: abort.clone(),
+                failed_in_unit: AtomicBool::new(false),
+            },
+            loose_calls: Mutex::new(0),
+            last_call: Mutex::new(None),
+            params_read: Mutex::new(Vec::new()),
+        });
+        Self::with_state(state)
+    }
+
+    fn with_state(state: Arc<HostState>) -> Self {
         let mut engine = Engine::new();
+        let sandbox = state.sandbox.clone();
         engine.set_module_resolver(SandboxResolver::new(sandbox));
         if let Some(limit) = state.config.max_operations {
             engine.set_max_operations(limit);
         }
         engine.on_progress(|_| crate::interrupt::requested().then(|| Dynamic::from("interrupted")));
-        let name = state.script_name.clone();
-        engine.on_print(move |text| eprintln!("[{name}] {text}"));
-        let name = state.script_name.clone();
-        engine.on_debug(move |text, _source, pos| match pos.line() {
-            Some(line) => eprintln!("[{name}:{line}] {text}"),
-            None => eprintln!("[{name}] {text}"),
+        // Workers print only from inside units (the main pass prints the rest), tagged.
+        let name = match &state.role {
+            Role::Main => state.script_name.clone(),
+            Role::Worker { index, .. } => format!("{}#{index}", state.script_name),
+        };
+        let printer = state.clone();
+        let label = name.clone();
+        engine.on_print(move |text| {
+            if printer.may_print() {
+                eprintln!("[{label}] {text}")
+            }
+        });
+        let printer = state.clone();
+        engine.on_debug(move |text, _source, pos| {
+            if printer.may_print() {
+                match pos.line() {
+                    Some(line) => eprintln!("[{name}:{line}] {text}"),
+                    None => eprintln!("[{name}] {text}"),
+                }
+            }
         });
         api::register(&mut engine, &state);
         let mut scope = Scope::new();
@@ -207,12 +344,12 @@ impl ScriptHost {
         for (name, value) in &state.config.params {
             scope.push_constant(name.as_str(), value.clone());
         }
-        Ok(ScriptHost {
+        ScriptHost {
             engine,
             state,
             scope,
             functions: rhai::AST::empty(),
-        })
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -224,8 +361,87 @@ impl ScriptHost {
         &self.state.run_dir
     }
 
-    /// Runs the configured script to the end.
+    /// Runs the configured script to the end, then writes its records in the order the script
+    /// met them and marks the run complete in `run.json`.
+    ///
+    /// With `--jobs N` (N > 1), N worker passes over the script run first, on threads, sharing
+    /// the models and the store: each worker runs the units no other worker has claimed yet and
+    /// skips everything else. Chat seeds depend only on the run seed, the unit and the call's
+    /// place in it, so a unit's records do not depend on which worker ran it. The main pass
+    /// then runs the script as usual, finds the units completed (as a resumed run would), makes
+    /// the records outside units, plots, and prints; the file is finally rewritten in script
+    /// order, so it is the same for any N and any timing.
     pub fn run_script(&mut self) -> Result<(), ScriptError> {
+        if self.state.config.jobs > 1 {
+            self.run_workers()?;
+        }
+        self.run_pass()?;
+        let order = self.state.visits.lock().unwrap();
+        let order: Vec<store::Entry<'_>> = order
+            .order
+            .iter()
+            .map(|v| match v {
+                Visit::Unit(key) => store::Entry::Unit(key),
+                Visit::Loose(record) => store::Entry::Record(record),
+            })
+            .collect();
+        let mut guard = self.state.store.lock().unwrap();
+        if let Some(store) = guard.as_mut() {
+            store
+                .finish_run(&order, &self.state.folder_config)
+                .map_err(|e| ScriptError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn run_workers(&mut self) -> Result<(), ScriptError> {
+        // Opened before the workers start, so resume notes print once.
+        self.state
+            .with_store(|_| Ok(()))
+            .map_err(|e| ScriptError(describe(&e, &self.state.script_name)))?;
+        let claimed = Arc::new(Mutex::new(HashSet::new()));
+        let abort = Arc::new(AtomicBool::new(false));
+        let jobs = self.state.config.jobs;
+        let mut workers: Vec<ScriptHost> = (0..jobs)
+            .map(|i| self.worker(i, &claimed, &abort))
+            .collect();
+        let results: Vec<(bool, Result<(), ScriptError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = workers
+                .iter_mut()
+                .map(|w| {
+                    scope.spawn(move || {
+                        let result = w.run_pass();
+                        let failed = match &w.state.role {
+                            Role::Worker { failed_in_unit, .. } => {
+                                failed_in_unit.load(Ordering::SeqCst)
+                            }
+                            Role::Main => false,
+                        };
+                        (failed, result)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (true, Err(ScriptError("a worker thread panicked".into())))
+                    })
+                })
+                .collect()
+        });
+        // A failure inside a unit is the run's failure (completed units stay for the rerun).
+        // Anything else a worker met outside units is left to the main pass, which meets it
+        // again if it is real.
+        for (i, (failed, result)) in results.into_iter().enumerate() {
+            if let (true, Err(e)) = (failed, result) {
+                return Err(ScriptError(format!("worker {i}: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_pass(&mut self) -> Result<(), ScriptError> {
         let path = self
             .state
             .config
@@ -347,8 +563,8 @@ impl HostState {
         if guard.is_none() {
             let store = RunStore::open(
                 &self.run_dir,
-                &self.run_config,
-                &["script", "params", "seed", "model"],
+                &self.folder_config,
+                &["script", "params", "seed", "model", "shard"],
             )
             .map_err(|e| Self::runtime_error(e.to_string()))?;
             for note in &store.notes {
@@ -382,12 +598,85 @@ impl HostState {
         u64::from_str_radix(&digest[..16], 16).unwrap_or(0)
     }
 
-    fn note_call(&self, model: &ScriptModel, opts: &SamplingOptions) {
+    /// Remembers a finished call (its model, the server's name for it, sampling options and
+    /// token usage) for the `_meta` of the records that follow.
+    fn note_call(
+        &self,
+        model: &ScriptModel,
+        opts: &SamplingOptions,
+        conversations: &[&[crate::model::Generation]],
+    ) {
         let info = model.0.model.info();
+        let mut model_meta =
+            json!({"name": info.name, "backend": info.backend, "sha256": model.0.model.sha256()});
+        if let Some(served) = conversations
+            .iter()
+            .flat_map(|c| c.iter())
+            .find_map(|g| g.served_model.clone())
+        {
+            model_meta["served_model"] = Value::String(served);
+        }
+        // The answers to one conversation share its prompt.
+        let prompt_tokens: usize = conversations
+            .iter()
+            .filter_map(|c| c.first())
+            .map(|g| g.prompt_tokens)
+            .sum();
+        let completion_tokens: usize = conversations
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(|g| g.completion_tokens)
+            .sum();
         *self.last_call.lock().unwrap() = Some(json!({
-            "model": {"name": info.name, "backend": info.backend, "sha256": model.0.model.sha256()},
+            "model": model_meta,
             "sampling": opts,
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
         }));
+    }
+
+    fn is_worker(&self) -> bool {
+        matches!(self.role, Role::Worker { .. })
+    }
+
+    /// A shard holds part of the data (maybe none): its plots would mislead, so they are
+    /// drawn from the merged results instead.
+    fn skip_plot_in_shard(&self, path: &str) -> bool {
+        let Some((i, n)) = self.config.shard else {
+            return false;
+        };
+        eprintln!(
+            "[{}] {path}: not drawn in shard {i}/{n} (a shard holds part of the results); \
+             merge the shards, then `drift-script plot MERGED/records.jsonl`",
+            self.script_name
+        );
+        true
+    }
+
+    /// Workers print only inside units; the main pass always.
+    fn may_print(&self) -> bool {
+        !self.is_worker() || self.unit.lock().unwrap().is_some()
+    }
+
+    /// The run's results so far, in script order (see `Visits`).
+    fn results(&self) -> Result<Vec<serde_json::Map<String, Value>>, Box<EvalAltResult>> {
+        let visits = self.visits.lock().unwrap();
+        let unit = self.unit.lock().unwrap();
+        self.with_store(|store| {
+            let mut out = Vec::new();
+            for visit in &visits.order {
+                match visit {
+                    Visit::Unit(key) => {
+                        if let Some(records) = store.completed_unit(key) {
+                            out.extend(records.iter().cloned());
+                        } else if let Some(current) = unit.as_ref().filter(|u| &u.key == key) {
+                            out.extend(current.records.iter().cloned());
+                        }
+                    }
+                    Visit::Loose(record) => out.push(record.clone()),
+                }
+            }
+            Ok(out)
+        })
     }
 
     /// Adds `_meta` (unit, time, run configuration, last model and sampling) and appends.
@@ -403,12 +692,24 @@ impl HostState {
         if let Some(call) = self.last_call.lock().unwrap().clone() {
             meta["model"] = call["model"].clone();
             meta["sampling"] = call["sampling"].clone();
+            meta["usage"] = call["usage"].clone();
         }
         record.insert("_meta".into(), meta);
+        // A worker leaves records outside units to the main pass.
+        if unit_key.is_none() && self.is_worker() {
+            return Ok(());
+        }
         let copy = record.clone();
         self.with_store(|store| store.append(record).map_err(|e| e.to_string()))?;
-        if let Some(unit) = self.unit.lock().unwrap().as_mut() {
-            unit.records.push(copy);
+        let loose = match self.unit.lock().unwrap().as_mut() {
+            Some(unit) => {
+                unit.records.push(copy);
+                None
+            }
+            None => Some(copy),
+        };
+        if let Some(record) = loose {
+            self.visits.lock().unwrap().order.push(Visit::Loose(record));
         }
         Ok(())
     }
