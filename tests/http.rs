@@ -902,12 +902,24 @@ fn bad_inputs_get_clear_errors() {
         args.insert(0, "s.rhai".into());
         run_with(&p, &args, &[])
     };
-    let o = script(r#"m.chat([#{ role: "user", content: "hi" }], #{ split_softmax: 0.5 });"#);
-    assert!(
-        stderr(&o).contains("s.rhai:2:") && stderr(&o).contains("unknown option `split_softmax`"),
-        "{}",
-        stderr(&o)
-    );
+    for (option, name) in [
+        ("split_softmax: 0.5", "split_softmax"),
+        ("attention: true", "attention"),
+        ("cfg: 2.0", "cfg"),
+    ] {
+        let o = script(&format!(
+            "m.chat([#{{ role: \"user\", content: \"hi\" }}], #{{ {option} }});"
+        ));
+        assert!(
+            stderr(&o).contains("s.rhai:2:")
+                && stderr(&o).contains(&format!(
+                    "option `{name}` is not available with the HTTP backend"
+                ))
+                && stderr(&o).contains("need the local engine's own attention code"),
+            "{}",
+            stderr(&o)
+        );
+    }
     let o = script(r#"m.count_tokens([#{ role: "user", content: "hi there" }]);"#);
     assert!(
         stderr(&o).contains("count_tokens: the server at")
