@@ -250,6 +250,7 @@ fn submitted_answers_ride_along_and_equal_separate_calls() {
             &[Request {
                 prompt: &cat,
                 seed: 21,
+                ..Request::default()
             }],
             2,
             &opts(0, 20),
@@ -262,6 +263,7 @@ fn submitted_answers_ride_along_and_equal_separate_calls() {
             &[Request {
                 prompt: &pirate,
                 seed: 23,
+                ..Request::default()
             }],
             1,
             &opts(0, 10),

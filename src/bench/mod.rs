@@ -21,7 +21,8 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmark: `engine` (prompt and decode vs llama.cpp and transformers), `batch`
+    /// Which benchmark: `all` (engine, batch, episode and http in turn), `engine` (prompt and
+    /// decode vs llama.cpp and transformers), `batch`
     /// (aggregate decode of 1, 4 and 8 sequences vs llama-batched-bench), `episode` (one paper
     /// episode vs the transformers pipeline), `http` (one episode on the local engine vs through
     /// the HTTP backend on llama.cpp's server), `interventions` (what the read-out,
@@ -81,8 +82,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "batch" => batch::run(&args),
         "profile" => profile::run(&args),
         "http" => http::run(&args),
+        "all" => {
+            // One line per figure with `ratio=`: prompt, decode, batch 1/4/8, episode (and the
+            // HTTP episode against llama.cpp's server).
+            engine(&args)?;
+            batch::run(&args)?;
+            episode::run(&args)?;
+            http::run(&args)
+        }
         other => anyhow::bail!(
-            "unknown benchmark `{other}` (available: engine, batch, episode, http, interventions, profile)"
+            "unknown benchmark `{other}` (available: all, engine, batch, episode, http, interventions, profile)"
         ),
     }
 }
@@ -119,14 +128,18 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
         ),
         None => println!("{name:<7} ours={ours:.1} tok/s"),
     };
-    line("prompt", ours.prompt, peer.map(|p| p.prompt));
-    if !args.no_peer {
-        let transformers = transformers_prompt(&model_path, args)?;
-        println!(
-            "prompt  ours={:.1} tok/s  transformers={transformers:.1} tok/s  ratio={:.2}",
-            ours.prompt,
-            ours.prompt / transformers
-        );
+    // The prompt's peer is the faster of llama.cpp and transformers (fp32 matrix multiplies).
+    match peer {
+        Some(p) => {
+            let transformers = transformers_prompt(&model_path, args)?;
+            println!(
+                "prompt  ours={:.1} tok/s  llama.cpp={:.1} tok/s  transformers={transformers:.1} tok/s  ratio={:.2}",
+                ours.prompt,
+                p.prompt,
+                ours.prompt / p.prompt.max(transformers)
+            );
+        }
+        None => line("prompt", ours.prompt, None),
     }
     line("decode", ours.decode, peer.map(|p| p.decode));
     match peer {
