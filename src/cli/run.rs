@@ -134,8 +134,16 @@ impl RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    // `DRIFT_SCRIPT_PROFILE=1`: time per forward-pass phase over the whole run, printed at the end.
+    let profiling = std::env::var("DRIFT_SCRIPT_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0");
+    crate::model::profile::enable(profiling);
     let mut host = ScriptHost::new(args.host_config()?)?;
-    host.run_script()?;
+    let result = host.run_script();
+    if profiling {
+        eprintln!("forward-pass profile of this run:");
+        eprint!("{}", crate::model::profile::table(1, "run"));
+    }
+    result?;
     if host.has_records() {
         eprintln!("results in {}", host.run_dir().display());
     }

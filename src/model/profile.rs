@@ -1,6 +1,6 @@
 //! Where forward-pass time goes: wall time per phase, accumulated across calls while profiling
-//! is on (`drift-script bench profile`, or `DRIFT_SCRIPT_PROFILE=1` for any command, which prints
-//! the table at exit of a script run). Off, a phase costs one relaxed atomic load.
+//! is on (`drift-script bench profile`, or `DRIFT_SCRIPT_PROFILE=1` on a script run, which prints
+//! the table when the script ends). Off, a phase costs one relaxed atomic load.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
