@@ -744,9 +744,35 @@ record(#{ same_text: r.text == plain, tokens: a.tokens, layers: a.layers, heads:
         "let m = model();\nlet r = m.chat([#{ role: \"user\", content: \"hi\" }], #{ max_tokens: 2, attention: true });\nr.attention.weights(0, 0, 0);\n",
     );
     let o = p.run(&["weights.rhai"]);
+    assert!(stderr(&o).contains("weights.rhai:3:13: "), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("attention.weights needs the call option attention: \"full\""),
         "{}",
         stderr(&o)
     );
+    // Indices out of range name the range.
+    for (call, expected) in [
+        (
+            "a.series(30, 0)",
+            "attention: layer 30, head 0 is out of range (layers 0..30, heads 0..9)",
+        ),
+        (
+            "a.layer_mean(-1)",
+            "attention: layer -1, head 0 is out of range",
+        ),
+        (
+            "a.at(1000)",
+            "attention: token 1000 is out of range (the answer has",
+        ),
+    ] {
+        p.write(
+            "index.rhai",
+            &format!(
+                "let m = model();\nlet a = m.chat([#{{ role: \"user\", content: \"hi\" }}], #{{ max_tokens: 2, attention: true }}).attention;\n{call};\n"
+            ),
+        );
+        let o = p.run(&["index.rhai"]);
+        assert!(!o.status.success(), "{call}");
+        assert!(stderr(&o).contains(expected), "{call}: {}", stderr(&o));
+    }
 }

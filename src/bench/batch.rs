@@ -11,7 +11,6 @@ use crate::model::engine::Request;
 use crate::model::{LocalModel, LocalOptions, SamplingOptions};
 use anyhow::Context;
 use std::path::Path;
-use std::process::Command;
 
 pub const BATCH_SIZES: [usize; 3] = [1, 4, 8];
 
@@ -95,31 +94,28 @@ pub fn measure_ours(path: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
 
 /// `llama-batched-bench -npp P -ntg N -npl 1,4,8` → S_TG per batch size.
 fn llama_batched_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
-    let exe = bin.join("llama-batched-bench");
     let sizes: Vec<String> = BATCH_SIZES.iter().map(|b| b.to_string()).collect();
     let context = BATCH_SIZES.iter().max().unwrap() * (args.batch_prompt + args.batch_decode) + 64;
-    let output = Command::new(&exe)
-        .arg("-m")
-        .arg(model)
-        .args(["-t", &args.threads.to_string()])
-        .args(["-c", &context.to_string()])
-        .args(["-npp", &args.batch_prompt.to_string()])
-        .args(["-ntg", &args.batch_decode.to_string()])
-        .args(["-npl", &sizes.join(",")])
-        .args(["--output-format", "jsonl"])
-        .output()
-        .with_context(|| format!("running {}", exe.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{} failed ({}): {}",
-        exe.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-    );
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+    let stdout = super::llama_cpp::run_tool(
+        bin,
+        "llama-batched-bench",
+        model,
+        &[
+            "-t",
+            &args.threads.to_string(),
+            "-c",
+            &context.to_string(),
+            "-npp",
+            &args.batch_prompt.to_string(),
+            "-ntg",
+            &args.batch_decode.to_string(),
+            "-npl",
+            &sizes.join(","),
+            "--output-format",
+            "jsonl",
+        ],
+    )?;
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&stdout)
         .lines()
         .filter(|l| l.trim_start().starts_with('{'))
         .map(serde_json::from_str)

@@ -23,6 +23,16 @@ impl EpisodeFigures {
     pub fn tokens_per_second(&self) -> f64 {
         self.generated_tokens as f64 / self.wall_s
     }
+
+    /// One side's line: wall time, generated tokens and their rate.
+    pub fn print(&self, side: &str) {
+        println!(
+            "{side:<13} wall={:.1}s  generated={} tokens  ({:.1} tok/s)",
+            self.wall_s,
+            self.generated_tokens,
+            self.tokens_per_second()
+        );
+    }
 }
 
 /// The episode both sides run.
@@ -37,6 +47,21 @@ pub struct Episode {
 }
 
 /// The episode the arguments describe (agent `pirate`, user `shy`, the first topic by default).
+impl Episode {
+    /// The benchmark's first line: what is run, on which file and threads.
+    pub fn print_header(&self, benchmark: &str, threads: usize, model: &Path) {
+        println!(
+            "{benchmark}: {} turns, runs={}, max_tokens={}, agent={}, user={}, {threads} threads, {}",
+            self.turns,
+            self.runs,
+            self.max_tokens,
+            self.agent,
+            self.user,
+            model.display()
+        );
+    }
+}
+
 pub fn episode_from(
     args: &BenchArgs,
     library: &crate::persona::Library,
@@ -63,33 +88,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let library = crate::persona::Library::load(&repo.join("personas"))?;
     let episode = episode_from(args, &library)?;
     let model = super::gguf_path(&args.model)?;
-    println!(
-        "episode: {} turns, runs={}, max_tokens={}, agent={}, user={}, {} threads, {}",
-        episode.turns,
-        episode.runs,
-        episode.max_tokens,
-        episode.agent,
-        episode.user,
-        args.threads,
-        model.display()
-    );
+    episode.print_header("episode", args.threads, &model);
     let ours = run_ours(repo, &model, &episode, args.threads)?;
-    println!(
-        "ours          wall={:.1}s  generated={} tokens  ({:.1} tok/s)",
-        ours.wall_s,
-        ours.generated_tokens,
-        ours.tokens_per_second()
-    );
+    ours.print("ours");
     if args.no_peer {
         return Ok(());
     }
     let theirs = run_transformers(repo, &model, &library, &episode, args.threads)?;
-    println!(
-        "transformers  wall={:.1}s  generated={} tokens  ({:.1} tok/s)",
-        theirs.wall_s,
-        theirs.generated_tokens,
-        theirs.tokens_per_second()
-    );
+    theirs.print("transformers");
     println!(
         "episode ours={:.1} tok/s  transformers={:.1} tok/s  ratio={:.1}  (wall {:.1}s vs {:.1}s)",
         ours.tokens_per_second(),

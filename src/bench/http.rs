@@ -5,7 +5,7 @@
 //! episode (model loading and server start excluded); both wall times are printed too.
 
 use super::BenchArgs;
-use super::episode::{self, EpisodeFigures};
+use super::episode;
 use anyhow::Context;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -27,18 +27,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let library = crate::persona::Library::load(&repo.join("personas"))?;
     let episode = episode::episode_from(args, &library)?;
     let model = super::gguf_path(&args.model)?;
-    println!(
-        "http: {} turns, runs={}, max_tokens={}, agent={}, user={}, {} threads, {}",
-        episode.turns,
-        episode.runs,
-        episode.max_tokens,
-        episode.agent,
-        episode.user,
-        args.threads,
-        model.display()
-    );
+    episode.print_header("http", args.threads, &model);
     let local = episode::run_ours(repo, &model, &episode, args.threads)?;
-    print_side("local engine", &local);
+    local.print("local engine");
     if args.no_peer {
         return Ok(());
     }
@@ -78,7 +69,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ..crate::model::HttpOptions::default()
     };
     let remote = episode::run_script(repo, "openai:bench", &episode, args.threads, http)?;
-    print_side("llama-server", &remote);
+    remote.print("llama-server");
     println!(
         "http local={:.1} tok/s  llama-server={:.1} tok/s  ratio={:.2}  (wall {:.1}s vs {:.1}s)",
         local.tokens_per_second(),
@@ -88,15 +79,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         remote.wall_s
     );
     Ok(())
-}
-
-fn print_side(name: &str, figures: &EpisodeFigures) {
-    println!(
-        "{name:<13} wall={:.1}s  generated={} tokens  ({:.1} tok/s)",
-        figures.wall_s,
-        figures.generated_tokens,
-        figures.tokens_per_second()
-    );
 }
 
 /// Polls `GET /health` until the model is loaded (200) or two minutes pass.

@@ -39,17 +39,14 @@ pub fn bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(dir.into())
 }
 
-/// `llama-bench -p P -n N -t T -r R -o json` on the same file.
-pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result<Throughput> {
-    let exe = bin.join("llama-bench");
+/// Runs one of llama.cpp's tools on `model` and returns what it printed on stdout; a failure
+/// is reported with the tool's last line of stderr.
+pub fn run_tool(bin: &Path, tool: &str, model: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
+    let exe = bin.join(tool);
     let output = Command::new(&exe)
         .arg("-m")
         .arg(model)
-        .args(["-t", &args.threads.to_string()])
-        .args(["-p", &args.prompt_tokens.to_string()])
-        .args(["-n", &args.decode_tokens.to_string()])
-        .args(["-r", &args.repetitions.to_string()])
-        .args(["-o", "json"])
+        .args(args)
         .output()
         .with_context(|| format!("running {}", exe.display()))?;
     anyhow::ensure!(
@@ -62,8 +59,30 @@ pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result
             .last()
             .unwrap_or("")
     );
-    let results: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .context("llama-bench printed something other than JSON")?;
+    Ok(output.stdout)
+}
+
+/// `llama-bench -p P -n N -t T -r R -o json` on the same file.
+pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result<Throughput> {
+    let stdout = run_tool(
+        bin,
+        "llama-bench",
+        model,
+        &[
+            "-t",
+            &args.threads.to_string(),
+            "-p",
+            &args.prompt_tokens.to_string(),
+            "-n",
+            &args.decode_tokens.to_string(),
+            "-r",
+            &args.repetitions.to_string(),
+            "-o",
+            "json",
+        ],
+    )?;
+    let results: serde_json::Value =
+        serde_json::from_slice(&stdout).context("llama-bench printed something other than JSON")?;
     let speed = |prompt: bool| -> anyhow::Result<f64> {
         results
             .as_array()

@@ -231,6 +231,18 @@ impl Transformer {
         let interleaved = cfg.rope_style == RopeStyle::Interleaved;
         let hd = cfg.head_dim;
 
+        // What each item's attention hook asks, and the row after its last (the one read out).
+        let hooks: Vec<(Option<&AttentionHook>, Readout, usize)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                (
+                    item.hook,
+                    readout(item),
+                    item_first_row[i] + item.tokens.len(),
+                )
+            })
+            .collect();
         profile::lap(Phase::Setup, &mut clock);
         for (l, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(
@@ -293,17 +305,6 @@ impl Transformer {
                 }
             }
             let seqs: Vec<&SeqKv> = items.iter().map(|item| &*item.seq).collect();
-            let hooks: Vec<(Option<&AttentionHook>, Readout, usize)> = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    (
-                        item.hook,
-                        readout(item),
-                        item_first_row[i] + item.tokens.len(),
-                    )
-                })
-                .collect();
             let attn_out = SharedRows(scratch.attn.as_mut_ptr());
             let pi_out = SharedRows(scratch.pi.as_mut_ptr());
             let full_out = SharedRows(scratch.full.as_mut_ptr());

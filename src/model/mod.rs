@@ -2,6 +2,8 @@
 //!
 //! Code map: `engine` (the local model: load, prefix cache, generate), `llama` (the forward
 //! pass), `attention` (explicit attention, where read-outs and interventions hook in),
+//! `intervention` (the read-out, split-softmax and guidance as data), `openai` (the HTTP
+//! backend), `profile` (per-phase timers of the forward pass),
 //! `kv_cache` (block-shared key/value state), `kernels` + `quant` (weight layouts and matrix
 //! kernels), `math` (element-wise pieces), `pool` (threads), `sampler`, `tokenizer`,
 //! `template` (chat templates), `config` + `loader` (reading GGUF and safetensors), `fetch`

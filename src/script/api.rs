@@ -331,22 +331,16 @@ fn register_attention(engine: &mut Engine) {
             "mean": a.0.mean_series(None),
         }))
     });
-    engine.register_fn("to_string", |a: &mut ScriptAttention| {
+    let describe = |a: &mut ScriptAttention| {
         format!(
             "attention({} tokens, {} layers × {} heads)",
             a.0.tokens(),
             a.0.layers,
             a.0.heads
         )
-    });
-    engine.register_fn("to_debug", |a: &mut ScriptAttention| {
-        format!(
-            "attention({} tokens, {} layers × {} heads)",
-            a.0.tokens(),
-            a.0.layers,
-            a.0.heads
-        )
-    });
+    };
+    engine.register_fn("to_string", describe);
+    engine.register_fn("to_debug", describe);
 }
 
 /// Answers being drawn in the background of later calls (`m.submit(…)`, then `p.wait()`).
