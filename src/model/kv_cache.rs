@@ -51,6 +51,31 @@ pub enum KvData {
     F16 { k: Vec<f16>, v: Vec<f16> },
 }
 
+impl KvData {
+    pub fn element_bytes(&self) -> usize {
+        match self {
+            KvData::F32 { .. } => 4,
+            KvData::F16 { .. } => 2,
+        }
+    }
+
+    /// Address of key element `index` (for prefetching).
+    pub fn k_ptr(&self, index: usize) -> *const u8 {
+        match self {
+            KvData::F32 { k, .. } => k[index..].as_ptr() as *const u8,
+            KvData::F16 { k, .. } => k[index..].as_ptr() as *const u8,
+        }
+    }
+
+    /// Address of value element `index` (for prefetching).
+    pub fn v_ptr(&self, index: usize) -> *const u8 {
+        match self {
+            KvData::F32 { v, .. } => v[index..].as_ptr() as *const u8,
+            KvData::F16 { v, .. } => v[index..].as_ptr() as *const u8,
+        }
+    }
+}
+
 pub struct KvBlock {
     /// The tokens whose state this block holds (at most `KV_BLOCK`).
     pub tokens: Vec<u32>,

@@ -10,15 +10,17 @@
 //! is n sequences with one row each; both mixed is fine. Because every kernel computes each row
 //! independently of the others, how rows are grouped never changes the results.
 
-use super::attention::{AttentionShape, RowHook, attend_row};
+use super::attention::{AttentionShape, RowHook, RowQuery, attend_rows};
 use super::config::{RopeStyle, TransformerConfig};
 use super::intervention::{AttentionHook, Readout};
 use super::kernels::{Isa, matmul};
-use super::kv_cache::{KV_BLOCK, KvPrecision, KvShape, SeqKv};
+use super::kv_cache::{KV_BLOCK, KvBlock, KvPrecision, KvShape, SeqKv};
 use super::math::{self, RopeTable};
 use super::pool::{ThreadPool, split_range};
 use super::profile::{self, Phase};
 use super::quant::{Matrix, QuantizedRows};
+use std::ops::Range;
+use std::sync::Arc;
 
 pub struct Layer {
     pub attn_norm: Vec<f32>,
@@ -93,6 +95,46 @@ impl SharedRows {
     unsafe fn slice(self, start: usize, len: usize) -> &'static mut [f32] {
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
+}
+
+/// Rows that attend together (one task per key/value head each), largest first so that the
+/// pool's last tasks are short: an item's prompt rows in runs of 16, and single decoding rows of
+/// items whose caches start with the same block (answers sampled from one prompt), up to 8.
+fn attention_row_groups(items: &[BatchItem<'_>], item_first_row: &[usize]) -> Vec<Range<usize>> {
+    let mut groups: Vec<(usize, Range<usize>)> = Vec::new();
+    // Open group of single rows per first block: (block address, index into `groups`).
+    let mut open: Vec<(*const KvBlock, usize)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let n = item.tokens.len();
+        let first_row = item_first_row[i];
+        let context = item.seq.len();
+        if n == 1 {
+            let first_block = Arc::as_ptr(&item.seq.blocks[0]);
+            // Items come in request order, so answers of one prompt are adjacent rows.
+            if let Some(&(_, g)) = open.iter().find(|(b, _)| *b == first_block) {
+                let (cost, range) = &mut groups[g];
+                if range.end == first_row && range.len() < 8 {
+                    range.end += 1;
+                    *cost += context;
+                    continue;
+                }
+            }
+            open.retain(|(b, _)| *b != first_block);
+            open.push((first_block, groups.len()));
+            groups.push((context, first_row..first_row + 1));
+        } else {
+            let chunks = n.div_ceil(16);
+            for c in 0..chunks {
+                let range = split_range(n, chunks, c);
+                groups.push((
+                    range.len() * context,
+                    first_row + range.start..first_row + range.end,
+                ));
+            }
+        }
+    }
+    groups.sort_by_key(|(cost, _)| std::cmp::Reverse(*cost));
+    groups.into_iter().map(|(_, range)| range).collect()
 }
 
 impl Transformer {
@@ -243,6 +285,7 @@ impl Transformer {
                 )
             })
             .collect();
+        let row_groups = attention_row_groups(items, &item_first_row);
         profile::lap(Phase::Setup, &mut clock);
         for (l, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(
@@ -287,23 +330,11 @@ impl Transformer {
             }
 
             profile::lap(Phase::RopeAndCache, &mut clock);
-            // Attention: one task per (item, kv head, chunk of rows).
-            let mut tasks = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let n = item.tokens.len();
-                let chunks = n.div_ceil(16);
-                for g in 0..cfg.kv_heads {
-                    for c in 0..chunks {
-                        let range = split_range(n, chunks, c);
-                        tasks.push((
-                            i,
-                            g,
-                            item_first_row[i] + range.start,
-                            item_first_row[i] + range.end,
-                        ));
-                    }
-                }
-            }
+            // Attention: one task per (kv head, group of rows); rows of a group share the loads
+            // of the key/value blocks they have in common (see `attend_rows`).
+            let tasks: Vec<(usize, usize)> = (0..cfg.kv_heads)
+                .flat_map(|g| (0..row_groups.len()).map(move |group| (g, group)))
+                .collect();
             let seqs: Vec<&SeqKv> = items.iter().map(|item| &*item.seq).collect();
             let attn_out = SharedRows(scratch.attn.as_mut_ptr());
             let pi_out = SharedRows(scratch.pi.as_mut_ptr());
@@ -311,49 +342,51 @@ impl Transformer {
             let full_offsets = &scratch.full_offsets;
             let qkv = &scratch.qkv;
             let group = shape.group();
+            let row_groups = &row_groups;
             ctx.pool.run(tasks.len(), &|t| {
-                let (i, g, row_start, row_end) = tasks[t];
-                let (hook, readout, end_row) = hooks[i];
-                for r in row_start..row_end {
-                    let q = &qkv[r * qkv_dim + g * group * hd..r * qkv_dim + (g + 1) * group * hd];
-                    // SAFETY: each task writes the columns of its own kv head in its own rows,
-                    // and the read-out slots of its own item, layer and heads.
-                    let out = unsafe { attn_out.slice(r * q_dim + g * group * hd, group * hd) };
-                    let pos = row_pos[r];
-                    let mut row_hook = hook.filter(|h| h.is_active()).map(|h| {
-                        let last_row = r + 1 == end_row;
-                        let heads_at = i * layer_heads + l * heads + g * group;
-                        let width = pos + 1;
-                        RowHook {
-                            system: h.system.clone(),
-                            split_k: h
-                                .split
-                                .as_ref()
-                                .filter(|s| s.layers.contains(&l))
-                                .map(|s| s.k),
-                            pi: (last_row && readout != Readout::Off)
-                                .then(|| unsafe { pi_out.slice(heads_at, group) }),
-                            full: (last_row && readout == Readout::Full).then(|| unsafe {
-                                full_out.slice(
-                                    full_offsets[i] + (l * heads + g * group) * width,
-                                    group * width,
-                                )
-                            }),
+                let (g, group_index) = tasks[t];
+                let mut queries: Vec<RowQuery<'_>> = row_groups[group_index]
+                    .clone()
+                    .map(|r| {
+                        let i = row_item[r];
+                        let (hook, readout, end_row) = hooks[i];
+                        let q =
+                            &qkv[r * qkv_dim + g * group * hd..r * qkv_dim + (g + 1) * group * hd];
+                        // SAFETY: each task writes the columns of its own kv head in its own rows,
+                        // and the read-out slots of its own item, layer and heads.
+                        let out = unsafe { attn_out.slice(r * q_dim + g * group * hd, group * hd) };
+                        let pos = row_pos[r];
+                        let hook = hook.filter(|h| h.is_active()).map(|h| {
+                            let last_row = r + 1 == end_row;
+                            let heads_at = i * layer_heads + l * heads + g * group;
+                            let width = pos + 1;
+                            RowHook {
+                                system: h.system.clone(),
+                                split_k: h
+                                    .split
+                                    .as_ref()
+                                    .filter(|s| s.layers.contains(&l))
+                                    .map(|s| s.k),
+                                pi: (last_row && readout != Readout::Off)
+                                    .then(|| unsafe { pi_out.slice(heads_at, group) }),
+                                full: (last_row && readout == Readout::Full).then(|| unsafe {
+                                    full_out.slice(
+                                        full_offsets[i] + (l * heads + g * group) * width,
+                                        group * width,
+                                    )
+                                }),
+                            }
+                        });
+                        RowQuery {
+                            kv: seqs[i],
+                            position: pos,
+                            q,
+                            out,
+                            hook,
                         }
-                    });
-                    attend_row(
-                        ctx.isa,
-                        seqs[i],
-                        kv_shape,
-                        l,
-                        g,
-                        &shape,
-                        pos,
-                        q,
-                        out,
-                        row_hook.as_mut(),
-                    );
-                }
+                    })
+                    .collect();
+                attend_rows(ctx.isa, kv_shape, l, g, &shape, &mut queries);
             });
 
             profile::lap(Phase::Attention, &mut clock);
