@@ -45,7 +45,7 @@ impl AttentionShape {
 }
 
 thread_local! {
-    /// Per-thread score buffer: for each row, one row of scores per query head of its group.
+    /// Per-thread score buffer of `attend_rows`.
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -89,63 +89,283 @@ pub fn attend_row(
         out,
         hook,
     }];
-    attend_rows(isa, kv_shape, layer, kv_head, shape, &mut rows);
+    let at = AttendAt {
+        kv_shape,
+        layer,
+        kv_head,
+        shape: *shape,
+    };
+    attend_rows(isa, &at, &mut rows);
 }
 
-/// Attention of several query rows for the query heads sharing `kv_head`. Rows may belong to
-/// one sequence (a prompt) or to sequences that share their first blocks (answers sampled from
-/// one prompt): each block that all rows see is loaded once for all of them. Every row gets the
-/// same bits as it would alone: each score and each output lane is summed in the same order.
-pub fn attend_rows(
-    isa: Isa,
-    kv_shape: KvShape,
-    layer: usize,
-    kv_head: usize,
-    shape: &AttentionShape,
-    rows: &mut [RowQuery<'_>],
-) {
+/// Which layer and key/value head a call attends with.
+#[derive(Clone, Copy)]
+pub struct AttendAt {
+    pub kv_shape: KvShape,
+    pub layer: usize,
+    pub kv_head: usize,
+    pub shape: AttentionShape,
+}
+
+impl AttendAt {
+    fn k_base(&self) -> usize {
+        (self.layer * self.kv_shape.kv_heads + self.kv_head) * self.shape.head_dim * KV_BLOCK
+    }
+
+    fn v_base(&self) -> usize {
+        self.k_base()
+    }
+}
+
+/// Attention of several query rows for the query heads sharing one key/value head. Rows may
+/// belong to one sequence (a prompt) or to sequences that share their first blocks (answers
+/// sampled from one prompt): each block that all rows see is loaded once for all of them. Every
+/// row gets the same bits as it would alone: each score and each output lane is summed in the
+/// same order.
+///
+/// The work comes in three phases that [`RowsPlan`] lets callers spread over threads: scores
+/// by block ranges, softmax (and hooks) per row, weighted sums by dimension ranges.
+pub fn attend_rows(isa: Isa, at: &AttendAt, rows: &mut [RowQuery<'_>]) {
     if rows.is_empty() {
         return;
     }
+    let inputs: Vec<RowInput<'_>> = rows
+        .iter()
+        .map(|r| RowInput {
+            kv: r.kv,
+            position: r.position,
+            q: r.q,
+        })
+        .collect();
+    let plan = RowsPlan::new(&at.shape, &inputs);
+    let outs: Vec<*mut f32> = rows.iter_mut().map(|r| r.out.as_mut_ptr()).collect();
     SCORES.with(|scores| {
         let mut scores = scores.borrow_mut();
-        let at = Where {
-            kv_shape,
-            layer,
-            kv_head,
-            shape,
-        };
-        // SAFETY: the feature-gated variants run only where `isa` was detected.
+        scores.clear();
+        scores.resize(plan.scores_len, 0.0);
+        // SAFETY: `scores` holds `plan.scores_len` values; each output holds `group × hd`.
         unsafe {
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni => attend_avx512(&at, &mut scores, rows),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => attend_avx2(&at, &mut scores, rows),
-                _ => attend_generic(&at, Isa::Portable, &mut scores, rows),
-            }
+            attention_scores(isa, at, &plan, &inputs, 0..plan.blocks, scores.as_mut_ptr());
+            let mut hooks: Vec<Option<RowHook<'_>>> =
+                rows.iter_mut().map(|r| r.hook.take()).collect();
+            attention_softmax(at, &plan, &mut scores, &mut hooks);
+            attention_sums(
+                isa,
+                at,
+                &plan,
+                &inputs,
+                &scores,
+                &outs,
+                0..at.shape.head_dim,
+            );
         }
     });
 }
 
-/// Which layer and key/value head a call attends with.
-struct Where<'a> {
-    kv_shape: KvShape,
-    layer: usize,
-    kv_head: usize,
-    shape: &'a AttentionShape,
+/// What the score and sum phases read of one row.
+#[derive(Clone, Copy)]
+pub struct RowInput<'a> {
+    pub kv: &'a SeqKv,
+    pub position: usize,
+    /// The group's query vectors (`group × head_dim`).
+    pub q: &'a [f32],
+}
+
+/// The rows of one attention call: where each row's scores live, and which blocks all of them
+/// share (loaded once per pass of rows).
+pub struct RowsPlan {
+    spans: Vec<RowSpan>,
+    /// Leading blocks every row sees that are one and the same block for all rows.
+    shared: usize,
+    /// Leading shared blocks every row sees whole: weighted sums go jointly there.
+    joint: usize,
+    /// Rows per kernel pass.
+    rows_per_pass: usize,
+    /// Blocks any row sees are below this.
+    pub blocks: usize,
+    /// Length of the score buffer the rows need (`group × visible positions` each).
+    pub scores_len: usize,
+}
+
+impl RowsPlan {
+    pub fn new(shape: &AttentionShape, rows: &[RowInput<'_>]) -> Self {
+        let group = shape.group();
+        let mut spans = Vec::with_capacity(rows.len());
+        let mut total = 0;
+        for row in rows {
+            debug_assert!(row.position < row.kv.len());
+            let first = shape.first_visible(row.position);
+            let n = row.position + 1 - first;
+            spans.push(RowSpan {
+                first,
+                position: row.position,
+                n,
+                first_block: first / KV_BLOCK,
+                last_block: row.position / KV_BLOCK,
+                offset: total,
+            });
+            total += group * n;
+        }
+        let min_last = spans.iter().map(|s| s.last_block).min().unwrap_or(0);
+        let shared = if rows.is_empty() || spans.iter().any(|s| s.first_block > 0) {
+            0
+        } else {
+            let blocks0 = &rows[0].kv.blocks;
+            (0..=min_last)
+                .take_while(|&b| {
+                    rows.iter()
+                        .all(|r| Arc::ptr_eq(&r.kv.blocks[b], &blocks0[b]))
+                })
+                .count()
+        };
+        RowsPlan {
+            blocks: spans.iter().map(|s| s.last_block + 1).max().unwrap_or(0),
+            joint: shared.min(min_last),
+            shared,
+            rows_per_pass: (MAX_VECTORS / group).max(1),
+            spans,
+            scores_len: total,
+        }
+    }
+
+    /// Groups of at most `rows_per_pass` rows.
+    fn passes(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        (0..self.spans.len())
+            .step_by(self.rows_per_pass)
+            .map(|start| start..(start + self.rows_per_pass).min(self.spans.len()))
+    }
+}
+
+/// Phase 1: scores q·k/√d of every row at its visible positions in blocks `blocks`, written
+/// into `scores` (laid out as the plan says). Calls with disjoint block ranges write disjoint
+/// values and may run at once.
+///
+/// # Safety
+/// `scores` points to `plan.scores_len` values that no one else writes in these blocks.
+pub unsafe fn attention_scores(
+    isa: Isa,
+    at: &AttendAt,
+    plan: &RowsPlan,
+    rows: &[RowInput<'_>],
+    blocks: Range<usize>,
+    scores: *mut f32,
+) {
+    let args = PhaseArgs {
+        at,
+        plan,
+        rows,
+        blocks,
+        scores,
+    };
+    // SAFETY: the feature-gated variants run only where `isa` was detected.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => scores_avx512(&args),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => scores_avx2(&args),
+            _ => scores_generic(Isa::Portable, &args),
+        }
+    }
+}
+
+/// Phase 2: each row's scores become a softmax per head; then the row's hook (read-out,
+/// split-softmax) sees them.
+pub fn attention_softmax(
+    at: &AttendAt,
+    plan: &RowsPlan,
+    scores: &mut [f32],
+    hooks: &mut [Option<RowHook<'_>>],
+) {
+    let group = at.shape.group();
+    for (r, span) in plan.spans.iter().enumerate() {
+        let mine = &mut scores[span.offset..span.offset + group * span.n];
+        for head in 0..group {
+            softmax(&mut mine[head * span.n..(head + 1) * span.n]);
+        }
+        // `mine` now holds each head's attention distribution over positions
+        // first..=position: `n` weights summing to 1. Read-outs and interventions
+        // (DESIGN.md §2) hook in here, before the weighted sum.
+        if let Some(hook) = hooks.get_mut(r).and_then(Option::as_mut) {
+            hook.apply(mine, group, span.first, span.position);
+        }
+    }
+}
+
+/// Phase 3: dimensions `dims` of every row's outputs (`outs[r]`: `group × hd` values) become
+/// the weighted sums of the values. Calls with disjoint dimension ranges may run at once.
+///
+/// # Safety
+/// Each `outs[r]` points to `group × hd` values that no one else writes in `dims`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn attention_sums(
+    isa: Isa,
+    at: &AttendAt,
+    plan: &RowsPlan,
+    rows: &[RowInput<'_>],
+    scores: &[f32],
+    outs: &[*mut f32],
+    dims: Range<usize>,
+) {
+    let args = SumArgs {
+        at,
+        plan,
+        rows,
+        scores,
+        outs,
+        dims,
+    };
+    // SAFETY: the feature-gated variants run only where `isa` was detected.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => sums_avx512(&args),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => sums_avx2(&args),
+            _ => sums_generic(Isa::Portable, &args),
+        }
+    }
+}
+
+struct PhaseArgs<'a> {
+    at: &'a AttendAt,
+    plan: &'a RowsPlan,
+    rows: &'a [RowInput<'a>],
+    blocks: Range<usize>,
+    scores: *mut f32,
+}
+
+struct SumArgs<'a> {
+    at: &'a AttendAt,
+    plan: &'a RowsPlan,
+    rows: &'a [RowInput<'a>],
+    scores: &'a [f32],
+    outs: &'a [*mut f32],
+    dims: Range<usize>,
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,fma,f16c")]
-unsafe fn attend_avx512(at: &Where<'_>, scores: &mut Vec<f32>, rows: &mut [RowQuery<'_>]) {
-    attend_generic(at, Isa::Avx512Vnni, scores, rows)
+unsafe fn scores_avx512(args: &PhaseArgs<'_>) {
+    unsafe { scores_generic(Isa::Avx512Vnni, args) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn attend_avx2(at: &Where<'_>, scores: &mut Vec<f32>, rows: &mut [RowQuery<'_>]) {
-    attend_generic(at, Isa::Avx2, scores, rows)
+unsafe fn scores_avx2(args: &PhaseArgs<'_>) {
+    unsafe { scores_generic(Isa::Avx2, args) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,fma,f16c")]
+unsafe fn sums_avx512(args: &SumArgs<'_>) {
+    unsafe { sums_generic(Isa::Avx512Vnni, args) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn sums_avx2(args: &SumArgs<'_>) {
+    unsafe { sums_generic(Isa::Avx2, args) }
 }
 
 /// Key/value element types. `load16`/`load8` convert 16 or 8 stored values to f32 lanes; they
@@ -211,177 +431,120 @@ struct RowSpan {
     offset: usize,
 }
 
+/// The query pointers of rows `range` (each row's `group` heads, in order).
 #[inline(always)]
-fn attend_generic(at: &Where<'_>, isa: Isa, scores: &mut Vec<f32>, rows: &mut [RowQuery<'_>]) {
-    let shape = at.shape;
-    let hd = shape.head_dim;
-    let group = shape.group();
-    let scale = 1.0 / (hd as f32).sqrt();
-    let head_index = at.layer * at.kv_shape.kv_heads + at.kv_head;
-    let k_base = head_index * hd * KV_BLOCK;
-    let v_base = head_index * KV_BLOCK * hd;
-
-    let mut spans = Vec::with_capacity(rows.len());
-    let mut total = 0;
-    for row in rows.iter() {
-        debug_assert!(row.position < row.kv.len());
-        let first = shape.first_visible(row.position);
-        let n = row.position + 1 - first;
-        spans.push(RowSpan {
-            first,
-            position: row.position,
-            n,
-            first_block: first / KV_BLOCK,
-            last_block: row.position / KV_BLOCK,
-            offset: total,
-        });
-        total += group * n;
-    }
-    scores.clear();
-    scores.resize(total, 0.0);
-
-    // Leading blocks that every row sees and that are one and the same block for all of them:
-    // those are loaded once per pass of rows. The rest of each row's blocks are its own.
-    let min_last = spans.iter().map(|s| s.last_block).min().unwrap_or(0);
-    let shared = if spans.iter().any(|s| s.first_block > 0) {
-        0
-    } else {
-        let blocks0 = &rows[0].kv.blocks;
-        (0..=min_last)
-            .take_while(|&b| {
-                rows.iter()
-                    .all(|r| Arc::ptr_eq(&r.kv.blocks[b], &blocks0[b]))
-            })
-            .count()
-    };
-    let rows_per_pass = (MAX_VECTORS / group).max(1);
-    let passes: Vec<std::ops::Range<usize>> = (0..rows.len())
-        .step_by(rows_per_pass)
-        .map(|start| start..(start + rows_per_pass).min(rows.len()))
-        .collect();
-    let geometry = Geometry {
-        isa,
-        hd,
-        group,
-        scale,
-        k_base,
-        v_base,
-        spans: &spans,
-    };
-    let queries = |range: Range<usize>, rows: &[RowQuery<'_>]| {
-        let mut q = [std::ptr::null::<f32>(); MAX_VECTORS];
-        for (i, r) in range.clone().enumerate() {
-            for h in 0..group {
-                q[i * group + h] = rows[r].q[h * hd..(h + 1) * hd].as_ptr();
-            }
+fn queries(
+    rows: &[RowInput<'_>],
+    range: Range<usize>,
+    group: usize,
+    hd: usize,
+) -> ([*const f32; MAX_VECTORS], usize) {
+    let mut q = [std::ptr::null::<f32>(); MAX_VECTORS];
+    for (i, r) in range.clone().enumerate() {
+        for h in 0..group {
+            q[i * group + h] = rows[r].q[h * hd..(h + 1) * hd].as_ptr();
         }
-        (q, range.len() * group)
-    };
+    }
+    (q, range.len() * group)
+}
 
-    // Scores: q·k / sqrt(d) for every visible key (the causal mask is the range itself).
-    for pass in &passes {
-        let (q, vectors) = queries(pass.clone(), rows);
+#[inline(always)]
+unsafe fn scores_generic(isa: Isa, args: &PhaseArgs<'_>) {
+    let (plan, rows) = (args.plan, args.rows);
+    let (group, hd) = (args.at.shape.group(), args.at.shape.head_dim);
+    let within =
+        |blocks: Range<usize>| blocks.start.max(args.blocks.start)..blocks.end.min(args.blocks.end);
+    for pass in plan.passes() {
+        let (q, vectors) = queries(rows, pass.clone(), group, hd);
         let members: Vec<usize> = pass.clone().collect();
-        score_blocks(
-            &geometry,
-            rows[pass.start].kv,
-            0..shared,
-            &q[..vectors],
-            &members,
-            scores,
-        );
+        let blocks = within(0..plan.shared);
+        // SAFETY: forwarded from `attention_scores`.
+        unsafe {
+            score_blocks(
+                isa,
+                args,
+                rows[pass.start].kv,
+                blocks,
+                &q[..vectors],
+                &members,
+            )
+        };
     }
-    for (r, span) in spans.iter().enumerate() {
-        let (q, vectors) = queries(r..r + 1, rows);
-        let own = shared.max(span.first_block)..span.last_block + 1;
-        score_blocks(&geometry, rows[r].kv, own, &q[..vectors], &[r], scores);
-    }
-
-    // Each row's scores now hold each head's attention distribution over positions
-    // first..=position: `n` weights summing to 1. Read-outs and interventions (DESIGN.md §2)
-    // hook in here, before the weighted sum.
-    for (row, span) in rows.iter_mut().zip(&spans) {
-        let mine = &mut scores[span.offset..span.offset + group * span.n];
-        for head in 0..group {
-            softmax(&mut mine[head * span.n..(head + 1) * span.n]);
-        }
-        if let Some(hook) = row.hook.as_mut() {
-            hook.apply(mine, group, span.first, span.position);
-        }
-        row.out[..group * hd].fill(0.0);
-    }
-
-    // Weighted sum of values. Blocks every row sees whole (and shares) go once per pass.
-    let joint = shared.min(min_last);
-    let outs: Vec<*mut f32> = rows
-        .iter_mut()
-        .flat_map(|row| {
-            let base = row.out.as_mut_ptr();
-            (0..group).map(move |h| base.wrapping_add(h * hd))
-        })
-        .collect();
-    for pass in &passes {
-        let members: Vec<usize> = pass.clone().collect();
-        sum_blocks(
-            &geometry,
-            rows[pass.start].kv,
-            0..joint,
-            &members,
-            scores,
-            &outs,
-        );
-    }
-    for (r, span) in spans.iter().enumerate() {
-        let own = joint.max(span.first_block)..span.last_block + 1;
-        sum_blocks(&geometry, rows[r].kv, own, &[r], scores, &outs);
+    for (r, span) in plan.spans.iter().enumerate() {
+        let (q, vectors) = queries(rows, r..r + 1, group, hd);
+        let own = within(plan.shared.max(span.first_block)..span.last_block + 1);
+        // SAFETY: as above.
+        unsafe { score_blocks(isa, args, rows[r].kv, own, &q[..vectors], &[r]) };
     }
 }
 
-/// What `score_blocks` and `sum_blocks` need to know about one `attend_rows` call.
-struct Geometry<'a> {
-    isa: Isa,
-    hd: usize,
-    group: usize,
-    scale: f32,
-    /// Offsets of this layer and head's keys and values in a block.
-    k_base: usize,
-    v_base: usize,
-    spans: &'a [RowSpan],
+#[inline(always)]
+unsafe fn sums_generic(isa: Isa, args: &SumArgs<'_>) {
+    let (plan, rows) = (args.plan, args.rows);
+    for r in 0..plan.spans.len() {
+        for h in 0..args.at.shape.group() {
+            let hd = args.at.shape.head_dim;
+            for d in args.dims.clone() {
+                // SAFETY: forwarded from `attention_sums`.
+                unsafe { *args.outs[r].add(h * hd + d) = 0.0 };
+            }
+        }
+    }
+    for pass in plan.passes() {
+        let members: Vec<usize> = pass.clone().collect();
+        // SAFETY: as above.
+        unsafe { sum_blocks(isa, args, rows[pass.start].kv, 0..plan.joint, &members) };
+    }
+    for (r, span) in plan.spans.iter().enumerate() {
+        let own = plan.joint.max(span.first_block)..span.last_block + 1;
+        // SAFETY: as above.
+        unsafe { sum_blocks(isa, args, rows[r].kv, own, &[r]) };
+    }
 }
 
 /// Scores of the query vectors `q` (the heads of rows `members`, in order) against `blocks` of
 /// `kv`, scaled and stored at each row's visible positions.
 #[inline(always)]
-fn score_blocks(
-    at: &Geometry<'_>,
+unsafe fn score_blocks(
+    isa: Isa,
+    args: &PhaseArgs<'_>,
     kv: &SeqKv,
     blocks: Range<usize>,
     q: &[*const f32],
     members: &[usize],
-    scores: &mut [f32],
 ) {
-    let (hd, group) = (at.hd, at.group);
+    let shape = &args.at.shape;
+    let (hd, group) = (shape.head_dim, shape.group());
+    let scale = 1.0 / (hd as f32).sqrt();
+    let k_base = args.at.k_base();
     let mut block_scores = [[0f32; KV_BLOCK]; MAX_VECTORS];
     for b in blocks.clone() {
         let next = if b + 1 < blocks.end {
-            kv.blocks[b + 1].data.k_ptr(at.k_base)
+            kv.blocks[b + 1].data.k_ptr(k_base)
         } else {
             std::ptr::null()
         };
-        let keys = at.k_base..at.k_base + hd * KV_BLOCK;
+        let keys = k_base..k_base + hd * KV_BLOCK;
         match &kv.blocks[b].data {
-            KvData::F32 { k, .. } => block_dot(at.isa, &k[keys], next, q, hd, &mut block_scores),
-            KvData::F16 { k, .. } => block_dot(at.isa, &k[keys], next, q, hd, &mut block_scores),
+            KvData::F32 { k, .. } => block_dot(isa, &k[keys], next, q, hd, &mut block_scores),
+            KvData::F16 { k, .. } => block_dot(isa, &k[keys], next, q, hd, &mut block_scores),
         }
         for (m, &r) in members.iter().enumerate() {
-            let span = at.spans[r];
+            let span = args.plan.spans[r];
             let lo = span.first.max(b * KV_BLOCK);
             let hi = (span.position + 1).min((b + 1) * KV_BLOCK);
             for head in 0..group {
                 let from = &block_scores[m * group + head][lo - b * KV_BLOCK..hi - b * KV_BLOCK];
-                let to = &mut scores[span.offset + head * span.n + lo - span.first..][..hi - lo];
+                // SAFETY: the caller owns these positions of the score buffer.
+                let to = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        args.scores
+                            .add(span.offset + head * span.n + lo - span.first),
+                        hi - lo,
+                    )
+                };
                 for (to, from) in to.iter_mut().zip(from) {
-                    *to = from * at.scale;
+                    *to = from * scale;
                 }
             }
         }
@@ -391,22 +554,24 @@ fn score_blocks(
 /// Adds the weighted values of `blocks` of `kv` to the outputs of rows `members`. Every member
 /// sees the same slots of these blocks (blocks shared whole, or one row's own blocks).
 #[inline(always)]
-fn sum_blocks(
-    at: &Geometry<'_>,
+unsafe fn sum_blocks(
+    isa: Isa,
+    args: &SumArgs<'_>,
     kv: &SeqKv,
     blocks: Range<usize>,
     members: &[usize],
-    scores: &[f32],
-    outs: &[*mut f32],
 ) {
-    let (hd, group) = (at.hd, at.group);
+    let shape = &args.at.shape;
+    let (hd, group) = (shape.head_dim, shape.group());
+    let v_base = args.at.v_base();
+    let spans = &args.plan.spans;
     for b in blocks.clone() {
         let next = if b + 1 < blocks.end {
-            kv.blocks[b + 1].data.v_ptr(at.v_base)
+            kv.blocks[b + 1].data.v_ptr(v_base)
         } else {
             std::ptr::null()
         };
-        let span = at.spans[members[0]];
+        let span = spans[members[0]];
         let lo = span.first.max(b * KV_BLOCK);
         let hi = (span.position + 1).min((b + 1) * KV_BLOCK);
         let slot0 = lo - b * KV_BLOCK;
@@ -414,20 +579,21 @@ fn sum_blocks(
         let mut out = [std::ptr::null_mut::<f32>(); MAX_VECTORS];
         let vectors = members.len() * group;
         for (m, &r) in members.iter().enumerate() {
-            let s = at.spans[r];
+            let s = spans[r];
             for h in 0..group {
-                weights[m * group + h] = scores[s.offset + h * s.n + lo - s.first..].as_ptr();
-                out[m * group + h] = outs[r * group + h];
+                weights[m * group + h] = args.scores[s.offset + h * s.n + lo - s.first..].as_ptr();
+                out[m * group + h] = args.outs[r].wrapping_add(h * hd);
             }
         }
         let (weights, out) = (&weights[..vectors], &out[..vectors]);
-        let values = at.v_base + slot0 * hd..at.v_base + KV_BLOCK * hd;
+        let values = v_base + slot0 * hd..v_base + KV_BLOCK * hd;
+        let dims = args.dims.clone();
         match &kv.blocks[b].data {
             KvData::F32 { v, .. } => {
-                block_weighted_sum(at.isa, &v[values], next, weights, hi - lo, hd, out)
+                block_weighted_sum(isa, &v[values], next, weights, hi - lo, hd, dims, out)
             }
             KvData::F16 { v, .. } => {
-                block_weighted_sum(at.isa, &v[values], next, weights, hi - lo, hd, out)
+                block_weighted_sum(isa, &v[values], next, weights, hi - lo, hd, dims, out)
             }
         }
     }
@@ -640,6 +806,7 @@ fn block_weighted_sum<E: KvElem>(
     w: &[*const f32],
     count: usize,
     hd: usize,
+    dims: Range<usize>,
     out: &[*mut f32],
 ) {
     debug_assert!(w.len() == out.len() && w.len() <= MAX_VECTORS && v.len() >= count * hd);
@@ -648,11 +815,31 @@ fn block_weighted_sum<E: KvElem>(
         match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => {
-                by_vectors!(w.len(), sum_avx512, v.as_ptr(), next, w, count, hd, out)
+                by_vectors!(
+                    w.len(),
+                    sum_avx512,
+                    v.as_ptr(),
+                    next,
+                    w,
+                    count,
+                    hd,
+                    dims,
+                    out
+                )
             }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => by_vectors!(w.len(), sum_avx2, v.as_ptr(), next, w, count, hd, out),
-            _ => by_vectors!(w.len(), sum_portable, v.as_ptr(), next, w, count, hd, out),
+            Isa::Avx2 => by_vectors!(w.len(), sum_avx2, v.as_ptr(), next, w, count, hd, dims, out),
+            _ => by_vectors!(
+                w.len(),
+                sum_portable,
+                v.as_ptr(),
+                next,
+                w,
+                count,
+                hd,
+                dims,
+                out
+            ),
         }
     }
 }
@@ -664,13 +851,14 @@ unsafe fn sum_portable<E: KvElem, const N: usize>(
     w: &[*const f32],
     count: usize,
     hd: usize,
+    dims: Range<usize>,
     out: &[*mut f32],
 ) {
     unsafe {
         for t in 0..count {
             for i in 0..N {
                 let wt = *w[i].add(t);
-                for d in 0..hd {
+                for d in dims.clone() {
                     let o = out[i].add(d);
                     *o = wt.mul_add((*v.add(t * hd + d)).to_f32(), *o);
                 }
@@ -687,6 +875,7 @@ unsafe fn sum_avx512<E: KvElem, const N: usize>(
     w: &[*const f32],
     count: usize,
     hd: usize,
+    dims: Range<usize>,
     out: &[*mut f32],
 ) {
     use std::arch::x86_64::*;
@@ -696,8 +885,8 @@ unsafe fn sum_avx512<E: KvElem, const N: usize>(
         // Up to 64 dimensions (four registers) per pass, fewer when many vectors share the
         // registers: each value row is loaded once per pass and feeds every query vector.
         let width = if N <= 6 { 4 } else { 2 };
-        for c in (0..hd).step_by(16 * width) {
-            let chunks = ((hd - c) / 16).min(width);
+        for c in dims.clone().step_by(16 * width) {
+            let chunks = ((dims.end - c) / 16).min(width);
             let mut acc = [[_mm512_setzero_ps(); 4]; N];
             for (i, acc) in acc.iter_mut().enumerate() {
                 for (j, a) in acc.iter_mut().enumerate().take(chunks) {
@@ -705,7 +894,7 @@ unsafe fn sum_avx512<E: KvElem, const N: usize>(
                 }
             }
             for t in 0..count {
-                if c == 0 {
+                if c == dims.start {
                     prefetch_rows(next, t, hd * std::mem::size_of::<E>());
                 }
                 let base = vp.add(t * hd + c);
@@ -740,16 +929,17 @@ unsafe fn sum_avx2<E: KvElem, const N: usize>(
     w: &[*const f32],
     count: usize,
     hd: usize,
+    dims: Range<usize>,
     out: &[*mut f32],
 ) {
     use std::arch::x86_64::*;
     unsafe {
         let w: [*const f32; N] = std::array::from_fn(|i| w[i]);
         let out: [*mut f32; N] = std::array::from_fn(|i| out[i]);
-        for c in (0..hd).step_by(8) {
+        for c in dims.clone().step_by(8) {
             let mut acc: [__m256; N] = std::array::from_fn(|i| _mm256_loadu_ps(out[i].add(c)));
             for t in 0..count {
-                if c == 0 {
+                if c == dims.start {
                     prefetch_rows(next, t, hd * std::mem::size_of::<E>());
                 }
                 let row = E::load8(vp.add(t * hd + c));
@@ -998,8 +1188,43 @@ mod tests {
                             hook: None,
                         })
                         .collect();
-                    attend_rows(isa, kv_shape, 1, 0, &shape, &mut queries);
+                    let at = AttendAt {
+                        kv_shape,
+                        layer: 1,
+                        kv_head: 0,
+                        shape,
+                    };
+                    attend_rows(isa, &at, &mut queries);
                     assert!(together == alone, "{precision:?} {isa} rows {subset:?}");
+
+                    // The same in three steps, scores in three block ranges and sums in two
+                    // halves of the dimensions, as threads share long contexts.
+                    let inputs: Vec<RowInput<'_>> = subset
+                        .iter()
+                        .map(|&r| RowInput {
+                            kv: rows[r].0,
+                            position: rows[r].1,
+                            q: &q[r],
+                        })
+                        .collect();
+                    let plan = RowsPlan::new(&shape, &inputs);
+                    let mut scores = vec![0f32; plan.scores_len];
+                    let mut stepwise = vec![[f32::NAN; 3 * HD]; subset.len()];
+                    let outs: Vec<*mut f32> = stepwise.iter_mut().map(|o| o.as_mut_ptr()).collect();
+                    for part in 0..3 {
+                        let blocks = crate::model::pool::split_range(plan.blocks, 3, part);
+                        unsafe {
+                            attention_scores(isa, &at, &plan, &inputs, blocks, scores.as_mut_ptr())
+                        };
+                    }
+                    attention_softmax(&at, &plan, &mut scores, &mut []);
+                    for dims in [32..HD, 0..32] {
+                        unsafe { attention_sums(isa, &at, &plan, &inputs, &scores, &outs, dims) };
+                    }
+                    assert!(
+                        stepwise == alone,
+                        "{precision:?} {isa} rows {subset:?} in steps"
+                    );
                 }
             }
         }

@@ -10,7 +10,10 @@
 //! is n sequences with one row each; both mixed is fine. Because every kernel computes each row
 //! independently of the others, how rows are grouped never changes the results.
 
-use super::attention::{AttentionShape, RowHook, RowQuery, attend_rows};
+use super::attention::{
+    AttendAt, AttentionShape, RowHook, RowInput, RowsPlan, attention_scores, attention_softmax,
+    attention_sums,
+};
 use super::config::{RopeStyle, TransformerConfig};
 use super::intervention::{AttentionHook, Readout};
 use super::kernels::{Isa, matmul};
@@ -73,6 +76,8 @@ pub struct Scratch {
     act: Vec<f32>,
     cos: Vec<f32>,
     sin: Vec<f32>,
+    /// Attention scores of every (kv head, row group), as `attention_layout` lays them out.
+    scores: Vec<f32>,
     xq: QuantizedRows,
     /// Logits of the items that asked for them, `vocab` floats each, in item order.
     pub logits: Vec<f32>,
@@ -135,6 +140,74 @@ fn attention_row_groups(items: &[BatchItem<'_>], item_first_row: &[usize]) -> Ve
     }
     groups.sort_by_key(|(cost, _)| std::cmp::Reverse(*cost));
     groups.into_iter().map(|(_, range)| range).collect()
+}
+
+/// How one forward pass cuts its attention into tasks: one per (kv head, row group). The row
+/// groups and their plans are the same in every layer.
+///
+/// Tried and not kept: with fewer tasks than two per thread (one stream decoding), cutting
+/// each into scores by block ranges, softmax, and sums by halves of the head dimension (three
+/// pool regions per layer, same bits) measured no faster at 1,500 tokens of context: the
+/// likely reason: the halves of a value row are adjacent cache lines, which the hardware
+/// fetches in pairs, so both threads read all of them.
+struct AttentionLayout {
+    groups: Vec<Range<usize>>,
+    plans: Vec<RowsPlan>,
+    /// (kv head, group) pairs.
+    tasks: Vec<(usize, usize)>,
+    /// Offset of each group's scores within one kv head's part of the score buffer.
+    offsets: Vec<usize>,
+    per_head: usize,
+    scores_len: usize,
+}
+
+impl AttentionLayout {
+    fn new(
+        items: &[BatchItem<'_>],
+        item_first_row: &[usize],
+        row_item: &[usize],
+        row_pos: &[usize],
+        shape: &AttentionShape,
+    ) -> Self {
+        let groups = attention_row_groups(items, item_first_row);
+        let plans: Vec<RowsPlan> = groups
+            .iter()
+            .map(|rows| {
+                let inputs: Vec<RowInput<'_>> = rows
+                    .clone()
+                    .map(|r| RowInput {
+                        kv: &*items[row_item[r]].seq,
+                        position: row_pos[r],
+                        q: &[],
+                    })
+                    .collect();
+                RowsPlan::new(shape, &inputs)
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(plans.len());
+        let mut per_head = 0;
+        for plan in &plans {
+            offsets.push(per_head);
+            per_head += plan.scores_len;
+        }
+        let tasks: Vec<(usize, usize)> = (0..shape.kv_heads)
+            .flat_map(|g| (0..groups.len()).map(move |gi| (g, gi)))
+            .collect();
+        AttentionLayout {
+            groups,
+            plans,
+            tasks,
+            offsets,
+            per_head,
+            scores_len: per_head * shape.kv_heads,
+        }
+    }
+
+    /// The score buffer's region of (kv head, group).
+    fn region(&self, g: usize, gi: usize) -> Range<usize> {
+        let start = g * self.per_head + self.offsets[gi];
+        start..start + self.plans[gi].scores_len
+    }
 }
 
 impl Transformer {
@@ -285,7 +358,8 @@ impl Transformer {
                 )
             })
             .collect();
-        let row_groups = attention_row_groups(items, &item_first_row);
+        let layout = AttentionLayout::new(items, &item_first_row, &row_item, &row_pos, &shape);
+        scratch.scores.resize(layout.scores_len, 0.0);
         profile::lap(Phase::Setup, &mut clock);
         for (l, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(
@@ -330,33 +404,53 @@ impl Transformer {
             }
 
             profile::lap(Phase::RopeAndCache, &mut clock);
-            // Attention: one task per (kv head, group of rows); rows of a group share the loads
-            // of the key/value blocks they have in common (see `attend_rows`).
-            let tasks: Vec<(usize, usize)> = (0..cfg.kv_heads)
-                .flat_map(|g| (0..row_groups.len()).map(move |group| (g, group)))
-                .collect();
+            // Attention of every (kv head, row group); see `AttentionLayout` for how the work
+            // is cut into tasks.
             let seqs: Vec<&SeqKv> = items.iter().map(|item| &*item.seq).collect();
             let attn_out = SharedRows(scratch.attn.as_mut_ptr());
             let pi_out = SharedRows(scratch.pi.as_mut_ptr());
             let full_out = SharedRows(scratch.full.as_mut_ptr());
+            let scores_out = SharedRows(scratch.scores.as_mut_ptr());
             let full_offsets = &scratch.full_offsets;
             let qkv = &scratch.qkv;
             let group = shape.group();
-            let row_groups = &row_groups;
-            ctx.pool.run(tasks.len(), &|t| {
-                let (g, group_index) = tasks[t];
-                let mut queries: Vec<RowQuery<'_>> = row_groups[group_index]
-                    .clone()
+            let at = |g: usize| AttendAt {
+                kv_shape,
+                layer: l,
+                kv_head: g,
+                shape,
+            };
+            let inputs = |g: usize, rows: &Range<usize>| -> Vec<RowInput<'_>> {
+                rows.clone()
+                    .map(|r| RowInput {
+                        kv: seqs[row_item[r]],
+                        position: row_pos[r],
+                        q: &qkv[r * qkv_dim + g * group * hd..r * qkv_dim + (g + 1) * group * hd],
+                    })
+                    .collect()
+            };
+            // SAFETY (for the three below): each (kv head, row group) owns its region of the
+            // score buffer, the columns of its kv head in its rows of the output, and the
+            // read-out slots of its items' rows, layer and heads.
+            let outs = |g: usize, rows: &Range<usize>| -> Vec<*mut f32> {
+                rows.clone()
+                    .map(|r| {
+                        unsafe { attn_out.slice(r * q_dim + g * group * hd, group * hd) }
+                            .as_mut_ptr()
+                    })
+                    .collect()
+            };
+            let scores_of = |g: usize, gi: usize| unsafe {
+                let region = layout.region(g, gi);
+                scores_out.slice(region.start, region.len())
+            };
+            let row_hooks = |g: usize, rows: &Range<usize>| -> Vec<Option<RowHook<'_>>> {
+                rows.clone()
                     .map(|r| {
                         let i = row_item[r];
                         let (hook, readout, end_row) = hooks[i];
-                        let q =
-                            &qkv[r * qkv_dim + g * group * hd..r * qkv_dim + (g + 1) * group * hd];
-                        // SAFETY: each task writes the columns of its own kv head in its own rows,
-                        // and the read-out slots of its own item, layer and heads.
-                        let out = unsafe { attn_out.slice(r * q_dim + g * group * hd, group * hd) };
                         let pos = row_pos[r];
-                        let hook = hook.filter(|h| h.is_active()).map(|h| {
+                        hook.filter(|h| h.is_active()).map(|h| {
                             let last_row = r + 1 == end_row;
                             let heads_at = i * layer_heads + l * heads + g * group;
                             let width = pos + 1;
@@ -376,17 +470,30 @@ impl Transformer {
                                     )
                                 }),
                             }
-                        });
-                        RowQuery {
-                            kv: seqs[i],
-                            position: pos,
-                            q,
-                            out,
-                            hook,
-                        }
+                        })
                     })
-                    .collect();
-                attend_rows(ctx.isa, kv_shape, l, g, &shape, &mut queries);
+                    .collect()
+            };
+            ctx.pool.run(layout.tasks.len(), &|t| {
+                let (g, gi) = layout.tasks[t];
+                let (rows, plan, at) = (&layout.groups[gi], &layout.plans[gi], at(g));
+                let inputs = inputs(g, rows);
+                let scores = scores_of(g, gi);
+                // SAFETY: see above.
+                unsafe {
+                    attention_scores(
+                        ctx.isa,
+                        &at,
+                        plan,
+                        &inputs,
+                        0..plan.blocks,
+                        scores.as_mut_ptr(),
+                    )
+                };
+                attention_softmax(&at, plan, scores, &mut row_hooks(g, rows));
+                unsafe {
+                    attention_sums(ctx.isa, &at, plan, &inputs, scores, &outs(g, rows), 0..hd)
+                };
             });
 
             profile::lap(Phase::Attention, &mut clock);
