@@ -788,8 +788,8 @@ unsafe fn dot_avx2<E: KvElem, const N: usize>(
             }
         }
         for (i, a) in a.iter().enumerate() {
-            for j in 0..4 {
-                _mm256_storeu_ps(acc[i].as_mut_ptr().add(8 * j), a[j]);
+            for (j, lanes) in a.iter().enumerate() {
+                _mm256_storeu_ps(acc[i].as_mut_ptr().add(8 * j), *lanes);
             }
         }
     }
@@ -799,6 +799,7 @@ unsafe fn dot_avx2<E: KvElem, const N: usize>(
 /// query vector `i` (weights `w_i`, outputs `out_i` of `hd` values), sequential in `t` for every
 /// lane.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn block_weighted_sum<E: KvElem>(
     isa: Isa,
     v: &[E],

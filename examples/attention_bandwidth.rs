@@ -1,0 +1,94 @@
+//! How fast one query row's attention streams the key/value cache: the decode cost that grows
+//! with the context (the default model's shape: 30 layers, 3 key/value heads of 64 dimensions,
+//! 3 query heads per group, f16 keys and values). One thread per sequence, each its own cache.
+//!
+//! `cargo run --release --example attention_bandwidth -- [CONTEXT] [THREADS]`
+use drift_script::model::attention::{AttentionShape, attend_row};
+use drift_script::model::kernels::detected_isa;
+use drift_script::model::kv_cache::{KvPrecision, KvShape, SeqKv};
+
+fn main() {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
+    let context = args
+        .next()
+        .transpose()
+        .expect("CONTEXT is a number")
+        .unwrap_or(1500);
+    let threads = args
+        .next()
+        .transpose()
+        .expect("THREADS is a number")
+        .unwrap_or(1);
+    let kv_shape = KvShape {
+        layers: 30,
+        kv_heads: 3,
+        head_dim: 64,
+    };
+    let shape = AttentionShape {
+        heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        window: None,
+    };
+    let group_dim = shape.group() * shape.head_dim;
+    let sequences: Vec<SeqKv> = (0..threads)
+        .map(|s| {
+            let mut seq = SeqKv::default();
+            seq.reserve(
+                &(0..context as u32).collect::<Vec<_>>(),
+                kv_shape,
+                KvPrecision::F16,
+            );
+            let row: Vec<f32> = (0..kv_shape.kv_heads * 64)
+                .map(|i| ((i * 7 + s) % 13) as f32 * 0.1 - 0.6)
+                .collect();
+            for p in 0..context {
+                for layer in 0..kv_shape.layers {
+                    seq.block_mut(p).write(kv_shape, layer, p % 32, &row, &row);
+                }
+            }
+            seq
+        })
+        .collect();
+    // Small, normal numbers: subnormal queries would measure microcode assists, not memory.
+    let q: Vec<f32> = (0..shape.heads * 64)
+        .map(|i| (i % 5) as f32 * 0.01 + 0.01)
+        .collect();
+    let repetitions = 50;
+    let isa = detected_isa();
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for seq in &sequences {
+            let q = &q;
+            scope.spawn(move || {
+                let mut out = vec![0f32; group_dim];
+                for _ in 0..repetitions {
+                    for layer in 0..kv_shape.layers {
+                        for g in 0..kv_shape.kv_heads {
+                            let q = &q[g * group_dim..(g + 1) * group_dim];
+                            attend_row(
+                                isa,
+                                seq,
+                                kv_shape,
+                                layer,
+                                g,
+                                &shape,
+                                context - 1,
+                                q,
+                                &mut out,
+                                None,
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let per_token = started.elapsed().as_secs_f64() / repetitions as f64;
+    let bytes = (context * kv_shape.layers * kv_shape.kv_heads * 64 * 2 * 2 * threads) as f64;
+    println!(
+        "context {context}, {threads} thread(s): {:.2} ms per token (all layers and heads), {:.1} GB/s of keys and values",
+        per_token * 1e3,
+        bytes / per_token / 1e9
+    );
+}
