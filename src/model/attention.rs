@@ -108,12 +108,9 @@ pub struct AttendAt {
 }
 
 impl AttendAt {
-    fn k_base(&self) -> usize {
+    /// Where this layer and head's keys (and, with the same offset, values) start in a block.
+    fn head_offset(&self) -> usize {
         (self.layer * self.kv_shape.kv_heads + self.kv_head) * self.shape.head_dim * KV_BLOCK
-    }
-
-    fn v_base(&self) -> usize {
-        self.k_base()
     }
 }
 
@@ -123,8 +120,9 @@ impl AttendAt {
 /// row gets the same bits as it would alone: each score and each output lane is summed in the
 /// same order.
 ///
-/// The work comes in three phases that [`RowsPlan`] lets callers spread over threads: scores
-/// by block ranges, softmax (and hooks) per row, weighted sums by dimension ranges.
+/// This is the one-call form (tests, examples). The forward pass runs the three phases itself —
+/// [`attention_scores`] (by block ranges), [`attention_softmax`] (and hooks) and
+/// [`attention_sums`] (by dimension ranges) — over [`RowsPlan`]s it computes once per pass.
 pub fn attend_rows(isa: Isa, at: &AttendAt, rows: &mut [RowQuery<'_>]) {
     if rows.is_empty() {
         return;
@@ -456,49 +454,38 @@ unsafe fn scores_generic(isa: Isa, args: &PhaseArgs<'_>) {
         |blocks: Range<usize>| blocks.start.max(args.blocks.start)..blocks.end.min(args.blocks.end);
     for pass in plan.passes() {
         let (q, vectors) = queries(rows, pass.clone(), group, hd);
-        let members: Vec<usize> = pass.clone().collect();
         let blocks = within(0..plan.shared);
         // SAFETY: forwarded from `attention_scores`.
-        unsafe {
-            score_blocks(
-                isa,
-                args,
-                rows[pass.start].kv,
-                blocks,
-                &q[..vectors],
-                &members,
-            )
-        };
+        unsafe { score_blocks(isa, args, rows[pass.start].kv, blocks, &q[..vectors], pass) };
     }
     for (r, span) in plan.spans.iter().enumerate() {
         let (q, vectors) = queries(rows, r..r + 1, group, hd);
         let own = within(plan.shared.max(span.first_block)..span.last_block + 1);
         // SAFETY: as above.
-        unsafe { score_blocks(isa, args, rows[r].kv, own, &q[..vectors], &[r]) };
+        unsafe { score_blocks(isa, args, rows[r].kv, own, &q[..vectors], r..r + 1) };
     }
 }
 
 #[inline(always)]
 unsafe fn sums_generic(isa: Isa, args: &SumArgs<'_>) {
     let (plan, rows) = (args.plan, args.rows);
-    for r in 0..plan.spans.len() {
-        for h in 0..args.at.shape.group() {
-            let hd = args.at.shape.head_dim;
-            for d in args.dims.clone() {
-                // SAFETY: forwarded from `attention_sums`.
-                unsafe { *args.outs[r].add(h * hd + d) = 0.0 };
-            }
+    let (group, hd) = (args.at.shape.group(), args.at.shape.head_dim);
+    for &out in args.outs {
+        for h in 0..group {
+            // SAFETY: forwarded from `attention_sums`.
+            unsafe {
+                std::slice::from_raw_parts_mut(out.add(h * hd), hd)[args.dims.clone()].fill(0.0)
+            };
         }
     }
     for pass in plan.passes() {
-        let members: Vec<usize> = pass.clone().collect();
         // SAFETY: as above.
-        unsafe { sum_blocks(isa, args, rows[pass.start].kv, 0..plan.joint, &members) };
+        unsafe { sum_blocks(isa, args, rows[pass.start].kv, 0..plan.joint, pass) };
     }
     for (r, span) in plan.spans.iter().enumerate() {
         let own = plan.joint.max(span.first_block)..span.last_block + 1;
         // SAFETY: as above.
-        unsafe { sum_blocks(isa, args, rows[r].kv, own, &[r]) };
+        unsafe { sum_blocks(isa, args, rows[r].kv, own, r..r + 1) };
     }
 }
 
@@ -511,12 +498,12 @@ unsafe fn score_blocks(
     kv: &SeqKv,
     blocks: Range<usize>,
     q: &[*const f32],
-    members: &[usize],
+    members: Range<usize>,
 ) {
     let shape = &args.at.shape;
     let (hd, group) = (shape.head_dim, shape.group());
     let scale = 1.0 / (hd as f32).sqrt();
-    let k_base = args.at.k_base();
+    let k_base = args.at.head_offset();
     let mut block_scores = [[0f32; KV_BLOCK]; MAX_VECTORS];
     for b in blocks.clone() {
         let next = if b + 1 < blocks.end {
@@ -529,7 +516,7 @@ unsafe fn score_blocks(
             KvData::F32 { k, .. } => block_dot(isa, &k[keys], next, q, hd, &mut block_scores),
             KvData::F16 { k, .. } => block_dot(isa, &k[keys], next, q, hd, &mut block_scores),
         }
-        for (m, &r) in members.iter().enumerate() {
+        for (m, r) in members.clone().enumerate() {
             let span = args.plan.spans[r];
             let lo = span.first.max(b * KV_BLOCK);
             let hi = (span.position + 1).min((b + 1) * KV_BLOCK);
@@ -559,11 +546,11 @@ unsafe fn sum_blocks(
     args: &SumArgs<'_>,
     kv: &SeqKv,
     blocks: Range<usize>,
-    members: &[usize],
+    members: Range<usize>,
 ) {
     let shape = &args.at.shape;
     let (hd, group) = (shape.head_dim, shape.group());
-    let v_base = args.at.v_base();
+    let v_base = args.at.head_offset();
     let spans = &args.plan.spans;
     for b in blocks.clone() {
         let next = if b + 1 < blocks.end {
@@ -571,14 +558,14 @@ unsafe fn sum_blocks(
         } else {
             std::ptr::null()
         };
-        let span = spans[members[0]];
+        let span = spans[members.start];
         let lo = span.first.max(b * KV_BLOCK);
         let hi = (span.position + 1).min((b + 1) * KV_BLOCK);
         let slot0 = lo - b * KV_BLOCK;
         let mut weights = [std::ptr::null::<f32>(); MAX_VECTORS];
         let mut out = [std::ptr::null_mut::<f32>(); MAX_VECTORS];
         let vectors = members.len() * group;
-        for (m, &r) in members.iter().enumerate() {
+        for (m, r) in members.clone().enumerate() {
             let s = spans[r];
             for h in 0..group {
                 weights[m * group + h] = args.scores[s.offset + h * s.n + lo - s.first..].as_ptr();

@@ -52,13 +52,6 @@ pub enum KvData {
 }
 
 impl KvData {
-    pub fn element_bytes(&self) -> usize {
-        match self {
-            KvData::F32 { .. } => 4,
-            KvData::F16 { .. } => 2,
-        }
-    }
-
     /// Address of key element `index` (for prefetching).
     pub fn k_ptr(&self, index: usize) -> *const u8 {
         match self {

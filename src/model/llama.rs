@@ -157,8 +157,8 @@ struct AttentionLayout {
     tasks: Vec<(usize, usize)>,
     /// Offset of each group's scores within one kv head's part of the score buffer.
     offsets: Vec<usize>,
+    /// Scores of one kv head's groups; the buffer holds one such part per kv head.
     per_head: usize,
-    scores_len: usize,
 }
 
 impl AttentionLayout {
@@ -199,7 +199,6 @@ impl AttentionLayout {
             tasks,
             offsets,
             per_head,
-            scores_len: per_head * shape.kv_heads,
         }
     }
 
@@ -359,7 +358,7 @@ impl Transformer {
             })
             .collect();
         let layout = AttentionLayout::new(items, &item_first_row, &row_item, &row_pos, &shape);
-        scratch.scores.resize(layout.scores_len, 0.0);
+        scratch.scores.resize(layout.per_head * cfg.kv_heads, 0.0);
         profile::lap(Phase::Setup, &mut clock);
         for (l, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(
