@@ -348,6 +348,14 @@ impl Library {
                             "stopped after {MAX_CHECK_OPERATIONS} operations, the limit for one check"
                         ),
                     }),
+                    EvalAltResult::ErrorRuntime(v, _)
+                        if v.is::<crate::metrics::MissingDetectorData>() =>
+                    {
+                        Err(PersonaError::CheckFailed {
+                            persona: persona_id,
+                            message: v.clone_cast::<crate::metrics::MissingDetectorData>().0,
+                        })
+                    }
                     EvalAltResult::ErrorRuntime(v, _) if v.is::<MissingWordList>() => {
                         Err(PersonaError::WordListMissing {
                             persona: persona_id,

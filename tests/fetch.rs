@@ -184,3 +184,55 @@ fn the_default_model_is_cached_and_verified() {
         spec.sha256
     );
 }
+
+/// langdetect's data (the paper's language detector) comes the same way: a real `pip download`
+/// of its source archive, checked and unpacked into the cache; a second call reuses it.
+#[test]
+fn langdetect_data_is_fetched_checked_and_reused() {
+    use drift_script::metrics::langdetect::{LangDetect, ensure_data};
+    let dir = temp_dir("langdetect");
+    let pip = drift_script::model::fetch::pip_command();
+    let folder = ensure_data(&dir, &pip).unwrap();
+    assert_eq!(entries(&dir), vec!["langdetect-1.0.9".to_string()]);
+    assert_eq!(entries(&folder.join("profiles")).len(), 55);
+    let detector = LangDetect::load(&folder).unwrap();
+    assert_eq!(detector.languages().len(), 55);
+    let french = detector
+        .detect_langs("Je voudrais visiter le musée.", 0)
+        .unwrap();
+    assert_eq!(french[0].lang, "fr");
+    // Reused: a pip that would fail is never called.
+    assert_eq!(
+        ensure_data(&dir, &["/nonexistent/pip".into()]).unwrap(),
+        folder
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn langdetect_data_failures_are_named_and_leave_nothing() {
+    use drift_script::metrics::langdetect::ensure_data;
+    let dir = temp_dir("langdetect-bad");
+    let err = ensure_data(&dir, &["/nonexistent/bin/pip3".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pip missing") && err.contains("DRIFT_SCRIPT_LANGDETECT"),
+        "{err}"
+    );
+    assert!(entries(&dir).is_empty());
+    // A download that is not langdetect's archive is refused by its hash.
+    let script = dir.join("fake_pip.py");
+    std::fs::write(
+        &script,
+        "import sys, os\n\
+         dest = sys.argv[sys.argv.index('-d') + 1]\n\
+         open(os.path.join(dest, 'langdetect-1.0.9.tar.gz'), 'wb').write(b'not an archive')\n",
+    )
+    .unwrap();
+    let pip = vec!["python3".to_string(), script.display().to_string()];
+    let err = ensure_data(&dir, &pip).unwrap_err().to_string();
+    assert!(err.contains("sha256") || err.contains("hash"), "{err}");
+    assert_eq!(entries(&dir), vec!["fake_pip.py".to_string()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

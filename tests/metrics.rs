@@ -1313,6 +1313,7 @@ fn rhai_errors_are_loud() {
 
 mod paper_helpers {
     use super::close;
+    use drift_script::metrics::langdetect::{self, LangDetectError};
     use drift_script::metrics::paper::*;
 
     const INPUTS: [&str; 16] = [
@@ -1837,22 +1838,90 @@ mod paper_helpers {
         // Only ASCII digits count (the helper's `[0-9]+`).
         assert!(close(near("x٣ 4").unwrap(), 4.0 / 9.0));
         assert_eq!(near("0"), Some(0.0));
-        // The structure of the French/English check, independent of the detector.
+        // The structure of the French/English check; the language calls are langdetect's
+        // (seed 0), whose values `langdetect_matches_the_python_package` checks.
         for t in ["", "no parens here", "("] {
-            assert_eq!(paper_french_english(t), 0.0, "{t:?}");
+            assert_eq!(paper_french_english(t).unwrap(), 0.0, "{t:?}");
         }
         assert_eq!(
             paper_french_english(
                 "Je visite le musée et je mange du pain. (I visit the museum and I eat bread.)"
-            ),
+            )
+            .unwrap(),
             1.0
         );
-        assert_eq!(paper_french_probability(""), 0.0);
+        // One pair of two: the second piece has no " (" split, so it counts in the
+        // denominator only.
+        assert_eq!(
+            paper_french_english("Je mange du pain. (I eat bread.) Bonjour(hello)").unwrap(),
+            0.5
+        );
+        // Text without letters: the helper's detect_langs raises (uncaught), while
+        // is_probably_language catches it and says no.
+        for t in ["", "?!...", "42"] {
+            assert_eq!(
+                paper_french_probability(t),
+                Err(LangDetectError::NoFeatures),
+                "{t:?}"
+            );
+            assert_eq!(paper_is_language(t, "en"), Ok(false), "{t:?}");
+        }
         assert_eq!(
             paper_french_probability("The weather is lovely today."),
-            0.0
+            Ok(0.0)
         );
-        assert!(paper_french_probability("Je voudrais visiter le musée demain matin.") > 0.9);
+        assert!(close(
+            paper_french_probability("Je voudrais visiter le musée demain matin.").unwrap(),
+            0.9999956289327451
+        ));
+        // "Bonjour" alone: French 0.714, Croatian 0.286 (langdetect's own answer).
+        assert!(close(
+            paper_french_probability("Bonjour").unwrap(),
+            0.7142828316496295
+        ));
+        assert_eq!(paper_is_language("Bonjour", "fr"), Ok(true));
+        assert_eq!(paper_is_language("Привет, как дела?", "ru"), Ok(false));
+        assert_eq!(paper_is_language("今日は良い天気ですね。", "ja"), Ok(true));
+    }
+
+    /// Our port of langdetect against langdetect itself: the languages and probabilities it
+    /// printed (seed 0) for empty, punctuation-only, one-word, mixed-language, capitalised,
+    /// URL-bearing, non-Latin-script, decomposed-Vietnamese and over-long texts
+    /// (`tests/langdetect_reference.py` made the file).
+    #[test]
+    fn langdetect_matches_the_python_package() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/langdetect_reference.jsonl"
+        );
+        let reference = std::fs::read_to_string(path).unwrap();
+        let mut compared = 0;
+        for line in reference.lines() {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = case["text"].as_str().unwrap();
+            let ours = langdetect::detect_langs(text);
+            let short: String = text.chars().take(40).collect();
+            if case.get("error").is_some() {
+                assert_eq!(ours, Err(LangDetectError::NoFeatures), "{short:?}");
+            } else {
+                let ours = ours.unwrap_or_else(|e| panic!("{short:?}: {e}"));
+                let theirs = case["langs"].as_array().unwrap();
+                assert_eq!(
+                    ours.len(),
+                    theirs.len(),
+                    "{short:?}: {ours:?} vs {theirs:?}"
+                );
+                for (o, t) in ours.iter().zip(theirs) {
+                    assert_eq!(o.lang, t[0].as_str().unwrap(), "{short:?}");
+                    let p = t[1].as_f64().unwrap();
+                    // Equal up to the order of one floating-point sum (file order here,
+                    // directory order in Python).
+                    assert!((o.prob - p).abs() < 1e-12, "{short:?}: {} vs {p}", o.prob);
+                }
+            }
+            compared += 1;
+        }
+        assert_eq!(compared, 23);
     }
 
     #[test]

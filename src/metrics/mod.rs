@@ -4,7 +4,9 @@
 //! [0, 1] (DESIGN §2), e.g. `upper_fraction(x)`, `starts_with(x, "a")`,
 //! `language_prob(x, "fr")`. This module holds the functions those expressions call: pure
 //! functions of text, with no I/O at call time (the lingua detector and the shipped lexicon are
-//! built once, on first use, in `LazyLock`s). [`register`] makes them callable from Rhai.
+//! built once, on first use, in `LazyLock`s). The one exception is [`langdetect`], the paper's
+//! language detector, whose profiles are fetched with pip and read on first use.
+//! [`register`] makes them callable from Rhai.
 //!
 //! # Shared definitions
 //!
@@ -43,6 +45,7 @@
 //! its packages).
 
 mod format;
+pub mod langdetect;
 mod language;
 mod lexicon;
 mod numbers;
@@ -74,6 +77,11 @@ pub use text::{
 pub fn sentence_count(text: &str) -> usize {
     sentence_spans(text).len()
 }
+
+/// The Rhai error value of a metric whose data (langdetect's profiles) cannot be had: a check
+/// that fails with it fails even when its persona has `on_error`, as for a missing word list.
+#[derive(Debug, Clone)]
+pub struct MissingDetectorData(pub String);
 
 /// Errors from bad arguments (never from the text).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

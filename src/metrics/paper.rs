@@ -37,6 +37,8 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
+use super::langdetect::LangDetectError;
+
 /// A helper of the paper would have raised a Python exception on this text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{function}: {reason} (the paper's helper raises a Python exception here)")]
@@ -500,27 +502,34 @@ pub fn paper_increasing_sentences<S: AsRef<str>>(sentences: &[S]) -> f64 {
     share(right, sentences.len())
 }
 
-/// `is_probably_language`: whether the most likely language of `text` is `code`; false for
-/// text without letters (the paper's detector raises there, and the helper returns false).
-/// The paper uses langdetect; we use lingua over en/fr/es/de/it ([`super::language`]).
-pub fn paper_is_language(text: &str, code: &str) -> bool {
-    super::language(text).lang == code
+/// `is_probably_language`: whether langdetect's most likely language for `text` is `code`
+/// ([`super::langdetect`], seed 0). False when langdetect finds nothing to go on (no letters:
+/// it raises, and the helper catches every exception and returns 0) or no language above 0.1.
+/// The error is only for detector data that cannot be had.
+pub fn paper_is_language(text: &str, code: &str) -> Result<bool, LangDetectError> {
+    match super::langdetect::detect_langs(text) {
+        Ok(languages) => Ok(languages.first().is_some_and(|l| l.lang == code)),
+        Err(LangDetectError::NoFeatures) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
-/// `get_french_percentage`: the probability that the text is French. The paper asks langdetect,
-/// which reports only languages above 0.1 (French below that is 0); we ask lingua (over
-/// en/fr/es/de/it, [`super::language_prob`]) and apply the same cut. The detectors differ, so
-/// the scores agree on clearly French or clearly English text and differ on mixed text.
-pub fn paper_french_probability(text: &str) -> f64 {
-    let p = super::language_prob(text, "fr").unwrap_or(0.0);
-    if p > 0.1 { p } else { 0.0 }
+/// `get_french_percentage`: langdetect's probability that the text is French (seed 0); 0 when
+/// French is not among the languages it reports (those above 0.1). Text without letters raises
+/// in the helper (uncaught), so it is [`LangDetectError::NoFeatures`] here.
+pub fn paper_french_probability(text: &str) -> Result<f64, LangDetectError> {
+    let languages = super::langdetect::detect_langs(text)?;
+    Ok(languages
+        .iter()
+        .find(|l| l.lang == "fr")
+        .map_or(0.0, |l| l.prob))
 }
 
 /// `is_valid_alternating_french_english`: the text is split on `") "`; pieces containing `(`
 /// are split on `" ("`, and those giving exactly two parts score 0.5 if the first is French and
 /// 0.5 if the second is English; the total is divided by the number of pieces containing `(`
 /// (0 when none).
-pub fn paper_french_english(text: &str) -> f64 {
+pub fn paper_french_english(text: &str) -> Result<f64, LangDetectError> {
     let pairs: Vec<Vec<&str>> = text
         .split(") ")
         .filter(|p| p.contains('('))
@@ -529,19 +538,19 @@ pub fn paper_french_english(text: &str) -> f64 {
     let mut matched = 0.0;
     for pair in &pairs {
         if let [french, english] = pair[..] {
-            if paper_is_language(py_strip(french), "fr") {
+            if paper_is_language(py_strip(french), "fr")? {
                 matched += 0.5;
             }
-            if paper_is_language(py_strip(english), "en") {
+            if paper_is_language(py_strip(english), "en")? {
                 matched += 0.5;
             }
         }
     }
-    if pairs.is_empty() {
+    Ok(if pairs.is_empty() {
         0.0
     } else {
         matched / pairs.len() as f64
-    }
+    })
 }
 
 /// `close_to_num`: the first run of ASCII digits n in the text; `1 − min(|n − target| /

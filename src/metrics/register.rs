@@ -2,6 +2,7 @@
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, Map};
 
+use super::langdetect::LangDetectError;
 use super::paper::*;
 use super::*;
 
@@ -148,6 +149,20 @@ fn paper<T>(r: Result<T, PaperError>) -> Fallible<T> {
     r.map_err(|e| e.to_string().into())
 }
 
+/// A langdetect result for Rhai: "no features" is an ordinary error (the paper's helper raises
+/// there, so an imported persona scores `on_error`); missing detector data is a
+/// [`MissingDetectorData`] value, which fails the check whatever its `on_error`.
+fn detector<T>(r: Result<T, LangDetectError>) -> Fallible<T> {
+    r.map_err(|e| match e {
+        LangDetectError::NoFeatures => e.to_string().into(),
+        LangDetectError::Data(message) => EvalAltResult::ErrorRuntime(
+            Dynamic::from(MissingDetectorData(message)),
+            rhai::Position::NONE,
+        )
+        .into(),
+    })
+}
+
 fn ints(function: &'static str, list: &Array) -> Fallible<Vec<i64>> {
     list.iter()
         .map(|v| {
@@ -281,11 +296,13 @@ fn register_paper(engine: &mut Engine) {
         },
     );
     engine.register_fn("paper_is_language", |x: &str, code: &str| {
-        paper_is_language(x, code)
+        detector(paper_is_language(x, code))
     });
-    engine.register_fn("paper_french_english", |x: &str| paper_french_english(x));
+    engine.register_fn("paper_french_english", |x: &str| {
+        detector(paper_french_english(x))
+    });
     engine.register_fn("paper_french_probability", |x: &str| {
-        paper_french_probability(x)
+        detector(paper_french_probability(x))
     });
     engine.register_fn("paper_close_to_number", |x: &str, t: INT| {
         paper(paper_close_to_number(x, t as FLOAT))

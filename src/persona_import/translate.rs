@@ -90,14 +90,13 @@ fn unknown<T>(node: &Node, what: impl Into<String>) -> Result<T, Unknown> {
     })
 }
 
-/// Helpers whose paper version uses a tagger, sentiment lexicon or language detector.
-const APPROXIMATE: [&str; 6] = [
+/// Helpers whose paper version uses NLTK's tagger or sentiment analyser, which we replace with
+/// our own (scores agree approximately). The langdetect helpers are not here: our port gives
+/// langdetect's own values (`metrics::langdetect`).
+const APPROXIMATE: [&str; 3] = [
     "count_plural_nouns",
     "fraction_past_tense_verbs",
     "get_sentiment",
-    "get_french_percentage",
-    "is_valid_alternating_french_english",
-    "is_probably_language",
 ];
 
 /// Translates `lambda x: body` to a Rhai expression over `x`.
