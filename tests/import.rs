@@ -262,18 +262,26 @@ fn translated_checks_give_the_lambdas_values() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    // Graded checks on NLTK's tagger or sentiment lexicon (ours approximate them): the
-    // direction.
+    // The sentiment helper: NLTK's VADER values (printed by NLTK 3.10.4; our port,
+    // `metrics::nltk_vader`, is compared with NLTK on 76 texts in tests/metrics.rs).
     let score = |id: &str, a: &str| library.score(library.find(id).unwrap(), a).unwrap();
-    assert!(score("persona-03", "I hate this awful, horrible city.") > 0.8);
-    assert!(score("persona-04", "What a wonderful, happy day!") > 0.5);
-    assert!(score("memorization-07", "Broccoli is disgusting and awful.") > 0.4);
-    assert!(score("multiple-choice-03", "Cats, dogs and birds.") > 0.4);
-    assert!(score("language-02", "Je voudrais visiter le musée demain matin.") > 0.9);
     assert_eq!(
-        score("language-02", "I would visit the museum tomorrow."),
-        0.0
+        score("persona-03", "I hate this awful, horrible city."),
+        (1.0 + 0.8807) / 2.0
     );
+    assert_eq!(
+        score("persona-03", "Without a doubt, the best city ever 😀"),
+        (1.0 + 0.3089) / 2.0
+    );
+    assert_eq!(score("persona-04", "What a wonderful, happy day!"), 0.794);
+    assert_eq!(score("persona-04", "?!"), 0.0);
+    assert_eq!(
+        score("memorization-07", "Broccoli is disgusting and awful."),
+        0.681
+    );
+    // The tagger helper: ours is a heuristic in place of NLTK's perceptron tagger (whose data
+    // cannot be had here), so only the direction is checked.
+    assert!(score("multiple-choice-03", "Cats, dogs and birds.") > 0.4);
 }
 
 #[test]

@@ -1924,6 +1924,39 @@ mod paper_helpers {
         assert_eq!(compared, 23);
     }
 
+    /// Our port of NLTK's VADER against NLTK 3.10.4 itself: the rounded scores it printed for
+    /// empty, punctuation-only, one-word, non-ASCII, emoji, emoticon, ALL-CAPS, booster,
+    /// dampener, negation, "but", "least", idiom, "!"/"?" and chatbot-answer texts
+    /// (`tests/nltk_vader_reference.py` made the file). Both sides are Python-rounded
+    /// decimals, so they must be equal exactly.
+    #[test]
+    fn nltk_vader_matches_nltk() {
+        use drift_script::metrics::nltk_vader::nltk_polarity_scores;
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/nltk_vader_reference.jsonl"
+        );
+        let reference = std::fs::read_to_string(path).unwrap();
+        let mut compared = 0;
+        for line in reference.lines() {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = case["text"].as_str().unwrap();
+            let ours = nltk_polarity_scores(text);
+            let short: String = text.chars().take(40).collect();
+            let theirs = |kind: &str| case[kind].as_f64().unwrap();
+            assert_eq!(ours.neg, theirs("neg"), "{short:?}: neg of {ours:?}");
+            assert_eq!(ours.neu, theirs("neu"), "{short:?}: neu of {ours:?}");
+            assert_eq!(ours.pos, theirs("pos"), "{short:?}: pos of {ours:?}");
+            assert_eq!(
+                ours.compound,
+                theirs("compound"),
+                "{short:?}: compound of {ours:?}"
+            );
+            compared += 1;
+        }
+        assert_eq!(compared, 76);
+    }
+
     #[test]
     fn tagger_helpers_keep_the_papers_conventions() {
         // No verb: the paper's past-tense share is 1 (ours is 0).

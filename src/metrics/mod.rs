@@ -36,6 +36,7 @@
 //! | `numbers(x)` | array of floats |
 //! | `list_items(x)`, `json_keys(x)` | array of strings (empty when not that format) |
 //! | `sentiment(x)` | map `#{pos, neg, neu, compound}` |
+//! | `paper_sentiment(x)` | the same map from NLTK's VADER ([`nltk_vader`]), as the paper scores; the other `paper_*` functions are in [`paper`] |
 //! | `language(x)` | map `#{lang, prob}` |
 //! | `clamp01(v)` | float |
 //! | `fold_newlines(x)` | string |
@@ -48,6 +49,7 @@ mod format;
 pub mod langdetect;
 mod language;
 mod lexicon;
+pub mod nltk_vader;
 mod numbers;
 pub mod paper;
 mod pos;

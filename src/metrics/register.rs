@@ -110,15 +110,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("contains_number", |x: &str, n: FLOAT| contains_number(x, n));
 
     // Sentiment.
-    engine.register_fn("sentiment", |x: &str| {
-        let s = sentiment(x);
-        let mut m = Map::new();
-        m.insert("pos".into(), Dynamic::from_float(s.pos));
-        m.insert("neg".into(), Dynamic::from_float(s.neg));
-        m.insert("neu".into(), Dynamic::from_float(s.neu));
-        m.insert("compound".into(), Dynamic::from_float(s.compound));
-        m
-    });
+    engine.register_fn("sentiment", |x: &str| sentiment_map(sentiment(x)));
     engine.register_fn("positivity", |x: &str| positivity(x));
     engine.register_fn("negativity", |x: &str| negativity(x));
 
@@ -147,6 +139,16 @@ pub fn register(engine: &mut Engine) {
 
 fn paper<T>(r: Result<T, PaperError>) -> Fallible<T> {
     r.map_err(|e| e.to_string().into())
+}
+
+/// VADER scores as a Rhai map `#{pos, neg, neu, compound}`.
+fn sentiment_map(s: Sentiment) -> Map {
+    let mut m = Map::new();
+    m.insert("pos".into(), Dynamic::from_float(s.pos));
+    m.insert("neg".into(), Dynamic::from_float(s.neg));
+    m.insert("neu".into(), Dynamic::from_float(s.neu));
+    m.insert("compound".into(), Dynamic::from_float(s.compound));
+    m
 }
 
 /// A langdetect result for Rhai: "no features" is an ordinary error (the paper's helper raises
@@ -295,6 +297,9 @@ fn register_paper(engine: &mut Engine) {
             Ok(paper_increasing_sentences(&s))
         },
     );
+    engine.register_fn("paper_sentiment", |x: &str| {
+        sentiment_map(super::nltk_vader::nltk_polarity_scores(x))
+    });
     engine.register_fn("paper_is_language", |x: &str, code: &str| {
         detector(paper_is_language(x, code))
     });

@@ -518,7 +518,7 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, ImportError> {
             );
             if !p.approximations.is_empty() {
                 text += &format!(
-                    "# approximate: {} (the paper uses NLTK here)\n",
+                    "# approximate: {} (the paper uses NLTK's tagger here)\n",
                     p.approximations
                         .iter()
                         .cloned()
@@ -677,7 +677,7 @@ impl ImportReport {
             .collect();
         if !approximate.is_empty() {
             s += &format!(
-                "approximate scorers (our tagger or VADER port in place of NLTK's): {}\n",
+                "approximate scorers (our part-of-speech heuristic in place of NLTK's tagger): {}\n",
                 approximate.join(", ")
             );
         }

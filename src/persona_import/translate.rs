@@ -90,14 +90,11 @@ fn unknown<T>(node: &Node, what: impl Into<String>) -> Result<T, Unknown> {
     })
 }
 
-/// Helpers whose paper version uses NLTK's tagger or sentiment analyser, which we replace with
-/// our own (scores agree approximately). The langdetect helpers are not here: our port gives
-/// langdetect's own values (`metrics::langdetect`).
-const APPROXIMATE: [&str; 3] = [
-    "count_plural_nouns",
-    "fraction_past_tense_verbs",
-    "get_sentiment",
-];
+/// Helpers whose paper version uses NLTK's perceptron tagger, which we replace with our own
+/// heuristic (scores agree approximately). The sentiment and language helpers are not here:
+/// our ports of NLTK's VADER and of langdetect give those libraries' own values
+/// (`metrics::nltk_vader`, `metrics::langdetect`).
+const APPROXIMATE: [&str; 2] = ["count_plural_nouns", "fraction_past_tense_verbs"];
 
 /// Translates `lambda x: body` to a Rhai expression over `x`.
 pub fn translate_lambda(lambda: &Node, file: &FileContext) -> Result<Check, Unknown> {
@@ -626,7 +623,7 @@ impl Translator<'_> {
                 if !["pos", "neg", "neu", "compound"].contains(&kind) {
                     return unknown(&args[1], format!("sentiment kind {kind:?}"));
                 }
-                Ok((format!("sentiment({}).{kind}", a[0]), Float))
+                Ok((format!("paper_sentiment({}).{kind}", a[0]), Float))
             }
             "get_french_percentage" => {
                 let a = self.args(node, name, args, &[Str])?;
