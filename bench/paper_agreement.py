@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""How closely drift-script's imported checks agree with the paper's own scorers.
+
+Runs every lambda of the paper's persona file (hundred_system_prompts.py, Li et al. 2024; not
+shipped with drift-script) on sample answers with the libraries the paper used, runs the same
+file through `drift-script personas import` and our metrics (examples/paper_agreement.rs), and
+prints how many of the scores are equal.
+
+    python3 -m venv /tmp/agree && /tmp/agree/bin/pip install nltk==3.10.4 langdetect==1.0.9 \
+        vaderSentiment==3.3.2
+    /tmp/agree/bin/python bench/paper_agreement.py hundred_system_prompts.py \
+        [--answers tests/fixtures/paper_answers.json]
+
+What stands in for what cannot be had offline, identically on both sides:
+- the two word lists the file downloads (frequent English words, one-syllable words): lists
+  built from the answers' own words (every word seen twice or more; every word with one vowel
+  group), written to a temporary folder, returned by a stub of `requests.get` and given to the
+  importer with --frequent-words / --one-syllable-words;
+- NLTK's VADER lexicon (an NLTK data download): the vader_lexicon.txt of the vaderSentiment
+  package, laid out as NLTK expects, scored by NLTK's own SentimentIntensityAnalyzer;
+- NLTK's perceptron tagger (a data download that cannot be had here): not run; the checks of
+  the two personas that use it are counted apart and not compared;
+- langdetect runs with DetectorFactory.seed = 0, as drift-script does (the paper left it unset).
+A lambda that raises scores 0, as an imported persona's `on_error` does.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import types
+import zipfile
+
+
+def stand_in_word_lists(answers, folder):
+    counts = {}
+    for a in answers:
+        for w in re.findall(r"[a-z']+", a.lower()):
+            counts[w] = counts.get(w, 0) + 1
+    frequent = sorted(w for w, n in counts.items() if n >= 2)
+    one_syllable = sorted(w for w in counts if len(re.findall(r"[aeiouy]+", w)) == 1)
+    paths = {}
+    for name, words in [("frequent", frequent), ("one-syllable", one_syllable)]:
+        paths[name] = os.path.join(folder, f"{name}.txt")
+        with open(paths[name], "w", encoding="utf-8") as f:
+            f.write("\n".join(words) + "\n")
+    return paths
+
+
+def vader_lexicon_for_nltk(folder):
+    import vaderSentiment
+    source = os.path.join(os.path.dirname(vaderSentiment.__file__), "vader_lexicon.txt")
+    os.makedirs(os.path.join(folder, "sentiment"), exist_ok=True)
+    with zipfile.ZipFile(os.path.join(folder, "sentiment", "vader_lexicon.zip"), "w") as z:
+        z.write(source, "vader_lexicon/vader_lexicon.txt")
+    os.environ["NLTK_DATA"] = folder
+
+
+class NoTagger(Exception):
+    pass
+
+
+def paper_scores(persona_file, answers, lists):
+    class Response:
+        def __init__(self, text):
+            self.text = text
+
+        def raise_for_status(self):
+            pass
+
+    def get(url):
+        key = "frequent" if "10000" in url else "one-syllable"
+        with open(lists[key], encoding="utf-8") as f:
+            return Response(f.read())
+
+    requests = types.ModuleType("requests")
+    requests.get = get
+    sys.modules["requests"] = requests
+    import nltk
+    import nltk.tag
+    import nltk.tokenize
+    nltk.download = lambda *a, **k: None
+
+    def no_tagger(*a, **k):
+        raise NoTagger()
+
+    nltk.pos_tag = nltk.tag.pos_tag = no_tagger
+    from langdetect import DetectorFactory
+    DetectorFactory.seed = 0
+    sys.path.insert(0, os.path.dirname(os.path.abspath(persona_file)))
+    module = __import__(os.path.splitext(os.path.basename(persona_file))[0])
+    lists_ = [module.pattern_system_prompts, module.multiple_choice_system_prompts,
+              module.persona_system_prompts, module.memorization_system_prompts,
+              module.language_system_prompts]
+    # The paper's run order: the first of each list, then the rest of each list.
+    personas = [l[0] for l in lists_] + [p for l in lists_ for p in l[1:]]
+    rows = []
+    for _system, _probe, check in personas:
+        row = []
+        for a in answers:
+            a = " ".join(a.split())
+            try:
+                v = check(a)
+                row.append(float(v))
+            except NoTagger:
+                row.append("tagger")
+            except Exception:
+                row.append(0.0)
+        rows.append(row)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("persona_file")
+    ap.add_argument("--answers", default="tests/fixtures/paper_answers.json")
+    args = ap.parse_args()
+    with open(args.answers, encoding="utf-8") as f:
+        answers = json.load(f)
+    work = tempfile.mkdtemp(prefix="paper-agreement-")
+    lists = stand_in_word_lists(answers, work)
+    vader_lexicon_for_nltk(os.path.join(work, "nltk_data"))
+    theirs = paper_scores(args.persona_file, answers, lists)
+    ours = json.loads(subprocess.run(
+        ["cargo", "run", "--quiet", "--release", "--example", "paper_agreement", "--",
+         args.persona_file, args.answers, os.path.join(work, "personas"),
+         "--frequent-words", lists["frequent"], "--one-syllable-words", lists["one-syllable"]],
+        check=True, stdout=subprocess.PIPE).stdout)
+    assert len(ours) == len(theirs), (len(ours), len(theirs))
+    equal = compared = tagger = 0
+    differing = {}
+    for persona, row in zip(ours, theirs):
+        for answer, o, t in zip(answers, persona["scores"], row):
+            if t == "tagger" or persona["approximate"]:
+                tagger += 1
+                continue
+            compared += 1
+            if isinstance(o, (int, float)) and abs(o - t) <= 1e-9:
+                equal += 1
+            else:
+                differing.setdefault(persona["id"], []).append((answer[:60], t, o))
+    for pid, cases in differing.items():
+        print(f"{pid}: {len(cases)} differ, e.g. " + "; ".join(
+            f"{a!r}: paper {t}, ours {o}" for a, t, o in cases[:3]))
+    print(f"agreement: {equal}/{compared} scores equal ({len(ours)} personas x {len(answers)} "
+          f"answers); {tagger} tagger-dependent scores not compared (no NLTK tagger data)")
+    return 0 if equal == compared else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
