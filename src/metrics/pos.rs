@@ -680,7 +680,7 @@ fn prev_ctx(toks: &[Token], ctx: &[Option<Ctx>], i: usize) -> (Option<Ctx>, bool
 }
 
 /// The immediately preceding word in the clause, adverbs included.
-fn prev_key<'a>(toks: &'a [Token], i: usize) -> Option<&'a str> {
+fn prev_key(toks: &[Token], i: usize) -> Option<&str> {
     (i > 0 && !toks[i].clause_start).then(|| toks[i - 1].key.as_str())
 }
 
@@ -901,7 +901,7 @@ fn decide(toks: &[Token], ctx: &[Option<Ctx>], tags: &[Tag], i: usize) -> (Ctx, 
     if a.plural.is_some() || (a.third_person.is_some() && key.ends_with('s')) {
         let plural = a
             .plural
-            .filter(|_| !(mid_capital && !own.is_some_and(|e| e.capitalized)));
+            .filter(|_| !mid_capital || own.is_some_and(|e| e.capitalized));
         // A word that is itself a more frequent noun is singular (news, physics, series).
         let singular_self =
             !own.is_some_and(|e| e.irregular_plural) && own_noun.is_some() && own_noun >= plural;

@@ -85,7 +85,7 @@ impl TransformerConfig {
                 reason,
             })
         };
-        if self.heads == 0 || self.kv_heads == 0 || self.heads % self.kv_heads != 0 {
+        if self.heads == 0 || self.kv_heads == 0 || !self.heads.is_multiple_of(self.kv_heads) {
             return bad(
                 "attention.head_count_kv",
                 format!(
@@ -95,7 +95,7 @@ impl TransformerConfig {
             );
         }
         // Attention kernels work on 16 dimensions at a time.
-        if self.head_dim % 16 != 0 || self.head_dim == 0 {
+        if !self.head_dim.is_multiple_of(16) || self.head_dim == 0 {
             return bad(
                 "head_dim",
                 format!(
@@ -114,10 +114,10 @@ impl TransformerConfig {
             );
         }
         // Weight tiles hold 16 output rows and quantization blocks 32 inputs.
-        if self.hidden % 32 != 0
-            || self.ffn_hidden % 32 != 0
-            || self.kv_dim() % 16 != 0
-            || self.q_dim() % 16 != 0
+        if !self.hidden.is_multiple_of(32)
+            || !self.ffn_hidden.is_multiple_of(32)
+            || !self.kv_dim().is_multiple_of(16)
+            || !self.q_dim().is_multiple_of(16)
         {
             return bad(
                 "embedding_length",

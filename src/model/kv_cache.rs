@@ -196,7 +196,7 @@ impl SeqKv {
         }
         self.tokens.truncate(len);
         self.blocks.truncate(len.div_ceil(KV_BLOCK));
-        if len % KV_BLOCK != 0 {
+        if !len.is_multiple_of(KV_BLOCK) {
             let last = Arc::make_mut(self.blocks.last_mut().expect("a block holds the tail"));
             last.tokens.truncate(len % KV_BLOCK);
         }
@@ -396,9 +396,9 @@ mod tests {
         let mut seq = from;
         let start = seq.len();
         seq.reserve(&tokens[start..], SHAPE, KvPrecision::F32);
-        for pos in start..tokens.len() {
+        for (pos, &token) in tokens.iter().enumerate().skip(start) {
             for layer in 0..2 {
-                let key = [(tokens[pos] + layer as u32) as f32; 4];
+                let key = [(token + layer as u32) as f32; 4];
                 seq.block_mut(pos)
                     .write(SHAPE, layer, pos % KV_BLOCK, &key, &key);
             }

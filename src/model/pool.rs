@@ -137,7 +137,7 @@ fn worker_loop(shared: &Shared, index: usize) {
                 break state;
             }
             spins = spins.wrapping_add(1);
-            if spins % 64 != 0 || started.elapsed() < SPIN_BEFORE_PARK {
+            if !spins.is_multiple_of(64) || started.elapsed() < SPIN_BEFORE_PARK {
                 std::hint::spin_loop();
                 continue;
             }

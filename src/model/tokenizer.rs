@@ -507,13 +507,13 @@ impl TextTokenizer {
             .map_err(tok_err("encoding text"))?;
         let mut ids = enc.get_ids().to_vec();
         let mut offsets = enc.get_offsets().to_vec();
-        if add_bos && self.add_bos {
-            if let Some(bos) = self.bos {
-                if ids.first() != Some(&bos) {
-                    ids.insert(0, bos);
-                    offsets.insert(0, (0, 0));
-                }
-            }
+        if add_bos
+            && self.add_bos
+            && let Some(bos) = self.bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+            offsets.insert(0, (0, 0));
         }
         Ok(Encoded { ids, offsets })
     }
