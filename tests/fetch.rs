@@ -236,3 +236,26 @@ fn langdetect_data_failures_are_named_and_leave_nothing() {
     assert_eq!(entries(&dir), vec!["fake_pip.py".to_string()]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `drift-script fetch-model --langdetect` prepares a machine for offline runs of imported
+/// paper personas: the model's path, then langdetect's folder.
+#[test]
+fn fetch_model_with_langdetect_prints_both_folders() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drift-script"))
+        .args(["fetch-model", "--langdetect"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].ends_with(".gguf"), "{stdout}");
+    assert!(
+        Path::new(lines[1]).join("profiles").join("fr").is_file(),
+        "{stdout}"
+    );
+}

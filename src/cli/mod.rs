@@ -31,7 +31,7 @@ enum Command {
     /// One chat turn with a model; prints only the reply (or JSON with --json).
     Chat(chat::ChatArgs),
     /// Fetches the embedded default model into the cache (and verifies its sha256).
-    FetchModel,
+    FetchModel(FetchModelArgs),
     /// Benchmarks against peers; prints one line per figure with `ratio=X`.
     Bench(crate::bench::BenchArgs),
     /// Draws a results file (JSON Lines) as a line plot, PNG or SVG.
@@ -91,7 +91,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
     };
     match cli.command {
         Some(Command::Chat(args)) => chat::run(args),
-        Some(Command::FetchModel) => fetch_model(),
+        Some(Command::FetchModel(args)) => fetch_model(args),
         Some(Command::Bench(args)) => crate::bench::run(args),
         Some(Command::Plot(args)) => plot::run(args),
         Some(Command::Personas(args)) => personas::run(args),
@@ -101,7 +101,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
     }
 }
 
-fn fetch_model() -> anyhow::Result<()> {
+#[derive(clap::Args, Debug)]
+struct FetchModelArgs {
+    /// Also fetch langdetect's profiles (the paper's language detector, used by personas
+    /// imported from its file), for machines that will run offline; prints their folder on a
+    /// second line.
+    #[arg(long)]
+    langdetect: bool,
+}
+
+fn fetch_model(args: FetchModelArgs) -> anyhow::Result<()> {
     use crate::model::fetch;
     let spec = fetch::FetchSpec::default_model();
     let path = fetch::default_model_path(&mut |msg| eprintln!("{msg}"))?;
@@ -116,5 +125,10 @@ fn fetch_model() -> anyhow::Result<()> {
         );
     }
     println!("{}", path.display());
+    if args.langdetect {
+        let folder = crate::metrics::langdetect::data_dir().map_err(anyhow::Error::msg)?;
+        crate::metrics::langdetect::LangDetect::load(&folder).map_err(anyhow::Error::msg)?;
+        println!("{}", folder.display());
+    }
     Ok(())
 }
