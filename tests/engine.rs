@@ -288,3 +288,97 @@ fn submitted_answers_ride_along_and_equal_separate_calls() {
         texts(&m.generate(&pirate, 1, &opts(23, 10)).unwrap())
     );
 }
+
+/// Prompt-lookup drafting changes how many forward passes an answer takes, never the answer:
+/// the same tokens and finish reasons with drafting off and on (4 tokens a step, so drafts are
+/// often cut short), for sampled and greedy answers, several answers per prompt, answers that
+/// end on a stop string or a token limit in the middle of a draft, and answers that ride
+/// along with another call. And drafting did happen: fewer steps than tokens.
+#[test]
+fn drafting_never_changes_answers() {
+    use drift_script::model::engine::Request;
+    let load = |draft_tokens| {
+        let path =
+            drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+        LocalModel::load_gguf(
+            &path,
+            &LocalOptions {
+                draft_tokens,
+                ..LocalOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let (plain, drafting) = (load(0), load(4));
+    let echo = vec![
+        Message::system("You repeat what you are told, word for word, three times."),
+        Message::user("The quick brown fox jumps over the lazy dog, and the lazy dog sleeps."),
+    ];
+    let cases: Vec<(Vec<Message>, SamplingOptions)> = vec![
+        (echo.clone(), opts(1, 120)),
+        (
+            echo.clone(),
+            SamplingOptions {
+                temperature: 0.0,
+                ..opts(0, 120)
+            },
+        ),
+        (conversation(), opts(2, 90)),
+        (
+            echo.clone(),
+            SamplingOptions {
+                stop: vec!["lazy dog".into()],
+                ..opts(3, 120)
+            },
+        ),
+        (echo.clone(), opts(4, 7)),
+    ];
+    let run = |m: &LocalModel| {
+        let mut out = Vec::new();
+        for (messages, o) in &cases {
+            let prompt = m.tokenize_chat(messages).unwrap().ids;
+            for g in m.generate(&prompt, 2, o).unwrap() {
+                out.push((g.tokens, g.text, g.finish_reason));
+            }
+        }
+        // A submitted answer decoding alongside a later call.
+        let echo_ids = m.tokenize_chat(&echo).unwrap().ids;
+        let ticket = m
+            .submit(
+                &[Request {
+                    prompt: &echo_ids,
+                    seed: 5,
+                    ..Request::default()
+                }],
+                2,
+                &opts(0, 80),
+            )
+            .unwrap();
+        let pirate = m.tokenize_chat(&conversation()).unwrap().ids;
+        for g in m
+            .generate(&pirate, 1, &opts(6, 60))
+            .unwrap()
+            .into_iter()
+            .chain(m.wait(ticket[0]).unwrap())
+        {
+            out.push((g.tokens, g.text, g.finish_reason));
+        }
+        out
+    };
+    let expected = run(&plain);
+    let got = run(&drafting);
+    assert_eq!(got.len(), expected.len());
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "answer {i} changed with drafting");
+    }
+    let stats = drafting.draft_stats();
+    assert_eq!(plain.draft_stats().drafted, 0);
+    assert!(
+        stats.kept > 20,
+        "drafting kept too few tokens to test anything: {stats:?}"
+    );
+    assert!(
+        stats.kept < stats.drafted,
+        "some drafts must be rejected: {stats:?}"
+    );
+}

@@ -13,7 +13,7 @@ use super::intervention::{
 };
 use super::kernels::{Isa, detected_isa};
 use super::kv_cache::{KvPrecision, PrefixCache, SeqKv};
-use super::llama::{BatchItem, ForwardContext, Scratch, Transformer};
+use super::llama::{BatchItem, ForwardContext, LogitRows, Scratch, Transformer};
 use super::loader::{self, GgufFile, WeightMode};
 use super::pool::ThreadPool;
 use super::sampler::{Sampler, SamplingOptions};
@@ -71,6 +71,9 @@ pub struct LocalOptions {
     pub kv_precision: KvPrecision,
     /// Memory the prefix cache may keep for reuse (blocks in use are not counted).
     pub cache_budget_bytes: usize,
+    /// Tokens drafted per decoding step by prompt lookup (0: none); see [`draft_tokens`].
+    /// Drafting never changes an answer, only how many forward passes it takes.
+    pub draft_tokens: usize,
 }
 
 impl Default for LocalOptions {
@@ -80,6 +83,7 @@ impl Default for LocalOptions {
             weights: WeightMode::Native,
             kv_precision: KvPrecision::F16,
             cache_budget_bytes: 512 << 20,
+            draft_tokens: default_draft_tokens(),
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct LocalModel {
     isa: Isa,
     kv_precision: KvPrecision,
     end_of_turn: Vec<u32>,
+    draft_tokens: usize,
+    drafting: DraftCounters,
     state: Mutex<EngineState>,
     info: ModelInfo,
     file_for_hash: Option<PathBuf>,
@@ -217,6 +223,8 @@ impl LocalModel {
         };
         Ok(LocalModel {
             end_of_turn: tokenizer.end_of_turn_ids(),
+            draft_tokens: options.draft_tokens,
+            drafting: DraftCounters::default(),
             tokenizer,
             template,
             pool: ThreadPool::new(options.threads),
@@ -236,6 +244,16 @@ impl LocalModel {
             sha256: OnceLock::new(),
             usage: super::UsageCounters::default(),
         })
+    }
+
+    /// How prompt-lookup drafting has gone since the model was loaded.
+    pub fn draft_stats(&self) -> DraftStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        DraftStats {
+            steps: self.drafting.steps.load(Relaxed),
+            drafted: self.drafting.drafted.load(Relaxed),
+            kept: self.drafting.kept.load(Relaxed),
+        }
     }
 
     pub fn tokenizer(&self) -> &TextTokenizer {
@@ -338,7 +356,11 @@ impl LocalModel {
             let mut items = [BatchItem {
                 seq: &mut *seq,
                 tokens: &prompt[start..end],
-                want_logits: end == prompt.len(),
+                logits: if end == prompt.len() {
+                    LogitRows::Last
+                } else {
+                    LogitRows::None
+                },
                 hook: None,
             }];
             self.transformer.forward(&ctx, &mut items, scratch);
@@ -521,7 +543,8 @@ impl LocalModel {
                         trace.full.push(full.clone());
                     }
                 }
-                answer.accept(token, self, context);
+                let fed = answer.seq.len();
+                answer.accept(token, self, context, fed);
                 state.active.push(answer);
             }
         }
@@ -591,35 +614,59 @@ impl LocalModel {
         let (vocab, context) = (config.vocab, config.context_length);
         let size = config.layers * config.heads;
         let ctx = self.context();
+        // Each answer feeds its last token, plus the tokens drafted after it (answers with a
+        // read-out, an intervention or guidance draft nothing: their hooks see one row).
+        let mut drafts: Vec<Vec<u32>> = Vec::with_capacity(state.active.len());
+        for answer in &state.active {
+            let plain = answer.hook.is_none() && answer.guide.is_none() && answer.trace.is_none();
+            let room = (answer.opts.max_tokens.saturating_sub(answer.tokens.len()))
+                .min(context.saturating_sub(answer.seq.len() + 2));
+            let limit = if plain {
+                self.draft_tokens.min(room)
+            } else {
+                0
+            };
+            let mut fed = vec![
+                *answer
+                    .tokens
+                    .last()
+                    .expect("an unfinished answer has a token"),
+            ];
+            fed.extend(draft_tokens(&answer.seq.tokens, fed[0], limit));
+            drafts.push(fed);
+        }
         let mut items: Vec<BatchItem<'_>> = Vec::with_capacity(state.active.len());
+        // Per answer: its item, its first logits row, and its guidance item's logits row.
         let mut rows = Vec::with_capacity(state.active.len());
-        for answer in state.active.iter_mut() {
+        let mut logit_rows = 0;
+        for (answer, fed) in state.active.iter_mut().zip(&drafts) {
             let Answer {
-                tokens,
-                seq,
-                hook,
-                guide,
-                ..
+                seq, hook, guide, ..
             } = answer;
-            let token =
-                std::slice::from_ref(tokens.last().expect("an unfinished answer has a token"));
             let main = items.len();
+            let first_logits = logit_rows;
             items.push(BatchItem {
-                tokens: token,
+                tokens: fed,
                 seq,
-                want_logits: true,
+                logits: if fed.len() > 1 {
+                    LogitRows::All
+                } else {
+                    LogitRows::Last
+                },
                 hook: hook.as_deref(),
             });
+            logit_rows += fed.len();
             let guide_row = guide.as_mut().map(|g| {
                 items.push(BatchItem {
-                    tokens: token,
+                    tokens: &fed[..1],
                     seq: &mut g.seq,
-                    want_logits: true,
+                    logits: LogitRows::Last,
                     hook: None,
                 });
-                items.len() - 1
+                logit_rows += 1;
+                logit_rows - 1
             });
-            rows.push((main, guide_row));
+            rows.push((main, first_logits, guide_row));
         }
         self.transformer
             .forward(&ctx, &mut items, &mut state.scratch);
@@ -628,35 +675,57 @@ impl LocalModel {
         let scratch = &state.scratch;
         let row_logits = |row: usize| &scratch.logits[row * vocab..(row + 1) * vocab];
         let mut guided = Vec::new();
-        for (answer, &(main, guide_row)) in state.active.iter_mut().zip(&rows) {
-            let logits = match (guide_row, &answer.guide) {
-                (Some(g), Some(guide)) => {
-                    guided.clear();
-                    guided.extend_from_slice(row_logits(main));
-                    guide_logits(&mut guided, row_logits(g), guide.alpha);
-                    &guided[..]
-                }
-                _ => row_logits(main),
-            };
-            let token = answer.sampler.sample(logits);
-            if let Some(trace) = answer.trace.as_mut() {
-                trace.context.push(answer.seq.len());
-                trace
-                    .pi
-                    .extend_from_slice(&scratch.pi[main * size..(main + 1) * size]);
-                if answer
-                    .hook
-                    .as_ref()
-                    .is_some_and(|h| h.readout == Readout::Full)
-                {
-                    let at = scratch.full_offsets[main];
+        let (mut drafted, mut kept) = (0, 0);
+        for ((answer, &(main, first_logits, guide_row)), fed) in
+            state.active.iter_mut().zip(&rows).zip(&drafts)
+        {
+            // The sequence now holds every fed token; `base` tokens were there before.
+            let base = answer.seq.len() - fed.len();
+            let mut used = 0;
+            for (i, drafted_next) in fed.iter().skip(1).map(Some).chain([None]).enumerate() {
+                let logits = match (guide_row, &answer.guide) {
+                    (Some(g), Some(guide)) => {
+                        guided.clear();
+                        guided.extend_from_slice(row_logits(first_logits));
+                        guide_logits(&mut guided, row_logits(g), guide.alpha);
+                        &guided[..]
+                    }
+                    _ => row_logits(first_logits + i),
+                };
+                let token = answer.sampler.sample(logits);
+                used = i + 1;
+                if let Some(trace) = answer.trace.as_mut() {
+                    trace.context.push(base + used);
                     trace
-                        .full
-                        .push(scratch.full[at..at + size * answer.seq.len()].to_vec());
+                        .pi
+                        .extend_from_slice(&scratch.pi[main * size..(main + 1) * size]);
+                    if answer
+                        .hook
+                        .as_ref()
+                        .is_some_and(|h| h.readout == Readout::Full)
+                    {
+                        let at = scratch.full_offsets[main];
+                        trace
+                            .full
+                            .push(scratch.full[at..at + size * (base + used)].to_vec());
+                    }
+                }
+                answer.accept(token, self, context, base + used);
+                // A drafted token is kept only if it is what was sampled: then the next row's
+                // logits are those plain decoding would compute next.
+                if answer.finish.is_some() || drafted_next != Some(&token) {
+                    break;
                 }
             }
-            answer.accept(token, self, context);
+            // Plain decoding would have fed exactly the rows whose logits were sampled.
+            answer.seq.truncate(base + used);
+            drafted += fed.len() as u64 - 1;
+            kept += used as u64 - 1;
         }
+        use std::sync::atomic::Ordering::Relaxed;
+        self.drafting.steps.fetch_add(1, Relaxed);
+        self.drafting.drafted.fetch_add(drafted, Relaxed);
+        self.drafting.kept.fetch_add(kept, Relaxed);
         super::profile::lap(super::profile::Phase::Sampling, &mut clock);
         self.retire_finished(state);
     }
@@ -742,7 +811,11 @@ impl LocalModel {
                 items.push(BatchItem {
                     seq,
                     tokens: &prompt[start..end],
-                    want_logits: last,
+                    logits: if last {
+                        LogitRows::Last
+                    } else {
+                        LogitRows::None
+                    },
                     hook: hooks[i],
                 });
             }
@@ -826,8 +899,9 @@ struct Answer {
 
 impl Answer {
     /// Takes a sampled token: ends the answer at an end-of-turn token, a stop string, the token
-    /// limit or the context limit.
-    fn accept(&mut self, token: u32, model: &LocalModel, context: usize) {
+    /// limit or the context limit. `fed` is how many tokens the sequence holds as of this
+    /// token's logits (drafted rows past it do not count).
+    fn accept(&mut self, token: u32, model: &LocalModel, context: usize, fed: usize) {
         let opts = &*self.opts;
         if model.end_of_turn.contains(&token) && !opts.ignore_eos {
             self.finish = Some(FinishReason::Stop);
@@ -842,10 +916,63 @@ impl Answer {
             return;
         }
         self.text = text;
-        if self.tokens.len() >= opts.max_tokens || self.seq.len() + 1 >= context {
+        if self.tokens.len() >= opts.max_tokens || fed + 1 >= context {
             self.finish = Some(FinishReason::Length);
         }
     }
+}
+
+/// How drafting has gone since the model was loaded.
+#[derive(Debug, Default)]
+struct DraftCounters {
+    steps: std::sync::atomic::AtomicU64,
+    drafted: std::sync::atomic::AtomicU64,
+    kept: std::sync::atomic::AtomicU64,
+}
+
+/// Decoding steps, tokens drafted and drafted tokens kept, since the model was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DraftStats {
+    pub steps: u64,
+    pub drafted: u64,
+    pub kept: u64,
+}
+
+/// Tokens drafted per step unless `DRIFT_SCRIPT_DRAFT_TOKENS` says otherwise (0 turns drafting
+/// off, e.g. to time decoding without it).
+fn default_draft_tokens() -> usize {
+    std::env::var("DRIFT_SCRIPT_DRAFT_TOKENS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DRAFT_TOKENS)
+}
+
+/// One drafted token a step: on the benchmark episode (paired runs, PERFORMANCE.md) one made it
+/// ~20% faster, two ~8%, three slower than none — a second drafted row is accepted too rarely
+/// to pay for its arithmetic.
+const DRAFT_TOKENS: usize = 1;
+
+/// Prompt-lookup drafting: if the last two tokens of the context (`context` then `last`)
+/// occurred earlier, the up to `limit` tokens that followed their latest earlier occurrence.
+/// Chats repeat themselves (names, phrases, the other speaker's words), so the model often
+/// samples exactly these; the drafted tokens are checked in the same forward pass as `last`
+/// and kept only while each is what the sampler draws from the row before it, which is what
+/// plain decoding would have drawn (a row's logits do not depend on the rows beside it, and the
+/// sampler takes one uniform per token in order). So drafting changes the number of forward
+/// passes, never the text.
+fn draft_tokens(context: &[u32], last: u32, limit: usize) -> Vec<u32> {
+    let Some(&previous) = context.last() else {
+        return Vec::new();
+    };
+    if limit == 0 {
+        return Vec::new();
+    }
+    // The pair (previous, last) ends at context.len(); look for it ending earlier.
+    (1..context.len().saturating_sub(1))
+        .rev()
+        .find(|&i| context[i] == last && context[i - 1] == previous)
+        .map(|i| context[i + 1..].iter().take(limit).copied().collect())
+        .unwrap_or_default()
 }
 
 /// `DRIFT_SCRIPT_TRACE=1` prints one line per generation call: prompt and decode timings.
@@ -1001,7 +1128,7 @@ impl LocalModel {
             let mut items = [BatchItem {
                 seq: &mut seq,
                 tokens: std::slice::from_ref(&token),
-                want_logits: true,
+                logits: LogitRows::Last,
                 hook: None,
             }];
             self.transformer

@@ -47,12 +47,21 @@ pub struct Transformer {
     rope: RopeTable,
 }
 
-/// One sequence's part of a batch: the tokens to append and whether to return the logits of the
-/// last of them.
+/// Which of an item's rows return logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitRows {
+    None,
+    /// The last row: what comes after the item's tokens.
+    Last,
+    /// Every row, in order (verifying drafted tokens).
+    All,
+}
+
+/// One sequence's part of a batch: the tokens to append and which of them return logits.
 pub struct BatchItem<'a> {
     pub seq: &'a mut SeqKv,
     pub tokens: &'a [u32],
-    pub want_logits: bool,
+    pub logits: LogitRows,
     /// Read-out and interventions for this sequence's attention; `None` costs nothing.
     pub hook: Option<&'a AttentionHook>,
 }
@@ -264,7 +273,8 @@ impl Transformer {
     }
 
     /// Appends each item's tokens to its sequence, computing their keys and values, and writes
-    /// the logits of the last token of every item with `want_logits` into `scratch.logits`.
+    /// the logits of the rows each item asks for (`LogitRows`) into `scratch.logits`, item by
+    /// item and row by row.
     pub fn forward(
         &self,
         ctx: &ForwardContext<'_>,
@@ -542,12 +552,20 @@ impl Transformer {
             profile::lap(Phase::Down, &mut clock);
         }
 
-        // Logits only where asked: the last row of each such item.
+        // Logits only where asked.
         let logit_rows: Vec<usize> = items
             .iter()
             .enumerate()
-            .filter(|(_, item)| item.want_logits && !item.tokens.is_empty())
-            .map(|(i, item)| item_first_row[i] + item.tokens.len() - 1)
+            .flat_map(|(i, item)| {
+                let len = item.tokens.len();
+                let wanted = match item.logits {
+                    LogitRows::None => 0..0,
+                    LogitRows::Last => len.saturating_sub(1)..len,
+                    LogitRows::All => 0..len,
+                };
+                let first = item_first_row[i];
+                wanted.map(move |j| first + j)
+            })
             .collect();
         let n = logit_rows.len();
         scratch.h.resize(n * hidden, 0.0);
