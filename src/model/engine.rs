@@ -623,8 +623,13 @@ impl LocalModel {
         let mut drafts: Vec<Vec<u32>> = Vec::with_capacity(state.active.len());
         for answer in &state.active {
             let plain = answer.hook.is_none() && answer.guide.is_none() && answer.trace.is_none();
-            let room = (answer.opts.max_tokens.saturating_sub(answer.tokens.len()))
-                .min(context.saturating_sub(answer.seq.len() + 2));
+            // A drafted row is only worth computing if the token sampled before it cannot end
+            // the answer by the token or context limit.
+            let room = (answer
+                .opts
+                .max_tokens
+                .saturating_sub(answer.tokens.len() + 1))
+            .min(context.saturating_sub(answer.seq.len() + 2));
             let limit = if plain {
                 self.draft_tokens.min(room)
             } else {
