@@ -659,6 +659,51 @@ mod tests {
         assert_eq!(r.below(31), 8);
     }
 
+    /// A folder that is not a langdetect package names the file and the problem.
+    #[test]
+    fn bad_data_folders_are_named() {
+        let dir = std::env::temp_dir().join(format!("drift-langdetect-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let err = LangDetect::load(&dir).err().unwrap();
+        assert!(
+            err.starts_with("cannot read") && err.contains("profiles"),
+            "{err}"
+        );
+        let profiles = dir.join("profiles");
+        std::fs::create_dir_all(&profiles).unwrap();
+        std::fs::write(
+            profiles.join("en"),
+            r#"{"name": "en", "freq": {"a": 2}, "n_words": [2, 0, 0]}"#,
+        )
+        .unwrap();
+        let err = LangDetect::load(&dir).err().unwrap();
+        assert!(
+            err.contains("has 1 profiles; langdetect needs at least 2"),
+            "{err}"
+        );
+        std::fs::write(profiles.join("fr"), "{not json").unwrap();
+        let err = LangDetect::load(&dir).err().unwrap();
+        assert!(
+            err.starts_with("profile format error in") && err.contains("fr"),
+            "{err}"
+        );
+        std::fs::write(
+            profiles.join("fr"),
+            r#"{"name": "en", "freq": {}, "n_words": [1, 1, 1]}"#,
+        )
+        .unwrap();
+        let err = LangDetect::load(&dir).err().unwrap();
+        assert!(err.contains("a second profile for en"), "{err}");
+        std::fs::write(
+            profiles.join("fr"),
+            r#"{"name": "fr", "freq": {}, "n_words": [1, 1, 1]}"#,
+        )
+        .unwrap();
+        let err = LangDetect::load(&dir).err().unwrap();
+        assert!(err.contains("messages.properties"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn properties_escapes() {
         let p = parse_properties("A=\\u00e9x\nB=\\u4F7C\\u6934\nC\n").unwrap();

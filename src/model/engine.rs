@@ -71,7 +71,7 @@ pub struct LocalOptions {
     pub kv_precision: KvPrecision,
     /// Memory the prefix cache may keep for reuse (blocks in use are not counted).
     pub cache_budget_bytes: usize,
-    /// Tokens drafted per decoding step by prompt lookup (0: none); see [`draft_tokens`].
+    /// Tokens drafted per decoding step by prompt lookup (0: none); see [`prompt_lookup_draft`].
     /// Drafting never changes an answer, only how many forward passes it takes.
     pub draft_tokens: usize,
 }
@@ -619,8 +619,10 @@ impl LocalModel {
         let size = config.layers * config.heads;
         let ctx = self.context();
         // Each answer feeds its last token, plus the tokens drafted after it (answers with a
-        // read-out, an intervention or guidance draft nothing: their hooks see one row).
-        let mut drafts: Vec<Vec<u32>> = Vec::with_capacity(state.active.len());
+        // read-out, an intervention or guidance draft nothing: their hooks see one row). All
+        // answers' fed tokens share one buffer; `spans[a]` is answer `a`'s part.
+        let mut fed_tokens: Vec<u32> = Vec::with_capacity(2 * state.active.len());
+        let mut spans = Vec::with_capacity(state.active.len());
         for answer in &state.active {
             let plain = answer.hook.is_none() && answer.guide.is_none() && answer.trace.is_none();
             // A drafted row is only worth computing if the token sampled before it cannot end
@@ -635,33 +637,30 @@ impl LocalModel {
             } else {
                 0
             };
-            let mut fed = vec![
-                *answer
-                    .tokens
-                    .last()
-                    .expect("an unfinished answer has a token"),
-            ];
-            fed.extend(draft_tokens(&answer.seq.tokens, fed[0], limit));
-            drafts.push(fed);
+            let last = *answer
+                .tokens
+                .last()
+                .expect("an unfinished answer has a token");
+            let start = fed_tokens.len();
+            fed_tokens.push(last);
+            fed_tokens.extend_from_slice(prompt_lookup_draft(&answer.seq.tokens, last, limit));
+            spans.push(start..fed_tokens.len());
         }
         let mut items: Vec<BatchItem<'_>> = Vec::with_capacity(state.active.len());
         // Per answer: its item, its first logits row, and its guidance item's logits row.
         let mut rows = Vec::with_capacity(state.active.len());
         let mut logit_rows = 0;
-        for (answer, fed) in state.active.iter_mut().zip(&drafts) {
+        for (answer, span) in state.active.iter_mut().zip(&spans) {
             let Answer {
                 seq, hook, guide, ..
             } = answer;
+            let fed = &fed_tokens[span.clone()];
             let main = items.len();
             let first_logits = logit_rows;
             items.push(BatchItem {
                 tokens: fed,
                 seq,
-                logits: if fed.len() > 1 {
-                    LogitRows::All
-                } else {
-                    LogitRows::Last
-                },
+                logits: LogitRows::All,
                 hook: hook.as_deref(),
             });
             logit_rows += fed.len();
@@ -685,13 +684,14 @@ impl LocalModel {
         let row_logits = |row: usize| &scratch.logits[row * vocab..(row + 1) * vocab];
         let mut guided = Vec::new();
         let (mut drafted, mut kept) = (0, 0);
-        for ((answer, &(main, first_logits, guide_row)), fed) in
-            state.active.iter_mut().zip(&rows).zip(&drafts)
+        for ((answer, &(main, first_logits, guide_row)), span) in
+            state.active.iter_mut().zip(&rows).zip(&spans)
         {
+            let fed = &fed_tokens[span.clone()];
             // The sequence now holds every fed token; `base` tokens were there before.
             let base = answer.seq.len() - fed.len();
             let mut used = 0;
-            for (i, drafted_next) in fed.iter().skip(1).map(Some).chain([None]).enumerate() {
+            for i in 0..fed.len() {
                 let logits = match (guide_row, &answer.guide) {
                     (Some(g), Some(guide)) => {
                         guided.clear();
@@ -722,7 +722,7 @@ impl LocalModel {
                 answer.accept(token, self, context, base + used);
                 // A drafted token is kept only if it is what was sampled: then the next row's
                 // logits are those plain decoding would compute next.
-                if answer.finish.is_some() || drafted_next != Some(&token) {
+                if answer.finish.is_some() || fed.get(i + 1) != Some(&token) {
                     break;
                 }
             }
@@ -969,19 +969,21 @@ const DRAFT_TOKENS: usize = 1;
 /// plain decoding would have drawn (a row's logits do not depend on the rows beside it, and the
 /// sampler takes one uniform per token in order). So drafting changes the number of forward
 /// passes, never the text.
-fn draft_tokens(context: &[u32], last: u32, limit: usize) -> Vec<u32> {
+fn prompt_lookup_draft(context: &[u32], last: u32, limit: usize) -> &[u32] {
     let Some(&previous) = context.last() else {
-        return Vec::new();
+        return &[];
     };
     if limit == 0 {
-        return Vec::new();
+        return &[];
     }
     // The pair (previous, last) ends at context.len(); look for it ending earlier.
     (1..context.len().saturating_sub(1))
         .rev()
         .find(|&i| context[i] == last && context[i - 1] == previous)
-        .map(|i| context[i + 1..].iter().take(limit).copied().collect())
-        .unwrap_or_default()
+        .map_or(&[], |i| {
+            let after = &context[i + 1..];
+            &after[..after.len().min(limit)]
+        })
 }
 
 /// `DRIFT_SCRIPT_TRACE=1` prints one line per generation call: prompt and decode timings.
