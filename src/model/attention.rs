@@ -146,7 +146,7 @@ pub fn attend_rows(isa: Isa, at: &AttendAt, rows: &mut [RowQuery<'_>]) {
             attention_scores(isa, at, &plan, &inputs, 0..plan.blocks, scores.as_mut_ptr());
             let mut hooks: Vec<Option<RowHook<'_>>> =
                 rows.iter_mut().map(|r| r.hook.take()).collect();
-            attention_softmax(at, &plan, &mut scores, &mut hooks);
+            attention_softmax(isa, at, &plan, &mut scores, &mut hooks);
             attention_sums(
                 isa,
                 at,
@@ -270,6 +270,7 @@ pub unsafe fn attention_scores(
 /// Phase 2: each row's scores become a softmax per head; then the row's hook (read-out,
 /// split-softmax) sees them.
 pub fn attention_softmax(
+    isa: Isa,
     at: &AttendAt,
     plan: &RowsPlan,
     scores: &mut [f32],
@@ -279,7 +280,7 @@ pub fn attention_softmax(
     for (r, span) in plan.spans.iter().enumerate() {
         let mine = &mut scores[span.offset..span.offset + group * span.n];
         for head in 0..group {
-            softmax(&mut mine[head * span.n..(head + 1) * span.n]);
+            softmax_for(isa, &mut mine[head * span.n..(head + 1) * span.n]);
         }
         // `mine` now holds each head's attention distribution over positions
         // first..=position: `n` weights summing to 1. Read-outs and interventions
@@ -866,18 +867,43 @@ unsafe fn sum_avx512<E: KvElem, const N: usize>(
     dims: Range<usize>,
     out: &[*mut f32],
 ) {
-    use std::arch::x86_64::*;
     unsafe {
         let w: [*const f32; N] = std::array::from_fn(|i| w[i]);
         let out: [*mut f32; N] = std::array::from_fn(|i| out[i]);
         // Up to 64 dimensions (four registers) per pass, fewer when many vectors share the
-        // registers: each value row is loaded once per pass and feeds every query vector.
-        let width = if N <= 6 { 4 } else { 2 };
-        for c in dims.clone().step_by(16 * width) {
-            let chunks = ((dims.end - c) / 16).min(width);
-            let mut acc = [[_mm512_setzero_ps(); 4]; N];
+        // registers: each value row is loaded once per pass and feeds every query vector. The
+        // width is a constant so that the accumulators stay in registers.
+        let dims_len = dims.end - dims.start;
+        if N <= 6 && dims_len % 64 == 0 {
+            sum_avx512_width::<E, N, 4>(vp, next, &w, count, hd, dims, &out);
+        } else if dims_len % 32 == 0 {
+            sum_avx512_width::<E, N, 2>(vp, next, &w, count, hd, dims, &out);
+        } else {
+            sum_avx512_width::<E, N, 1>(vp, next, &w, count, hd, dims, &out);
+        }
+    }
+}
+
+/// [`sum_avx512`] over dimension chunks of `16 × W` (the range must be a multiple).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn sum_avx512_width<E: KvElem, const N: usize, const W: usize>(
+    vp: *const E,
+    next: *const u8,
+    w: &[*const f32; N],
+    count: usize,
+    hd: usize,
+    dims: Range<usize>,
+    out: &[*mut f32; N],
+) {
+    use std::arch::x86_64::*;
+    unsafe {
+        for c in dims.clone().step_by(16 * W) {
+            // Loops, not `array::from_fn`: a closure does not inherit the caller's target
+            // features, so the intrinsics inside it would become calls.
+            let mut acc = [[_mm512_setzero_ps(); W]; N];
             for (i, acc) in acc.iter_mut().enumerate() {
-                for (j, a) in acc.iter_mut().enumerate().take(chunks) {
+                for (j, a) in acc.iter_mut().enumerate() {
                     *a = _mm512_loadu_ps(out[i].add(c + 16 * j));
                 }
             }
@@ -886,22 +912,19 @@ unsafe fn sum_avx512<E: KvElem, const N: usize>(
                     prefetch_rows(next, t, hd * std::mem::size_of::<E>());
                 }
                 let base = vp.add(t * hd + c);
-                let values: [__m512; 4] = std::array::from_fn(|j| {
-                    if j < chunks {
-                        E::load16(base.add(16 * j))
-                    } else {
-                        _mm512_setzero_ps()
-                    }
-                });
+                let mut values = [_mm512_setzero_ps(); W];
+                for (j, v) in values.iter_mut().enumerate() {
+                    *v = E::load16(base.add(16 * j));
+                }
                 for (i, acc) in acc.iter_mut().enumerate() {
                     let weight = _mm512_set1_ps(*w[i].add(t));
-                    for j in 0..chunks {
+                    for j in 0..W {
                         acc[j] = _mm512_fmadd_ps(weight, values[j], acc[j]);
                     }
                 }
             }
             for (i, acc) in acc.iter().enumerate() {
-                for (j, a) in acc.iter().enumerate().take(chunks) {
+                for (j, a) in acc.iter().enumerate() {
                     _mm512_storeu_ps(out[i].add(c + 16 * j), *a);
                 }
             }
@@ -940,6 +963,11 @@ unsafe fn sum_avx2<E: KvElem, const N: usize>(
             }
         }
     }
+}
+
+super::kernels::compiled_for_isa! {
+    /// [`softmax`] compiled for `isa`.
+    fn softmax_for(values: &mut [f32]) = softmax;
 }
 
 /// In-place softmax with lane-structured sums (see `math`).
@@ -1205,7 +1233,7 @@ mod tests {
                             attention_scores(isa, &at, &plan, &inputs, blocks, scores.as_mut_ptr())
                         };
                     }
-                    attention_softmax(&at, &plan, &mut scores, &mut []);
+                    attention_softmax(isa, &at, &plan, &mut scores, &mut []);
                     for dims in [32..HD, 0..32] {
                         unsafe { attention_sums(isa, &at, &plan, &inputs, &scores, &outs, dims) };
                     }

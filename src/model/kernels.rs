@@ -65,6 +65,37 @@ fn best_isa() -> Isa {
     Isa::Portable
 }
 
+/// Defines `$name(isa, args…)`, which runs the `#[inline(always)]` function `$inner` compiled
+/// for the instruction set `isa` names. Element-wise code outside the kernels is otherwise built
+/// for baseline x86-64 (4 lanes); the arithmetic is written lane by lane and Rust never fuses or
+/// reorders floats, so every width gives the same bits, only sooner.
+macro_rules! compiled_for_isa {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $inner:path;) => {
+        $(#[$meta])*
+        $vis fn $name(isa: $crate::model::kernels::Isa, $($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $inner($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $inner($($arg),*)
+                }
+                // SAFETY: `isa` names an instruction set only where it was detected.
+                match isa {
+                    $crate::model::kernels::Isa::Avx512Vnni => return unsafe { avx512($($arg),*) },
+                    $crate::model::kernels::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::model::kernels::Isa::Portable => {}
+                }
+            }
+            $inner($($arg),*)
+        }
+    };
+}
+pub(crate) use compiled_for_isa;
+
 /// A raw output pointer shared by tasks that write disjoint parts of one buffer.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -109,7 +140,7 @@ pub fn matmul(
         return;
     }
     if w.is_quantized() {
-        quantize_rows(pool, x, m, w.cols, xq);
+        quantize_rows(pool, isa, x, m, w.cols, xq);
     }
     let tiles = w.tiles();
     // About four tasks per thread balance the load, but a task should hold several tiles so
@@ -167,11 +198,18 @@ fn tile_slice<E>(v: &[E], tile: usize, cols: usize) -> &[E] {
     &v[tile * cols * TILE..(tile + 1) * cols * TILE]
 }
 
-fn quantize_rows(pool: &ThreadPool, x: &[f32], m: usize, cols: usize, xq: &mut QuantizedRows) {
+fn quantize_rows(
+    pool: &ThreadPool,
+    isa: Isa,
+    x: &[f32],
+    m: usize,
+    cols: usize,
+    xq: &mut QuantizedRows,
+) {
     xq.resize(m, cols);
     if m < 8 {
         for r in 0..m {
-            xq.set_row(r, &x[r * cols..(r + 1) * cols]);
+            xq.set_row(isa, r, &x[r * cols..(r + 1) * cols]);
         }
         return;
     }
@@ -182,7 +220,7 @@ fn quantize_rows(pool: &ThreadPool, x: &[f32], m: usize, cols: usize, xq: &mut Q
         for r in rows {
             // SAFETY: each task quantizes different rows, which live in disjoint parts of the
             // buffers; `set_row` touches only row `r`.
-            unsafe { (*xq_ptr.get()).set_row(r, &x[r * cols..(r + 1) * cols]) };
+            unsafe { (*xq_ptr.get()).set_row(isa, r, &x[r * cols..(r + 1) * cols]) };
         }
     });
 }

@@ -373,6 +373,7 @@ impl Transformer {
         for (l, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(
                 ctx.pool,
+                ctx.isa,
                 &scratch.x,
                 &layer.attn_norm,
                 cfg.rms_eps,
@@ -499,7 +500,7 @@ impl Transformer {
                         scores.as_mut_ptr(),
                     )
                 };
-                attention_softmax(&at, plan, scores, &mut row_hooks(g, rows));
+                attention_softmax(ctx.isa, &at, plan, scores, &mut row_hooks(g, rows));
                 unsafe {
                     attention_sums(ctx.isa, &at, plan, &inputs, scores, &outs(g, rows), 0..hd)
                 };
@@ -520,6 +521,7 @@ impl Transformer {
 
             rms_norm_rows(
                 ctx.pool,
+                ctx.isa,
                 &scratch.x,
                 &layer.ffn_norm,
                 cfg.rms_eps,
@@ -537,7 +539,7 @@ impl Transformer {
                 &mut scratch.xq,
             );
             profile::lap(Phase::GateUp, &mut clock);
-            swiglu_rows(ctx.pool, &scratch.gate_up, ffn, &mut scratch.act);
+            swiglu_rows(ctx.pool, ctx.isa, &scratch.gate_up, ffn, &mut scratch.act);
             profile::lap(Phase::Swiglu, &mut clock);
             matmul(
                 ctx.pool,
@@ -570,7 +572,8 @@ impl Transformer {
         let n = logit_rows.len();
         scratch.h.resize(n * hidden, 0.0);
         for (j, &r) in logit_rows.iter().enumerate() {
-            math::rms_norm(
+            rms_norm_for(
+                ctx.isa,
                 &scratch.x[r * hidden..(r + 1) * hidden],
                 &self.final_norm,
                 cfg.rms_eps,
@@ -601,6 +604,7 @@ fn add_in_place(x: &mut [f32], delta: &[f32]) {
 /// Row-parallel RMSNorm of `rows × width` values.
 fn rms_norm_rows(
     pool: &ThreadPool,
+    isa: Isa,
     x: &[f32],
     weight: &[f32],
     eps: f32,
@@ -614,13 +618,30 @@ fn rms_norm_rows(
         for r in split_range(rows, parts, p) {
             // SAFETY: each part writes its own rows.
             let o = unsafe { out_rows.slice(r * width, width) };
-            math::rms_norm(&x[r * width..(r + 1) * width], weight, eps, o);
+            rms_norm_for(isa, &x[r * width..(r + 1) * width], weight, eps, o);
         }
     });
 }
 
+super::kernels::compiled_for_isa! {
+    /// [`math::rms_norm`] compiled for `isa`.
+    fn rms_norm_for(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) = math::rms_norm;
+}
+
+super::kernels::compiled_for_isa! {
+    /// `out = silu(gate) · up`, compiled for `isa`.
+    fn swiglu_for(gate: &[f32], up: &[f32], out: &mut [f32]) = swiglu;
+}
+
+#[inline(always)]
+fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = math::silu(g) * u;
+    }
+}
+
 /// act = silu(gate) · up, row-parallel.
-fn swiglu_rows(pool: &ThreadPool, gate_up: &[f32], ffn: usize, act: &mut [f32]) {
+fn swiglu_rows(pool: &ThreadPool, isa: Isa, gate_up: &[f32], ffn: usize, act: &mut [f32]) {
     let rows = act.len() / ffn;
     let parts = if rows >= 16 { pool.threads() * 2 } else { 1 };
     let act_rows = SharedRows(act.as_mut_ptr());
@@ -629,9 +650,7 @@ fn swiglu_rows(pool: &ThreadPool, gate_up: &[f32], ffn: usize, act: &mut [f32]) 
             let (gate, up) = gate_up[r * 2 * ffn..(r + 1) * 2 * ffn].split_at(ffn);
             // SAFETY: each part writes its own rows.
             let out = unsafe { act_rows.slice(r * ffn, ffn) };
-            for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-                *o = math::silu(g) * u;
-            }
+            swiglu_for(isa, gate, up, out);
         }
     });
 }

@@ -83,9 +83,14 @@ pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23, as in `round_small`
     let input = x;
     let x = x.clamp(-87.0, 88.0);
-    let n = round_small(x * LOG2_E);
+    // n = round(x·log2 e), as `round_small` computes it; `shifted` holds n in its low mantissa
+    // bits, read below as an integer (a float-to-int cast would not vectorize: Rust's `as`
+    // saturates, and LLVM checks each lane in scalar code).
+    let shifted = x * LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
     // Plain multiply-adds, not `mul_add`: code outside the dispatched kernels is compiled for
     // baseline x86-64, where `mul_add` is a library call (and Rust never fuses `a * b + c`).
     let r = (x - n * LN2_HI) - n * LN2_LO;
@@ -96,7 +101,8 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let n_int = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
+    let scale = f32::from_bits(n_int.wrapping_add(127) << 23);
     // A select rather than an early return, so that loops over `exp` still vectorize.
     if input.is_nan() { input } else { p * scale }
 }

@@ -347,24 +347,43 @@ impl QuantizedRows {
         self.s.resize(rows * cols / QBLOCK, 0.0);
     }
 
-    /// Quantizes row `r` from `x` (which must hold `cols` values).
-    pub fn set_row(&mut self, r: usize, x: &[f32]) {
+    /// Quantizes row `r` from `x` (which must hold `cols` values), compiled for `isa`.
+    pub fn set_row(&mut self, isa: super::kernels::Isa, r: usize, x: &[f32]) {
         let nb = self.cols / QBLOCK;
-        let qs = &mut self.qs[r * self.cols..(r + 1) * self.cols];
-        for b in 0..nb {
-            let xs = &x[b * QBLOCK..(b + 1) * QBLOCK];
-            let amax = xs.iter().fold(0f32, |a, &v| a.max(v.abs()));
-            let d = amax / 127.0;
-            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let mut sum = 0i32;
-            for (q, &v) in qs[b * QBLOCK..(b + 1) * QBLOCK].iter_mut().zip(xs) {
-                let code = super::math::round_small((v * inv).clamp(-127.0, 127.0)) as i8;
-                *q = code;
-                sum += i32::from(code);
-            }
-            self.d[r * nb + b] = d;
-            self.s[r * nb + b] = d * sum as f32;
+        quantize_row_for(
+            isa,
+            &mut self.qs[r * self.cols..(r + 1) * self.cols],
+            &mut self.d[r * nb..(r + 1) * nb],
+            &mut self.s[r * nb..(r + 1) * nb],
+            x,
+        );
+    }
+}
+
+super::kernels::compiled_for_isa! {
+    fn quantize_row_for(qs: &mut [i8], d: &mut [f32], s: &mut [f32], x: &[f32]) = quantize_row;
+}
+
+/// Symmetric 8-bit codes of one activation row, per 32-value block: d = max|x|/127,
+/// q = round(x/d), and s = d·Σq (the term a weight block's offset multiplies).
+#[inline(always)]
+fn quantize_row(qs: &mut [i8], d: &mut [f32], s: &mut [f32], x: &[f32]) {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23, as in `math::round_small`
+    for (b, xs) in x.chunks_exact(QBLOCK).enumerate() {
+        let amax = xs.iter().fold(0f32, |a, &v| a.max(v.abs()));
+        let scale = amax / 127.0;
+        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in qs[b * QBLOCK..(b + 1) * QBLOCK].iter_mut().zip(xs) {
+            // round(v/d) as `math::round_small` computes it, read from the float's low
+            // mantissa bits: a float-to-int cast would not vectorize (Rust's `as` saturates).
+            let shifted = (v * inv).clamp(-127.0, 127.0) + MAGIC;
+            let code = shifted.to_bits().wrapping_sub(MAGIC.to_bits()) as i32 as i8;
+            *q = code;
+            sum += i32::from(code);
         }
+        d[b] = scale;
+        s[b] = scale * sum as f32;
     }
 }
 
