@@ -54,37 +54,41 @@ fn main() {
     let q: Vec<f32> = (0..shape.heads * 64)
         .map(|i| (i % 5) as f32 * 0.01 + 0.01)
         .collect();
-    let repetitions = 50;
+    // The fastest of several batches: this VM's speed drifts from second to second.
+    let (batches, repetitions) = (8, 10);
     let isa = detected_isa();
-    let started = std::time::Instant::now();
-    std::thread::scope(|scope| {
-        for seq in &sequences {
-            let q = &q;
-            scope.spawn(move || {
-                let mut out = vec![0f32; group_dim];
-                for _ in 0..repetitions {
-                    for layer in 0..kv_shape.layers {
-                        for g in 0..kv_shape.kv_heads {
-                            let q = &q[g * group_dim..(g + 1) * group_dim];
-                            attend_row(
-                                isa,
-                                seq,
-                                kv_shape,
-                                layer,
-                                g,
-                                &shape,
-                                context - 1,
-                                q,
-                                &mut out,
-                                None,
-                            );
+    let mut per_token = f64::INFINITY;
+    for _ in 0..batches {
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            for seq in &sequences {
+                let q = &q;
+                scope.spawn(move || {
+                    let mut out = vec![0f32; group_dim];
+                    for _ in 0..repetitions {
+                        for layer in 0..kv_shape.layers {
+                            for g in 0..kv_shape.kv_heads {
+                                let q = &q[g * group_dim..(g + 1) * group_dim];
+                                attend_row(
+                                    isa,
+                                    seq,
+                                    kv_shape,
+                                    layer,
+                                    g,
+                                    &shape,
+                                    context - 1,
+                                    q,
+                                    &mut out,
+                                    None,
+                                );
+                            }
                         }
                     }
-                }
-            });
-        }
-    });
-    let per_token = started.elapsed().as_secs_f64() / repetitions as f64;
+                });
+            }
+        });
+        per_token = per_token.min(started.elapsed().as_secs_f64() / repetitions as f64);
+    }
     let bytes = (context * kv_shape.layers * kv_shape.kv_heads * 64 * 2 * 2 * threads) as f64;
     println!(
         "context {context}, {threads} thread(s): {:.2} ms per token (all layers and heads), {:.1} GB/s of keys and values",
