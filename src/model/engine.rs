@@ -918,15 +918,19 @@ impl Answer {
             return;
         }
         self.tokens.push(token);
-        let text = model.tokenizer.decode(&self.tokens);
-        if let Some(cut) = opts.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-            self.text = text[..cut].to_string();
-            self.finish = Some(FinishReason::Stop);
-            return;
+        // The text is needed only at the end, unless stop strings must be looked for in it
+        // (decoding the whole answer at every step was most of the sampling phase).
+        if !opts.stop.is_empty() {
+            let text = model.tokenizer.decode(&self.tokens);
+            if let Some(cut) = opts.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                self.text = text[..cut].to_string();
+                self.finish = Some(FinishReason::Stop);
+                return;
+            }
         }
-        self.text = text;
         if self.tokens.len() >= opts.max_tokens || fed + 1 >= context {
             self.finish = Some(FinishReason::Length);
+            self.text = model.tokenizer.decode(&self.tokens);
         }
     }
 }

@@ -200,30 +200,18 @@ impl Sampler {
 /// `out[i] = exp((logits[i] − max) · inv_t)`, compiled for the best instruction set (the
 /// arithmetic is the same plain Rust everywhere, so the results are too).
 fn scaled_exp(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
-    #[inline(always)]
-    fn body(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
-        for (o, &l) in out.iter_mut().zip(logits) {
-            *o = math::exp((l - max) * inv_t);
-        }
+    scaled_exp_for(super::kernels::detected_isa(), logits, max, inv_t, out)
+}
+
+super::kernels::compiled_for_isa! {
+    fn scaled_exp_for(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) = scaled_exp_body;
+}
+
+#[inline(always)]
+fn scaled_exp_body(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
+    for (o, &l) in out.iter_mut().zip(logits) {
+        *o = math::exp((l - max) * inv_t);
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw")]
-        unsafe fn avx512(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
-            body(logits, max, inv_t, out)
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
-            body(logits, max, inv_t, out)
-        }
-        match super::kernels::detected_isa() {
-            // SAFETY: run only where the instruction set was detected.
-            super::kernels::Isa::Avx512Vnni => return unsafe { avx512(logits, max, inv_t, out) },
-            super::kernels::Isa::Avx2 => return unsafe { avx2(logits, max, inv_t, out) },
-            super::kernels::Isa::Portable => {}
-        }
-    }
-    body(logits, max, inv_t, out)
 }
 
 /// Σ values in f64, in 8 interleaved partial sums folded in a fixed order: the same result
