@@ -874,6 +874,8 @@ unsafe fn sum_avx512<E: KvElem, const N: usize>(
         // registers: each value row is loaded once per pass and feeds every query vector. The
         // width is a constant so that the accumulators stay in registers.
         let dims_len = dims.end - dims.start;
+        // Head dimensions are multiples of 16 (`config` rejects others).
+        debug_assert!(dims_len.is_multiple_of(16));
         if N <= 6 && dims_len.is_multiple_of(64) {
             sum_avx512_width::<E, N, 4>(vp, next, &w, count, hd, dims, &out);
         } else if dims_len.is_multiple_of(32) {
