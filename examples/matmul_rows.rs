@@ -6,7 +6,7 @@
 //! `cargo run --release --example matmul_rows [-- THREADS]`
 use drift_script::model::kernels::{detected_isa, matmul};
 use drift_script::model::pool::ThreadPool;
-use drift_script::model::quant::{Matrix, QuantizedRows, StorageFormat};
+use drift_script::model::quant::{Matrix, QuantizedRows};
 use half::f16;
 
 fn matrix(rows: usize, cols: usize, wide: bool) -> Matrix {
@@ -35,7 +35,6 @@ fn main() {
         ("u4 576x1536 (hot)", matrix(576, 1536, false), 200),
         ("u8 49152x576 (cold)", matrix(49152, 576, true), 4),
     ];
-    let _ = StorageFormat::F32;
     for (name, w, reps) in &cases {
         for m in [1usize, 2, 4, 6, 8] {
             let x: Vec<f32> = (0..m * w.cols)

@@ -961,8 +961,8 @@ fn default_draft_tokens() -> usize {
 }
 
 /// One drafted token a step: on the benchmark episode (paired runs, PERFORMANCE.md) one made it
-/// ~20% faster, two ~8%, three slower than none — a second drafted row is accepted too rarely
-/// to pay for its arithmetic.
+/// ~20% faster than none; two or three were slower than one — a second drafted row is kept only
+/// about a quarter of the time, too rarely to pay for its arithmetic.
 const DRAFT_TOKENS: usize = 1;
 
 /// Prompt-lookup drafting: if the last two tokens of the context (`context` then `last`)

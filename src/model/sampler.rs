@@ -7,6 +7,7 @@
 
 use super::error::{ModelError, Result};
 use super::intervention::Intervention;
+use super::kernels::detected_isa;
 use super::math;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -116,7 +117,7 @@ impl Sampler {
         let inv_t = 1.0 / self.temperature;
         // Unnormalised probabilities, relative to the most likely token.
         self.probs.resize(logits.len(), 0.0);
-        scaled_exp(logits, max, inv_t, &mut self.probs);
+        scaled_exp_for(detected_isa(), logits, max, inv_t, &mut self.probs);
         // Most likely first; equal probabilities by token id.
         let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         self.candidates.clear();
@@ -197,13 +198,9 @@ impl Sampler {
     }
 }
 
-/// `out[i] = exp((logits[i] − max) · inv_t)`, compiled for the best instruction set (the
-/// arithmetic is the same plain Rust everywhere, so the results are too).
-fn scaled_exp(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) {
-    scaled_exp_for(super::kernels::detected_isa(), logits, max, inv_t, out)
-}
-
 super::kernels::compiled_for_isa! {
+    /// `out[i] = exp((logits[i] − max) · inv_t)`, compiled for `isa` (the
+    /// arithmetic is the same plain Rust everywhere, so the results are too).
     fn scaled_exp_for(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) = scaled_exp_body;
 }
 
