@@ -400,10 +400,23 @@ impl KvElem for f16 {
         super::quant::f16_bits_to_f32(self.to_bits())
     }
     #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
     unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
-        use std::arch::x86_64::*;
-        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+        // The conversion reads memory itself: `_mm512_cvtph_ps` asks for exception suppression,
+        // which only the register form encodes, so it compiles to a load plus a two-µop
+        // register conversion, and the extra µop competes with the multiply-adds for port 5.
+        let out: std::arch::x86_64::__m512;
+        // SAFETY: the caller guarantees 16 readable values at `p` and AVX-512 (see the trait).
+        unsafe {
+            std::arch::asm!(
+                "vcvtph2ps {out}, ymmword ptr [{p}]",
+                out = out(zmm_reg) out,
+                p = in(reg) p,
+                options(pure, readonly, nostack, preserves_flags),
+            )
+        };
+        out
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]

@@ -1,0 +1,87 @@
+//! Attention arithmetic with several query rows: `ROWS` rows of one sequence (the last
+//! positions, as a prompt chunk or a decoding row with its drafted token) over `CONTEXT`
+//! positions, one thread. With `LAYERS` = 1 the keys and values stay in cache, so this measures
+//! the kernels' arithmetic rate (multiply-adds per second) rather than memory.
+//!
+//! `cargo run --release --example attention_rows -- [CONTEXT] [ROWS] [LAYERS]`
+use drift_script::model::attention::{AttendAt, AttentionShape, RowQuery, attend_rows};
+use drift_script::model::kernels::detected_isa;
+use drift_script::model::kv_cache::{KvPrecision, KvShape, SeqKv};
+
+fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("a number"));
+    let context = args.next().unwrap_or(2000);
+    let rows = args.next().unwrap_or(2);
+    let layers = args.next().unwrap_or(1);
+    let kv_shape = KvShape {
+        layers,
+        kv_heads: 3,
+        head_dim: 64,
+    };
+    let shape = AttentionShape {
+        heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        window: None,
+    };
+    let group_dim = shape.group() * shape.head_dim;
+    let mut seq = SeqKv::default();
+    seq.reserve(
+        &(0..context as u32).collect::<Vec<_>>(),
+        kv_shape,
+        KvPrecision::F16,
+    );
+    let kv_row: Vec<f32> = (0..3 * 64)
+        .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
+        .collect();
+    for p in 0..context {
+        for layer in 0..layers {
+            seq.block_mut(p)
+                .write(kv_shape, layer, p % 32, &kv_row, &kv_row);
+        }
+    }
+    let q: Vec<f32> = (0..group_dim)
+        .map(|i| (i % 5) as f32 * 0.01 + 0.01)
+        .collect();
+    let mut outs = vec![vec![0f32; group_dim]; rows];
+    let isa = detected_isa();
+    let repetitions = (200 / layers).max(2);
+    let mut best = f64::INFINITY;
+    for _ in 0..8 {
+        let started = std::time::Instant::now();
+        for _ in 0..repetitions {
+            for layer in 0..layers {
+                for kv_head in 0..3 {
+                    let at = AttendAt {
+                        kv_shape,
+                        layer,
+                        kv_head,
+                        shape,
+                    };
+                    let mut queries: Vec<RowQuery<'_>> = outs
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(r, out)| RowQuery {
+                            kv: &seq,
+                            position: context - rows + r,
+                            q: &q,
+                            out,
+                            hook: None,
+                        })
+                        .collect();
+                    attend_rows(isa, &at, &mut queries);
+                }
+            }
+        }
+        best = best.min(started.elapsed().as_secs_f64() / (repetitions * layers) as f64);
+    }
+    // Scores and sums: per row, visible position and query head, one multiply-add per dimension each.
+    let macs = (rows * context * shape.heads * 64 * 2) as f64;
+    println!(
+        "context {context}, {rows} row(s), {layers} layer(s): {:.1} µs per layer, {:.1} G multiply-adds/s",
+        best * 1e6,
+        macs / best / 1e9
+    );
+}
