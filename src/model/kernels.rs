@@ -437,7 +437,7 @@ mod x86 {
     /// Blocks ahead of the one being multiplied whose lines are requested now. Weight blocks
     /// are read front to back, but each task starts at a new place and the hardware prefetcher
     /// ramps up slowly, so with several rows a step, the wait for weights added to the
-    /// arithmetic instead of overlapping it (`examples/matmul_stream.rs`).
+    /// arithmetic instead of overlapping it (`examples/matmul_rows.rs`, streamed case).
     const PREFETCH_BLOCKS: usize = 16;
 
     /// Requests the cache lines of the block `PREFETCH_BLOCKS` after `blk` in memory (tiles
