@@ -954,10 +954,26 @@ pub struct DraftStats {
 /// Tokens drafted per step unless `DRIFT_SCRIPT_DRAFT_TOKENS` says otherwise (0 turns drafting
 /// off, e.g. to time decoding without it).
 fn default_draft_tokens() -> usize {
-    std::env::var("DRIFT_SCRIPT_DRAFT_TOKENS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DRAFT_TOKENS)
+    static SETTING: OnceLock<usize> = OnceLock::new();
+    *SETTING.get_or_init(|| {
+        let value = std::env::var("DRIFT_SCRIPT_DRAFT_TOKENS").ok();
+        draft_tokens_setting(value.as_deref()).unwrap_or_else(|problem| {
+            eprintln!("warning: {problem}");
+            DRAFT_TOKENS
+        })
+    })
+}
+
+/// The drafted tokens per step that `DRIFT_SCRIPT_DRAFT_TOKENS` (`value`) asks for.
+fn draft_tokens_setting(value: Option<&str>) -> Result<usize, String> {
+    match value {
+        None => Ok(DRAFT_TOKENS),
+        Some(v) => v.trim().parse().map_err(|_| {
+            format!(
+                "DRIFT_SCRIPT_DRAFT_TOKENS={v:?} is not a whole number of tokens (0 turns drafting off); drafting {DRAFT_TOKENS} a step"
+            )
+        }),
+    }
 }
 
 /// One drafted token a step: on the benchmark episode (paired runs, PERFORMANCE.md) one made it
@@ -1150,5 +1166,25 @@ impl LocalModel {
                 .forward(&ctx, &mut items, &mut state.scratch);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_tokens_setting_reads_numbers_and_names_bad_values() {
+        assert_eq!(draft_tokens_setting(None), Ok(DRAFT_TOKENS));
+        assert_eq!(draft_tokens_setting(Some("0")), Ok(0));
+        assert_eq!(draft_tokens_setting(Some(" 2 ")), Ok(2));
+        for bad in ["", "two", "-1", "1.5"] {
+            let problem = draft_tokens_setting(Some(bad)).unwrap_err();
+            assert!(
+                problem.contains("DRIFT_SCRIPT_DRAFT_TOKENS")
+                    && problem.contains(&format!("{bad:?}")),
+                "{problem}"
+            );
+        }
     }
 }

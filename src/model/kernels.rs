@@ -36,12 +36,39 @@ pub fn detected_isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
         let best = best_isa();
-        match std::env::var("DRIFT_SCRIPT_ISA").as_deref() {
-            Ok("portable") => Isa::Portable,
-            Ok("avx2") if best != Isa::Portable => Isa::Avx2,
-            _ => best,
-        }
+        let value = std::env::var("DRIFT_SCRIPT_ISA").ok();
+        isa_setting(value.as_deref(), best).unwrap_or_else(|problem| {
+            eprintln!("warning: {problem}");
+            best
+        })
     })
+}
+
+/// The instruction set `DRIFT_SCRIPT_ISA` (`value`) asks for on a CPU whose best is `best`.
+fn isa_setting(value: Option<&str>, best: Isa) -> Result<Isa, String> {
+    let asked = match value {
+        None => return Ok(best),
+        Some("portable") => Isa::Portable,
+        Some("avx2") => Isa::Avx2,
+        Some("avx512") => Isa::Avx512Vnni,
+        Some(other) => {
+            return Err(format!(
+                "DRIFT_SCRIPT_ISA={other:?} is not one of portable, avx2, avx512; using {best}"
+            ));
+        }
+    };
+    // Each set includes the ones below it.
+    let rank = |isa: Isa| match isa {
+        Isa::Portable => 0,
+        Isa::Avx2 => 1,
+        Isa::Avx512Vnni => 2,
+    };
+    if rank(asked) > rank(best) {
+        return Err(format!(
+            "DRIFT_SCRIPT_ISA asks for {asked}, which this CPU lacks; using {best}"
+        ));
+    }
+    Ok(asked)
 }
 
 fn best_isa() -> Isa {
@@ -749,6 +776,25 @@ mod tests {
                 ((h >> 8) % 2001) as f32 / 1000.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn isa_setting_lowers_the_set_and_names_bad_values() {
+        use Isa::*;
+        assert_eq!(isa_setting(None, Avx512Vnni), Ok(Avx512Vnni));
+        assert_eq!(isa_setting(Some("portable"), Avx512Vnni), Ok(Portable));
+        assert_eq!(isa_setting(Some("avx2"), Avx512Vnni), Ok(Avx2));
+        assert_eq!(isa_setting(Some("avx512"), Avx512Vnni), Ok(Avx512Vnni));
+        let lacking = isa_setting(Some("avx512"), Avx2).unwrap_err();
+        assert!(
+            lacking.contains("lacks") && lacking.contains("avx2"),
+            "{lacking}"
+        );
+        let unknown = isa_setting(Some("sse4"), Avx2).unwrap_err();
+        assert!(
+            unknown.contains("\"sse4\"") && unknown.contains("portable, avx2, avx512"),
+            "{unknown}"
+        );
     }
 
     /// Every instruction set and every split of the rows gives the same bits, and the result
