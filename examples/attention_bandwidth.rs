@@ -3,9 +3,11 @@
 //! 3 query heads per group, f16 keys and values). One thread per sequence, each its own cache.
 //!
 //! `cargo run --release --example attention_bandwidth -- [CONTEXT] [THREADS]`
-use drift_script::model::attention::{AttentionShape, attend_row};
+mod common;
+
+use drift_script::model::attention::attend_row;
 use drift_script::model::kernels::detected_isa;
-use drift_script::model::kv_cache::{KvPrecision, KvShape, SeqKv};
+use drift_script::model::kv_cache::SeqKv;
 
 fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
@@ -19,41 +21,12 @@ fn main() {
         .transpose()
         .expect("THREADS is a number")
         .unwrap_or(1);
-    let kv_shape = KvShape {
-        layers: 30,
-        kv_heads: 3,
-        head_dim: 64,
-    };
-    let shape = AttentionShape {
-        heads: 9,
-        kv_heads: 3,
-        head_dim: 64,
-        window: None,
-    };
+    let (kv_shape, shape) = common::default_model_shapes(30);
     let group_dim = shape.group() * shape.head_dim;
     let sequences: Vec<SeqKv> = (0..threads)
-        .map(|s| {
-            let mut seq = SeqKv::default();
-            seq.reserve(
-                &(0..context as u32).collect::<Vec<_>>(),
-                kv_shape,
-                KvPrecision::F16,
-            );
-            let row: Vec<f32> = (0..kv_shape.kv_heads * 64)
-                .map(|i| ((i * 7 + s) % 13) as f32 * 0.1 - 0.6)
-                .collect();
-            for p in 0..context {
-                for layer in 0..kv_shape.layers {
-                    seq.block_mut(p).write(kv_shape, layer, p % 32, &row, &row);
-                }
-            }
-            seq
-        })
+        .map(|s| common::filled_sequence(context, kv_shape, s))
         .collect();
-    // Small, normal numbers: subnormal queries would measure microcode assists, not memory.
-    let q: Vec<f32> = (0..shape.heads * 64)
-        .map(|i| (i % 5) as f32 * 0.01 + 0.01)
-        .collect();
+    let q = common::queries(shape.heads * shape.head_dim);
     // The fastest of several batches: this VM's speed drifts from second to second.
     let (batches, repetitions) = (8, 10);
     let isa = detected_isa();

@@ -4,9 +4,10 @@
 //! the kernels' arithmetic rate (multiply-adds per second) rather than memory.
 //!
 //! `cargo run --release --example attention_rows -- [CONTEXT] [ROWS] [LAYERS]`
-use drift_script::model::attention::{AttendAt, AttentionShape, RowQuery, attend_rows};
+mod common;
+
+use drift_script::model::attention::{AttendAt, RowQuery, attend_rows};
 use drift_script::model::kernels::detected_isa;
-use drift_script::model::kv_cache::{KvPrecision, KvShape, SeqKv};
 
 fn main() {
     let mut args = std::env::args()
@@ -15,36 +16,10 @@ fn main() {
     let context = args.next().unwrap_or(2000);
     let rows = args.next().unwrap_or(2);
     let layers = args.next().unwrap_or(1);
-    let kv_shape = KvShape {
-        layers,
-        kv_heads: 3,
-        head_dim: 64,
-    };
-    let shape = AttentionShape {
-        heads: 9,
-        kv_heads: 3,
-        head_dim: 64,
-        window: None,
-    };
+    let (kv_shape, shape) = common::default_model_shapes(layers);
     let group_dim = shape.group() * shape.head_dim;
-    let mut seq = SeqKv::default();
-    seq.reserve(
-        &(0..context as u32).collect::<Vec<_>>(),
-        kv_shape,
-        KvPrecision::F16,
-    );
-    let kv_row: Vec<f32> = (0..3 * 64)
-        .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
-        .collect();
-    for p in 0..context {
-        for layer in 0..layers {
-            seq.block_mut(p)
-                .write(kv_shape, layer, p % 32, &kv_row, &kv_row);
-        }
-    }
-    let q: Vec<f32> = (0..group_dim)
-        .map(|i| (i % 5) as f32 * 0.01 + 0.01)
-        .collect();
+    let seq = common::filled_sequence(context, kv_shape, 0);
+    let q = common::queries(group_dim);
     let mut outs = vec![vec![0f32; group_dim]; rows];
     let isa = detected_isa();
     let repetitions = (200 / layers).max(2);

@@ -135,8 +135,9 @@ impl KvBlock {
                 KvData::F16 { k, v } => {
                     // Whole rows at a time: `f16::from_f32` is a call per value (with a
                     // feature check inside), which made the phase holding these writes 2.6%
-                    // of the episode, all of it on the engine thread while the worker waited. The slice conversion rounds the same way
-                    // (to nearest even) with F16C, several values per instruction.
+                    // of the episode, all of it on the engine thread while the worker waited.
+                    // The slice conversion rounds the same way (to nearest even) with F16C,
+                    // several values per instruction.
                     v[v_base..v_base + hd].convert_from_f32_slice(&value[h * hd..(h + 1) * hd]);
                     let mut key_row = [f16::ZERO; 64];
                     for (chunk, part) in key[h * hd..(h + 1) * hd].chunks(64).enumerate() {

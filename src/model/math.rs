@@ -10,8 +10,20 @@
 /// is a library call (`rintf`) on baseline x86-64, and it showed up at 12% of decode time.
 #[inline(always)]
 pub fn round_small(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
-    (x + MAGIC) - MAGIC
+    (x + ROUNDING_SHIFT) - ROUNDING_SHIFT
+}
+
+/// 1.5 · 2²³: adding it to |x| < 2²² leaves round(x) in the low mantissa bits.
+const ROUNDING_SHIFT: f32 = 12_582_912.0;
+
+/// [`round_small`] as an integer, read from the shifted float's low mantissa bits: a
+/// float-to-int cast would not vectorize (Rust's `as` saturates, and LLVM checks each lane in
+/// scalar code).
+#[inline(always)]
+pub fn round_small_int(x: f32) -> i32 {
+    (x + ROUNDING_SHIFT)
+        .to_bits()
+        .wrapping_sub(ROUNDING_SHIFT.to_bits()) as i32
 }
 
 /// Folds 16 lanes in a fixed pairwise order.
@@ -83,14 +95,10 @@ pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23, as in `round_small`
     let input = x;
     let x = x.clamp(-87.0, 88.0);
-    // n = round(x·log2 e), as `round_small` computes it; `shifted` holds n in its low mantissa
-    // bits, read below as an integer (a float-to-int cast would not vectorize: Rust's `as`
-    // saturates, and LLVM checks each lane in scalar code).
-    let shifted = x * LOG2_E + MAGIC;
-    let n = shifted - MAGIC;
+    // n = round(x·log2 e), as a float here and as an integer for the exponent bits below.
+    let n = round_small(x * LOG2_E);
     // Plain multiply-adds, not `mul_add`: code outside the dispatched kernels is compiled for
     // baseline x86-64, where `mul_add` is a library call (and Rust never fuses `a * b + c`).
     let r = (x - n * LN2_HI) - n * LN2_LO;
@@ -101,7 +109,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let n_int = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
+    let n_int = round_small_int(x * LOG2_E) as u32;
     let scale = f32::from_bits(n_int.wrapping_add(127) << 23);
     // A select rather than an early return, so that loops over `exp` still vectorize.
     if input.is_nan() { input } else { p * scale }
@@ -209,6 +217,9 @@ mod tests {
         assert_eq!(round_small(0.5), 0.0);
         assert_eq!(round_small(1.5), 2.0);
         assert_eq!(round_small(-2.5), -2.0);
+        for x in [-127.0f32, -2.5, -0.5, 0.0, 0.5, 1.5, 126.6, 4_194_303.0] {
+            assert_eq!(round_small_int(x), round_small(x) as i32, "{x}");
+        }
     }
 
     #[test]

@@ -368,17 +368,13 @@ super::kernels::compiled_for_isa! {
 /// q = round(x/d), and s = d·Σq (the term a weight block's offset multiplies).
 #[inline(always)]
 fn quantize_row(qs: &mut [i8], d: &mut [f32], s: &mut [f32], x: &[f32]) {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23, as in `math::round_small`
     for (b, xs) in x.chunks_exact(QBLOCK).enumerate() {
         let amax = xs.iter().fold(0f32, |a, &v| a.max(v.abs()));
         let scale = amax / 127.0;
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
         let mut sum = 0i32;
         for (q, &v) in qs[b * QBLOCK..(b + 1) * QBLOCK].iter_mut().zip(xs) {
-            // round(v/d) as `math::round_small` computes it, read from the float's low
-            // mantissa bits: a float-to-int cast would not vectorize (Rust's `as` saturates).
-            let shifted = (v * inv).clamp(-127.0, 127.0) + MAGIC;
-            let code = shifted.to_bits().wrapping_sub(MAGIC.to_bits()) as i32 as i8;
+            let code = super::math::round_small_int((v * inv).clamp(-127.0, 127.0)) as i8;
             *q = code;
             sum += i32::from(code);
         }
