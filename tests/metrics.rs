@@ -1884,6 +1884,54 @@ mod paper_helpers {
         assert_eq!(paper_is_language("今日は良い天気ですね。", "ja"), Ok(true));
     }
 
+    /// Our ports of NLTK's `sent_tokenize`, `word_tokenize` and `PerceptronTagger.tag` against
+    /// NLTK's own code on the same data (`tests/nltk_pos_reference.py` made the file): the
+    /// sample answers, then empty and blank text, punctuation only, one word, abbreviations and
+    /// initials, numbers, ellipses, quotes of every kind, brackets, contractions, clitics,
+    /// newlines and paragraphs, all-caps and non-ASCII text.
+    #[test]
+    fn nltk_pos_tag_matches_nltk() {
+        use drift_script::metrics::nltk_tagger;
+        use drift_script::metrics::nltk_tokenize::{sent_tokenize, word_tokenize};
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/nltk_pos_reference.jsonl"
+        );
+        let data = nltk_tagger::shared().unwrap();
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut compared = 0;
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = case["text"].as_str().unwrap();
+            let sentences: Vec<String> = sent_tokenize(text, &data.punkt)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            assert_eq!(
+                sentences,
+                strings(&case["sentences"]),
+                "sentences of {text:?}"
+            );
+            let tokens = word_tokenize(text, &data.punkt);
+            assert_eq!(tokens, strings(&case["tokens"]), "tokens of {text:?}");
+            let tags: Vec<String> = data
+                .tagger
+                .tag(&tokens)
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            assert_eq!(tags, strings(&case["tags"]), "tags of {text:?}");
+            compared += 1;
+        }
+        assert_eq!(compared, 110);
+    }
+
     /// Our port of langdetect against langdetect itself: the languages and probabilities it
     /// printed (seed 0) for empty, punctuation-only, one-word, mixed-language, capitalised,
     /// URL-bearing, non-Latin-script, decomposed-Vietnamese and over-long texts
@@ -1959,14 +2007,23 @@ mod paper_helpers {
 
     #[test]
     fn tagger_helpers_keep_the_papers_conventions() {
-        // No verb: the paper's past-tense share is 1 (ours is 0).
-        assert_eq!(paper_past_tense_fraction(""), 1.0);
-        assert_eq!(paper_past_tense_fraction("Lovely museums!"), 1.0);
-        assert_eq!(paper_past_tense_fraction("I visited the museum."), 1.0);
-        // NLTK counts punctuation and contraction halves as tokens: 2 plurals in 6 tokens.
-        assert_eq!(nltk_token_count("Cats and dogs don't bark."), 7);
-        assert!(close(paper_plural_noun_fraction("Cats and dogs."), 0.5));
-        assert_eq!(paper_plural_noun_fraction(""), 0.0);
+        // No verb: the paper's past-tense share is 1.
+        assert_eq!(paper_past_tense_fraction(""), Ok(1.0));
+        assert_eq!(paper_past_tense_fraction("Lovely museums!"), Ok(1.0));
+        assert_eq!(paper_past_tense_fraction("I visited the museum."), Ok(1.0));
+        // visited/VBD, ate/VBP (the tagger's reading), walked/VBD: 2 of 3.
+        let past = paper_past_tense_fraction(
+            "I visited the museum and walked along the river, then I ate dinner.",
+        );
+        assert!(close(past.unwrap(), 2.0 / 3.0));
+        // NLTK's tokens include punctuation and the halves of contractions: Cats/NNS and
+        // dogs/NNS among Cats, and, dogs, do, n't, bark, "." (7 tokens).
+        assert!(close(
+            paper_plural_noun_fraction("Cats and dogs don't bark.").unwrap(),
+            2.0 / 7.0
+        ));
+        assert_eq!(paper_plural_noun_fraction(""), Ok(0.0));
+        assert_eq!(paper_plural_noun_fraction("?!"), Ok(0.0));
     }
 
     #[test]

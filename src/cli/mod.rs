@@ -103,11 +103,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
 
 #[derive(clap::Args, Debug)]
 struct FetchModelArgs {
-    /// Also fetch langdetect's profiles (the paper's language detector, used by personas
-    /// imported from its file), for machines that will run offline; prints their folder on a
-    /// second line.
-    #[arg(long)]
-    langdetect: bool,
+    /// Also fetch the data the paper's helpers need (langdetect's profiles; NLTK's Punkt
+    /// parameters and the tagger's weights), used by personas imported from its file, for
+    /// machines that will run offline; prints their folders after the model's path.
+    #[arg(long, alias = "langdetect")]
+    paper_data: bool,
 }
 
 fn fetch_model(args: FetchModelArgs) -> anyhow::Result<()> {
@@ -125,10 +125,12 @@ fn fetch_model(args: FetchModelArgs) -> anyhow::Result<()> {
         );
     }
     println!("{}", path.display());
-    if args.langdetect {
+    if args.paper_data {
         let folder = crate::metrics::langdetect::data_dir().map_err(anyhow::Error::msg)?;
         crate::metrics::langdetect::LangDetect::load(&folder).map_err(anyhow::Error::msg)?;
         println!("{}", folder.display());
+        crate::metrics::nltk_tagger::load().map_err(anyhow::Error::msg)?;
+        println!("{}", crate::metrics::nltk_tagger::data_dir().display());
     }
     Ok(())
 }

@@ -113,8 +113,12 @@ pub fn data_dir() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(dir));
     }
     let home = crate::model::fetch::home_dir();
-    ensure_data(&home, &crate::model::fetch::pip_command())
-        .map_err(|e| format!("the paper's language helpers need langdetect's profiles: {e}"))
+    ensure_data(&home, &crate::model::fetch::pip_command()).map_err(|e| {
+        format!(
+            "the paper's language helpers need langdetect's profiles: {}",
+            e.data_message()
+        )
+    })
 }
 
 /// `home/langdetect-1.0.9`, downloaded with `pip` if absent: langdetect's source archive is

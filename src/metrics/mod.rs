@@ -4,8 +4,9 @@
 //! [0, 1] (DESIGN §2), e.g. `upper_fraction(x)`, `starts_with(x, "a")`,
 //! `language_prob(x, "fr")`. This module holds the functions those expressions call: pure
 //! functions of text, with no I/O at call time (the lingua detector and the shipped lexicon are
-//! built once, on first use, in `LazyLock`s). The one exception is [`langdetect`], the paper's
-//! language detector, whose profiles are fetched with pip and read on first use.
+//! built once, on first use, in `LazyLock`s). The exceptions are [`langdetect`], the paper's
+//! language detector, and [`nltk_tagger`], NLTK's tokenizer and part-of-speech tagger, whose
+//! data are fetched with pip and read on first use.
 //! [`register`] makes them callable from Rhai.
 //!
 //! # Shared definitions
@@ -49,9 +50,12 @@ mod format;
 pub mod langdetect;
 mod language;
 mod lexicon;
+pub mod nltk_tagger;
+pub mod nltk_tokenize;
 pub mod nltk_vader;
 mod numbers;
 pub mod paper;
+mod pickle;
 mod pos;
 mod register;
 mod sentences;
@@ -80,8 +84,9 @@ pub fn sentence_count(text: &str) -> usize {
     sentence_spans(text).len()
 }
 
-/// The Rhai error value of a metric whose data (langdetect's profiles) cannot be had: a check
-/// that fails with it fails even when its persona has `on_error`, as for a missing word list.
+/// The Rhai error value of a metric whose data (langdetect's profiles, the tagger's weights and
+/// Punkt parameters) cannot be had: a check that fails with it fails even when its persona has
+/// `on_error`, as for a missing word list.
 #[derive(Debug, Clone)]
 pub struct MissingDetectorData(pub String);
 

@@ -747,69 +747,37 @@ fn is_superscript_like(c: char) -> bool {
     matches!(c as u32, 0x00B2 | 0x00B3 | 0x00B9 | 0x2070..=0x209F | 0x2460..=0x24FF | 0x2776..=0x2793)
 }
 
-/// `count_plural_nouns`: plural nouns over NLTK's tokens. NLTK tags with a perceptron tagger we
-/// do not have; the plural nouns come from our heuristic ([`super::plural_noun_fraction`]) and
-/// the denominator approximates NLTK's `word_tokenize`, which also counts punctuation marks and
-/// the second half of contractions (`do` + `n't`) as tokens.
-pub fn paper_plural_noun_fraction(text: &str) -> f64 {
-    let tags = super::pos_tags(text);
+/// `count_plural_nouns`: the share of NLTK's tokens (`word_tokenize`, so punctuation marks and
+/// clitics such as `n't` count) tagged NNS or NNPS by NLTK's tagger ([`super::nltk_tagger`],
+/// with its stand-in weights); 0 for text without tokens. The error is only for tagger data
+/// that cannot be had.
+pub fn paper_plural_noun_fraction(text: &str) -> Result<f64, String> {
+    let tags = super::nltk_tagger::pos_tag(text)?;
     let plurals = tags
         .iter()
-        .filter(|(_, t)| *t == super::Tag::PluralNoun)
+        .filter(|(_, t)| t == "NNS" || t == "NNPS")
         .count();
-    share(plurals, nltk_token_count(text))
+    Ok(share(plurals, tags.len()))
 }
 
-/// An estimate of the number of tokens NLTK's `word_tokenize` makes of `text`: our words, plus
-/// one for each contraction suffix (`'s`, `n't`, `'re`, `'ll`, `'ve`, `'d`, `'m`), plus one for
-/// each punctuation mark outside words (a run of dots or of dashes counts once).
-pub fn nltk_token_count(text: &str) -> usize {
-    let spans = super::word_spans(text);
-    let mut n = spans.len();
-    for &(s, e) in &spans {
-        let w = text[s..e].to_lowercase().replace('’', "'");
-        let suffixes = ["n't", "'s", "'re", "'ll", "'ve", "'d", "'m"];
-        if suffixes.iter().any(|x| w.ends_with(x) && w.len() > x.len()) {
-            n += 1;
-        }
-    }
-    let mut outside = String::new();
-    let mut last = 0;
-    for &(s, e) in &spans {
-        outside.push_str(&text[last..s]);
-        outside.push(' ');
-        last = e;
-    }
-    outside.push_str(&text[last..]);
-    let mut prev: Option<char> = None;
-    for c in outside.chars() {
-        let punct = !c.is_alphanumeric() && !c.is_whitespace();
-        if punct && !(prev == Some(c) && matches!(c, '.' | '-')) {
-            n += 1;
-        }
-        prev = Some(c);
-    }
-    n
-}
-
-/// `fraction_past_tense_verbs`: past-tense verbs over verbs, with our part-of-speech heuristic
-/// in place of NLTK's tagger ([`super::past_tense_fraction`]); *1* when there is no verb, as the
-/// helper returns.
-pub fn paper_past_tense_fraction(text: &str) -> f64 {
-    let tags = super::pos_tags(text);
-    let verbs = tags
+/// `fraction_past_tense_verbs`: of the tokens whose tag contains `VB`, the share tagged VBD or
+/// VBN, with NLTK's tokenizer and tagger as in [`paper_plural_noun_fraction`]; *1* when there is
+/// no verb, as the helper returns.
+pub fn paper_past_tense_fraction(text: &str) -> Result<f64, String> {
+    let tags = super::nltk_tagger::pos_tag(text)?;
+    let verbs: Vec<&str> = tags
         .iter()
-        .filter(|(_, t)| matches!(t, super::Tag::Verb | super::Tag::PastVerb))
-        .count();
-    if verbs == 0 {
-        return 1.0;
+        .map(|(_, t)| t.as_str())
+        .filter(|t| t.contains("VB"))
+        .collect();
+    if verbs.is_empty() {
+        return Ok(1.0);
     }
-    share(
-        tags.iter()
-            .filter(|(_, t)| *t == super::Tag::PastVerb)
-            .count(),
-        verbs,
-    )
+    let past = verbs
+        .iter()
+        .filter(|t| matches!(**t, "VBD" | "VBN"))
+        .count();
+    Ok(share(past, verbs.len()))
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! A small rule-based part-of-speech heuristic for plural nouns and past-tense verbs.
+//! A small rule-based part-of-speech heuristic for plural nouns and past-tense verbs: the
+//! project's own `plural_noun_fraction` and `past_tense_fraction` metrics.
 //!
-//! The paper scores two personas with NLTK's perceptron tagger (Penn tags): "as many plural
-//! nouns as possible" (share of tokens tagged NNS/NNPS) and "all your verbs in the past tense"
-//! (share of VB* tokens tagged VBD/VBN). No offline tagger exists as a crate, so this module
-//! tags just enough to compute those two shares:
+//! Personas like the paper's "as many plural nouns as possible" (share of tokens tagged
+//! NNS/NNPS) and "all your verbs in the past tense" (share of VB* tokens tagged VBD/VBN) need
+//! those two shares. The paper's own helpers, for imported personas, run NLTK's tagger
+//! ([`super::nltk_tagger`], data fetched with pip); this module needs no data and tags just
+//! enough to compute the shares, following the Penn conventions:
 //!
 //! 1. **Closed-class words** come from tables: determiners, possessives, pronouns,
 //!    prepositions, conjunctions, modals, common adverbs, and the forms of *be*, *have* and

@@ -157,12 +157,22 @@ fn sentiment_map(s: Sentiment) -> Map {
 fn detector<T>(r: Result<T, LangDetectError>) -> Fallible<T> {
     r.map_err(|e| match e {
         LangDetectError::NoFeatures => e.to_string().into(),
-        LangDetectError::Data(message) => EvalAltResult::ErrorRuntime(
-            Dynamic::from(MissingDetectorData(message)),
-            rhai::Position::NONE,
-        )
-        .into(),
+        LangDetectError::Data(message) => missing_data(message),
     })
+}
+
+/// A tagger helper's result for Rhai: its only error is missing tagger data, which fails the
+/// check whatever its persona's `on_error` (as missing detector data does).
+fn tagger<T>(r: Result<T, String>) -> Fallible<T> {
+    r.map_err(missing_data)
+}
+
+fn missing_data(message: String) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(
+        Dynamic::from(MissingDetectorData(message)),
+        rhai::Position::NONE,
+    )
+    .into()
 }
 
 fn ints(function: &'static str, list: &Array) -> Fallible<Vec<i64>> {
@@ -342,9 +352,9 @@ fn register_paper(engine: &mut Engine) {
         },
     );
     engine.register_fn("paper_plural_noun_fraction", |x: &str| {
-        paper_plural_noun_fraction(x)
+        tagger(paper_plural_noun_fraction(x))
     });
     engine.register_fn("paper_past_tense_fraction", |x: &str| {
-        paper_past_tense_fraction(x)
+        tagger(paper_past_tense_fraction(x))
     });
 }

@@ -74,6 +74,15 @@ pub fn candle_message(error: &candle_core::Error) -> String {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 impl ModelError {
+    /// The message for a download of something other than the default model (scorer data),
+    /// without the "fetching the default model" context a [`ModelError::Fetch`] carries.
+    pub fn data_message(&self) -> String {
+        match self {
+            ModelError::Fetch(message) => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ModelError::Io {
             path: path.into(),

