@@ -131,6 +131,11 @@ pub fn load_from(
     let tagger = match nltk_data {
         Some(root) => {
             let folder = root.join(NLTK_TAGGER_DIR);
+            // Scores differ from the stand-in's: say which weights this run uses.
+            log(&format!(
+                "tagging with NLTK's own weights from {}",
+                folder.display()
+            ));
             let file = |part: &str| {
                 read(&folder.join(format!("averaged_perceptron_tagger_eng.{part}.json")))
             };

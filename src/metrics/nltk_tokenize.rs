@@ -174,25 +174,15 @@ static PUNKT_WORD: LazyLock<Regex> = LazyLock::new(|| {
 fn is_punkt_non_word(c: char) -> bool {
     matches!(
         c,
-        ')' | '"'
-            | ';'
-            | '}'
-            | ']'
-            | '*'
-            | ':'
-            | '@'
-            | '\''
-            | '('
-            | '{'
-            | '['
-            | '\u{2018}'
-            | '\u{2019}'
-            | '\u{201c}'
-            | '\u{201d}'
-            | '\u{ab}'
-            | '\u{bb}'
-            | '?'
-            | '!'
+        ')' | '"' | ';' | '}' | ']' | '*' | ':' | '@' | '\'' | '(' | '{' | '[' | '?' | '!'
+    ) || is_curly_quote(c)
+}
+
+/// The curly quotes and guillemets NLTK 3.10's Punkt treats like ASCII quotes.
+fn is_curly_quote(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2018}' | '\u{2019}' | '\u{201c}' | '\u{201d}' | '\u{ab}' | '\u{bb}'
     )
 }
 
@@ -455,21 +445,7 @@ fn contains_sentbreak(context: &str, punkt: &PunktParameters) -> bool {
 /// brackets, as few as possible, then whitespace, `--` or the end of a line), and the length
 /// without trailing whitespace.
 fn boundary_realignment(s: &str) -> Option<(usize, usize)> {
-    let closers = |c: char| {
-        matches!(
-            c,
-            '"' | '\''
-                | ')'
-                | ']'
-                | '}'
-                | '\u{2018}'
-                | '\u{2019}'
-                | '\u{201c}'
-                | '\u{201d}'
-                | '\u{ab}'
-                | '\u{bb}'
-        )
-    };
+    let closers = |c: char| matches!(c, '"' | '\'' | ')' | ']' | '}') || is_curly_quote(c);
     let mut end = 0;
     for c in s.chars() {
         if !closers(c) {
