@@ -1929,7 +1929,7 @@ mod paper_helpers {
             assert_eq!(tags, strings(&case["tags"]), "tags of {text:?}");
             compared += 1;
         }
-        assert_eq!(compared, 110);
+        assert_eq!(compared, 113);
     }
 
     /// Our port of langdetect against langdetect itself: the languages and probabilities it

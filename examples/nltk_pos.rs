@@ -1,0 +1,31 @@
+//! Prints what our ports of NLTK's `sent_tokenize`, `word_tokenize` and `pos_tag` make of each
+//! text of a JSON array, as one JSON array of `{sentences, tokens, tags}`, for
+//! `tests/nltk_pos_reference.py --fuzz`, which compares them with NLTK's own code on random
+//! texts.
+//!
+//!     cargo run --release --example nltk_pos -- TEXTS.json
+use drift_script::metrics::{nltk_tagger, nltk_tokenize};
+
+fn main() -> anyhow::Result<()> {
+    let Some(path) = std::env::args().nth(1) else {
+        anyhow::bail!("usage: nltk_pos TEXTS.json");
+    };
+    let texts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let data = nltk_tagger::shared().map_err(anyhow::Error::msg)?;
+    let out: Vec<serde_json::Value> = texts
+        .iter()
+        .map(|text| {
+            let sentences = nltk_tokenize::sent_tokenize(text, &data.punkt);
+            let tokens = nltk_tokenize::word_tokenize(text, &data.punkt);
+            let tags: Vec<String> = data
+                .tagger
+                .tag(&tokens)
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            serde_json::json!({"sentences": sentences, "tokens": tokens, "tags": tags})
+        })
+        .collect();
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(())
+}
