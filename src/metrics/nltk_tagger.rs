@@ -131,20 +131,21 @@ pub fn load_from(
     let tagger = match nltk_data {
         Some(root) => {
             let folder = root.join(NLTK_TAGGER_DIR);
+            let file = |part: &str| {
+                read(&folder.join(format!("averaged_perceptron_tagger_eng.{part}.json")))
+            };
+            let tagger = PerceptronTagger::from_nltk_json(
+                &file("weights")?,
+                &file("tagdict")?,
+                &file("classes")?,
+            )
+            .map_err(|e| format!("{}: {e}", folder.display()))?;
             // Scores differ from the stand-in's: say which weights this run uses.
             log(&format!(
                 "tagging with NLTK's own weights from {}",
                 folder.display()
             ));
-            let file = |part: &str| {
-                read(&folder.join(format!("averaged_perceptron_tagger_eng.{part}.json")))
-            };
-            PerceptronTagger::from_nltk_json(
-                &file("weights")?,
-                &file("tagdict")?,
-                &file("classes")?,
-            )
-            .map_err(|e| format!("{}: {e}", folder.display()))?
+            tagger
         }
         None => {
             let path = fetch(&tagger_spec(), &mut log)?;
