@@ -17,12 +17,7 @@ fn main() -> anyhow::Result<()> {
         .map(|text| {
             let sentences = nltk_tokenize::sent_tokenize(text, &data.punkt);
             let tokens = nltk_tokenize::word_tokenize(text, &data.punkt);
-            let tags: Vec<String> = data
-                .tagger
-                .tag(&tokens)
-                .into_iter()
-                .map(|(_, t)| t)
-                .collect();
+            let tags: Vec<String> = data.tagger.tags(&tokens);
             serde_json::json!({"sentences": sentences, "tokens": tokens, "tags": tags})
         })
         .collect();

@@ -279,12 +279,7 @@ fn tagger_data_is_fetched_checked_and_reused() {
     assert!(data.punkt.abbrev_types.contains("dr"));
     assert_eq!(data.punkt.ortho_context.len(), 20_366);
     let tokens: Vec<String> = ["The", "dogs", "barked", "."].map(String::from).to_vec();
-    let tags: Vec<String> = data
-        .tagger
-        .tag(&tokens)
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect();
+    let tags: Vec<String> = data.tagger.tags(&tokens);
     assert_eq!(tags, ["DT", "NNS", "VBD", "."]);
     // Reused: a pip that would fail is never called.
     assert!(load_from(&dir, &["/nonexistent/pip".into()], None).is_ok());
@@ -356,12 +351,7 @@ fn nltk_data_folder_replaces_the_stand_ins() {
     assert!(!cache.exists());
     let tokens = word_tokenize("Dr. Who walked. Then", &data.punkt);
     assert_eq!(tokens, ["Dr.", "Who", "walked", ".", "Then"]);
-    let tags: Vec<String> = data
-        .tagger
-        .tag(&tokens)
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect();
+    let tags: Vec<String> = data.tagger.tags(&tokens);
     assert_eq!(tags, ["NNP", "NN", "VBD", "NN", "NN"]);
     // Without the tagger files, the folder is an error naming what is missing.
     std::fs::remove_file(tagger.join("averaged_perceptron_tagger_eng.classes.json")).unwrap();

@@ -272,8 +272,13 @@ impl PerceptronTagger {
         })
     }
 
-    /// `PerceptronTagger.tag(tokens)`.
+    /// `PerceptronTagger.tag(tokens)`: each token with its tag.
     pub fn tag(&self, tokens: &[String]) -> Vec<(String, String)> {
+        tokens.iter().cloned().zip(self.tags(tokens)).collect()
+    }
+
+    /// The tags alone, one per token.
+    pub fn tags(&self, tokens: &[String]) -> Vec<String> {
         let context: Vec<String> = START
             .iter()
             .map(|s| s.to_string())
@@ -288,7 +293,7 @@ impl PerceptronTagger {
                 Some(tag) => tag.clone(),
                 None => self.predict(&features(i, word, &context, &prev, &prev2)),
             };
-            out.push((word.clone(), tag.clone()));
+            out.push(tag.clone());
             prev2 = std::mem::replace(&mut prev, tag);
         }
         out
