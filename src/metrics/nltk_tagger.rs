@@ -28,7 +28,7 @@
 //! tagger JSON files (NLTK 3.9+) replace the stand-in weights, and its `punkt_tab` files the
 //! converted parameters, so the helpers score exactly as the paper's.
 //!
-//! `tests/metrics.rs` compares [`pos_tag`] with NLTK's own `PerceptronTagger.tag` code run on
+//! `tests/metrics.rs` compares [`pos_tags`] with NLTK's own `PerceptronTagger.tag` code run on
 //! the same weights (`tests/fixtures/nltk_pos_reference.jsonl`, written by
 //! `tests/nltk_pos_reference.py`).
 
@@ -66,7 +66,8 @@ fn punkt_spec() -> FetchSpec {
     }
 }
 
-/// The averaged perceptron: for each feature, its weight for each tag (in the model's order).
+/// The averaged perceptron: for each feature, its weight for each tag (by index into
+/// `classes`).
 pub struct PerceptronTagger {
     classes: Vec<String>,
     weights: HashMap<String, Vec<(u16, f64)>>,
@@ -167,11 +168,11 @@ pub fn load_from(
     Ok(NltkData { tagger, punkt })
 }
 
-/// `nltk.pos_tag(nltk.word_tokenize(text))`: each token with its Penn Treebank tag.
-pub fn pos_tag(text: &str) -> Result<Vec<(String, String)>, String> {
+/// The tags of `nltk.pos_tag(nltk.word_tokenize(text))`: one Penn Treebank tag per token.
+pub fn pos_tags(text: &str) -> Result<Vec<String>, String> {
     let data = shared()?;
     let tokens = word_tokenize(text, &data.punkt);
-    Ok(data.tagger.tag(&tokens))
+    Ok(data.tagger.tags(&tokens))
 }
 
 const START: [&str; 2] = ["-START-", "-START2-"];
@@ -191,48 +192,40 @@ impl PerceptronTagger {
         else {
             return Err("expected a (weights, tagdict, classes) tuple".into());
         };
-        let mut class_names: Vec<String> = Vec::new();
-        for c in classes.iter() {
-            class_names.push(c.as_str().ok_or("a class is not a string")?.to_string());
-        }
-        let index: HashMap<&str, u16> = class_names
+        let string = |v: &Value, what: &str| -> Result<String, String> {
+            v.as_str()
+                .map(String::from)
+                .ok_or_else(|| format!("{what} is not a string"))
+        };
+        let classes = classes
             .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i as u16))
-            .collect();
-        let mut feature_weights = HashMap::new();
+            .map(|c| string(c, "a class"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut feature_weights = Vec::new();
         for (feature, per_class) in weights.borrow().iter() {
-            let feature = feature.as_str().ok_or("a feature is not a string")?;
+            let feature = string(feature, "a feature")?;
             let Value::Dict(per_class) = per_class else {
                 return Err(format!("the weights of {feature:?} are not a dict"));
             };
             let mut row = Vec::new();
             for (class, weight) in per_class.borrow().iter() {
-                let class = class.as_str().ok_or("a tag is not a string")?;
-                let &i = index
-                    .get(class)
-                    .ok_or_else(|| format!("tag {class:?} is not among the classes"))?;
                 let w = match weight {
                     Value::Float(w) => *w,
                     Value::Int(w) => *w as f64,
                     _ => return Err(format!("a weight of {feature:?} is not a number")),
                 };
-                row.push((i, w));
+                row.push((string(class, "a tag")?, w));
             }
-            feature_weights.insert(feature.to_string(), row);
+            feature_weights.push((feature, row));
         }
         let mut words = HashMap::new();
         for (word, tag) in tagdict.borrow().iter() {
-            let (Some(word), Some(tag)) = (word.as_str(), tag.as_str()) else {
-                return Err("a tag dictionary entry is not a pair of strings".into());
-            };
-            words.insert(word.to_string(), tag.to_string());
+            words.insert(
+                string(word, "a tag dictionary word")?,
+                string(tag, "a tag dictionary tag")?,
+            );
         }
-        Ok(PerceptronTagger {
-            classes: class_names,
-            weights: feature_weights,
-            tagdict: words,
-        })
+        Self::from_parts(classes, feature_weights, words)
     }
 
     /// Reads NLTK's own JSON files (`….weights.json`: feature → tag → weight;
@@ -248,23 +241,38 @@ impl PerceptronTagger {
             serde_json::from_str(tagdict).map_err(|e| format!("tagdict.json: {e}"))?;
         let weights: HashMap<String, HashMap<String, f64>> =
             serde_json::from_str(weights).map_err(|e| format!("weights.json: {e}"))?;
+        let weights = weights
+            .into_iter()
+            .map(|(feature, per_class)| (feature, per_class.into_iter().collect()));
+        Self::from_parts(classes, weights, tagdict)
+    }
+
+    /// The model from its three parts, each feature's weights keyed by tag index. The order of
+    /// a feature's tags does not matter: each tag's score is its own sum, taken over the
+    /// features in NLTK's order.
+    fn from_parts(
+        classes: Vec<String>,
+        weights: impl IntoIterator<Item = (String, Vec<(String, f64)>)>,
+        tagdict: HashMap<String, String>,
+    ) -> Result<PerceptronTagger, String> {
+        if classes.is_empty() {
+            return Err("the model has no classes".into());
+        }
         let index: HashMap<&str, u16> = classes
             .iter()
             .enumerate()
             .map(|(i, c)| (c.as_str(), i as u16))
             .collect();
         let mut feature_weights = HashMap::new();
-        for (feature, per_class) in &weights {
-            // The order of a feature's tags does not matter: each tag's score is its own sum,
-            // taken over the features in NLTK's order.
-            let mut row = Vec::new();
-            for (class, &w) in per_class {
+        for (feature, per_class) in weights {
+            let mut row = Vec::with_capacity(per_class.len());
+            for (class, w) in per_class {
                 let &i = index
                     .get(class.as_str())
-                    .ok_or_else(|| format!("weights.json: tag {class:?} is not in classes.json"))?;
+                    .ok_or_else(|| format!("tag {class:?} is not among the classes"))?;
                 row.push((i, w));
             }
-            feature_weights.insert(feature.clone(), row);
+            feature_weights.insert(feature, row);
         }
         Ok(PerceptronTagger {
             classes,
@@ -591,6 +599,45 @@ mod tests {
         assert_eq!(normalize("Café"), "café");
         assert_eq!(last3("Café"), "afé");
         assert_eq!(last3("ab"), "ab");
+    }
+
+    #[test]
+    fn bad_model_files_are_named() {
+        let err = |w: &str, t: &str, c: &str| PerceptronTagger::from_nltk_json(w, t, c).err();
+        assert_eq!(
+            err("{}", "{}", "[]").as_deref(),
+            Some("the model has no classes")
+        );
+        assert_eq!(
+            err(r#"{"bias": {"XX": 1.0}}"#, "{}", r#"["NN"]"#).as_deref(),
+            Some(r#"tag "XX" is not among the classes"#)
+        );
+        assert!(
+            err("{", "{}", r#"["NN"]"#)
+                .unwrap()
+                .starts_with("weights.json: ")
+        );
+        let files = |name: &str| -> Result<String, String> {
+            Ok(match name {
+                "collocations.tab" => "##number##\tabreast\nno-tab-here\n".into(),
+                _ => String::new(),
+            })
+        };
+        assert_eq!(
+            punkt_from_tab(&files).err().as_deref(),
+            Some(r#"collocations.tab: "no-tab-here" is not two tab-separated words"#)
+        );
+        let files = |name: &str| -> Result<String, String> {
+            Ok(if name == "ortho_context.tab" {
+                "the\tmany\n".into()
+            } else {
+                String::new()
+            })
+        };
+        assert_eq!(
+            punkt_from_tab(&files).err().as_deref(),
+            Some(r#"ortho_context.tab: "the\tmany" is not a word, a tab and a number"#)
+        );
     }
 
     #[test]

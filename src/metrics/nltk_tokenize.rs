@@ -172,8 +172,7 @@ fn is_py_re_word(c: char) -> bool {
 
 /// The MacIntyre substitutions, as Python's `re.sub` scans: left to right, a match wherever the
 /// letters match and the boundaries hold, the search resuming after it.
-fn split_contractions(text: String) -> String {
-    let mut text = text;
+fn split_contractions(mut text: String) -> String {
     for (re, &(_, _, starts_at_boundary, end)) in CONTRACTION_PATTERNS.iter().zip(&CONTRACTIONS) {
         let mut out = String::new();
         let mut copied = 0;

@@ -752,11 +752,8 @@ fn is_superscript_like(c: char) -> bool {
 /// with its stand-in weights); 0 for text without tokens. The error is only for tagger data
 /// that cannot be had.
 pub fn paper_plural_noun_fraction(text: &str) -> Result<f64, String> {
-    let tags = super::nltk_tagger::pos_tag(text)?;
-    let plurals = tags
-        .iter()
-        .filter(|(_, t)| t == "NNS" || t == "NNPS")
-        .count();
+    let tags = super::nltk_tagger::pos_tags(text)?;
+    let plurals = tags.iter().filter(|t| *t == "NNS" || *t == "NNPS").count();
     Ok(share(plurals, tags.len()))
 }
 
@@ -764,10 +761,10 @@ pub fn paper_plural_noun_fraction(text: &str) -> Result<f64, String> {
 /// VBN, with NLTK's tokenizer and tagger as in [`paper_plural_noun_fraction`]; *1* when there is
 /// no verb, as the helper returns.
 pub fn paper_past_tense_fraction(text: &str) -> Result<f64, String> {
-    let tags = super::nltk_tagger::pos_tag(text)?;
+    let tags = super::nltk_tagger::pos_tags(text)?;
     let verbs: Vec<&str> = tags
         .iter()
-        .map(|(_, t)| t.as_str())
+        .map(String::as_str)
         .filter(|t| t.contains("VB"))
         .collect();
     if verbs.is_empty() {

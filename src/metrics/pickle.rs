@@ -77,18 +77,14 @@ pub fn read(bytes: &[u8]) -> Result<Value, String> {
             b')' => stack.push(Value::Tuple(Rc::new(Vec::new()))),
             b'(' => marks.push(stack.len()),
             b'N' => stack.push(Value::None),
-            b'U' => {
+            // SHORT_BINSTRING, SHORT_BINUNICODE
+            b'U' | 0x8c => {
                 let n = take(&mut pos, 1)?[0] as usize;
                 let raw = take(&mut pos, n)?;
                 stack.push(text(raw));
             }
             b'T' | b'X' => {
                 let n = u32_at(take(&mut pos, 4)?);
-                let raw = take(&mut pos, n)?;
-                stack.push(text(raw));
-            }
-            0x8c => {
-                let n = take(&mut pos, 1)?[0] as usize;
                 let raw = take(&mut pos, n)?;
                 stack.push(text(raw));
             }
