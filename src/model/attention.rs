@@ -989,10 +989,7 @@ super::kernels::compiled_for_isa! {
 #[inline(always)]
 pub fn softmax(values: &mut [f32]) {
     let max = math::max(values);
-    for v in values.iter_mut() {
-        *v = math::exp(*v - max);
-    }
-    let inv = 1.0 / math::sum(values);
+    let inv = 1.0 / math::exp_shifted_sum(values, max);
     for v in values.iter_mut() {
         *v *= inv;
     }
