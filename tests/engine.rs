@@ -382,3 +382,68 @@ fn drafting_never_changes_answers() {
         "some drafts must be rejected: {stats:?}"
     );
 }
+
+/// Answers submitted in the background (the paper's probes) draft nothing while they ride
+/// along with a call someone waits for — their drafted rows would cost arithmetic in steps that
+/// happen anyway — and draft like any other once waited for. (The answers themselves never
+/// change: `drafting_never_changes_answers` covers a riding answer.)
+#[test]
+fn answers_nobody_waits_for_draft_nothing_until_waited() {
+    use drift_script::model::engine::Request;
+    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let m = LocalModel::load_gguf(
+        &path,
+        &LocalOptions {
+            draft_tokens: 1,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
+    // Text that repeats itself, so that prompt lookup has drafts to offer.
+    let echo = m
+        .tokenize_chat(&[
+            Message::system("You repeat what you are told, word for word, three times."),
+            Message::user("The quick brown fox jumps over the lazy dog, and the lazy dog sleeps."),
+        ])
+        .unwrap()
+        .ids;
+    let background = m
+        .submit(
+            &[Request {
+                prompt: &echo,
+                seed: 5,
+                ..Request::default()
+            }],
+            2,
+            &SamplingOptions {
+                temperature: 0.0,
+                ..opts(0, 150)
+            },
+        )
+        .unwrap();
+    let before = m.draft_stats();
+    // The waited-for call reads attention out, so it drafts nothing itself: any drafting
+    // during it would be the background answers'.
+    let pirate = m.tokenize_chat(&conversation()).unwrap().ids;
+    let readout = SamplingOptions {
+        intervention: drift_script::model::intervention::Intervention {
+            attention: drift_script::model::intervention::Readout::Pi,
+            ..Default::default()
+        },
+        ..opts(6, 40)
+    };
+    m.generate(&pirate, 1, &readout).unwrap();
+    let during = m.draft_stats();
+    assert!(during.steps - before.steps >= 30, "{before:?} → {during:?}");
+    assert_eq!(
+        during.drafted, before.drafted,
+        "background answers drafted: {before:?} → {during:?}"
+    );
+    let echoed = m.wait(background[0]).unwrap();
+    assert!(echoed.iter().all(|g| g.tokens.len() > 60), "{echoed:?}");
+    let after = m.draft_stats();
+    assert!(
+        after.kept - during.kept > 10,
+        "waited for, they draft again: {during:?} → {after:?}"
+    );
+}

@@ -109,6 +109,9 @@ struct TicketState {
     cached_prompt_tokens: usize,
     prompt_ms: f64,
     submitted: Instant,
+    /// Someone waits for these answers (or will at once: `generate_batch`). Answers nobody
+    /// waits for yet ride along in the background and draft nothing (see `decode_step`).
+    awaited: bool,
 }
 
 pub struct LocalModel {
@@ -395,6 +398,14 @@ impl LocalModel {
         opts: &SamplingOptions,
     ) -> Result<Vec<Vec<Generation>>> {
         let tickets = self.submit(requests, n, opts)?;
+        {
+            let mut state = self.state.lock().unwrap();
+            for ticket in &tickets {
+                if let Some(t) = state.tickets.get_mut(ticket) {
+                    t.awaited = true;
+                }
+            }
+        }
         tickets.into_iter().map(|t| self.wait(t)).collect()
     }
 
@@ -492,6 +503,7 @@ impl LocalModel {
                     cached_prompt_tokens: cached[r],
                     prompt_ms,
                     submitted: Instant::now(),
+                    awaited: false,
                 },
             );
             let seeded = SamplingOptions {
@@ -566,6 +578,9 @@ impl LocalModel {
                 "no pending request {ticket} (already collected?)"
             )));
         }
+        if let Some(t) = guard.tickets.get_mut(&ticket) {
+            t.awaited = true;
+        }
         loop {
             let state = &mut *guard;
             if !state.tickets.contains_key(&ticket) {
@@ -621,10 +636,20 @@ impl LocalModel {
         // Each answer feeds its last token, plus the tokens drafted after it (answers with a
         // read-out, an intervention or guidance draft nothing: their hooks see one row). All
         // answers' fed tokens share one buffer; `spans[a]` is answer `a`'s part.
+        //
+        // Only answers someone waits for draft. A drafted row saves a step only if it is kept,
+        // and steps matter only to answers being waited for: answers submitted in the
+        // background (the paper's probes) ride along with steps that happen anyway, where a
+        // drafted row costs its arithmetic (at long context, mostly attention) and a third of
+        // them are thrown away. Once waited for, they draft like any other.
         let mut fed_tokens: Vec<u32> = Vec::with_capacity(2 * state.active.len());
         let mut spans = Vec::with_capacity(state.active.len());
         for answer in &state.active {
-            let plain = answer.hook.is_none() && answer.guide.is_none() && answer.trace.is_none();
+            let awaited = state.tickets.get(&answer.ticket).is_some_and(|t| t.awaited);
+            let may_draft = awaited
+                && answer.hook.is_none()
+                && answer.guide.is_none()
+                && answer.trace.is_none();
             // A drafted row is only worth computing if the token sampled before it cannot end
             // the answer by the token or context limit.
             let room = (answer
@@ -632,7 +657,7 @@ impl LocalModel {
                 .max_tokens
                 .saturating_sub(answer.tokens.len() + 1))
             .min(context.saturating_sub(answer.seq.len() + 2));
-            let limit = if plain {
+            let limit = if may_draft {
                 self.draft_tokens.min(room)
             } else {
                 0
