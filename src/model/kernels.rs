@@ -12,6 +12,7 @@
 use super::pool::ThreadPool;
 use super::quant::{Matrix, MatrixData, QBLOCK, QuantizedRows, TILE, U4Block, U8Block};
 use half::{bf16, f16};
+use std::ops::Range;
 use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,21 +162,35 @@ pub fn matmul(
     out: &mut [f32],
     xq: &mut QuantizedRows,
 ) {
+    if w.is_quantized() && m > 0 {
+        quantize_rows(pool, isa, x, m, w.cols, xq);
+    }
+    matmul_quantized(pool, isa, w, x, m, out, xq);
+}
+
+/// [`matmul`] with the activations' 8-bit codes already in `xq` (for a quantized `w`), as
+/// `quantize_rows` would make them: for callers that quantize while they compute `x`.
+pub fn matmul_quantized(
+    pool: &ThreadPool,
+    isa: Isa,
+    w: &Matrix,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+    xq: &QuantizedRows,
+) {
     assert_eq!(x.len(), m * w.cols, "matmul input size");
     assert_eq!(out.len(), m * w.rows, "matmul output size");
     if m == 0 {
         return;
     }
-    if w.is_quantized() {
-        quantize_rows(pool, isa, x, m, w.cols, xq);
-    }
+    debug_assert!(!w.is_quantized() || (xq.rows == m && xq.cols == w.cols));
     let tiles = w.tiles();
     // About four tasks per thread balance the load, but a task should hold several tiles so
     // that its bookkeeping stays small next to the arithmetic.
     let chunk = tiles.div_ceil(pool.threads() * 4).max(1);
     let n_tasks = tiles.div_ceil(chunk);
     let ptr = OutPtr(out.as_mut_ptr());
-    let xq = &*xq;
     let nb = w.blocks_per_row();
     pool.run(n_tasks, &|task| {
         for t in task * chunk..((task + 1) * chunk).min(tiles) {
@@ -225,7 +240,7 @@ fn tile_slice<E>(v: &[E], tile: usize, cols: usize) -> &[E] {
     &v[tile * cols * TILE..(tile + 1) * cols * TILE]
 }
 
-/// Activation blocks from which `quantize_rows` splits the work between threads.
+/// Activation blocks from which `quantize_rows_of` splits the work between threads.
 const PARALLEL_QUANTIZATION_BLOCKS: usize = 128;
 
 fn quantize_rows(
@@ -236,20 +251,34 @@ fn quantize_rows(
     cols: usize,
     xq: &mut QuantizedRows,
 ) {
+    let values = |r: usize, span: Range<usize>| &x[r * cols + span.start..r * cols + span.end];
+    quantize_rows_of(pool, isa, m, cols, xq, &values);
+}
+
+/// Quantizes `m` rows of `cols` values into `xq`, where `values(r, span)` gives columns
+/// `span` (whole 32-value blocks) of row `r`, computing them if it likes: each span is asked
+/// for once, by the task that quantizes it, so a caller can fuse the work that makes the
+/// values with their quantization while they are in cache.
+///
+/// The work is split between threads by blocks of all rows, not by rows, so that a decoding
+/// step's few rows (a conversation, its drafted token, riding probes) keep both threads busy:
+/// quantizing them on one thread was 2% of an episode while the other waited. Below ~128
+/// blocks the pool region costs about what it saves (`examples/matmul_rows.rs`: 4 and 6 rows
+/// of the down projection's 1,536 inputs 3–10% faster, 2 rows of 576 a little slower), and it
+/// all runs on the calling thread.
+pub fn quantize_rows_of<'a>(
+    pool: &ThreadPool,
+    isa: Isa,
+    m: usize,
+    cols: usize,
+    xq: &mut QuantizedRows,
+    values: &(dyn Fn(usize, Range<usize>) -> &'a [f32] + Sync),
+) {
     xq.resize(m, cols);
     let nb = cols / QBLOCK;
-    // Split by blocks of all rows, not by rows, so that a decoding step's few rows (a
-    // conversation, its drafted token, riding probes) keep both threads busy: quantizing them
-    // on one thread was 2% of an episode while the other waited. Below ~128 blocks the pool
-    // region costs about what it saves (`examples/matmul_rows.rs`: 4 and 6 rows of the down
-    // projection's 1,536 inputs 3–10% faster, 2 rows of 576 a little slower).
-    if m * nb < PARALLEL_QUANTIZATION_BLOCKS {
-        for r in 0..m {
-            xq.set_blocks(isa, r, 0..nb, &x[r * cols..(r + 1) * cols]);
-        }
-        return;
-    }
-    let parts = if m >= 8 {
+    let parts = if m * nb < PARALLEL_QUANTIZATION_BLOCKS {
+        1
+    } else if m >= 8 {
         pool.threads() * 2
     } else {
         pool.threads()
@@ -261,16 +290,10 @@ fn quantize_rows(
         while b < blocks.end {
             let (r, first) = (b / nb, b % nb);
             let last = nb.min(first + blocks.end - b);
+            let x = values(r, first * QBLOCK..last * QBLOCK);
             // SAFETY: each task quantizes different blocks, which live in disjoint parts of
             // the buffers; `set_blocks` touches only those.
-            unsafe {
-                (*xq_ptr.get()).set_blocks(
-                    isa,
-                    r,
-                    first..last,
-                    &x[r * cols + first * QBLOCK..r * cols + last * QBLOCK],
-                )
-            };
+            unsafe { (*xq_ptr.get()).set_blocks(isa, r, first..last, x) };
             b += last - first;
         }
     });

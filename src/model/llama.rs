@@ -16,7 +16,7 @@ use super::attention::{
 };
 use super::config::{RopeStyle, TransformerConfig};
 use super::intervention::{AttentionHook, Readout};
-use super::kernels::{Isa, matmul};
+use super::kernels::{Isa, matmul, matmul_quantized, quantize_rows_of};
 use super::kv_cache::{KV_BLOCK, KvBlock, KvPrecision, KvShape, SeqKv};
 use super::math::{self, RopeTable};
 use super::pool::{ThreadPool, split_range};
@@ -199,8 +199,12 @@ impl AttentionLayout {
             offsets.push(per_head);
             per_head += plan.scores_len;
         }
-        let tasks: Vec<(usize, usize)> = (0..shape.kv_heads)
-            .flat_map(|g| (0..groups.len()).map(move |gi| (g, gi)))
+        // Largest groups first across all heads (groups are sorted by cost), so that the
+        // pool's last tasks are the short ones: kv head by kv head, a thread could pick up a
+        // long-context group's task just as the other ran out of work.
+        let kv_heads = shape.kv_heads;
+        let tasks: Vec<(usize, usize)> = (0..groups.len())
+            .flat_map(|gi| (0..kv_heads).map(move |g| (g, gi)))
             .collect();
         AttentionLayout {
             groups,
@@ -539,16 +543,23 @@ impl Transformer {
                 &mut scratch.xq,
             );
             profile::lap(Phase::GateUp, &mut clock);
-            swiglu_rows(ctx.pool, ctx.isa, &scratch.gate_up, ffn, &mut scratch.act);
+            swiglu_rows(
+                ctx.pool,
+                ctx.isa,
+                &scratch.gate_up,
+                ffn,
+                &mut scratch.act,
+                layer.down.is_quantized().then_some(&mut scratch.xq),
+            );
             profile::lap(Phase::Swiglu, &mut clock);
-            matmul(
+            matmul_quantized(
                 ctx.pool,
                 ctx.isa,
                 &layer.down,
                 &scratch.act,
                 rows,
                 &mut scratch.proj,
-                &mut scratch.xq,
+                &scratch.xq,
             );
             add_in_place(&mut scratch.x, &scratch.proj);
             profile::lap(Phase::Down, &mut clock);
@@ -641,16 +652,34 @@ fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
 }
 
 /// act = silu(gate) · up, row-parallel.
-fn swiglu_rows(pool: &ThreadPool, isa: Isa, gate_up: &[f32], ffn: usize, act: &mut [f32]) {
+/// `act = SwiGLU(gate, up)` for every row; with `xq`, also the 8-bit codes of `act` that a
+/// quantized down projection reads, made in the same pass by blocks while they are in cache
+/// (one pool region instead of a serial SwiGLU and a quantization after it).
+fn swiglu_rows(
+    pool: &ThreadPool,
+    isa: Isa,
+    gate_up: &[f32],
+    ffn: usize,
+    act: &mut [f32],
+    xq: Option<&mut QuantizedRows>,
+) {
     let rows = act.len() / ffn;
-    let parts = if rows >= 16 { pool.threads() * 2 } else { 1 };
     let act_rows = SharedRows(act.as_mut_ptr());
+    let swiglu_part = |r: usize, cols: Range<usize>| -> &[f32] {
+        let (gate, up) = gate_up[r * 2 * ffn..(r + 1) * 2 * ffn].split_at(ffn);
+        // SAFETY: each call writes its own columns of its row.
+        let out = unsafe { act_rows.slice(r * ffn + cols.start, cols.len()) };
+        swiglu_for(isa, &gate[cols.clone()], &up[cols], out);
+        out
+    };
+    if let Some(xq) = xq {
+        quantize_rows_of(pool, isa, rows, ffn, xq, &swiglu_part);
+        return;
+    }
+    let parts = if rows >= 16 { pool.threads() * 2 } else { 1 };
     pool.run(parts, &|p| {
         for r in split_range(rows, parts, p) {
-            let (gate, up) = gate_up[r * 2 * ffn..(r + 1) * 2 * ffn].split_at(ffn);
-            // SAFETY: each part writes its own rows.
-            let out = unsafe { act_rows.slice(r * ffn, ffn) };
-            swiglu_for(isa, gate, up, out);
+            swiglu_part(r, 0..ffn);
         }
     });
 }
