@@ -629,9 +629,7 @@ impl LocalModel {
     /// One decoding step for every unfinished answer (and the unconditional branch of each
     /// guided one).
     fn decode_step(&self, state: &mut EngineState) {
-        let config = &self.transformer.config;
-        let (vocab, context) = (config.vocab, config.context_length);
-        let size = config.layers * config.heads;
+        let context = self.transformer.config.context_length;
         let ctx = self.context();
         // Each answer feeds its last token, plus the tokens drafted after it (answers with a
         // read-out, an intervention or guidance draft nothing: their hooks see one row). All
@@ -706,62 +704,94 @@ impl LocalModel {
         drop(items);
         let mut clock = super::profile::start();
         let scratch = &state.scratch;
-        let row_logits = |row: usize| &scratch.logits[row * vocab..(row + 1) * vocab];
-        let mut guided = Vec::new();
-        let (mut drafted, mut kept) = (0, 0);
-        for ((answer, &(main, first_logits, guide_row)), span) in
-            state.active.iter_mut().zip(&rows).zip(&spans)
-        {
-            let fed = &fed_tokens[span.clone()];
-            // The sequence now holds every fed token; `base` tokens were there before.
-            let base = answer.seq.len() - fed.len();
-            let mut used = 0;
-            for i in 0..fed.len() {
-                let logits = match (guide_row, &answer.guide) {
-                    (Some(g), Some(guide)) => {
-                        guided.clear();
-                        guided.extend_from_slice(row_logits(first_logits));
-                        guide_logits(&mut guided, row_logits(g), guide.alpha);
-                        &guided[..]
-                    }
-                    _ => row_logits(first_logits + i),
-                };
-                let token = answer.sampler.sample(logits);
-                used = i + 1;
-                if let Some(trace) = answer.trace.as_mut() {
-                    trace.context.push(base + used);
-                    trace
-                        .pi
-                        .extend_from_slice(&scratch.pi[main * size..(main + 1) * size]);
-                    if answer
-                        .hook
-                        .as_ref()
-                        .is_some_and(|h| h.readout == Readout::Full)
-                    {
-                        let at = scratch.full_offsets[main];
-                        trace
-                            .full
-                            .push(scratch.full[at..at + size * (base + used)].to_vec());
-                    }
-                }
-                answer.accept(token, self, context, base + used);
-                // A drafted token is kept only if it is what was sampled: then the next row's
-                // logits are those plain decoding would compute next.
-                if answer.finish.is_some() || fed.get(i + 1) != Some(&token) {
-                    break;
-                }
-            }
-            // Plain decoding would have fed exactly the rows whose logits were sampled.
-            answer.seq.truncate(base + used);
-            drafted += fed.len() as u64 - 1;
-            kept += used as u64 - 1;
-        }
+        // Answers sample independently (each its own sampler, rows and draft), so the pool
+        // takes them in parallel: on the engine thread alone, a step's sampling left the
+        // other thread idle.
+        let bases: Vec<usize> = state
+            .active
+            .iter()
+            .zip(&spans)
+            .map(|(answer, span)| answer.seq.len() - span.len())
+            .collect();
+        let answers = AnswersPtr(state.active.as_mut_ptr());
+        self.pool.run(state.active.len(), &|a| {
+            // SAFETY: each task takes a different answer, and `state.active` is not touched
+            // until the region ends.
+            let answer = unsafe { &mut *answers.get().add(a) };
+            let fed = &fed_tokens[spans[a].clone()];
+            self.sample_fed_rows(answer, fed, bases[a], rows[a], scratch, context);
+        });
+        let drafted: u64 = spans.iter().map(|span| span.len() as u64 - 1).sum();
+        // Each answer's sequence now holds the rows whose logits it sampled.
+        let kept: u64 = state
+            .active
+            .iter()
+            .zip(&bases)
+            .map(|(answer, &base)| (answer.seq.len() - base) as u64 - 1)
+            .sum();
         use std::sync::atomic::Ordering::Relaxed;
         self.drafting.steps.fetch_add(1, Relaxed);
         self.drafting.drafted.fetch_add(drafted, Relaxed);
         self.drafting.kept.fetch_add(kept, Relaxed);
         super::profile::lap(super::profile::Phase::Sampling, &mut clock);
         self.retire_finished(state);
+    }
+
+    /// Samples `answer`'s next token from the logits of its first fed row (`rows`: its item,
+    /// first logits row and guidance row), then, while the sampled token is the drafted one
+    /// that follows, from the next row's; the sequence keeps only the rows sampled from.
+    /// `base` is how many tokens the sequence held before this step's `fed` tokens.
+    fn sample_fed_rows(
+        &self,
+        answer: &mut Answer,
+        fed: &[u32],
+        base: usize,
+        (main, first_logits, guide_row): (usize, usize, Option<usize>),
+        scratch: &Scratch,
+        context: usize,
+    ) {
+        let config = &self.transformer.config;
+        let (vocab, size) = (config.vocab, config.layers * config.heads);
+        let row_logits = |row: usize| &scratch.logits[row * vocab..(row + 1) * vocab];
+        let mut guided = Vec::new();
+        let mut used = 0;
+        for i in 0..fed.len() {
+            let logits = match (guide_row, &answer.guide) {
+                (Some(g), Some(guide)) => {
+                    guided.clear();
+                    guided.extend_from_slice(row_logits(first_logits));
+                    guide_logits(&mut guided, row_logits(g), guide.alpha);
+                    &guided[..]
+                }
+                _ => row_logits(first_logits + i),
+            };
+            let token = answer.sampler.sample(logits);
+            used = i + 1;
+            if let Some(trace) = answer.trace.as_mut() {
+                trace.context.push(base + used);
+                trace
+                    .pi
+                    .extend_from_slice(&scratch.pi[main * size..(main + 1) * size]);
+                if answer
+                    .hook
+                    .as_ref()
+                    .is_some_and(|h| h.readout == Readout::Full)
+                {
+                    let at = scratch.full_offsets[main];
+                    trace
+                        .full
+                        .push(scratch.full[at..at + size * (base + used)].to_vec());
+                }
+            }
+            answer.accept(token, self, context, base + used);
+            // A drafted token is kept only if it is what was sampled: then the next row's
+            // logits are those plain decoding would compute next.
+            if answer.finish.is_some() || fed.get(i + 1) != Some(&token) {
+                break;
+            }
+        }
+        // Plain decoding would have fed exactly the rows whose logits were sampled.
+        answer.seq.truncate(base + used);
     }
 
     /// Moves finished answers to their tickets and their sequences into the prefix cache.
@@ -911,6 +941,23 @@ struct Guide {
     seq: SeqKv,
     alpha: f32,
 }
+
+/// The batch's answers, shared with the pool's tasks during sampling (each takes its own).
+#[derive(Clone, Copy)]
+struct AnswersPtr(*mut Answer);
+// SAFETY: tasks dereference disjoint answers; an answer holds only owned data and `Arc`s of
+// `Send + Sync` values (checked below).
+unsafe impl Send for AnswersPtr {}
+unsafe impl Sync for AnswersPtr {}
+impl AnswersPtr {
+    fn get(self) -> *mut Answer {
+        self.0
+    }
+}
+const _: () = {
+    const fn sendable<T: Send>() {}
+    sendable::<Answer>();
+};
 
 /// One answer being drawn.
 struct Answer {
