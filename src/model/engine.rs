@@ -397,15 +397,7 @@ impl LocalModel {
         n: usize,
         opts: &SamplingOptions,
     ) -> Result<Vec<Vec<Generation>>> {
-        let tickets = self.submit(requests, n, opts)?;
-        {
-            let mut state = self.state.lock().unwrap();
-            for ticket in &tickets {
-                if let Some(t) = state.tickets.get_mut(ticket) {
-                    t.awaited = true;
-                }
-            }
-        }
+        let tickets = self.submit_awaited(requests, n, opts, true)?;
         tickets.into_iter().map(|t| self.wait(t)).collect()
     }
 
@@ -418,6 +410,18 @@ impl LocalModel {
         requests: &[Request<'_>],
         n: usize,
         opts: &SamplingOptions,
+    ) -> Result<Vec<u64>> {
+        self.submit_awaited(requests, n, opts, false)
+    }
+
+    /// [`Self::submit`]; `awaited`: the caller waits for these answers at once, so they draft
+    /// from the first step (see `TicketState::awaited`).
+    fn submit_awaited(
+        &self,
+        requests: &[Request<'_>],
+        n: usize,
+        opts: &SamplingOptions,
+        awaited: bool,
     ) -> Result<Vec<u64>> {
         opts.validate()?;
         let config = &self.transformer.config;
@@ -503,7 +507,7 @@ impl LocalModel {
                     cached_prompt_tokens: cached[r],
                     prompt_ms,
                     submitted: Instant::now(),
-                    awaited: false,
+                    awaited,
                 },
             );
             let seeded = SamplingOptions {
