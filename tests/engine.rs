@@ -5,15 +5,15 @@ use drift_script::model::kv_cache::KvPrecision;
 use drift_script::model::{ChatModel, LocalModel, LocalOptions, Message, SamplingOptions};
 
 fn model(kv_precision: KvPrecision) -> LocalModel {
+    model_with(LocalOptions {
+        kv_precision,
+        ..LocalOptions::default()
+    })
+}
+
+fn model_with(options: LocalOptions) -> LocalModel {
     let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
-    LocalModel::load_gguf(
-        &path,
-        &LocalOptions {
-            kv_precision,
-            ..LocalOptions::default()
-        },
-    )
-    .unwrap()
+    LocalModel::load_gguf(&path, &options).unwrap()
 }
 
 fn conversation() -> Vec<Message> {
@@ -298,16 +298,10 @@ fn submitted_answers_ride_along_and_equal_separate_calls() {
 fn drafting_never_changes_answers() {
     use drift_script::model::engine::Request;
     let load = |draft_tokens| {
-        let path =
-            drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
-        LocalModel::load_gguf(
-            &path,
-            &LocalOptions {
-                draft_tokens,
-                ..LocalOptions::default()
-            },
-        )
-        .unwrap()
+        model_with(LocalOptions {
+            draft_tokens,
+            ..LocalOptions::default()
+        })
     };
     let (plain, drafting) = (load(0), load(4));
     let echo = vec![
@@ -390,15 +384,10 @@ fn drafting_never_changes_answers() {
 #[test]
 fn answers_nobody_waits_for_draft_nothing_until_waited() {
     use drift_script::model::engine::Request;
-    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
-    let m = LocalModel::load_gguf(
-        &path,
-        &LocalOptions {
-            draft_tokens: 1,
-            ..LocalOptions::default()
-        },
-    )
-    .unwrap();
+    let m = model_with(LocalOptions {
+        draft_tokens: 1,
+        ..LocalOptions::default()
+    });
     // Text that repeats itself, so that prompt lookup has drafts to offer.
     let echo = m
         .tokenize_chat(&[

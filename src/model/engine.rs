@@ -717,7 +717,7 @@ impl LocalModel {
             .zip(&spans)
             .map(|(answer, span)| answer.seq.len() - span.len())
             .collect();
-        let answers = AnswersPtr(state.active.as_mut_ptr());
+        let answers = super::pool::TaskShared::new(state.active.as_mut_ptr());
         self.pool.run(state.active.len(), &|a| {
             // SAFETY: each task takes a different answer, and `state.active` is not touched
             // until the region ends.
@@ -945,23 +945,6 @@ struct Guide {
     seq: SeqKv,
     alpha: f32,
 }
-
-/// The batch's answers, shared with the pool's tasks during sampling (each takes its own).
-#[derive(Clone, Copy)]
-struct AnswersPtr(*mut Answer);
-// SAFETY: tasks dereference disjoint answers; an answer holds only owned data and `Arc`s of
-// `Send + Sync` values (checked below).
-unsafe impl Send for AnswersPtr {}
-unsafe impl Sync for AnswersPtr {}
-impl AnswersPtr {
-    fn get(self) -> *mut Answer {
-        self.0
-    }
-}
-const _: () = {
-    const fn sendable<T: Send>() {}
-    sendable::<Answer>();
-};
 
 /// One answer being drawn.
 struct Answer {

@@ -283,7 +283,7 @@ pub fn quantize_rows_of<'a>(
     } else {
         pool.threads()
     };
-    let xq_ptr = XqPtr(xq as *mut QuantizedRows);
+    let xq_ptr = super::pool::TaskShared::new(xq as *mut QuantizedRows);
     pool.run(parts, &|p| {
         let blocks = super::pool::split_range(m * nb, parts, p);
         let mut b = blocks.start;
@@ -297,16 +297,6 @@ pub fn quantize_rows_of<'a>(
             b += last - first;
         }
     });
-}
-
-#[derive(Clone, Copy)]
-struct XqPtr(*mut QuantizedRows);
-unsafe impl Send for XqPtr {}
-unsafe impl Sync for XqPtr {}
-impl XqPtr {
-    fn get(self) -> *mut QuantizedRows {
-        self.0
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -192,6 +192,28 @@ impl Drop for ThreadPool {
     }
 }
 
+/// A pointer the tasks of one pool region share, each dereferencing a different part of what
+/// it points to (the caller's SAFETY argument says which). `T: Send` is required because each
+/// task takes its part to another thread.
+pub struct TaskShared<T>(*mut T);
+impl<T> Clone for TaskShared<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for TaskShared<T> {}
+// SAFETY: the pointer itself is plain data; what tasks do through it is the caller's argument.
+unsafe impl<T: Send> Send for TaskShared<T> {}
+unsafe impl<T: Send> Sync for TaskShared<T> {}
+impl<T> TaskShared<T> {
+    pub fn new(ptr: *mut T) -> Self {
+        TaskShared(ptr)
+    }
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// Splits `0..len` into `parts` nearly equal contiguous ranges and returns the `index`-th.
 pub fn split_range(len: usize, parts: usize, index: usize) -> std::ops::Range<usize> {
     let base = len / parts;
