@@ -135,8 +135,7 @@ impl RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // `DRIFT_SCRIPT_PROFILE=1`: time per forward-pass phase over the whole run, printed at the end.
-    let profiling = std::env::var("DRIFT_SCRIPT_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0");
-    crate::model::profile::enable(profiling);
+    let profiling = crate::model::profile::enable_from_environment();
     let mut host = ScriptHost::new(args.host_config()?)?;
     let result = host.run_script();
     if profiling {

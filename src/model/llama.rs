@@ -279,6 +279,36 @@ impl Transformer {
     /// Appends each item's tokens to its sequence, computing their keys and values, and writes
     /// the logits of the rows each item asks for (`LogitRows`) into `scratch.logits`, item by
     /// item and row by row.
+    /// Scores and weighted sums: per row, query head and visible position, one multiply-add
+    /// per head dimension each.
+    fn attention_multiply_adds(&self, row_pos: &[usize]) -> u64 {
+        let shape = self.attention_shape();
+        let visible: usize = row_pos
+            .iter()
+            .map(|&p| p + 1 - shape.first_visible(p))
+            .sum();
+        let cfg = &self.config;
+        (visible * cfg.heads * cfg.head_dim * 2 * cfg.layers) as u64
+    }
+
+    /// The layers' projections for every row, and the vocabulary projection for the rows whose
+    /// logits are asked for.
+    fn matrix_multiply_adds(&self, items: &[BatchItem<'_>], rows: usize) -> u64 {
+        let cfg = &self.config;
+        let (hidden, q_dim, kv_dim, ffn) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.ffn_hidden);
+        let per_row = cfg.layers * hidden * (q_dim + 2 * kv_dim + q_dim + 3 * ffn);
+        let logit_rows: usize = items
+            .iter()
+            .map(|item| match item.logits {
+                LogitRows::None => 0,
+                LogitRows::Last => item.tokens.len().min(1),
+                LogitRows::All => item.tokens.len(),
+            })
+            .sum();
+        let vocabulary = self.output.as_ref().unwrap_or(&self.embedding).rows;
+        (rows * per_row + logit_rows * vocabulary * hidden) as u64
+    }
+
     pub fn forward(
         &self,
         ctx: &ForwardContext<'_>,
@@ -309,6 +339,12 @@ impl Transformer {
         if rows == 0 {
             scratch.logits.clear();
             return;
+        }
+        if profile::enabled() {
+            profile::count_multiply_adds(
+                self.attention_multiply_adds(&row_pos),
+                self.matrix_multiply_adds(items, rows),
+            );
         }
         let heads = cfg.heads;
         let layer_heads = cfg.layers * heads;

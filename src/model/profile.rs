@@ -1,6 +1,6 @@
 //! Where forward-pass time goes: wall time per phase, accumulated across calls while profiling
-//! is on (`drift-script bench profile`, or `DRIFT_SCRIPT_PROFILE=1` on a script run, which prints
-//! the table when the script ends). Off, a phase costs one relaxed atomic load.
+//! is on (`drift-script bench profile`, or `DRIFT_SCRIPT_PROFILE=1` on a script run or on `bench
+//! episode`, which print the table at the end). Off, a phase costs one relaxed atomic load.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
@@ -47,6 +47,19 @@ pub const PHASES: [Phase; 11] = [
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static NANOS: [AtomicU64; PHASES.len()] = [const { AtomicU64::new(0) }; PHASES.len()];
+/// Multiply-adds done while profiling: attention's (scores and weighted sums), and the matrix
+/// products' (the layers' projections and the vocabulary projection).
+static ATTENTION_MULTIPLY_ADDS: AtomicU64 = AtomicU64::new(0);
+static MATRIX_MULTIPLY_ADDS: AtomicU64 = AtomicU64::new(0);
+
+/// The phases whose time the matrix products' multiply-adds are set against.
+const MATRIX_PHASES: [Phase; 5] = [
+    Phase::QkvProjection,
+    Phase::OutputProjection,
+    Phase::GateUp,
+    Phase::Down,
+    Phase::Logits,
+];
 
 impl Phase {
     pub fn name(self) -> &'static str {
@@ -71,6 +84,13 @@ pub fn enable(on: bool) {
     ENABLED.store(on, Relaxed);
 }
 
+/// Turns profiling on if `DRIFT_SCRIPT_PROFILE` is set (and not `0`); says whether it did.
+pub fn enable_from_environment() -> bool {
+    let on = std::env::var("DRIFT_SCRIPT_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0");
+    enable(on);
+    on
+}
+
 pub fn enabled() -> bool {
     ENABLED.load(Relaxed)
 }
@@ -78,6 +98,17 @@ pub fn enabled() -> bool {
 pub fn reset() {
     for n in &NANOS {
         n.store(0, Relaxed);
+    }
+    ATTENTION_MULTIPLY_ADDS.store(0, Relaxed);
+    MATRIX_MULTIPLY_ADDS.store(0, Relaxed);
+}
+
+/// Adds one forward pass's arithmetic (when profiling is on), so that the table can say how
+/// much work the time bought: the episode's floor is its multiply-adds at the kernels' rates.
+pub fn count_multiply_adds(attention: u64, matrices: u64) {
+    if enabled() {
+        ATTENTION_MULTIPLY_ADDS.fetch_add(attention, Relaxed);
+        MATRIX_MULTIPLY_ADDS.fetch_add(matrices, Relaxed);
     }
 }
 
@@ -93,6 +124,14 @@ pub fn timed<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
     result
 }
 
+/// Multiply-adds since the last reset: (attention, matrix products).
+pub fn multiply_adds() -> (u64, u64) {
+    (
+        ATTENTION_MULTIPLY_ADDS.load(Relaxed),
+        MATRIX_MULTIPLY_ADDS.load(Relaxed),
+    )
+}
+
 /// Milliseconds per phase since the last reset.
 pub fn snapshot() -> Vec<(Phase, f64)> {
     PHASES
@@ -106,7 +145,7 @@ pub fn table(per: usize, unit: &str) -> String {
     let rows = snapshot();
     let total: f64 = rows.iter().map(|r| r.1).sum();
     let mut out = String::new();
-    for (phase, ms) in rows {
+    for &(phase, ms) in &rows {
         out.push_str(&format!(
             "  {:<36} {:>9.1} ms {:>5.1}%  {:>8.3} ms/{unit}\n",
             phase.name(),
@@ -120,6 +159,22 @@ pub fn table(per: usize, unit: &str) -> String {
         "total",
         total,
         total / per.max(1) as f64
+    ));
+    let phase_ms = |phases: &[Phase]| -> f64 {
+        rows.iter()
+            .filter(|(p, _)| phases.contains(p))
+            .map(|r| r.1)
+            .sum()
+    };
+    let rate = |macs: u64, ms: f64| macs as f64 / (ms.max(1e-9) * 1e6);
+    let (attention, matrices) = multiply_adds();
+    out.push_str(&format!(
+        "  attention: {:.1} G multiply-adds, {:.1} G/s over its phase\n  \
+         matrix products: {:.1} G multiply-adds, {:.1} G/s over their phases (projections, vocabulary)\n",
+        attention as f64 / 1e9,
+        rate(attention, phase_ms(&[Phase::Attention])),
+        matrices as f64 / 1e9,
+        rate(matrices, phase_ms(&MATRIX_PHASES)),
     ));
     out
 }
