@@ -276,9 +276,6 @@ impl Transformer {
         total
     }
 
-    /// Appends each item's tokens to its sequence, computing their keys and values, and writes
-    /// the logits of the rows each item asks for (`LogitRows`) into `scratch.logits`, item by
-    /// item and row by row.
     /// Scores and weighted sums: per row, query head and visible position, one multiply-add
     /// per head dimension each.
     fn attention_multiply_adds(&self, row_pos: &[usize]) -> u64 {
@@ -309,6 +306,9 @@ impl Transformer {
         (rows * per_row + logit_rows * vocabulary * hidden) as u64
     }
 
+    /// Appends each item's tokens to its sequence, computing their keys and values, and writes
+    /// the logits of the rows each item asks for (`LogitRows`) into `scratch.logits`, item by
+    /// item and row by row.
     pub fn forward(
         &self,
         ctx: &ForwardContext<'_>,
