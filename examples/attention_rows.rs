@@ -6,13 +6,11 @@
 //! `cargo run --release --example attention_rows -- [CONTEXT] [ROWS] [LAYERS]`
 mod common;
 
-use drift_script::model::attention::{AttendAt, RowQuery, attend_rows};
+use drift_script::model::attention::{RowQuery, attend_rows};
 use drift_script::model::kernels::detected_isa;
 
 fn main() {
-    let mut args = std::env::args()
-        .skip(1)
-        .map(|a| a.parse::<usize>().expect("a number"));
+    let mut args = common::number_args();
     let context = args.next().unwrap_or(2000);
     let rows = args.next().unwrap_or(2);
     let layers = args.next().unwrap_or(1);
@@ -27,28 +25,20 @@ fn main() {
     for _ in 0..8 {
         let started = std::time::Instant::now();
         for _ in 0..repetitions {
-            for layer in 0..layers {
-                for kv_head in 0..3 {
-                    let at = AttendAt {
-                        kv_shape,
-                        layer,
-                        kv_head,
-                        shape,
-                    };
-                    let mut queries: Vec<RowQuery<'_>> = outs
-                        .iter_mut()
-                        .enumerate()
-                        .map(|(r, out)| RowQuery {
-                            kv: &seq,
-                            position: context - rows + r,
-                            q: &q,
-                            out,
-                            hook: None,
-                        })
-                        .collect();
-                    attend_rows(isa, &at, &mut queries);
-                }
-            }
+            common::each_attention_head(kv_shape, shape, |at| {
+                let mut queries: Vec<RowQuery<'_>> = outs
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(r, out)| RowQuery {
+                        kv: &seq,
+                        position: context - rows + r,
+                        q: &q,
+                        out,
+                        hook: None,
+                    })
+                    .collect();
+                attend_rows(isa, at, &mut queries);
+            });
         }
         best = best.min(started.elapsed().as_secs_f64() / (repetitions * layers) as f64);
     }

@@ -8,14 +8,12 @@
 //! `cargo run --release --example attention_shared -- [PREFIX] [OWN] [SEQS] [ROWS]`
 mod common;
 
-use drift_script::model::attention::{AttendAt, RowQuery, attend_rows};
+use drift_script::model::attention::{RowQuery, attend_rows};
 use drift_script::model::kernels::detected_isa;
-use drift_script::model::kv_cache::{KvPrecision, SeqKv};
+use drift_script::model::kv_cache::SeqKv;
 
 fn main() {
-    let mut args = std::env::args()
-        .skip(1)
-        .map(|a| a.parse::<usize>().expect("a number"));
+    let mut args = common::number_args();
     let prefix = args.next().unwrap_or(2900);
     let own = args.next().unwrap_or(200);
     let seqs = args.next().unwrap_or(2);
@@ -24,54 +22,33 @@ fn main() {
     let (kv_shape, shape) = common::default_model_shapes(layers);
     let group_dim = shape.group() * shape.head_dim;
     let shared = common::filled_sequence(prefix, kv_shape, 0);
-    let row: Vec<f32> = (0..kv_shape.kv_heads * kv_shape.head_dim)
-        .map(|i| ((i * 5 + 3) % 11) as f32 * 0.1 - 0.5)
-        .collect();
     let sequences: Vec<SeqKv> = (0..seqs)
-        .map(|s| {
-            let mut seq = shared.clone();
-            let new: Vec<u32> = (0..own as u32).map(|t| 1000 + t + s as u32).collect();
-            seq.reserve(&new, kv_shape, KvPrecision::F16);
-            for p in prefix..prefix + own {
-                for layer in 0..layers {
-                    seq.block_mut(p).write(kv_shape, layer, p % 32, &row, &row);
-                }
-            }
-            seq
-        })
+        .map(|s| common::extended(&shared, own, kv_shape, 1 + s))
         .collect();
     let q = common::queries(group_dim);
     let mut outs = vec![vec![0f32; group_dim]; seqs * rows];
     let isa = detected_isa();
     let context = prefix + own;
     let attend = |calls: &[std::ops::Range<usize>], outs: &mut [Vec<f32>]| {
-        for layer in 0..layers {
-            for kv_head in 0..3 {
-                let at = AttendAt {
-                    kv_shape,
-                    layer,
-                    kv_head,
-                    shape,
-                };
-                for call in calls {
-                    let mut queries: Vec<RowQuery<'_>> = outs[call.clone()]
-                        .iter_mut()
-                        .enumerate()
-                        .map(|(i, out)| {
-                            let r = call.start + i;
-                            RowQuery {
-                                kv: &sequences[r / rows],
-                                position: context - rows + r % rows,
-                                q: &q,
-                                out,
-                                hook: None,
-                            }
-                        })
-                        .collect();
-                    attend_rows(isa, &at, &mut queries);
-                }
+        common::each_attention_head(kv_shape, shape, |at| {
+            for call in calls {
+                let mut queries: Vec<RowQuery<'_>> = outs[call.clone()]
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, out)| {
+                        let r = call.start + i;
+                        RowQuery {
+                            kv: &sequences[r / rows],
+                            position: context - rows + r % rows,
+                            q: &q,
+                            out,
+                            hook: None,
+                        }
+                    })
+                    .collect();
+                attend_rows(isa, at, &mut queries);
             }
-        }
+        });
     };
     let apart: Vec<_> = (0..seqs).map(|s| s * rows..(s + 1) * rows).collect();
     let all_rows = 0..seqs * rows;

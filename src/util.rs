@@ -1,4 +1,5 @@
-//! Small helpers without a better home: UTC timestamps and CSV export.
+//! Small helpers without a better home: UTC timestamps, CSV export, and on/off environment
+//! variables.
 
 use serde_json::{Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,6 +33,11 @@ fn now_parts() -> (i64, u32, u32, u64, u64, u64, u32) {
         rem % 60,
         now.subsec_millis(),
     )
+}
+
+/// Whether the on/off environment variable `name` is on: set, not empty and not `0`.
+pub fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// `2026-11-28T14:03:05.123Z`

@@ -1068,9 +1068,7 @@ fn prompt_lookup_draft(context: &[u32], last: u32, limit: usize) -> &[u32] {
 /// `DRIFT_SCRIPT_TRACE=1` prints one line per generation call: prompt and decode timings.
 fn trace_enabled() -> bool {
     static TRACE: OnceLock<bool> = OnceLock::new();
-    *TRACE.get_or_init(|| {
-        std::env::var("DRIFT_SCRIPT_TRACE").is_ok_and(|v| !v.is_empty() && v != "0")
-    })
+    *TRACE.get_or_init(|| crate::util::env_flag("DRIFT_SCRIPT_TRACE"))
 }
 
 fn file_stem(path: &Path) -> String {

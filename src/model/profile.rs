@@ -86,7 +86,7 @@ pub fn enable(on: bool) {
 
 /// Turns profiling on if `DRIFT_SCRIPT_PROFILE` is set (and not `0`); says whether it did.
 pub fn enable_from_environment() -> bool {
-    let on = std::env::var("DRIFT_SCRIPT_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let on = crate::util::env_flag("DRIFT_SCRIPT_PROFILE");
     enable(on);
     on
 }
