@@ -226,6 +226,21 @@ impl RowsPlan {
         }
     }
 
+    /// Blocks of one key/value head the score and sum phases load, as `scores_generic` and
+    /// `sums_generic` walk them: key blocks all rows share once per pass and the rest once per
+    /// row, then value blocks every row sees whole once per pass and the rest once per row.
+    pub fn blocks_loaded(&self) -> usize {
+        let own_from = |from: usize| -> usize {
+            self.spans
+                .iter()
+                .map(|s| (s.last_block + 1).saturating_sub(from.max(s.first_block)))
+                .sum()
+        };
+        self.passes().count() * (self.shared + self.joint)
+            + own_from(self.shared)
+            + own_from(self.joint)
+    }
+
     /// Groups of at most `rows_per_pass` rows.
     fn passes(&self) -> impl Iterator<Item = Range<usize>> + '_ {
         (0..self.spans.len())
@@ -1130,6 +1145,77 @@ mod tests {
             }
         }
         assert_ne!(split_out, plain_out);
+    }
+
+    /// The profile's count of loaded key/value blocks follows the kernels' walk: a lone row
+    /// loads each of its blocks once for keys and once for values (less its partial last
+    /// block, whose values it sums alone either way); answers that share a prompt's blocks
+    /// load those once for all of them; a prompt's rows load the blocks all of them see whole
+    /// once per pass of four rows.
+    #[test]
+    fn blocks_loaded_counts_shared_blocks_once_per_pass() {
+        let kv_shape = KvShape {
+            layers: 1,
+            kv_heads: 1,
+            head_dim: 8,
+        };
+        let shape = AttentionShape {
+            heads: 3,
+            kv_heads: 1,
+            head_dim: 8,
+            window: None,
+        };
+        let mut prompt = SeqKv::default();
+        prompt.reserve(&(0..100).collect::<Vec<u32>>(), kv_shape, KvPrecision::F16);
+        // Both answers copy the prompt's partial block 3 (positions 96–99) to write into it, so
+        // they share blocks 0–2 and end in block 4 (positions 139 and 146).
+        let answers: Vec<SeqKv> = [40u32, 47]
+            .iter()
+            .map(|&n| {
+                let mut seq = prompt.clone();
+                seq.reserve(
+                    &(1000..1000 + n).collect::<Vec<u32>>(),
+                    kv_shape,
+                    KvPrecision::F16,
+                );
+                seq
+            })
+            .collect();
+        let loaded = |rows: &[(&SeqKv, usize)]| {
+            let inputs: Vec<RowInput<'_>> = rows
+                .iter()
+                .map(|&(kv, position)| RowInput {
+                    kv,
+                    position,
+                    q: &[],
+                })
+                .collect();
+            RowsPlan::new(&shape, &inputs).blocks_loaded()
+        };
+        let last = |seq: &SeqKv| seq.len() - 1;
+        // Keys: blocks 0–4; values: 0–3 jointly, 4 alone.
+        assert_eq!(loaded(&[(&answers[0], last(&answers[0]))]), 10);
+        // Keys: 0–2 once, 3–4 per row; values the same.
+        let both = [
+            (&answers[0], last(&answers[0])),
+            (&answers[1], last(&answers[1])),
+        ];
+        assert_eq!(loaded(&both), 3 + 3 + 2 * 2 + 2 * 2);
+        // Rows at 80, 96, 99 share blocks 0–2 (keys once), see 0–1 whole (values once), and
+        // load the rest row by row: keys 0 + 1 + 1, values 1 + 2 + 2.
+        assert_eq!(
+            loaded(&[(&prompt, 80), (&prompt, 96), (&prompt, 99)]),
+            3 + 2 + 2 + 5
+        );
+        // Rows at 94–99 take two passes of four, so blocks 0–2 (keys) and 0–1 (values) load
+        // twice; past them, keys: 0 for the rows in block 2, 1 for those in block 3; values:
+        // 1 and 2.
+        let six: Vec<(&SeqKv, usize)> = (94..100).map(|p| (&prompt, p)).collect();
+        let (keys_past_shared, values_past_joint) = (4, 2 + 4 * 2);
+        assert_eq!(
+            loaded(&six),
+            2 * (3 + 2) + keys_past_shared + values_past_joint
+        );
     }
 
     /// Rows attended together (a prompt's rows, answers sharing their first blocks, rows of

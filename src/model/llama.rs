@@ -265,33 +265,48 @@ impl Transformer {
 
     /// Bytes held by the weights.
     pub fn weight_bytes(&self) -> usize {
-        let mut total =
-            self.embedding.size_bytes() + self.output.as_ref().map_or(0, Matrix::size_bytes);
-        for layer in &self.layers {
-            total += layer.qkv.size_bytes()
-                + layer.attn_output.size_bytes()
-                + layer.gate_up.size_bytes()
-                + layer.down.size_bytes();
-        }
-        total
+        self.embedding.size_bytes()
+            + self.output.as_ref().map_or(0, Matrix::size_bytes)
+            + self.layer_weight_bytes()
     }
 
-    /// Scores and weighted sums: per row, query head and visible position, one multiply-add
-    /// per head dimension each.
-    fn attention_multiply_adds(&self, row_pos: &[usize]) -> u64 {
+    /// Bytes of the layers' projection matrices.
+    fn layer_weight_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| {
+                l.qkv.size_bytes()
+                    + l.attn_output.size_bytes()
+                    + l.gate_up.size_bytes()
+                    + l.down.size_bytes()
+            })
+            .sum()
+    }
+
+    /// A forward pass's work for the profile. Attention: per row, query head and visible
+    /// position, one multiply-add per head dimension for the score and one for the weighted
+    /// sum, and the key/value blocks its layout loads. Matrices: the layers' projections for
+    /// every row, and the vocabulary projection for the rows whose logits are asked for.
+    fn pass_work(
+        &self,
+        items: &[BatchItem<'_>],
+        row_pos: &[usize],
+        layout: &AttentionLayout,
+        kv_precision: KvPrecision,
+    ) -> profile::PassWork {
+        let cfg = &self.config;
         let shape = self.attention_shape();
         let visible: usize = row_pos
             .iter()
             .map(|&p| p + 1 - shape.first_visible(p))
             .sum();
-        let cfg = &self.config;
-        (visible * cfg.heads * cfg.head_dim * 2 * cfg.layers) as u64
-    }
+        let value_bytes = match kv_precision {
+            KvPrecision::F32 => 4,
+            KvPrecision::F16 => 2,
+        };
+        let blocks_loaded: usize = layout.plans.iter().map(RowsPlan::blocks_loaded).sum();
+        let block_bytes = KV_BLOCK * cfg.head_dim * value_bytes;
 
-    /// The layers' projections for every row, and the vocabulary projection for the rows whose
-    /// logits are asked for.
-    fn matrix_multiply_adds(&self, items: &[BatchItem<'_>], rows: usize) -> u64 {
-        let cfg = &self.config;
         let (hidden, q_dim, kv_dim, ffn) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.ffn_hidden);
         let per_row = cfg.layers * hidden * (q_dim + 2 * kv_dim + q_dim + 3 * ffn);
         let logit_rows: usize = items
@@ -302,8 +317,19 @@ impl Transformer {
                 LogitRows::All => item.tokens.len(),
             })
             .sum();
-        let vocabulary = self.output.as_ref().unwrap_or(&self.embedding).rows;
-        (rows * per_row + logit_rows * vocabulary * hidden) as u64
+        let output = self.output.as_ref().unwrap_or(&self.embedding);
+        let output_bytes = if logit_rows > 0 {
+            output.size_bytes()
+        } else {
+            0
+        };
+        profile::PassWork {
+            attention_multiply_adds: (visible * cfg.heads * cfg.head_dim * 2 * cfg.layers) as u64,
+            matrix_multiply_adds: (row_pos.len() * per_row + logit_rows * output.rows * hidden)
+                as u64,
+            key_value_bytes: (blocks_loaded * block_bytes * cfg.kv_heads * cfg.layers) as u64,
+            weight_bytes: (self.layer_weight_bytes() + output_bytes) as u64,
+        }
     }
 
     /// Appends each item's tokens to its sequence, computing their keys and values, and writes
@@ -339,12 +365,6 @@ impl Transformer {
         if rows == 0 {
             scratch.logits.clear();
             return;
-        }
-        if profile::enabled() {
-            profile::count_multiply_adds(
-                self.attention_multiply_adds(&row_pos),
-                self.matrix_multiply_adds(items, rows),
-            );
         }
         let heads = cfg.heads;
         let layer_heads = cfg.layers * heads;
@@ -408,6 +428,9 @@ impl Transformer {
             })
             .collect();
         let layout = AttentionLayout::new(items, &item_first_row, &row_item, &row_pos, &shape);
+        if profile::enabled() {
+            profile::count(&self.pass_work(items, &row_pos, &layout, ctx.kv_precision));
+        }
         scratch.scores.resize(layout.per_head * cfg.kv_heads, 0.0);
         profile::lap(Phase::Setup, &mut clock);
         for (l, layer) in self.layers.iter().enumerate() {

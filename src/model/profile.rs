@@ -47,10 +47,36 @@ pub const PHASES: [Phase; 11] = [
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static NANOS: [AtomicU64; PHASES.len()] = [const { AtomicU64::new(0) }; PHASES.len()];
-/// Multiply-adds done while profiling: attention's (scores and weighted sums), and the matrix
-/// products' (the layers' projections and the vocabulary projection).
-static ATTENTION_MULTIPLY_ADDS: AtomicU64 = AtomicU64::new(0);
-static MATRIX_MULTIPLY_ADDS: AtomicU64 = AtomicU64::new(0);
+/// The work of the forward passes run while profiling, field by field of `PassWork`.
+static WORK: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+/// What one forward pass did, counted from its shape (not measured), so that the table can say
+/// how much work the time bought and how close each part ran to the machine's limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassWork {
+    /// Scores and weighted sums of values.
+    pub attention_multiply_adds: u64,
+    /// The layers' projections and the vocabulary projection.
+    pub matrix_multiply_adds: u64,
+    /// Bytes of keys and values the attention kernels load: blocks that a pass's rows share
+    /// once per pass, every other block once per row (keys in the score phase, values in
+    /// the sum phase).
+    pub key_value_bytes: u64,
+    /// Bytes of weight matrices the pass multiplies by: every layer's, and the vocabulary
+    /// projection's when some row's logits are asked for.
+    pub weight_bytes: u64,
+}
+
+impl PassWork {
+    fn fields(&self) -> [u64; 4] {
+        [
+            self.attention_multiply_adds,
+            self.matrix_multiply_adds,
+            self.key_value_bytes,
+            self.weight_bytes,
+        ]
+    }
+}
 
 /// The phases whose time the matrix products' multiply-adds are set against.
 const MATRIX_PHASES: [Phase; 5] = [
@@ -99,16 +125,18 @@ pub fn reset() {
     for n in &NANOS {
         n.store(0, Relaxed);
     }
-    ATTENTION_MULTIPLY_ADDS.store(0, Relaxed);
-    MATRIX_MULTIPLY_ADDS.store(0, Relaxed);
+    for w in &WORK {
+        w.store(0, Relaxed);
+    }
 }
 
-/// Adds one forward pass's arithmetic (when profiling is on), so that the table can say how
-/// much work the time bought: the episode's floor is its multiply-adds at the kernels' rates.
-pub fn count_multiply_adds(attention: u64, matrices: u64) {
+/// Adds one forward pass's work (when profiling is on): the episode's floor is its
+/// multiply-adds at the kernels' rates, and its bytes at the machine's read bandwidth.
+pub fn count(work: &PassWork) {
     if enabled() {
-        ATTENTION_MULTIPLY_ADDS.fetch_add(attention, Relaxed);
-        MATRIX_MULTIPLY_ADDS.fetch_add(matrices, Relaxed);
+        for (total, n) in WORK.iter().zip(work.fields()) {
+            total.fetch_add(n, Relaxed);
+        }
     }
 }
 
@@ -124,12 +152,15 @@ pub fn timed<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// Multiply-adds since the last reset: (attention, matrix products).
-pub fn multiply_adds() -> (u64, u64) {
-    (
-        ATTENTION_MULTIPLY_ADDS.load(Relaxed),
-        MATRIX_MULTIPLY_ADDS.load(Relaxed),
-    )
+/// The work counted since the last reset.
+pub fn counted() -> PassWork {
+    let [a, m, kv, w] = std::array::from_fn(|i| WORK[i].load(Relaxed));
+    PassWork {
+        attention_multiply_adds: a,
+        matrix_multiply_adds: m,
+        key_value_bytes: kv,
+        weight_bytes: w,
+    }
 }
 
 /// Milliseconds per phase since the last reset.
@@ -166,15 +197,23 @@ pub fn table(per: usize, unit: &str) -> String {
             .map(|r| r.1)
             .sum()
     };
-    let rate = |macs: u64, ms: f64| macs as f64 / (ms.max(1e-9) * 1e6);
-    let (attention, matrices) = multiply_adds();
+    // Giga per second: multiply-adds or bytes over the milliseconds they took.
+    let rate = |n: u64, ms: f64| n as f64 / (ms.max(1e-9) * 1e6);
+    let work = counted();
+    let (attention_ms, matrix_ms) = (phase_ms(&[Phase::Attention]), phase_ms(&MATRIX_PHASES));
     out.push_str(&format!(
-        "  attention: {:.1} G multiply-adds, {:.1} G/s over its phase\n  \
-         matrix products: {:.1} G multiply-adds, {:.1} G/s over their phases (projections, vocabulary)\n",
-        attention as f64 / 1e9,
-        rate(attention, phase_ms(&[Phase::Attention])),
-        matrices as f64 / 1e9,
-        rate(matrices, phase_ms(&MATRIX_PHASES)),
+        "  attention: {:.1} G multiply-adds, {:.1} G/s over its phase; \
+         {:.1} GB of keys and values loaded, {:.1} GB/s\n  \
+         matrix products: {:.1} G multiply-adds, {:.1} G/s over their phases (projections, vocabulary); \
+         {:.1} GB of weights, {:.1} GB/s\n",
+        work.attention_multiply_adds as f64 / 1e9,
+        rate(work.attention_multiply_adds, attention_ms),
+        work.key_value_bytes as f64 / 1e9,
+        rate(work.key_value_bytes, attention_ms),
+        work.matrix_multiply_adds as f64 / 1e9,
+        rate(work.matrix_multiply_adds, matrix_ms),
+        work.weight_bytes as f64 / 1e9,
+        rate(work.weight_bytes, matrix_ms),
     ));
     out
 }
