@@ -28,6 +28,16 @@ pub enum KvPrecision {
     F16,
 }
 
+impl KvPrecision {
+    /// Bytes of one stored key or value element.
+    pub fn element_bytes(self) -> usize {
+        match self {
+            KvPrecision::F32 => 4,
+            KvPrecision::F16 => 2,
+        }
+    }
+}
+
 /// Shape of the key/value state of one token position.
 #[derive(Debug, Clone, Copy)]
 pub struct KvShape {

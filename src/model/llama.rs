@@ -300,12 +300,8 @@ impl Transformer {
             .iter()
             .map(|&p| p + 1 - shape.first_visible(p))
             .sum();
-        let element_bytes = match kv_precision {
-            KvPrecision::F32 => 4,
-            KvPrecision::F16 => 2,
-        };
         let blocks_loaded: usize = layout.plans.iter().map(RowsPlan::blocks_loaded).sum();
-        let block_bytes = KV_BLOCK * cfg.head_dim * element_bytes;
+        let block_bytes = KV_BLOCK * cfg.head_dim * kv_precision.element_bytes();
 
         let (hidden, q_dim, kv_dim, ffn) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.ffn_hidden);
         let per_row = cfg.layers * hidden * (q_dim + 2 * kv_dim + q_dim + 3 * ffn);
