@@ -439,6 +439,39 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A resumed run must hand back the very doubles it wrote: serde_json's default float
+    /// parser is off by one unit in the last place for some values, 1/65 among them.
+    #[test]
+    fn floats_survive_reopening_bit_for_bit() {
+        let dir = temp("floats");
+        let config = json!({"script": "a.rhai"});
+        let values = [1.0 / 65.0, 0.1 + 0.2, 1.0 / 3.0, 2.0f64.powi(-1074), 1e300 / 7.0];
+        {
+            let mut store = RunStore::open(&dir, &config, &["script"]).unwrap();
+            let records: Vec<_> = values
+                .iter()
+                .map(|&v| {
+                    let mut r = json!({"score": v}).as_object().unwrap().clone();
+                    r.insert("_meta".into(), json!({"unit": "1"}));
+                    r
+                })
+                .collect();
+            for r in &records {
+                store.append(r.clone()).unwrap();
+            }
+            store.finish_unit("1", 0, records).unwrap();
+        }
+        let store = RunStore::open(&dir, &config, &["script"]).unwrap();
+        let read: Vec<f64> = store.completed_unit("1").unwrap()[..values.len()]
+            .iter()
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect();
+        for (got, want) in read.iter().zip(values) {
+            assert_eq!(got.to_bits(), want.to_bits(), "{got:e} read back for {want:e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn malformed_lines_are_named() {
         let dir = temp("malformed");
