@@ -33,7 +33,7 @@ pub enum StoreError {
     },
     #[error(
         "{path} belongs to a run with another configuration ({what}); use another --out folder, \
-         or delete the folder to start over"
+         restore what changed, or delete the folder to start over"
     )]
     ConfigMismatch { path: PathBuf, what: String },
 }
@@ -145,14 +145,26 @@ impl RunStore {
                 reason: e.to_string(),
             })?;
             for key in identity_keys {
-                if old.get(key) != config.get(key) {
+                let (was, now) = (
+                    old.get(key).unwrap_or(&Value::Null),
+                    config.get(key).unwrap_or(&Value::Null),
+                );
+                if was != now {
+                    let what = if *key == "script_sha256" {
+                        // Units the old version finished would be kept as if the new one had
+                        // written them.
+                        format!(
+                            "the script was edited since its units were written: sha256 {} then, \
+                             {} now; resuming would mix the two versions' records",
+                            short_hash(was),
+                            short_hash(now)
+                        )
+                    } else {
+                        format!("{key} was {was} and is now {now}")
+                    };
                     return Err(StoreError::ConfigMismatch {
                         path: dir.into(),
-                        what: format!(
-                            "{key} was {} and is now {}",
-                            old.get(key).unwrap_or(&Value::Null),
-                            config.get(key).unwrap_or(&Value::Null)
-                        ),
+                        what,
                     });
                 }
             }
@@ -336,6 +348,14 @@ impl RunStore {
     }
 }
 
+/// The first 12 hex digits of a hash held in `value`, for messages.
+fn short_hash(value: &Value) -> String {
+    match value.as_str() {
+        Some(hash) => format!("{}…", &hash[..hash.len().min(12)]),
+        None => value.to_string(),
+    }
+}
+
 fn marker(key: &str, seq: u64) -> Map<String, Value> {
     let mut marker = Map::new();
     marker.insert(UNIT_DONE.into(), Value::String(key.into()));
@@ -445,7 +465,13 @@ mod tests {
     fn floats_survive_reopening_bit_for_bit() {
         let dir = temp("floats");
         let config = json!({"script": "a.rhai"});
-        let values = [1.0 / 65.0, 0.1 + 0.2, 1.0 / 3.0, 2.0f64.powi(-1074), 1e300 / 7.0];
+        let values = [
+            1.0 / 65.0,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            2.0f64.powi(-1074),
+            1e300 / 7.0,
+        ];
         {
             let mut store = RunStore::open(&dir, &config, &["script"]).unwrap();
             let records: Vec<_> = values
@@ -467,7 +493,11 @@ mod tests {
             .map(|r| r["score"].as_f64().unwrap())
             .collect();
         for (got, want) in read.iter().zip(values) {
-            assert_eq!(got.to_bits(), want.to_bits(), "{got:e} read back for {want:e}");
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "{got:e} read back for {want:e}"
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -284,7 +284,7 @@ fn set_values_arrive_as_typed_constants() {
     assert!(!o.status.success());
     assert!(
         stderr(&o)
-            .contains("error: --set nn: types.rhai never mentions it (its parameters: n, absent)"),
+            .contains("error: --set nn: types.rhai never reads it (as a constant or with param(\"name\", …)); its parameters: n, absent"),
         "{}",
         stderr(&o)
     );
@@ -300,6 +300,134 @@ fn set_values_arrive_as_typed_constants() {
         stderr(&o).contains("error: --set turns: expected NAME=VALUE"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// A `--set` the script would ignore, or that belongs to another option, is refused before
+/// anything runs; `--set seed=N` is the same run as `--seed N`.
+#[test]
+fn set_names_the_script_ignores_or_that_belong_to_options_are_refused() {
+    let p = Project::new("set-names");
+    p.write(
+        "ignores.rhai",
+        "// turns: only in this comment\n\
+         let sampling = #{ temperature: 1.0 };\n\
+         let x = param(\"x\", 0);\n\
+         once(\"only\", || { record(#{ v: sampling.temperature + SEED + x }); });\n\
+         print(`seed ${param(\"seed\", 0)}`);",
+    );
+    let refused = |args: &[&str], expected: &str| {
+        let o = p.run(args);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+        assert!(!p.dir.join("out").exists(), "{args:?} wrote a run folder");
+    };
+    refused(
+        &["ignores.rhai", "--out", "out", "--set", "temperature=0.1"],
+        "--set temperature: ignores.rhai never reads it",
+    );
+    refused(
+        &["ignores.rhai", "--out", "out", "--set", "turns=3"],
+        "--set turns: ignores.rhai never reads it",
+    );
+    refused(
+        &["ignores.rhai", "--out", "out", "--set", "SEED=5"],
+        "--set SEED=5: `SEED` is set by --seed, not by --set",
+    );
+    refused(
+        &["ignores.rhai", "--out", "out", "--set", "OUT=/etc"],
+        "`OUT` is set by --out",
+    );
+    refused(
+        &[
+            "ignores.rhai",
+            "--out",
+            "out",
+            "--set",
+            "x=1",
+            "--set",
+            "x=2",
+        ],
+        "--set x is given twice (1, then 2); give each name once",
+    );
+    refused(
+        &[
+            "ignores.rhai",
+            "--out",
+            "out",
+            "--seed",
+            "2",
+            "--set",
+            "seed=1",
+        ],
+        "--set seed=1 and --seed 2 disagree; give the seed once",
+    );
+
+    let o = p.run(&["ignores.rhai", "--out", "out", "--set", "seed=3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("[ignores.rhai] seed 3"),
+        "{}",
+        stderr(&o)
+    );
+    let folder = p.run_dir("out");
+    let o = p.run(&[
+        "ignores.rhai",
+        "--out",
+        "out",
+        "--seed",
+        "3",
+        "--set",
+        "seed=3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        p.run_dir("out"),
+        folder,
+        "--seed 3 is the run of --set seed=3"
+    );
+    let records = std::fs::read_to_string(folder.join("records.jsonl")).unwrap();
+    assert!(records.contains("\"v\":4.0"), "{records}");
+}
+
+/// A run folder's units belong to the script version that wrote them: an edited script does
+/// not resume into them, and they stay as they were.
+#[test]
+fn an_edited_script_does_not_resume_the_old_versions_units() {
+    let p = Project::new("edited");
+    p.write("edit.rhai", r#"once("a", || { record(#{x: 1}); });"#);
+    let o = p.run(&["edit.rhai", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records = p.run_dir("out").join("records.jsonl");
+    let before = std::fs::read_to_string(&records).unwrap();
+
+    p.write(
+        "edit.rhai",
+        r#"once("a", || { record(#{x: 2}); }); once("b", || { record(#{x: 3}); });"#,
+    );
+    let o = p.run(&["edit.rhai", "--out", "out"]);
+    assert!(
+        !o.status.success(),
+        "the edited script resumed the old units"
+    );
+    assert!(
+        stderr(&o).contains("the script was edited since its units were written: sha256 "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("use another --out folder, restore what changed, or delete the folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&records).unwrap(), before);
+
+    let o = p.run(&["edit.rhai", "--out", "fresh"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fresh = std::fs::read_to_string(p.run_dir("fresh").join("records.jsonl")).unwrap();
+    assert!(
+        fresh.contains("\"x\":2") && fresh.contains("\"x\":3"),
+        "{fresh}"
     );
 }
 

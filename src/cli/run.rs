@@ -40,9 +40,9 @@ pub struct RunArgs {
     /// Root folder for results; each run writes to its own folder inside.
     #[arg(long, default_value = "selfchat")]
     pub out: PathBuf,
-    /// The run seed (`SEED`, and `param("seed", …)`).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// The run seed (`SEED`, and `param("seed", …)`) [default: 0]; `--set seed=N` says the same.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Folder scripts may read and import from (default: the current folder).
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
@@ -70,8 +70,17 @@ impl RunArgs {
                 "--set {item}: `{name}` is not a valid name (letters, digits and _)"
             );
             let value = parse_set_value(value);
+            if let Some(flag) = reserved_flag(name) {
+                anyhow::bail!("--set {item}: `{name}` is set by {flag}, not by --set");
+            }
+            if let Some((_, earlier)) = params.iter().find(|(n, _)| n == name) {
+                anyhow::bail!(
+                    "--set {name} is given twice ({earlier}, then {value}); give each name once"
+                );
+            }
             if name == "seed" {
-                seed = value
+                // The same run as `--seed N`: `SEED`, `param("seed", …)` and the run folder.
+                let from_set = value
                     .as_int()
                     .ok()
                     .and_then(|s| u64::try_from(s).ok())
@@ -80,6 +89,13 @@ impl RunArgs {
                             "--set seed={value}: the seed must be a non-negative integer"
                         )
                     })?;
+                anyhow::ensure!(
+                    seed.is_none_or(|s| s == from_set),
+                    "--set seed={from_set} and --seed {} disagree; give the seed once",
+                    seed.unwrap_or_default()
+                );
+                seed = Some(from_set);
+                continue;
             }
             params.push((name.to_string(), value));
         }
@@ -122,7 +138,7 @@ impl RunArgs {
             project_dir: self.project.clone(),
             out_root: self.out.clone(),
             model_spec: self.model.clone(),
-            seed,
+            seed: seed.unwrap_or(0),
             params,
             max_operations: self.max_ops,
             threads: self.threads,
@@ -130,6 +146,16 @@ impl RunArgs {
             jobs: self.jobs,
             shard,
         })
+    }
+}
+
+/// The option that sets a constant every script sees, for a `--set` of that name.
+fn reserved_flag(name: &str) -> Option<&'static str> {
+    match name {
+        "SEED" => Some("--seed"),
+        "OUT" => Some("--out"),
+        "MODEL" => Some("--model"),
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@
 mod api;
 pub mod convert;
 pub mod sandbox;
+mod source;
 
 use crate::model::{ChatModel, SamplingOptions};
 use crate::store::{self, RunStore};
@@ -185,7 +186,7 @@ impl ScriptHost {
             .and_then(|p| p.file_name())
             .map_or_else(|| "repl".to_string(), |n| n.to_string_lossy().into_owned());
         if let Some(source) = &script_source {
-            check_set_names(&config.params, source, &script_name)?;
+            source::check_set_names(&config.params, source, &script_name)?;
         }
         let params_json: BTreeMap<String, Value> = config
             .params
@@ -564,7 +565,14 @@ impl HostState {
             let store = RunStore::open(
                 &self.run_dir,
                 &self.folder_config,
-                &["script", "params", "seed", "model", "shard"],
+                &[
+                    "script",
+                    "script_sha256",
+                    "params",
+                    "seed",
+                    "model",
+                    "shard",
+                ],
             )
             .map_err(|e| Self::runtime_error(e.to_string()))?;
             for note in &store.notes {
@@ -713,58 +721,6 @@ impl HostState {
         }
         Ok(())
     }
-}
-
-/// Every `--set` name must occur in the script, so a typo is caught before hours of running.
-fn check_set_names(
-    params: &[(String, Dynamic)],
-    source: &str,
-    script: &str,
-) -> Result<(), ScriptError> {
-    let mentioned = |name: &str| {
-        source.match_indices(name).any(|(i, _)| {
-            let before = source[..i].chars().next_back();
-            let after = source[i + name.len()..].chars().next();
-            let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-            !is_word(before) && !is_word(after)
-        })
-    };
-    let unknown: Vec<&str> = params
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| !mentioned(n))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let declared = declared_params(source);
-    Err(ScriptError(format!(
-        "--set {}: {script} never mentions {} (its parameters: {})",
-        unknown.join(", "),
-        if unknown.len() == 1 { "it" } else { "them" },
-        if declared.is_empty() {
-            "none".to_string()
-        } else {
-            declared.join(", ")
-        }
-    )))
-}
-
-/// Names read with `param("name", …)` in a script's source.
-pub fn declared_params(source: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for (i, _) in source.match_indices("param(") {
-        let rest = source[i + 6..].trim_start();
-        if let Some(stripped) = rest.strip_prefix('"')
-            && let Some(end) = stripped.find('"')
-        {
-            let name = stripped[..end].to_string();
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    names
 }
 
 /// `file:line:column: message` for a Rhai error, with the innermost message and the outermost
