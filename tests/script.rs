@@ -461,6 +461,11 @@ fn script_errors_name_file_line_and_column() {
             "once(1, || once(2, || 0));\n",
             "units.rhai:1:1: once(\"2\") inside once(\"1\"): units cannot be nested",
         ),
+        (
+            "repeated.rhai",
+            "for t in 0..2 { once(\"pair\", || record(#{t: t})); }\n",
+            "repeated.rhai:1:17: once(\"pair\") is called a second time in this run; each unit needs its own key (is a loop variable missing from it?)",
+        ),
     ];
     for (file, source, expected) in cases {
         p.write(file, source);

@@ -492,7 +492,15 @@ fn once(
             .map(|r| from_json(&serde_json::Value::Object(r.clone())))
             .collect()
     };
-    let seq = state.visits.lock().unwrap().unit(&key);
+    let (seq, first) = state.visits.lock().unwrap().unit(&key);
+    // A script that repeats a key would silently skip the second body. (In the REPL, running a
+    // line again is how one retries a unit, or gets its records back.)
+    if !first && state.config.script.is_some() {
+        return fail(format!(
+            "once(\"{key}\") is called a second time in this run; each unit needs its own key \
+             (is a loop variable missing from it?)"
+        ));
+    }
     if let Some(done) =
         state.with_store(|store| Ok(store.completed_unit(&key).map(|r| r.to_vec())))?
     {

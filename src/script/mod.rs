@@ -100,15 +100,16 @@ enum Visit {
 }
 
 impl Visits {
-    /// Notes a `once(key)` call; returns the unit's position among the distinct units met.
-    fn unit(&mut self, key: &str) -> u64 {
+    /// Notes a `once(key)` call; returns the unit's position among the distinct units met, and
+    /// whether this is the first time this pass meets `key`.
+    fn unit(&mut self, key: &str) -> (u64, bool) {
         if let Some(&seq) = self.units.get(key) {
-            return seq;
+            return (seq, false);
         }
         let seq = self.units.len() as u64;
         self.units.insert(key.to_string(), seq);
         self.order.push(Visit::Unit(key.to_string()));
-        seq
+        (seq, true)
     }
 }
 
