@@ -390,6 +390,35 @@ fn set_names_the_script_ignores_or_that_belong_to_options_are_refused() {
     assert!(records.contains("\"v\":4.0"), "{records}");
 }
 
+/// The protocol scripts stop before any generation when their parameters could give no probe
+/// answers (which used to surface only at the end, as an empty mean or a failed plot).
+#[test]
+fn protocol_scripts_refuse_parameters_that_give_nothing_to_measure() {
+    let p = Project::new("protocol-params").with_library();
+    for (script, set, expected) in [
+        (
+            "scripts/selfchat.rhai",
+            "turns=1",
+            "scripts/selfchat.rhai:11:11: --set turns=1: must be at least 2",
+        ),
+        (
+            "scripts/attention_decay.rhai",
+            "pairs=0",
+            "--set pairs=0: must be at least 1",
+        ),
+        (
+            "scripts/mitigation.rhai",
+            "quiz_turn=5",
+            "--set quiz_turn=5: the agent speaks on even turns",
+        ),
+    ] {
+        let o = p.run(&[script, "--set", set, "--out", "out"]);
+        assert!(!o.status.success(), "{script} --set {set} ran");
+        assert!(stderr(&o).contains(expected), "{script}: {}", stderr(&o));
+        assert!(!p.dir.join("out").exists(), "{script} wrote a run folder");
+    }
+}
+
 /// A run folder's units belong to the script version that wrote them: an edited script does
 /// not resume into them, and they stay as they were.
 #[test]
@@ -460,6 +489,11 @@ fn script_errors_name_file_line_and_column() {
             "units.rhai",
             "once(1, || once(2, || 0));\n",
             "units.rhai:1:1: once(\"2\") inside once(\"1\"): units cannot be nested",
+        ),
+        (
+            "empty.rhai",
+            "let scores = [];\nprint(`mean ${mean(scores)}`);\n",
+            "empty.rhai:2:15: mean: no finite numbers to average (got 0 values)",
         ),
         (
             "repeated.rhai",

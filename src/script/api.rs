@@ -728,7 +728,14 @@ fn register_personas(engine: &mut Engine, state: &Arc<HostState>) {
 fn register_stats(engine: &mut Engine) {
     engine.register_fn("mean", |values: Array| -> Fallible<Dynamic> {
         let v = numbers(&values, "mean").or_else(fail)?;
-        Ok(crate::stats::mean(&v).map_or(Dynamic::UNIT, Dynamic::from))
+        // `()` here surfaced lines later as "Function not found: - ((), ())".
+        match crate::stats::mean(&v) {
+            Some(m) => Ok(Dynamic::from(m)),
+            None => fail(format!(
+                "mean: no finite numbers to average (got {} values)",
+                values.len()
+            )),
+        }
     });
     engine.register_fn("std", |values: Array| -> Fallible<Dynamic> {
         let v = numbers(&values, "std").or_else(fail)?;
