@@ -419,6 +419,40 @@ fn protocol_scripts_refuse_parameters_that_give_nothing_to_measure() {
     }
 }
 
+/// NaN and infinities cannot be written as JSON numbers: they are stored as null, and the run
+/// says so once per key rather than letting a broken score drop out of means and plots unseen.
+#[test]
+fn non_finite_record_values_are_stored_as_null_with_a_warning() {
+    let p = Project::new("nan");
+    p.write(
+        "nan.rhai",
+        "record(#{ x: 0.0 / 0.0, y: 1.0 });\nrecord(#{ x: 1.0 / 0.0, y: [2.0, -1.0 / 0.0] });\n",
+    );
+    let o = p.run(&["nan.rhai", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("warning: record key `x` holds NaN or an infinity, stored as null")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(err.matches("record key `y`").count(), 1, "{err}");
+    let records = records_without_time(&p.run_dir("out"));
+    let values: Vec<_> = records
+        .iter()
+        .filter(|r| r.get("x").is_some())
+        .map(|r| (r["x"].clone(), r["y"].clone()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (serde_json::Value::Null, serde_json::json!(1.0)),
+            (serde_json::Value::Null, serde_json::json!([2.0, null]))
+        ]
+    );
+}
+
 /// A run folder's units belong to the script version that wrote them: an edited script does
 /// not resume into them, and they stay as they were.
 #[test]

@@ -442,6 +442,7 @@ fn register_records(engine: &mut Engine, state: &Arc<HostState>) {
                 "record keys starting with `_` are reserved for drift-script (e.g. `_meta`)",
             );
         }
+        warn_of_non_finite(&s, &map);
         s.record(map_to_json(&map))
     });
     let s = state.clone();
@@ -566,12 +567,40 @@ fn once(
 // Parameters
 // ---------------------------------------------------------------------------------------------
 
+/// JSON has no NaN or infinity, so such a value is stored as null, where plots and means skip
+/// it: says so on stderr, once per key and run, so that a broken score does not vanish unseen.
+fn warn_of_non_finite(state: &HostState, map: &Map) {
+    fn has_non_finite(value: &Dynamic) -> bool {
+        if let Ok(x) = value.as_float() {
+            return !x.is_finite();
+        }
+        if let Some(array) = value.read_lock::<Array>() {
+            return array.iter().any(has_non_finite);
+        }
+        if let Some(map) = value.read_lock::<Map>() {
+            return map.values().any(has_non_finite);
+        }
+        false
+    }
+    for (key, value) in map {
+        if has_non_finite(value)
+            && state.may_print()
+            && state.nulled_keys.lock().unwrap().insert(key.to_string())
+        {
+            eprintln!(
+                "[{}] warning: record key `{key}` holds NaN or an infinity, stored as null \
+                 (JSON has neither); plots and means skip it",
+                state.script_name
+            );
+        }
+    }
+}
+
 fn register_params(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();
     engine.register_fn(
         "param",
         move |name: &str, default: Dynamic| -> Fallible<Dynamic> {
-            s.params_read.lock().unwrap().push(name.to_string());
             let value = if name == "seed" && !s.config.params.iter().any(|(n, _)| n == "seed") {
                 Some(Dynamic::from(s.config.seed as rhai::INT))
             } else {

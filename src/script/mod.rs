@@ -155,7 +155,8 @@ pub(crate) struct HostState {
     loose_calls: Mutex<u64>,
     /// The model and sampling options of the last chat call, copied into records.
     last_call: Mutex<Option<Value>>,
-    params_read: Mutex<Vec<String>>,
+    /// Record keys already warned about holding NaN or an infinity (stored as null).
+    nulled_keys: Mutex<HashSet<String>>,
 }
 
 pub struct ScriptHost {
@@ -268,7 +269,7 @@ impl ScriptHost {
             role: Role::Main,
             loose_calls: Mutex::new(0),
             last_call: Mutex::new(None),
-            params_read: Mutex::new(Vec::new()),
+            nulled_keys: Mutex::new(HashSet::new()),
             config,
         });
         Ok(Self::with_state(state))
@@ -304,7 +305,7 @@ impl ScriptHost {
             },
             loose_calls: Mutex::new(0),
             last_call: Mutex::new(None),
-            params_read: Mutex::new(Vec::new()),
+            nulled_keys: Mutex::new(HashSet::new()),
         });
         Self::with_state(state)
     }
