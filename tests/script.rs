@@ -453,6 +453,43 @@ fn non_finite_record_values_are_stored_as_null_with_a_warning() {
     );
 }
 
+/// Ctrl-C ends a batch run at once, keeping finished units, and says how to go on.
+#[test]
+fn an_interrupted_batch_run_says_how_to_resume() {
+    let p = Project::new("sigint");
+    p.write(
+        "long.rhai",
+        "once(\"first\", || record(#{ done: true }));\nprint(\"started\");\nloop { }\n",
+    );
+    let mut child = p
+        .command(&["long.rhai", "--out", "out"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !p.dir.join("out").exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no run folder");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "interrupted: the records of finished units are kept; run the same command again to resume"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let records = std::fs::read_to_string(p.run_dir("out").join("records.jsonl")).unwrap();
+    assert!(records.contains("\"done\":true"), "{records}");
+}
+
 /// A run folder's units belong to the script version that wrote them: an edited script does
 /// not resume into them, and they stay as they were.
 #[test]
