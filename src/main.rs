@@ -4,9 +4,15 @@ fn main() -> std::process::ExitCode {
     match drift_script::cli::run(std::env::args_os()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            let mut shown = error.to_string();
+            eprintln!("error: {shown}");
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                // Errors that include their source's text in their own would say it twice.
+                let cause = cause.to_string();
+                if !shown.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                    shown.push_str(&cause);
+                }
             }
             std::process::ExitCode::FAILURE
         }

@@ -121,6 +121,12 @@ pub enum PersonaError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no persona library at {} (a folder of persona .toml files): run from the project \
+         folder, or name the library (`personas --dir FOLDER`, `--set personas=FOLDER`)",
+        path.display()
+    )]
+    NoLibrary { path: PathBuf },
     #[error("{}:{line}:{column}: TOML syntax error: {message}", path.display())]
     Syntax {
         path: PathBuf,
@@ -227,6 +233,9 @@ impl Library {
             let path = path.to_path_buf();
             move |source| PersonaError::Io { path, source }
         };
+        if !dir.exists() {
+            return Err(PersonaError::NoLibrary { path: dir.into() });
+        }
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let path = entry.map_err(io(dir))?.path();

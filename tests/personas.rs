@@ -632,11 +632,12 @@ fn the_personas_command_lists_a_table_and_refuses_unknown_families() {
 
     let out = drift_script(&["personas", "--dir", "no-such-folder"]);
     assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("no-such-folder")
+        err.contains("error: no persona library at no-such-folder (a folder of persona .toml files): run from the project folder, or name the library (`personas --dir FOLDER`, `--set personas=FOLDER`)\n"),
+        "{err}"
     );
+    assert!(!err.contains("caused by"), "{err}");
 }
 
 // ---- index, on_error and word lists (used by imported personas) -------------------------------

@@ -567,6 +567,11 @@ fn script_errors_name_file_line_and_column() {
             "empty.rhai:2:15: mean: no finite numbers to average (got 0 values)",
         ),
         (
+            "module.rhai",
+            "import \"scripts/lib/absent\" as a;\n",
+            "module.rhai:1:8: module `scripts/lib/absent` not found: imports are read from the project folder (",
+        ),
+        (
             "repeated.rhai",
             "for t in 0..2 { once(\"pair\", || record(#{t: t})); }\n",
             "repeated.rhai:1:17: once(\"pair\") is called a second time in this run; each unit needs its own key (is a loop variable missing from it?)",
@@ -660,6 +665,11 @@ fn plot_command_draws_a_results_file_and_names_bad_lines() {
     let o = p.run(&["plot", "results.jsonl", "-o", "out.png"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(is_png(&p.dir.join("out.png")));
+    assert!(
+        stderr(&o).contains("1 line(s), 3 point(s) from 9 record(s)\n"),
+        "{}",
+        stderr(&o)
+    );
     p.write(
         "bad.jsonl",
         "{\"turn\": 2, \"score\": 1}\n{\"turn\": oops}\n",

@@ -42,7 +42,20 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         y_range: None,
     };
     let report = crate::plot::line_plot(&records, &spec, &output)?;
-    eprintln!("{report:?}");
+    let mut summary = format!(
+        "{} line(s), {} point(s) from {} record(s)",
+        report.series, report.points, report.used
+    );
+    if report.skipped > 0 {
+        summary += &format!(
+            "; {} record(s) skipped (no `{}`, or no number for the y column)",
+            report.skipped, args.x
+        );
+    }
+    if report.non_numeric > 0 {
+        summary += &format!("; {} y value(s) not numbers", report.non_numeric);
+    }
+    eprintln!("{summary}");
     println!("{}", output.display());
     Ok(())
 }

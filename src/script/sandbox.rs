@@ -109,15 +109,25 @@ impl ModuleResolver for SandboxResolver {
         } else {
             format!("{path}.rhai")
         };
-        if let Err(reason) = self.sandbox.resolve(&with_extension, Access::Read) {
-            return Err(EvalAltResult::ErrorInModule(
-                path.into(),
-                EvalAltResult::ErrorRuntime(reason.into(), pos).into(),
-                pos,
+        let missing = |resolved: &Path| {
+            format!(
+                "module `{path}` not found: imports are read from the project folder ({}, set \
+                 by --project; by default the current folder), and {} is not there",
+                self.sandbox.project.display(),
+                resolved.display()
             )
-            .into());
-        }
-        self.inner.resolve(engine, source, path, pos)
+        };
+        let reason = match self.sandbox.resolve(&with_extension, Access::Read) {
+            Ok(resolved) if !resolved.is_file() => missing(&resolved),
+            Ok(_) => return self.inner.resolve(engine, source, path, pos),
+            Err(reason) => reason,
+        };
+        Err(EvalAltResult::ErrorInModule(
+            path.into(),
+            EvalAltResult::ErrorRuntime(reason.into(), pos).into(),
+            pos,
+        )
+        .into())
     }
 }
 
