@@ -313,7 +313,7 @@ fn bad_intervention_options_are_named() {
                 layers: Some((0, 99)),
                 ..split(0.5)
             },
-            "layers: the model has layers 0..=29, got last layer 99",
+            "layers: the model has layers 0 to 29, got last layer 99",
         ),
         (
             Intervention {

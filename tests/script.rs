@@ -490,6 +490,44 @@ fn an_interrupted_batch_run_says_how_to_resume() {
     assert!(records.contains("\"done\":true"), "{records}");
 }
 
+/// `chat -n` keeps answers apart even when they span lines, and `--json` lists the same texts.
+#[test]
+fn the_chat_command_separates_several_answers() {
+    let p = Project::new("chat-n");
+    let args = [
+        "chat",
+        "Write two short paragraphs about the sea.",
+        "-n",
+        "2",
+        "--max-tokens",
+        "24",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+    ];
+    let plain = p.run(&args);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    let text = String::from_utf8(plain.stdout).unwrap();
+    let json = p.run(&[&args[..], &["--json"]].concat());
+    assert!(json.status.success(), "{}", stderr(&json));
+    let replies: Vec<String> =
+        serde_json::from_slice::<serde_json::Value>(&json.stdout).unwrap()["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(
+        text,
+        format!(
+            "--- answer 1 ---\n{}\n--- answer 2 ---\n{}\n",
+            replies[0], replies[1]
+        )
+    );
+}
+
 /// A run folder's units belong to the script version that wrote them: an edited script does
 /// not resume into them, and they stay as they were.
 #[test]
@@ -965,7 +1003,7 @@ record(#{ same_text: r.text == plain, tokens: a.tokens, layers: a.layers, heads:
         ),
         (
             "#{ split_softmax: 0.5, layers: [0, 40] }",
-            "the model has layers 0..=29, got last layer 40",
+            "the model has layers 0 to 29, got last layer 40",
         ),
         ("#{ cfg: 0.5 }", "cfg must be a guidance strength α ≥ 1"),
         ("#{ cfg: \"high\" }", "option `cfg` must be a number"),
@@ -1002,7 +1040,7 @@ record(#{ same_text: r.text == plain, tokens: a.tokens, layers: a.layers, heads:
     for (call, expected) in [
         (
             "a.series(30, 0)",
-            "attention: layer 30, head 0 is out of range (layers 0..30, heads 0..9)",
+            "attention: layer 30, head 0 is out of range (layers 0 to 29, heads 0 to 8)",
         ),
         (
             "a.layer_mean(-1)",

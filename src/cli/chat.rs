@@ -23,7 +23,7 @@ pub struct ChatArgs {
     /// Stop before this string (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Number of answers to sample together.
+    /// Number of answers to sample together (printed each after a line `--- answer I ---`).
     #[arg(short = 'n', long, default_value_t = 1)]
     n: usize,
     /// Print a JSON object with the reply, token counts and timings.
@@ -74,7 +74,12 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for answer in &answers {
+        // Answers may hold newlines, so with several each gets a header line of its own.
+        let several = answers.len() > 1;
+        for (i, answer) in answers.iter().enumerate() {
+            if several {
+                println!("--- answer {} ---", i + 1);
+            }
             println!("{}", answer.text);
         }
     }

@@ -109,7 +109,7 @@ impl Intervention {
             && last >= layers
         {
             return Err(ModelError::InvalidOption(format!(
-                "layers: the model has layers 0..={}, got last layer {last}",
+                "layers: the model has layers 0 to {}, got last layer {last}",
                 layers - 1
             )));
         }
@@ -346,7 +346,7 @@ mod tests {
             deep.validate_for(30)
                 .unwrap_err()
                 .to_string()
-                .contains("the model has layers 0..=29")
+                .contains("the model has layers 0 to 29")
         );
     }
 }

@@ -241,7 +241,9 @@ impl ScriptAttention {
         let (layers, heads) = (self.0.layers as rhai::INT, self.0.heads as rhai::INT);
         if !(0..layers).contains(&layer) || !(0..heads).contains(&head) {
             return fail(format!(
-                "attention: layer {layer}, head {head} is out of range (layers 0..{layers}, heads 0..{heads})"
+                "attention: layer {layer}, head {head} is out of range (layers 0 to {}, heads 0 to {})",
+                layers - 1,
+                heads - 1
             ));
         }
         Ok((layer as usize, head as usize))
