@@ -198,6 +198,16 @@ pub enum PersonaError {
     #[error("persona `{persona}`: check failed: {message}")]
     CheckFailed { persona: String, message: String },
     #[error(
+        "{}: {persona}: the check calls what does not exist ({message}), found by running it \
+         once on a sample answer",
+        path.display()
+    )]
+    CheckBroken {
+        path: PathBuf,
+        persona: String,
+        message: String,
+    },
+    #[error(
         "persona `{persona}`: check returned {found}, expected a number in [0, 1] or a boolean"
     )]
     CheckType { persona: String, found: String },
@@ -269,6 +279,9 @@ impl Library {
                 origin.push(path.clone());
                 personas.push(persona);
             }
+        }
+        for (persona, path) in personas.iter().zip(&origin) {
+            check_calls_exist(&engine, persona, path)?;
         }
         order_by_index(&mut personas, &origin)?;
         let by_id = personas
@@ -414,6 +427,35 @@ impl Library {
             });
         }
         Ok(number)
+    }
+}
+
+/// Runs a persona's check once on a sample answer, so that a check calling a function, or
+/// reading a variable or map property, that does not exist fails when the library loads, not after the first episode's
+/// generation has been spent. Only those mistakes count here: what a check does with this
+/// particular text (its `on_error`, a missing word list or detector data, a score outside
+/// [0, 1]) is left to real answers.
+fn check_calls_exist(engine: &Engine, persona: &Persona, path: &Path) -> Result<(), PersonaError> {
+    const SAMPLE: &str = "Hello! I am happy to help you today. What would you like to talk about?";
+    let mut scope = Scope::new();
+    scope.push("x", SAMPLE.to_string());
+    CHECK_OPERATIONS.with(|n| n.set(0));
+    match engine.eval_ast_with_scope::<Dynamic>(&mut scope, &persona.check) {
+        Err(e)
+            if matches!(
+                e.unwrap_inner(),
+                EvalAltResult::ErrorFunctionNotFound(..)
+                    | EvalAltResult::ErrorVariableNotFound(..)
+                    | EvalAltResult::ErrorPropertyNotFound(..)
+            ) =>
+        {
+            Err(PersonaError::CheckBroken {
+                path: path.to_path_buf(),
+                persona: persona.id.clone(),
+                message: e.unwrap_inner().to_string(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

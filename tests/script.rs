@@ -461,7 +461,7 @@ fn an_interrupted_batch_run_says_how_to_resume() {
         "long.rhai",
         "once(\"first\", || record(#{ done: true }));\nprint(\"started\");\nloop { }\n",
     );
-    let mut child = p
+    let child = p
         .command(&["long.rhai", "--out", "out"])
         .stderr(Stdio::piped())
         .spawn()
