@@ -534,3 +534,25 @@ fn an_empty_list_leaves_its_family_out() {
         ]
     );
 }
+
+/// The conversation starters are read before anything is written: without them the import
+/// fails and leaves no half-made library (family files without topics.toml) behind.
+#[test]
+fn a_missing_topics_file_writes_nothing() {
+    let dir = scratch("no-topics");
+    let err = import(&ImportOptions {
+        file: PathBuf::from(FIXTURE),
+        out: dir.join("lib"),
+        skip_unknown: false,
+        word_lists: Vec::new(),
+        topics: Some(dir.join("absent.toml")),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("the library needs conversation starters (topics.toml) and the paper's file has none; give one with --topics FILE"),
+        "{err}"
+    );
+    assert!(!dir.join("lib").exists(), "a half-made library was left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -483,6 +483,25 @@ fn toml_string(s: &str) -> String {
 pub fn import(options: &ImportOptions) -> Result<ImportReport, ImportError> {
     let (personas, skipped, downloads) = translate_file(&options.file, options.skip_unknown)?;
     let out = &options.out;
+    // Topics: the paper's file has none and the library needs them. Read before anything is
+    // written, so that a missing file leaves no half-made library behind.
+    let topics_path = out.join(crate::persona::TOPICS_FILE);
+    let topics_to_copy = if topics_path.exists() {
+        None
+    } else {
+        let from = options
+            .topics
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("personas").join(crate::persona::TOPICS_FILE));
+        let text = std::fs::read_to_string(&from).map_err(|e| ImportError::File {
+            path: from.clone(),
+            message: format!(
+                "{e}: the library needs conversation starters (topics.toml) and the paper's \
+                 file has none; give one with --topics FILE"
+            ),
+        })?;
+        Some((from, text))
+    };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let source_name = options
         .file
@@ -569,21 +588,9 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, ImportError> {
         .collect();
     word_lists.sort_by(|a, b| a.name.cmp(&b.name));
 
-    // Topics: the paper's file has none; the library needs them.
-    let topics_path = out.join(crate::persona::TOPICS_FILE);
+    // Topics (read above).
     let mut topics_from = None;
-    if !topics_path.exists() {
-        let from = options
-            .topics
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("personas").join(crate::persona::TOPICS_FILE));
-        let text = std::fs::read_to_string(&from).map_err(|e| ImportError::File {
-            path: from.clone(),
-            message: format!(
-                "{e}: the library needs conversation starters (topics.toml) and the paper's \
-                 file has none; give one with --topics FILE"
-            ),
-        })?;
+    if let Some((from, text)) = topics_to_copy {
         write_atomic(&topics_path, &text)?;
         topics_from = Some(from);
     }
