@@ -610,6 +610,11 @@ fn script_errors_name_file_line_and_column() {
             "module.rhai:1:8: module `scripts/lib/absent` not found: imports are read from the project folder (",
         ),
         (
+            "closure.rhai",
+            "once(\"u\", || {\n    let a = [];\n    a[3]\n});\n",
+            "closure.rhai:1:1: Array index 3 out of bounds: array is empty (in a closure)",
+        ),
+        (
             "repeated.rhai",
             "for t in 0..2 { once(\"pair\", || record(#{t: t})); }\n",
             "repeated.rhai:1:17: once(\"pair\") is called a second time in this run; each unit needs its own key (is a loop variable missing from it?)",

@@ -734,7 +734,12 @@ pub fn describe(error: &EvalAltResult, file: &str) -> String {
     loop {
         match inner {
             EvalAltResult::ErrorInFunctionCall(name, _, next, _) => {
-                chain.push(format!("in call to `{name}`"));
+                // Closures are named `anon$<hash>` inside Rhai; their positions say more.
+                if name.starts_with("anon$") {
+                    chain.push("in a closure".to_string());
+                } else {
+                    chain.push(format!("in call to `{name}`"));
+                }
                 inner = next;
             }
             EvalAltResult::ErrorInModule(name, next, _) => {
