@@ -588,6 +588,11 @@ fn script_errors_name_file_line_and_column() {
             "let m = model();\nm.chat([#{role: \"user\"}]);\n",
             "message.rhai:2:3: message 0 has no `content`",
         ),
+        (
+            "role.rhai",
+            "let m = model();\nm.chat([#{role: \"system\", content: \"Be kind.\"}, #{role: \"usr\", content: \"hi\"}]);\n",
+            "role.rhai:2:3: message 1: role `usr` is not one of system, user, assistant",
+        ),
         ("variable.rhai", "let a = 1;\nprint(b);\n", "message"),
         (
             "nested.rhai",

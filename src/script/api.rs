@@ -476,6 +476,35 @@ fn register_records(engine: &mut Engine, state: &Arc<HostState>) {
     );
 }
 
+/// JSON has no NaN or infinity, so such a value is stored as null, where plots and means skip
+/// it: says so on stderr, once per key and run, so that a broken score does not vanish unseen.
+fn warn_of_non_finite(state: &HostState, map: &Map) {
+    fn has_non_finite(value: &Dynamic) -> bool {
+        if let Ok(x) = value.as_float() {
+            return !x.is_finite();
+        }
+        if let Some(array) = value.read_lock::<Array>() {
+            return array.iter().any(has_non_finite);
+        }
+        if let Some(map) = value.read_lock::<Map>() {
+            return map.values().any(has_non_finite);
+        }
+        false
+    }
+    for (key, value) in map {
+        if has_non_finite(value)
+            && state.may_print()
+            && state.nulled_keys.lock().unwrap().insert(key.to_string())
+        {
+            eprintln!(
+                "[{}] warning: record key `{key}` holds NaN or an infinity, stored as null \
+                 (JSON has neither); plots and means skip it",
+                state.script_name
+            );
+        }
+    }
+}
+
 /// Runs `body` unless unit `key` was completed by an earlier session of this run, in which
 /// case its records are returned without running it.
 fn once(
@@ -568,35 +597,6 @@ fn once(
 // ---------------------------------------------------------------------------------------------
 // Parameters
 // ---------------------------------------------------------------------------------------------
-
-/// JSON has no NaN or infinity, so such a value is stored as null, where plots and means skip
-/// it: says so on stderr, once per key and run, so that a broken score does not vanish unseen.
-fn warn_of_non_finite(state: &HostState, map: &Map) {
-    fn has_non_finite(value: &Dynamic) -> bool {
-        if let Ok(x) = value.as_float() {
-            return !x.is_finite();
-        }
-        if let Some(array) = value.read_lock::<Array>() {
-            return array.iter().any(has_non_finite);
-        }
-        if let Some(map) = value.read_lock::<Map>() {
-            return map.values().any(has_non_finite);
-        }
-        false
-    }
-    for (key, value) in map {
-        if has_non_finite(value)
-            && state.may_print()
-            && state.nulled_keys.lock().unwrap().insert(key.to_string())
-        {
-            eprintln!(
-                "[{}] warning: record key `{key}` holds NaN or an infinity, stored as null \
-                 (JSON has neither); plots and means skip it",
-                state.script_name
-            );
-        }
-    }
-}
 
 fn register_params(engine: &mut Engine, state: &Arc<HostState>) {
     let s = state.clone();

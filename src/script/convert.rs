@@ -115,7 +115,14 @@ pub fn messages(value: &Array) -> Result<Vec<Message>, String> {
                     extra.join(", ")
                 ));
             }
-            Ok(Message::new(field("role")?, field("content")?))
+            let role = field("role")?;
+            // Templates render any role as given, so a typo would reach the model silently.
+            if !["system", "user", "assistant"].contains(&role.as_str()) {
+                return Err(format!(
+                    "message {i}: role `{role}` is not one of system, user, assistant"
+                ));
+            }
+            Ok(Message::new(role, field("content")?))
         })
         .collect()
 }
