@@ -355,10 +355,7 @@ impl Library {
         // The paper folds newlines before scoring; folding every run of whitespace keeps word and
         // sentence metrics independent of how a model lays out its answer.
         let text = crate::metrics::fold_newlines(answer);
-        let mut scope = Scope::new();
-        scope.push("x", text);
-        CHECK_OPERATIONS.with(|n| n.set(0));
-        let value: Dynamic = match self.engine.eval_ast_with_scope(&mut scope, &persona.check) {
+        let value: Dynamic = match eval_check(&self.engine, persona, text) {
             Ok(value) => value,
             Err(e) => {
                 let persona_id = persona.id.clone();
@@ -430,17 +427,26 @@ impl Library {
     }
 }
 
+/// Runs a persona's check with `x` bound to `text`, under a fresh operations budget.
+fn eval_check(
+    engine: &Engine,
+    persona: &Persona,
+    text: String,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let mut scope = Scope::new();
+    scope.push("x", text);
+    CHECK_OPERATIONS.with(|n| n.set(0));
+    engine.eval_ast_with_scope(&mut scope, &persona.check)
+}
+
 /// Runs a persona's check once on a sample answer, so that a check calling a function, or
-/// reading a variable or map property, that does not exist fails when the library loads, not after the first episode's
-/// generation has been spent. Only those mistakes count here: what a check does with this
-/// particular text (its `on_error`, a missing word list or detector data, a score outside
-/// [0, 1]) is left to real answers.
+/// reading a variable or map property, that does not exist fails when the library loads, not
+/// after the first episode's generation has been spent. Only those mistakes count here: what a
+/// check does with this particular text (its `on_error`, a missing word list or detector data,
+/// a score outside [0, 1]) is left to real answers.
 fn check_calls_exist(engine: &Engine, persona: &Persona, path: &Path) -> Result<(), PersonaError> {
     const SAMPLE: &str = "Hello! I am happy to help you today. What would you like to talk about?";
-    let mut scope = Scope::new();
-    scope.push("x", SAMPLE.to_string());
-    CHECK_OPERATIONS.with(|n| n.set(0));
-    match engine.eval_ast_with_scope::<Dynamic>(&mut scope, &persona.check) {
+    match eval_check(engine, persona, SAMPLE.to_string()) {
         Err(e)
             if matches!(
                 e.unwrap_inner(),

@@ -603,7 +603,7 @@ fn register_params(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_fn(
         "param",
         move |name: &str, default: Dynamic| -> Fallible<Dynamic> {
-            let value = if name == "seed" && !s.config.params.iter().any(|(n, _)| n == "seed") {
+            let value = if name == "seed" {
                 Some(Dynamic::from(s.config.seed as rhai::INT))
             } else {
                 s.config

@@ -32,8 +32,9 @@ pub struct HostConfig {
     pub out_root: PathBuf,
     /// The model `model()` loads without an argument, and the `MODEL` constant.
     pub model_spec: String,
+    /// The run seed (`--seed`, or `--set seed`): `SEED` and `param("seed", …)`.
     pub seed: u64,
-    /// `--set name=value`, in command-line order.
+    /// `--set name=value`, in command-line order; never `seed`, which is `seed` above.
     pub params: Vec<(String, Dynamic)>,
     /// Rhai operation limit (`--max-ops`); `None` = unlimited.
     pub max_operations: Option<u64>,

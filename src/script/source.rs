@@ -45,8 +45,8 @@ pub fn check_set_names(
 pub fn declared_params(source: &str) -> Vec<String> {
     let tokens = tokens(source);
     let mut names = Vec::new();
-    for (i, token) in tokens.iter().enumerate() {
-        if let Some(name) = param_literal(&tokens, i, token)
+    for i in 0..tokens.len() {
+        if let Some(name) = param_literal(&tokens, i)
             && !names.iter().any(|n| n == name)
         {
             names.push(name.to_string());
@@ -72,7 +72,7 @@ pub fn names_read(source: &str) -> Reads {
         let next = tokens.get(i + 1);
         let after_next = tokens.get(i + 2);
         if name == "param" && next == Some(&Token::Punct('(')) {
-            match param_literal(&tokens, i, token) {
+            match param_literal(&tokens, i) {
                 Some(literal) => {
                     read.insert(literal.to_string());
                 }
@@ -100,8 +100,8 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// The literal name of `param("name", …)` when `tokens[i]` starts such a call.
-fn param_literal<'a>(tokens: &'a [Token], i: usize, token: &Token) -> Option<&'a str> {
-    match (token, tokens.get(i + 1), tokens.get(i + 2)) {
+fn param_literal(tokens: &[Token], i: usize) -> Option<&str> {
+    match (&tokens[i], tokens.get(i + 1), tokens.get(i + 2)) {
         (Token::Ident(p), Some(Token::Punct('(')), Some(Token::Str(name))) if p == "param" => {
             Some(name)
         }
