@@ -5,9 +5,9 @@
 //! `cargo run --release --example attention_bandwidth -- [CONTEXT] [THREADS]`
 mod common;
 
-use drift_script::model::attention::attend_row;
-use drift_script::model::kernels::detected_isa;
-use drift_script::model::kv_cache::SeqKv;
+use drift_script::model::local::attention::attend_row;
+use drift_script::model::local::kernels::detected_isa;
+use drift_script::model::local::kv_cache::SeqKv;
 
 fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());

@@ -6,8 +6,8 @@
 //! `cargo run --release --example attention_rows -- [CONTEXT] [ROWS] [LAYERS]`
 mod common;
 
-use drift_script::model::attention::{RowQuery, attend_rows};
-use drift_script::model::kernels::detected_isa;
+use drift_script::model::local::attention::{RowQuery, attend_rows};
+use drift_script::model::local::kernels::detected_isa;
 
 fn main() {
     let mut args = common::number_args();

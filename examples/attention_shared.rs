@@ -8,9 +8,9 @@
 //! `cargo run --release --example attention_shared -- [PREFIX] [OWN] [SEQS] [ROWS]`
 mod common;
 
-use drift_script::model::attention::{RowQuery, attend_rows};
-use drift_script::model::kernels::detected_isa;
-use drift_script::model::kv_cache::SeqKv;
+use drift_script::model::local::attention::{RowQuery, attend_rows};
+use drift_script::model::local::kernels::detected_isa;
+use drift_script::model::local::kv_cache::SeqKv;
 
 fn main() {
     let mut args = common::number_args();

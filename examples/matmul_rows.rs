@@ -6,9 +6,9 @@
 //! streamed says how much of the wait for weights the arithmetic fails to hide.
 //!
 //! `cargo run --release --example matmul_rows [-- THREADS]`
-use drift_script::model::kernels::{detected_isa, matmul};
-use drift_script::model::pool::ThreadPool;
-use drift_script::model::quant::{Matrix, QuantizedRows};
+use drift_script::model::local::kernels::{detected_isa, matmul};
+use drift_script::model::local::pool::ThreadPool;
+use drift_script::model::local::quant::{Matrix, QuantizedRows};
 use half::f16;
 
 fn matrix(rows: usize, cols: usize, wide: bool, seed: usize) -> Matrix {

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod fetch;
 pub mod interrupt;
 pub mod merge;
 pub mod metrics;

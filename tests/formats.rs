@@ -31,10 +31,10 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{quantized_llama, quantized_qwen2};
-use drift_script::model::config::RopeStyle;
-use drift_script::model::kv_cache::KvPrecision;
-use drift_script::model::loader::WeightMode;
-use drift_script::model::quant::{Matrix, StorageFormat};
+use drift_script::model::local::config::RopeStyle;
+use drift_script::model::local::kv_cache::KvPrecision;
+use drift_script::model::local::loader::WeightMode;
+use drift_script::model::local::quant::{Matrix, StorageFormat};
 use drift_script::model::{ChatModel, LocalModel, LocalOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -325,7 +325,7 @@ impl Drop for TempDir {
 fn default_metadata() -> &'static HashMap<String, Value> {
     static META: OnceLock<HashMap<String, Value>> = OnceLock::new();
     META.get_or_init(|| {
-        let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}"))
+        let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}"))
             .expect("default model");
         let mut file = std::fs::File::open(&path).unwrap();
         gguf_file::Content::read(&mut file)

@@ -1,12 +1,12 @@
 //! The attention read-out, split-softmax and classifier-free guidance on the real default model.
 
-use drift_script::model::intervention::{Intervention, Readout, guide_logits};
 use drift_script::model::{
     ChatModel, Generation, LocalModel, LocalOptions, Message, SamplingOptions,
 };
+use drift_script::model::{Intervention, Readout, local::hooks::guide_logits};
 
 fn model() -> LocalModel {
-    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
     LocalModel::load_gguf(&path, &LocalOptions::default()).unwrap()
 }
 

@@ -7,8 +7,8 @@
 
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
-use drift_script::model::kv_cache::KvPrecision;
-use drift_script::model::loader::WeightMode;
+use drift_script::model::local::kv_cache::KvPrecision;
+use drift_script::model::local::loader::WeightMode;
 use drift_script::model::{LocalModel, LocalOptions, Message};
 
 fn reference_model(path: &std::path::Path) -> ModelWeights {
@@ -30,7 +30,7 @@ fn argmax(t: &Tensor) -> u32 {
 
 #[test]
 fn logits_and_greedy_text_match_candle_transformers() {
-    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
     let ours = LocalModel::load_gguf(
         &path,
         &LocalOptions {

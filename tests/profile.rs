@@ -3,11 +3,12 @@
 //! one test on purpose: the profile is process-wide, and another test's forward passes would add
 //! to the counts.
 
-use drift_script::model::{ChatModel, LocalModel, LocalOptions, Message, profile};
+use drift_script::model::local::profile;
+use drift_script::model::{ChatModel, LocalModel, LocalOptions, Message};
 
 #[test]
 fn a_prompt_pass_counts_the_work_of_its_shape() {
-    let path = drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
     let model = LocalModel::load_gguf(&path, &LocalOptions::default()).unwrap();
     let prompt = model
         .tokenize_chat(&[

@@ -109,7 +109,7 @@ impl Drop for Terminal {
 #[test]
 fn a_session_survives_ctrl_c_during_generation() {
     // Fetch the model first so the session's timing does not include a download.
-    drift_script::model::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
     let dir = std::env::temp_dir().join(format!("drift-repl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut t = Terminal::start(&dir);

@@ -13,8 +13,8 @@
 
 use candle_core::quantized::gguf_file::{self, Value};
 use drift_script::model::ModelError;
-use drift_script::model::template::{ChatTemplate, Message};
-use drift_script::model::tokenizer::TextTokenizer;
+use drift_script::model::local::tokenizer::TextTokenizer;
+use drift_script::model::{Message, local::template::ChatTemplate};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 fn default_metadata() -> &'static HashMap<String, Value> {
     static META: OnceLock<HashMap<String, Value>> = OnceLock::new();
     META.get_or_init(|| {
-        let path = drift_script::model::fetch::default_model_path(&mut |msg| eprintln!("{msg}"))
+        let path = drift_script::fetch::default_model_path(&mut |msg| eprintln!("{msg}"))
             .expect("default model");
         let mut file = std::fs::File::open(&path).expect("open default model");
         gguf_file::Content::read(&mut file)

@@ -4,8 +4,8 @@
 // Each example compiles this module on its own and uses only some of it.
 #![allow(dead_code)]
 
-use drift_script::model::attention::{AttendAt, AttentionShape};
-use drift_script::model::kv_cache::{KvPrecision, KvShape, SeqKv};
+use drift_script::model::local::attention::{AttendAt, AttentionShape};
+use drift_script::model::local::kv_cache::{KvPrecision, KvShape, SeqKv};
 
 /// SmolLM2-135M's shapes with `layers` layers: 3 key/value heads of 64 dimensions, 3 query
 /// heads per group.
@@ -15,12 +15,7 @@ pub fn default_model_shapes(layers: usize) -> (KvShape, AttentionShape) {
         kv_heads: 3,
         head_dim: 64,
     };
-    let shape = AttentionShape {
-        heads: 9,
-        kv_heads: 3,
-        head_dim: 64,
-        window: None,
-    };
+    let shape = AttentionShape::new(9, 3, 64, None);
     (kv_shape, shape)
 }
 

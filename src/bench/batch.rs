@@ -7,7 +7,7 @@
 //! tokens ignored, so every sequence produces exactly the same count.
 
 use super::BenchArgs;
-use crate::model::engine::Request;
+use crate::model::local::engine::Request;
 use crate::model::{LocalModel, LocalOptions, SamplingOptions};
 use anyhow::Context;
 use std::path::Path;

@@ -90,13 +90,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let model = super::gguf_path(&args.model)?;
     episode.print_header("episode", args.threads, &model);
     // `DRIFT_SCRIPT_PROFILE=1`: our side's time per forward-pass phase and its arithmetic.
-    let profiling = crate::model::profile::enable_from_environment();
+    let profiling = crate::model::local::profile::enable_from_environment();
     let ours = run_ours(repo, &model, &episode, args.threads)?;
     ours.print("ours");
     if profiling {
-        crate::model::profile::enable(false);
+        crate::model::local::profile::enable(false);
         println!("forward-pass profile of our episode:");
-        print!("{}", crate::model::profile::table(1, "episode"));
+        print!("{}", crate::model::local::profile::table(1, "episode"));
     }
     if args.no_peer {
         return Ok(());

@@ -8,7 +8,7 @@
 //! issue's bar is ≤ 1.3 for the read-out and split-softmax).
 
 use super::BenchArgs;
-use crate::model::intervention::{Intervention, Readout};
+use crate::model::options::{Intervention, Readout};
 use crate::model::{ChatModel, LocalModel, LocalOptions, Message, SamplingOptions};
 use std::time::Instant;
 

@@ -111,7 +111,7 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
     println!(
         "engine: drift-script {} on {} ({} threads), {}",
         env!("CARGO_PKG_VERSION"),
-        crate::model::kernels::detected_isa(),
+        crate::model::local::kernels::detected_isa(),
         args.threads,
         model_path.display()
     );
@@ -182,9 +182,9 @@ fn transformers_prompt(model: &std::path::Path, args: &BenchArgs) -> anyhow::Res
 
 /// The GGUF file a model spec names (benchmarks compare on GGUF files).
 fn gguf_path(spec: &str) -> anyhow::Result<std::path::PathBuf> {
-    match crate::model::engine::resolve_spec(spec, &mut |m| eprintln!("{m}"))? {
-        crate::model::engine::ModelSource::Gguf(path) => Ok(path),
-        crate::model::engine::ModelSource::HfFolder(dir) => {
+    match crate::model::local::engine::resolve_spec(spec, &mut |m| eprintln!("{m}"))? {
+        crate::model::local::engine::ModelSource::Gguf(path) => Ok(path),
+        crate::model::local::engine::ModelSource::HfFolder(dir) => {
             anyhow::bail!(
                 "{} is a safetensors folder; benchmarks compare on a GGUF file",
                 dir.display()

@@ -2,8 +2,8 @@
 //! phase (`model::profile`), for the workloads of the engine benchmark and the paper's episode.
 
 use super::BenchArgs;
-use crate::model::engine::Request;
-use crate::model::profile;
+use crate::model::local::engine::Request;
+use crate::model::local::profile;
 use crate::model::{LocalModel, LocalOptions, SamplingOptions};
 use std::time::Instant;
 

@@ -111,7 +111,7 @@ struct FetchModelArgs {
 }
 
 fn fetch_model(args: FetchModelArgs) -> anyhow::Result<()> {
-    use crate::model::fetch;
+    use crate::fetch;
     let spec = fetch::FetchSpec::default_model();
     let path = fetch::default_model_path(&mut |msg| eprintln!("{msg}"))?;
     let actual = fetch::sha256_file(&path)?;

@@ -105,7 +105,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     editor.set_helper(Some(ReplHelper {
         names: names.clone(),
     }));
-    let history = crate::model::fetch::home_dir().join("repl_history");
+    let history = crate::fetch::home_dir().join("repl_history");
     let _ = editor.load_history(&history);
     eprintln!(
         "drift-script {} REPL — :help for help, :quit to leave",

@@ -162,12 +162,12 @@ fn reserved_flag(name: &str) -> Option<&'static str> {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::interrupt::install_batch_sigint_note();
     // `DRIFT_SCRIPT_PROFILE=1`: time per forward-pass phase over the whole run, printed at the end.
-    let profiling = crate::model::profile::enable_from_environment();
+    let profiling = crate::model::local::profile::enable_from_environment();
     let mut host = ScriptHost::new(args.host_config()?)?;
     let result = host.run_script();
     if profiling {
         eprintln!("forward-pass profile of this run:");
-        eprint!("{}", crate::model::profile::table(1, "run"));
+        eprint!("{}", crate::model::local::profile::table(1, "run"));
     }
     result?;
     if host.has_records() {

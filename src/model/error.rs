@@ -45,13 +45,7 @@ pub enum ModelError {
     #[error("the prompt has {tokens} tokens but the model's context holds {context}")]
     ContextOverflow { tokens: usize, context: usize },
     #[error("fetching the default model: {0}")]
-    Fetch(String),
-    #[error("model file {path} has sha256 {actual}, expected {expected}")]
-    HashMismatch {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    Fetch(#[from] crate::fetch::FetchError),
     #[error("interrupted")]
     Interrupted,
     /// An HTTP backend's failure: the URL, the status and the server's message (never the key).
@@ -74,15 +68,6 @@ pub fn candle_message(error: &candle_core::Error) -> String {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 impl ModelError {
-    /// The message for a download of something other than the default model (scorer data),
-    /// without the "fetching the default model" context a [`ModelError::Fetch`] carries.
-    pub fn data_message(&self) -> String {
-        match self {
-            ModelError::Fetch(message) => message.clone(),
-            other => other.to_string(),
-        }
-    }
-
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ModelError::Io {
             path: path.into(),

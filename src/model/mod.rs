@@ -1,38 +1,52 @@
-//! The language-model layer: one trait for every backend, and the local engine behind it.
+//! The language-model layer: one trait for every backend, and the two backends behind it.
 //!
-//! Code map: `engine` (the local model: load, prefix cache, generate), `llama` (the forward
-//! pass), `attention` (explicit attention, where read-outs and interventions hook in),
-//! `intervention` (the read-out, split-softmax and guidance as data), `openai` (the HTTP
-//! backend), `profile` (per-phase timers of the forward pass),
-//! `kv_cache` (block-shared key/value state), `kernels` + `quant` (weight layouts and matrix
-//! kernels), `math` (element-wise pieces), `pool` (threads), `sampler`, `tokenizer`,
-//! `template` (chat templates), `config` + `loader` (reading GGUF and safetensors), `fetch`
-//! (the embedded default model).
+//! Owns: [`ChatModel`] and the types every backend shares (messages, sampling and intervention
+//! options, generations and their read-outs, usage counts, errors). The backends:
+//! [`local`] (the engine on this machine: GGUF and safetensors weights, our own forward pass,
+//! attention read-out and interventions) and [`openai`] (any OpenAI-compatible server over HTTP).
+//!
+//! Must not import: scripts, personas, records, plots (`model` is the bottom layer), and the
+//! HTTP backend never imports `local`'s internals.
 
-pub mod attention;
-pub mod config;
-pub mod engine;
 pub mod error;
-pub mod fetch;
-pub mod intervention;
-pub mod kernels;
-pub mod kv_cache;
-pub mod llama;
-pub mod loader;
-pub mod math;
+pub mod local;
 pub mod openai;
-pub mod pool;
-pub mod profile;
-pub mod quant;
-pub mod sampler;
-pub mod template;
-pub mod tokenizer;
+pub mod options;
+pub mod readout;
 
-pub use engine::{LocalModel, LocalOptions};
 pub use error::{ModelError, Result};
+pub use local::{LocalModel, LocalOptions};
 pub use openai::{HttpOptions, OpenAiModel};
-pub use sampler::SamplingOptions;
-pub use template::Message;
+pub use options::{Intervention, Readout, SamplingOptions};
+pub use readout::AttentionTrace;
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    pub fn system(content: impl Into<String>) -> Self {
+        Message::new("system", content)
+    }
+
+    pub fn user(content: impl Into<String>) -> Self {
+        Message::new("user", content)
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message::new("assistant", content)
+    }
+}
 
 /// Why an answer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,7 +73,7 @@ pub struct Generation {
     pub decode_ms: f64,
     /// The attention read-out, when the call asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attention: Option<intervention::AttentionTrace>,
+    pub attention: Option<AttentionTrace>,
     /// Tokens generated for this answer (`tokens.len()` locally; from the server's `usage`
     /// over HTTP, where a total for several answers is split between them).
     pub completion_tokens: usize,

@@ -145,17 +145,16 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     }
     // A model path a script names is read like any other input: inside the project. The
     // default model and the one the user gave with --model are trusted.
-    let resolved =
-        if spec == crate::model::fetch::DEFAULT_MODEL_NAME || spec == state.config.model_spec {
-            spec.to_string()
-        } else {
-            state
-                .sandbox
-                .resolve(spec, Access::Read)
-                .or_else(fail)?
-                .display()
-                .to_string()
-        };
+    let resolved = if spec == crate::fetch::DEFAULT_MODEL_NAME || spec == state.config.model_spec {
+        spec.to_string()
+    } else {
+        state
+            .sandbox
+            .resolve(spec, Access::Read)
+            .or_else(fail)?
+            .display()
+            .to_string()
+    };
     let local = LocalModel::load(&resolved, &options, &mut |msg| {
         eprintln!("[{}] {msg}", state.script_name)
     })
@@ -222,7 +221,7 @@ fn answer_value(answer: crate::model::Generation) -> Dynamic {
 /// The attention read-out of one answer (`answer.attention`): π per generated token, layer and
 /// head. Token indices count from 0; negative ones count from the end.
 #[derive(Clone)]
-pub struct ScriptAttention(Arc<crate::model::intervention::AttentionTrace>);
+pub struct ScriptAttention(Arc<crate::model::AttentionTrace>);
 
 impl ScriptAttention {
     fn token(&self, t: rhai::INT) -> Fallible<usize> {

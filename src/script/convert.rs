@@ -1,7 +1,7 @@
 //! Conversions between Rhai values and the Rust types behind them, with errors that say which
 //! argument or option was wrong and what was expected.
 
-use crate::model::intervention::Readout;
+use crate::model::options::Readout;
 use crate::model::{Message, SamplingOptions};
 use rhai::{Array, Dynamic, Map};
 use serde_json::Value;

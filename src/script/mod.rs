@@ -53,7 +53,7 @@ impl Default for HostConfig {
             script: None,
             project_dir: PathBuf::from("."),
             out_root: PathBuf::from("selfchat"),
-            model_spec: crate::model::fetch::DEFAULT_MODEL_NAME.into(),
+            model_spec: crate::fetch::DEFAULT_MODEL_NAME.into(),
             seed: 0,
             params: Vec::new(),
             max_operations: None,

@@ -11,8 +11,8 @@
 //! weighted sum streams value rows; both are sequential in their reduction index, so a query
 //! gets the same bits whether it is computed in a prompt, during decoding, or next to others.
 
-use super::intervention::split_softmax;
-use super::kernels::Isa;
+pub use super::hooks::RowHook;
+use super::isa::Isa;
 use super::kv_cache::{KV_BLOCK, KvData, KvShape, SeqKv};
 use super::math;
 use half::f16;
@@ -28,9 +28,25 @@ pub struct AttentionShape {
     pub head_dim: usize,
     /// A query sees at most this many most recent keys (itself included).
     pub window: Option<usize>,
+    /// Scores are `scale · q·k` (1/√head_dim unless the model says otherwise).
+    pub scale: f32,
+    /// Scores become `cap · tanh(score / cap)` before the softmax (Gemma 2).
+    pub softcap: Option<f32>,
 }
 
 impl AttentionShape {
+    /// The usual shape: scores scaled by 1/√head_dim, no soft-cap.
+    pub fn new(heads: usize, kv_heads: usize, head_dim: usize, window: Option<usize>) -> Self {
+        AttentionShape {
+            heads,
+            kv_heads,
+            head_dim,
+            window,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            softcap: None,
+        }
+    }
+
     pub fn group(&self) -> usize {
         self.heads / self.kv_heads
     }
@@ -294,6 +310,11 @@ pub fn attention_softmax(
     let group = at.shape.group();
     for (r, span) in plan.spans.iter().enumerate() {
         let mine = &mut scores[span.offset..span.offset + group * span.n];
+        if let Some(cap) = at.shape.softcap {
+            for s in mine.iter_mut() {
+                *s = cap * (*s / cap).tanh();
+            }
+        }
         for head in 0..group {
             softmax_for(isa, &mut mine[head * span.n..(head + 1) * span.n]);
         }
@@ -531,7 +552,7 @@ unsafe fn score_blocks(
 ) {
     let shape = &args.at.shape;
     let (hd, group) = (shape.head_dim, shape.group());
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = shape.scale;
     let k_base = args.at.head_offset();
     let mut block_scores = [[0f32; KV_BLOCK]; MAX_VECTORS];
     for b in blocks.clone() {
@@ -637,41 +658,6 @@ fn prefetch_rows(next: *const u8, t: usize, row_bytes: usize) {
     if !next.is_null() {
         for offset in (0..row_bytes).step_by(64) {
             prefetch_line(next.wrapping_add(t * row_bytes + offset));
-        }
-    }
-}
-
-/// What the paper's read-out and intervention do to one query row (see `intervention.rs`).
-pub struct RowHook<'a> {
-    /// Positions of the system prompt's content.
-    pub system: Range<usize>,
-    /// Split-softmax exponent, when it applies in this layer.
-    pub split_k: Option<f32>,
-    /// Receives π of each head of the group.
-    pub pi: Option<&'a mut [f32]>,
-    /// Receives each head's weights over positions `0..=position` (`group × (position + 1)`).
-    pub full: Option<&'a mut [f32]>,
-}
-
-impl RowHook<'_> {
-    fn apply(&mut self, scores: &mut [f32], group: usize, first: usize, position: usize) {
-        let n = position + 1 - first;
-        // The part of the system span this query sees, relative to `first`.
-        let lo = self.system.start.clamp(first, position + 1) - first;
-        let hi = self.system.end.clamp(first, position + 1) - first;
-        for head in 0..group {
-            let row = &mut scores[head * n..(head + 1) * n];
-            if let Some(k) = self.split_k {
-                split_softmax(row, lo..hi.max(lo), k);
-            }
-            if let Some(pi) = self.pi.as_deref_mut() {
-                pi[head] = row[lo..hi.max(lo)].iter().sum();
-            }
-            if let Some(full) = self.full.as_deref_mut() {
-                let dest = &mut full[head * (position + 1)..(head + 1) * (position + 1)];
-                dest[..first].fill(0.0);
-                dest[first..].copy_from_slice(row);
-            }
         }
     }
 }
@@ -995,7 +981,7 @@ unsafe fn sum_avx2<E: KvElem, const N: usize>(
     }
 }
 
-super::kernels::compiled_for_isa! {
+super::isa::compiled_for_isa! {
     /// [`softmax`] compiled for `isa`.
     fn softmax_for(values: &mut [f32]) = softmax;
 }
@@ -1013,7 +999,7 @@ pub fn softmax(values: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kv_cache::KvPrecision;
+    use crate::model::local::kv_cache::KvPrecision;
 
     #[test]
     fn softmax_rows_sum_to_one() {
@@ -1034,12 +1020,7 @@ mod tests {
             kv_heads: 1,
             head_dim: HD,
         };
-        let shape = AttentionShape {
-            heads: 2,
-            kv_heads: 1,
-            head_dim: HD,
-            window: None,
-        };
+        let shape = AttentionShape::new(2, 1, HD, None);
         let key = |t: usize| -> [f32; HD] {
             std::array::from_fn(|d| ((t * 5 + d * 3) % 13) as f32 * 0.07 - 0.4)
         };
@@ -1159,12 +1140,7 @@ mod tests {
             kv_heads: 1,
             head_dim: 8,
         };
-        let shape = AttentionShape {
-            heads: 3,
-            kv_heads: 1,
-            head_dim: 8,
-            window: None,
-        };
+        let shape = AttentionShape::new(3, 1, 8, None);
         let mut prompt = SeqKv::default();
         prompt.reserve(&(0..100).collect::<Vec<u32>>(), kv_shape, KvPrecision::F16);
         // Both answers copy the prompt's partial block 3 (positions 96–99) to write into it, so
@@ -1229,12 +1205,7 @@ mod tests {
             kv_heads: 1,
             head_dim: HD,
         };
-        let shape = AttentionShape {
-            heads: 3,
-            kv_heads: 1,
-            head_dim: HD,
-            window: None,
-        };
+        let shape = AttentionShape::new(3, 1, HD, None);
         let fill = |seq: &mut SeqKv, from: usize, salt: usize| {
             for t in from..seq.len() {
                 for layer in 0..2 {
@@ -1278,7 +1249,7 @@ mod tests {
             let q: Vec<[f32; 3 * HD]> = (0..rows.len())
                 .map(|r| std::array::from_fn(|i| ((i * 5 + r * 3) % 11) as f32 * 0.1 - 0.5))
                 .collect();
-            let best = super::super::kernels::detected_isa();
+            let best = super::super::isa::detected_isa();
             for isa in [Isa::Portable, Isa::Avx2, best] {
                 if isa == Isa::Avx2 && best == Isa::Portable {
                     continue;
@@ -1326,7 +1297,7 @@ mod tests {
                     let mut stepwise = vec![[f32::NAN; 3 * HD]; subset.len()];
                     let outs: Vec<*mut f32> = stepwise.iter_mut().map(|o| o.as_mut_ptr()).collect();
                     for part in 0..3 {
-                        let blocks = crate::model::pool::split_range(plan.blocks, 3, part);
+                        let blocks = crate::model::local::pool::split_range(plan.blocks, 3, part);
                         unsafe {
                             attention_scores(isa, &at, &plan, &inputs, blocks, scores.as_mut_ptr())
                         };
@@ -1353,12 +1324,7 @@ mod tests {
             kv_heads: 1,
             head_dim: HD,
         };
-        let shape = AttentionShape {
-            heads: 2,
-            kv_heads: 1,
-            head_dim: HD,
-            window: None,
-        };
+        let shape = AttentionShape::new(2, 1, HD, None);
         let positions = 40; // crosses a block boundary
         let key = |t: usize| -> [f32; HD] {
             std::array::from_fn(|d| ((t * 7 + d * 3) % 11) as f32 * 0.05 - 0.25)
@@ -1418,7 +1384,7 @@ mod tests {
                 }
             }
             // Every instruction set gives the same bits.
-            let best = super::super::kernels::detected_isa();
+            let best = super::super::isa::detected_isa();
             let mut isas = vec![best];
             if best == Isa::Avx512Vnni {
                 isas.push(Isa::Avx2);

@@ -6,20 +6,21 @@
 //! stops → register the sequences in the cache so that the next, longer prompt starts where
 //! this one ended.
 
-use super::error::{ModelError, Result};
-use super::fetch;
-use super::intervention::{
-    AttentionHook, AttentionTrace, FULL_READOUT_MAX_CONTEXT, Readout, SplitSoftmax, guide_logits,
-};
+use super::hooks::{CacheKey, SequenceHook, guide_logits};
 use super::kernels::{Isa, detected_isa};
 use super::kv_cache::{KvPrecision, PrefixCache, SeqKv};
-use super::llama::{BatchItem, ForwardContext, LogitRows, Scratch, Transformer};
 use super::loader::{self, GgufFile, WeightMode};
 use super::pool::ThreadPool;
-use super::sampler::{Sampler, SamplingOptions};
-use super::template::{ChatTemplate, Message};
+use super::sampler::Sampler;
+use super::template::ChatTemplate;
 use super::tokenizer::TextTokenizer;
-use super::{ChatModel, FinishReason, Generation, ModelInfo};
+use super::transformer::{BatchItem, ForwardContext, LogitRows, Scratch, Transformer};
+use crate::fetch;
+use crate::model::Message;
+use crate::model::error::{ModelError, Result};
+use crate::model::options::{FULL_READOUT_MAX_CONTEXT, Readout, SamplingOptions};
+use crate::model::readout::AttentionTrace;
+use crate::model::{ChatModel, FinishReason, Generation, ModelInfo};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -27,38 +28,32 @@ use std::time::Instant;
 /// Prompt tokens computed per forward pass: bounds scratch memory for long prompts.
 const PROMPT_CHUNK: usize = 512;
 
-/// Split-softmax settings whose prefix caches are kept at once.
-const MAX_SPLIT_CACHES: usize = 8;
-
-/// A split-softmax setting as a cache key: k's bits and the layer range.
-type SplitKey = (u32, usize, usize);
-
-fn split_key(split: &SplitSoftmax) -> SplitKey {
-    (split.k.to_bits(), split.layers.start, split.layers.end)
-}
+/// Intervention settings whose prefix caches are kept at once.
+const MAX_INTERVENTION_CACHES: usize = 8;
 
 impl EngineState {
-    /// The prefix cache for sequences computed with `split` (the main one without).
-    fn cache_for(&mut self, split: Option<SplitKey>) -> &mut PrefixCache {
-        let Some(key) = split else {
+    /// The prefix cache for sequences computed under the interventions `key` names (the main
+    /// one for plain sequences).
+    fn cache_for(&mut self, key: Option<&CacheKey>) -> &mut PrefixCache {
+        let Some(key) = key else {
             return &mut self.cache;
         };
-        let index = match self.split_caches.iter().position(|(k, _)| *k == key) {
+        let index = match self.intervention_caches.iter().position(|(k, _)| k == key) {
             Some(i) => i,
             None => {
-                if self.split_caches.len() == MAX_SPLIT_CACHES {
-                    self.split_caches.remove(0);
+                if self.intervention_caches.len() == MAX_INTERVENTION_CACHES {
+                    self.intervention_caches.remove(0);
                 }
                 let cache = PrefixCache::new(
                     self.cache.shape(),
                     self.cache.precision(),
                     self.cache.budget_bytes() / 4,
                 );
-                self.split_caches.push((key, cache));
-                self.split_caches.len() - 1
+                self.intervention_caches.push((key.clone(), cache));
+                self.intervention_caches.len() - 1
             }
         };
-        &mut self.split_caches[index].1
+        &mut self.intervention_caches[index].1
     }
 }
 
@@ -90,10 +85,10 @@ impl Default for LocalOptions {
 
 struct EngineState {
     cache: PrefixCache,
-    /// Split-softmax changes every key and value after the system prompt, so sequences computed
-    /// under it are cached apart, one cache per setting (oldest setting dropped past
-    /// `MAX_SPLIT_CACHES`).
-    split_caches: Vec<(SplitKey, PrefixCache)>,
+    /// Split-softmax and residual edits change every key and value they reach, so sequences
+    /// computed under them are cached apart, one cache per setting
+    /// ([`SequenceHook::cache_key`]; oldest setting dropped past `MAX_INTERVENTION_CACHES`).
+    intervention_caches: Vec<(CacheKey, PrefixCache)>,
     scratch: Scratch,
     /// Unfinished answers of every submitted request.
     active: Vec<Answer>,
@@ -128,7 +123,7 @@ pub struct LocalModel {
     info: ModelInfo,
     file_for_hash: Option<PathBuf>,
     sha256: OnceLock<String>,
-    usage: super::UsageCounters,
+    usage: crate::model::UsageCounters,
 }
 
 /// Where a model spec points.
@@ -235,7 +230,7 @@ impl LocalModel {
             kv_precision: options.kv_precision,
             state: Mutex::new(EngineState {
                 cache,
-                split_caches: Vec::new(),
+                intervention_caches: Vec::new(),
                 scratch: Scratch::default(),
                 active: Vec::new(),
                 tickets: std::collections::HashMap::new(),
@@ -245,7 +240,7 @@ impl LocalModel {
             transformer,
             file_for_hash,
             sha256: OnceLock::new(),
-            usage: super::UsageCounters::default(),
+            usage: crate::model::UsageCounters::default(),
         })
     }
 
@@ -285,7 +280,11 @@ impl LocalModel {
             return Ok(hash.clone());
         }
         let hash = match &self.file_for_hash {
-            Some(path) => fetch::sha256_file(path)?,
+            // A user's model file that cannot be read is an I/O error, not a failed fetch.
+            Some(path) => fetch::sha256_file(path).map_err(|e| match e {
+                fetch::FetchError::Io { path, source } => ModelError::Io { path, source },
+                other => other.into(),
+            })?,
             None => String::new(),
         };
         Ok(self.sha256.get_or_init(|| hash).clone())
@@ -295,7 +294,7 @@ impl LocalModel {
     pub fn clear_cache(&self) {
         let mut state = self.state.lock().unwrap();
         state.cache.clear();
-        state.split_caches.clear();
+        state.intervention_caches.clear();
     }
 
     /// Logits after the last prompt token; `use_cache` false computes from scratch without
@@ -447,19 +446,25 @@ impl LocalModel {
         let vocab = config.vocab;
         let size = config.layers * config.heads;
         let split = intervention.split(config.layers);
-        let split_key = split.as_ref().map(split_key);
         let alpha = intervention.guidance();
-        let hooks: Vec<Option<Arc<AttentionHook>>> = requests
+        let hooks: Vec<Option<Arc<SequenceHook>>> = requests
             .iter()
             .map(|r| {
-                let hook = AttentionHook {
+                let hook = SequenceHook {
                     system: r.system_span.clone().unwrap_or(0..0),
                     split: split.clone(),
                     readout: intervention.attention,
+                    residual: Vec::new(),
                 };
                 hook.is_active().then(|| Arc::new(hook))
             })
             .collect();
+        // The same options for every request, so one cache key for all of them.
+        let cache_key = hooks
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|hook| hook.cache_key());
         // The unconditional branches of guided requests, computed with the prompts.
         let guided: Vec<usize> = (0..requests.len())
             .filter(|&r| alpha.is_some() && requests[r].unconditional.is_some())
@@ -470,11 +475,11 @@ impl LocalModel {
         let prompt_started = Instant::now();
         let mut bases: Vec<SeqKv> = requests
             .iter()
-            .map(|r| state.cache_for(split_key).lookup(r.prompt, 1))
+            .map(|r| state.cache_for(cache_key.as_ref()).lookup(r.prompt, 1))
             .collect();
         let cached: Vec<usize> = bases.iter().map(SeqKv::len).collect();
         let mut prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt).collect();
-        let mut prompt_hooks: Vec<Option<&AttentionHook>> =
+        let mut prompt_hooks: Vec<Option<&SequenceHook>> =
             hooks.iter().map(|h| h.as_deref()).collect();
         for &r in &guided {
             let unconditional = requests[r].unconditional.expect("filtered above");
@@ -485,7 +490,11 @@ impl LocalModel {
         let prefilled =
             self.prefill_many(&mut bases, &prompts, &prompt_hooks, &mut state.scratch)?;
         for (i, base) in bases.iter().enumerate() {
-            let key = if i < requests.len() { split_key } else { None };
+            let key = if i < requests.len() {
+                cache_key.as_ref()
+            } else {
+                None
+            };
             state.cache_for(key).insert(base);
         }
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
@@ -538,7 +547,7 @@ impl LocalModel {
                     finish: None,
                     text: String::new(),
                     hook: hooks[r].clone(),
-                    split_key,
+                    cache_key: cache_key.clone(),
                     trace,
                     guide: guide_branch.map(|b| Guide {
                         seq: bases[b].clone(),
@@ -807,7 +816,9 @@ impl LocalModel {
                 continue;
             }
             let mut answer = state.active.swap_remove(i);
-            state.cache_for(answer.split_key).insert(&answer.seq);
+            state
+                .cache_for(answer.cache_key.as_ref())
+                .insert(&answer.seq);
             if let Some(guide) = &answer.guide {
                 state.cache.insert(&guide.seq);
             }
@@ -846,7 +857,7 @@ impl LocalModel {
         &self,
         seqs: &mut [SeqKv],
         prompts: &[&[u32]],
-        hooks: &[Option<&AttentionHook>],
+        hooks: &[Option<&SequenceHook>],
         scratch: &mut Scratch,
     ) -> Result<Prefilled> {
         let config = &self.transformer.config;
@@ -958,9 +969,9 @@ struct Answer {
     tokens: Vec<u32>,
     finish: Option<FinishReason>,
     text: String,
-    hook: Option<Arc<AttentionHook>>,
+    hook: Option<Arc<SequenceHook>>,
     /// Which prefix cache the sequence belongs to.
-    split_key: Option<SplitKey>,
+    cache_key: Option<CacheKey>,
     trace: Option<AttentionTrace>,
     guide: Option<Guide>,
 }
@@ -1158,7 +1169,7 @@ impl ChatModel for LocalModel {
         LocalModel::sha256(self).unwrap_or_default()
     }
 
-    fn usage(&self) -> super::Usage {
+    fn usage(&self) -> crate::model::Usage {
         self.usage.snapshot()
     }
 
@@ -1167,20 +1178,20 @@ impl ChatModel for LocalModel {
         conversations: &[(Vec<Message>, u64)],
         n: usize,
         opts: &SamplingOptions,
-    ) -> Result<Vec<super::Ticket>> {
+    ) -> Result<Vec<crate::model::Ticket>> {
         let prepared = self.prepare_all(conversations, opts)?;
         Ok(
             LocalModel::submit(self, &requests(&prepared, conversations), n, opts)?
                 .into_iter()
-                .map(super::Ticket::Pending)
+                .map(crate::model::Ticket::Pending)
                 .collect(),
         )
     }
 
-    fn wait(&self, ticket: super::Ticket) -> Result<Vec<Generation>> {
+    fn wait(&self, ticket: crate::model::Ticket) -> Result<Vec<Generation>> {
         match ticket {
-            super::Ticket::Ready(answers) => Ok(answers),
-            super::Ticket::Pending(id) => LocalModel::wait(self, id),
+            crate::model::Ticket::Ready(answers) => Ok(answers),
+            crate::model::Ticket::Pending(id) => LocalModel::wait(self, id),
         }
     }
 

@@ -3,10 +3,11 @@
 //! Every tensor is checked before any is converted, so a truncated file, a missing tensor or an
 //! unsupported type is reported at once, by name, instead of after minutes of loading.
 
+use super::architecture::{Architecture, TensorNames};
 use super::config::TransformerConfig;
-use super::error::{ModelError, Result};
-use super::llama::{Layer, Transformer};
 use super::quant::{Matrix, MatrixData, QBLOCK, StorageFormat};
+use super::transformer::{Layer, Transformer};
+use crate::model::error::{ModelError, Result};
 use candle_core::quantized::GgmlDType;
 use candle_core::quantized::gguf_file::{self, TensorInfo};
 use candle_core::{DType, Device};
@@ -80,7 +81,7 @@ impl GgufFile {
             .map_err(|e| ModelError::io(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| {
             // First line only: with RUST_BACKTRACE set, candle appends a backtrace.
-            let message = super::error::candle_message(&e);
+            let message = crate::model::error::candle_message(&e);
             if let Some(id) = message.strip_prefix("unknown dtype for tensor ") {
                 let id: u32 = id.trim().parse().unwrap_or(u32::MAX);
                 ModelError::UnsupportedQuantization {
@@ -308,7 +309,7 @@ fn dequantize(name: &str, dtype: GgmlDType, dims: &[usize], bytes: &[u8]) -> Res
     .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
     .map_err(|e| ModelError::UnsupportedQuantization {
         tensor: name.into(),
-        dtype: format!("{dtype:?} ({})", super::error::candle_message(&e)),
+        dtype: format!("{dtype:?} ({})", crate::model::error::candle_message(&e)),
     })?;
     Ok(tensor)
 }
@@ -357,12 +358,15 @@ fn widen_u4(m: &Matrix) -> Matrix {
 /// Loads a Llama-family or Qwen2 GGUF file.
 pub fn load_gguf(gguf: &mut GgufFile, mode: WeightMode) -> Result<Transformer> {
     // The architecture decides which tensors to look for: check it first.
-    super::config::Architecture::of_gguf(&gguf.metadata)?;
-    let (vocab, hidden_in_file) = gguf.matrix_shape("token_embd.weight")?;
+    let arch_name = super::config::get_string(&gguf.metadata, "general.architecture")?;
+    let architecture = Architecture::by_gguf_name(&arch_name)
+        .ok_or(ModelError::UnsupportedArchitecture(arch_name))?;
+    let names = &architecture.gguf_tensors;
+    let (vocab, hidden_in_file) = gguf.matrix_shape(names.embedding)?;
     let mut config = TransformerConfig::from_gguf(&gguf.metadata, vocab)?;
     if hidden_in_file != config.hidden {
         return Err(ModelError::BadShape {
-            tensor: "token_embd.weight".into(),
+            tensor: names.embedding.into(),
             expected: vec![vocab, config.hidden],
             actual: vec![vocab, hidden_in_file],
         });
@@ -370,8 +374,7 @@ pub fn load_gguf(gguf: &mut GgufFile, mode: WeightMode) -> Result<Transformer> {
     if gguf.has_tensor("rope_freqs.weight") {
         config.rope_freq_factors = Some(gguf.vector("rope_freqs.weight", config.head_dim / 2)?);
     }
-    let names = TensorNames::gguf();
-    load_transformer(config, &names, |name, shape| match shape {
+    load_transformer(config, names, |name, shape| match shape {
         Shape::Vector(len) => gguf.vector(name, len).map(Tensor::Vector),
         Shape::Matrix(rows, cols) => gguf.matrix(name, rows, cols, mode).map(Tensor::Matrix),
         Shape::Exists => Ok(Tensor::Exists(gguf.has_tensor(name))),
@@ -409,7 +412,7 @@ pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
                 path: dir.into(),
                 reason: format!(
                     "cannot read safetensors: {}",
-                    super::error::candle_message(&e)
+                    crate::model::error::candle_message(&e)
                 ),
             }
         })?;
@@ -417,8 +420,9 @@ pub fn load_safetensors(dir: &Path, mode: WeightMode) -> Result<Transformer> {
         st.tensors().into_iter().map(|(name, _)| name).collect();
     let tied = json["tie_word_embeddings"].as_bool().unwrap_or(false)
         || !present.contains("lm_head.weight");
-    let names = TensorNames::hf();
-    load_transformer(config, &names, |name, shape| {
+    let arch = config.architecture;
+    let names = &arch.hf_tensors;
+    load_transformer(config, names, |name, shape| {
         if let Shape::Exists = shape {
             return Ok(Tensor::Exists(
                 present.contains(name) && !(tied && name == "lm_head.weight"),
@@ -493,67 +497,6 @@ impl Tensor {
     }
 }
 
-/// Tensor names of one checkpoint format; `{}` stands for the layer number.
-struct TensorNames {
-    embedding: &'static str,
-    final_norm: &'static str,
-    output: &'static str,
-    attn_norm: &'static str,
-    q: &'static str,
-    k: &'static str,
-    v: &'static str,
-    q_bias: &'static str,
-    k_bias: &'static str,
-    v_bias: &'static str,
-    attn_output: &'static str,
-    ffn_norm: &'static str,
-    gate: &'static str,
-    up: &'static str,
-    down: &'static str,
-}
-
-impl TensorNames {
-    fn gguf() -> Self {
-        TensorNames {
-            embedding: "token_embd.weight",
-            final_norm: "output_norm.weight",
-            output: "output.weight",
-            attn_norm: "blk.{}.attn_norm.weight",
-            q: "blk.{}.attn_q.weight",
-            k: "blk.{}.attn_k.weight",
-            v: "blk.{}.attn_v.weight",
-            q_bias: "blk.{}.attn_q.bias",
-            k_bias: "blk.{}.attn_k.bias",
-            v_bias: "blk.{}.attn_v.bias",
-            attn_output: "blk.{}.attn_output.weight",
-            ffn_norm: "blk.{}.ffn_norm.weight",
-            gate: "blk.{}.ffn_gate.weight",
-            up: "blk.{}.ffn_up.weight",
-            down: "blk.{}.ffn_down.weight",
-        }
-    }
-
-    fn hf() -> Self {
-        TensorNames {
-            embedding: "model.embed_tokens.weight",
-            final_norm: "model.norm.weight",
-            output: "lm_head.weight",
-            attn_norm: "model.layers.{}.input_layernorm.weight",
-            q: "model.layers.{}.self_attn.q_proj.weight",
-            k: "model.layers.{}.self_attn.k_proj.weight",
-            v: "model.layers.{}.self_attn.v_proj.weight",
-            q_bias: "model.layers.{}.self_attn.q_proj.bias",
-            k_bias: "model.layers.{}.self_attn.k_proj.bias",
-            v_bias: "model.layers.{}.self_attn.v_proj.bias",
-            attn_output: "model.layers.{}.self_attn.o_proj.weight",
-            ffn_norm: "model.layers.{}.post_attention_layernorm.weight",
-            gate: "model.layers.{}.mlp.gate_proj.weight",
-            up: "model.layers.{}.mlp.up_proj.weight",
-            down: "model.layers.{}.mlp.down_proj.weight",
-        }
-    }
-}
-
 fn layer_name(pattern: &str, layer: usize) -> String {
     pattern.replace("{}", &layer.to_string())
 }
@@ -572,32 +515,68 @@ fn load_transformer(
         Tensor::Exists(true) => Some(fetch(names.output, Shape::Matrix(c.vocab, hidden))?.matrix()),
         _ => None,
     };
+    let arch = c.architecture;
+    // Norm weights stored as `w − offset` (Gemma) are used as `w`.
+    let norm = |mut weights: Vec<f32>| {
+        if arch.norm_offset != 0.0 {
+            weights.iter_mut().for_each(|w| *w += arch.norm_offset);
+        }
+        weights
+    };
     let mut layers = Vec::with_capacity(c.layers);
     for l in 0..c.layers {
         let name = |pattern: &str| layer_name(pattern, l);
+        let mut vector = |pattern: &str, len: usize| -> Result<Vec<f32>> {
+            Ok(fetch(&name(pattern), Shape::Vector(len))?.vector())
+        };
+        let mut vectors = |patterns: &[&str], len: usize| -> Result<Vec<Vec<f32>>> {
+            patterns.iter().map(|p| vector(p, len)).collect()
+        };
+        let qkv_bias = match (c.qkv_bias, names.qkv_biases) {
+            (true, Some([q, k, v])) => {
+                let mut bias = vectors(&[q], q_dim)?.concat();
+                bias.extend(vectors(&[k, v], kv_dim)?.concat());
+                Some(bias)
+            }
+            _ => None,
+        };
+        let qk_norm = match (arch.qk_norm, names.qk_norms) {
+            (true, Some([q, k])) => {
+                let [q, k]: [Vec<f32>; 2] = vectors(&[q, k], c.head_dim)?.try_into().unwrap();
+                Some((norm(q), norm(k)))
+            }
+            _ => None,
+        };
+        let post_norms = match (arch.post_norms, names.post_norms) {
+            (true, Some([attn, ffn])) => {
+                let [attn, ffn]: [Vec<f32>; 2] = vectors(&[attn, ffn], hidden)?.try_into().unwrap();
+                Some((norm(attn), norm(ffn)))
+            }
+            _ => None,
+        };
+        let [attn_norm, ffn_norm]: [Vec<f32>; 2] =
+            vectors(&[names.attn_norm, names.ffn_norm], hidden)?
+                .try_into()
+                .unwrap();
+        let (attn_norm, ffn_norm) = (norm(attn_norm), norm(ffn_norm));
         let q = fetch(&name(names.q), Shape::Matrix(q_dim, hidden))?.matrix();
         let k = fetch(&name(names.k), Shape::Matrix(kv_dim, hidden))?.matrix();
         let v = fetch(&name(names.v), Shape::Matrix(kv_dim, hidden))?.matrix();
-        let qkv_bias = if c.qkv_bias {
-            let mut bias = fetch(&name(names.q_bias), Shape::Vector(q_dim))?.vector();
-            bias.extend(fetch(&name(names.k_bias), Shape::Vector(kv_dim))?.vector());
-            bias.extend(fetch(&name(names.v_bias), Shape::Vector(kv_dim))?.vector());
-            Some(bias)
-        } else {
-            None
-        };
         let gate = fetch(&name(names.gate), Shape::Matrix(ffn, hidden))?.matrix();
         let up = fetch(&name(names.up), Shape::Matrix(ffn, hidden))?.matrix();
         layers.push(Layer {
-            attn_norm: fetch(&name(names.attn_norm), Shape::Vector(hidden))?.vector(),
+            attn_norm,
             qkv: Matrix::stack(unify_formats(vec![q, k, v])),
             qkv_bias,
+            qk_norm,
             attn_output: fetch(&name(names.attn_output), Shape::Matrix(hidden, q_dim))?.matrix(),
-            ffn_norm: fetch(&name(names.ffn_norm), Shape::Vector(hidden))?.vector(),
+            post_norms,
+            ffn_norm,
             gate_up: Matrix::stack(unify_formats(vec![gate, up])),
             down: fetch(&name(names.down), Shape::Matrix(hidden, ffn))?.matrix(),
         });
     }
+    let final_norm = norm(final_norm);
     Ok(Transformer::new(
         config, embedding, layers, final_norm, output,
     ))

@@ -5,78 +5,11 @@
 //! Ties between equal probabilities are broken by token id, so the result is a function of the
 //! logits, the options and the seed alone.
 
-use super::error::{ModelError, Result};
-use super::intervention::Intervention;
-use super::kernels::detected_isa;
+use super::isa::detected_isa;
 use super::math;
+use crate::model::options::SamplingOptions;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-
-/// How to draw tokens. The defaults are the paper's (temperature 1, top-p 0.9, 400 tokens).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SamplingOptions {
-    /// 0 picks the most likely token every time.
-    pub temperature: f64,
-    /// Keep the smallest set of most likely tokens whose probability reaches `top_p` (1 = off).
-    pub top_p: f64,
-    /// Keep only the `top_k` most likely tokens (0 = off).
-    pub top_k: usize,
-    pub max_tokens: usize,
-    pub seed: u64,
-    /// Generation stops before the first occurrence of any of these strings.
-    pub stop: Vec<String>,
-    /// Keep generating through end-of-turn tokens until `max_tokens` (benchmarks use it to time
-    /// a fixed number of tokens).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub ignore_eos: bool,
-    /// The attention read-out and the paper's interventions (local engine only).
-    #[serde(skip_serializing_if = "Intervention::is_none")]
-    pub intervention: Intervention,
-}
-
-impl Default for SamplingOptions {
-    fn default() -> Self {
-        SamplingOptions {
-            temperature: 1.0,
-            top_p: 0.9,
-            top_k: 0,
-            max_tokens: 400,
-            seed: 0,
-            stop: Vec::new(),
-            ignore_eos: false,
-            intervention: Intervention::default(),
-        }
-    }
-}
-
-impl SamplingOptions {
-    pub fn validate(&self) -> Result<()> {
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(ModelError::InvalidOption(format!(
-                "temperature must be a number ≥ 0, got {}",
-                self.temperature
-            )));
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(ModelError::InvalidOption(format!(
-                "top_p must be in (0, 1], got {}",
-                self.top_p
-            )));
-        }
-        if self.max_tokens == 0 {
-            return Err(ModelError::InvalidOption(
-                "max_tokens must be at least 1".into(),
-            ));
-        }
-        if self.stop.iter().any(String::is_empty) {
-            return Err(ModelError::InvalidOption(
-                "stop strings must not be empty".into(),
-            ));
-        }
-        self.intervention.validate()
-    }
-}
 
 pub struct Sampler {
     rng: ChaCha20Rng,
@@ -198,7 +131,7 @@ impl Sampler {
     }
 }
 
-super::kernels::compiled_for_isa! {
+super::isa::compiled_for_isa! {
     /// `out[i] = exp((logits[i] − max) · inv_t)`, compiled for `isa` (the
     /// arithmetic is the same plain Rust everywhere, so the results are too).
     fn scaled_exp_for(logits: &[f32], max: f32, inv_t: f32, out: &mut [f32]) = scaled_exp_body;

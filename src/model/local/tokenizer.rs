@@ -19,7 +19,7 @@
 //! matches all three before running the BPE, which is how a chat prompt rendered as text, with
 //! `<|im_start|>` and friends written literally, becomes the ids the model expects.
 
-use super::error::{ModelError, Result};
+use crate::model::error::{ModelError, Result};
 use candle_core::quantized::gguf_file::Value;
 use std::collections::HashMap;
 use std::path::Path;

@@ -12,42 +12,15 @@
 //! The position of the system prompt is what attention measurements and split-softmax act on
 //! (DESIGN.md §2), so it is located, never assumed: see [`ChatTemplate::render`].
 
-use super::error::{ModelError, Result};
 use super::tokenizer::TextTokenizer;
+use crate::model::Message;
+use crate::model::error::{ModelError, Result};
 use minijinja::value::{Enumerator, Kwargs, Object, ValueKind};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
-
-/// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Message {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-
-    pub fn system(content: impl Into<String>) -> Self {
-        Message::new("system", content)
-    }
-
-    pub fn user(content: impl Into<String>) -> Self {
-        Message::new("user", content)
-    }
-
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Message::new("assistant", content)
-    }
-}
 
 /// A rendered conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -351,7 +351,7 @@ impl QuantizedRows {
     /// compiled for `isa`.
     pub fn set_blocks(
         &mut self,
-        isa: super::kernels::Isa,
+        isa: super::isa::Isa,
         r: usize,
         blocks: std::ops::Range<usize>,
         x: &[f32],
@@ -368,7 +368,7 @@ impl QuantizedRows {
     }
 }
 
-super::kernels::compiled_for_isa! {
+super::isa::compiled_for_isa! {
     fn quantize_row_for(qs: &mut [i8], d: &mut [f32], s: &mut [f32], x: &[f32]) = quantize_row;
 }
 

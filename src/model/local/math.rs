@@ -140,6 +140,16 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + exp(-x))
 }
 
+/// GELU with the tanh approximation (Gemma's feed-forward):
+/// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with tanh(y) = 1 − 2/(e^{2y} + 1).
+#[inline(always)]
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    let y = SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x);
+    let tanh = 1.0 - 2.0 / (exp(2.0 * y) + 1.0);
+    0.5 * x * (1.0 + tanh)
+}
+
 /// `out = x / sqrt(mean(x²) + eps) * weight`.
 #[inline(always)]
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {

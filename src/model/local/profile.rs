@@ -218,15 +218,18 @@ pub fn table(per: usize, unit: &str) -> String {
     out
 }
 
+/// The start of the phase being timed; `None` when profiling is off.
+pub type Clock = Option<Instant>;
+
 /// Starts timing a phase (nothing when profiling is off); pair with `stop`.
 #[inline]
-pub fn start() -> Option<Instant> {
+pub fn start() -> Clock {
     enabled().then(Instant::now)
 }
 
 /// Adds the time since `start` to `phase`, then starts timing the next phase.
 #[inline]
-pub fn lap(phase: Phase, started: &mut Option<Instant>) {
+pub fn lap(phase: Phase, started: &mut Clock) {
     if let Some(s) = started {
         let now = Instant::now();
         NANOS[phase as usize].fetch_add((now - *s).as_nanos() as u64, Relaxed);
