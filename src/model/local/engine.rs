@@ -5,7 +5,15 @@
 //! logits → decode all answers together, one batched forward pass per step, until each one
 //! stops → register the sequences in the cache so that the next, longer prompt starts where
 //! this one ended.
+//!
+//! Why one file of more than 1,000 lines: `submit`, `decode_step`, `sample_fed_rows`,
+//! `retire_finished` and `wait` share `EngineState`'s locking discipline (the lock is let go
+//! between decoding steps) and the `Answer`/`TicketState` bookkeeping; split apart, each part's
+//! invariants would live in another file. Drafting (`drafting.rs`), hooks (`hooks.rs`) and the
+//! forward pass (`transformer.rs`) are already apart.
 
+pub use super::drafting::DraftStats;
+use super::drafting::{DraftCounters, default_draft_tokens, prompt_lookup_draft};
 use super::hooks::{CacheKey, SequenceHook, guide_logits};
 use super::kernels::{Isa, detected_isa};
 use super::kv_cache::{KvPrecision, PrefixCache, SeqKv};
@@ -66,7 +74,7 @@ pub struct LocalOptions {
     pub kv_precision: KvPrecision,
     /// Memory the prefix cache may keep for reuse (blocks in use are not counted).
     pub cache_budget_bytes: usize,
-    /// Tokens drafted per decoding step by prompt lookup (0: none); see [`prompt_lookup_draft`].
+    /// Tokens drafted per decoding step by prompt lookup (0: none); see [`prompt_lookup_draft`](super::drafting::prompt_lookup_draft).
     /// Drafting never changes an answer, only how many forward passes it takes.
     pub draft_tokens: usize,
 }
@@ -1005,77 +1013,6 @@ impl Answer {
     }
 }
 
-/// How drafting has gone since the model was loaded.
-#[derive(Debug, Default)]
-struct DraftCounters {
-    steps: std::sync::atomic::AtomicU64,
-    drafted: std::sync::atomic::AtomicU64,
-    kept: std::sync::atomic::AtomicU64,
-}
-
-/// Decoding steps, tokens drafted and drafted tokens kept, since the model was loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DraftStats {
-    pub steps: u64,
-    pub drafted: u64,
-    pub kept: u64,
-}
-
-/// Tokens drafted per step unless `DRIFT_SCRIPT_DRAFT_TOKENS` says otherwise (0 turns drafting
-/// off, e.g. to time decoding without it).
-fn default_draft_tokens() -> usize {
-    static SETTING: OnceLock<usize> = OnceLock::new();
-    *SETTING.get_or_init(|| {
-        let value = std::env::var("DRIFT_SCRIPT_DRAFT_TOKENS").ok();
-        draft_tokens_setting(value.as_deref()).unwrap_or_else(|problem| {
-            eprintln!("warning: {problem}");
-            DRAFT_TOKENS
-        })
-    })
-}
-
-/// The drafted tokens per step that `DRIFT_SCRIPT_DRAFT_TOKENS` (`value`) asks for.
-fn draft_tokens_setting(value: Option<&str>) -> Result<usize, String> {
-    match value {
-        None => Ok(DRAFT_TOKENS),
-        Some(v) => v.trim().parse().map_err(|_| {
-            format!(
-                "DRIFT_SCRIPT_DRAFT_TOKENS={v:?} is not a whole number of tokens (0 turns drafting off); drafting {DRAFT_TOKENS} a step"
-            )
-        }),
-    }
-}
-
-/// One drafted token a step: on the benchmark episode (paired runs, PERFORMANCE.md) one made it
-/// ~20% faster than none; two or three were slower than one — a second drafted row is kept only
-/// about a quarter of the time, too rarely to pay for its arithmetic.
-const DRAFT_TOKENS: usize = 1;
-
-/// Prompt-lookup drafting: if the last two tokens of the context (`context` then `last`)
-/// occurred earlier, the up to `limit` tokens that followed their latest earlier occurrence.
-/// Chats repeat themselves (names, phrases, the other speaker's words), so the model often
-/// samples exactly these; the drafted tokens are checked in the same forward pass as `last`
-/// and kept only while each is what the sampler draws from the row before it, which is what
-/// plain decoding would have drawn (a row's logits do not depend on the rows beside it, and the
-/// sampler takes one uniform per token in order). So drafting changes the number of forward
-/// passes, never the text.
-fn prompt_lookup_draft(context: &[u32], last: u32, limit: usize) -> &[u32] {
-    let Some(&previous) = context.last() else {
-        return &[];
-    };
-    if limit == 0 {
-        return &[];
-    }
-    // The pair (previous, last) ends at context.len(); look for it ending earlier.
-    (1..context.len().saturating_sub(1))
-        .rev()
-        .find(|&i| context[i] == last && context[i - 1] == previous)
-        .map_or(&[], |i| {
-            let after = &context[i + 1..];
-            &after[..after.len().min(limit)]
-        })
-}
-
 /// `DRIFT_SCRIPT_TRACE=1` prints one line per generation call: prompt and decode timings.
 fn trace_enabled() -> bool {
     static TRACE: OnceLock<bool> = OnceLock::new();
@@ -1234,25 +1171,5 @@ impl LocalModel {
                 .forward(&ctx, &mut items, &mut state.scratch);
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn draft_tokens_setting_reads_numbers_and_names_bad_values() {
-        assert_eq!(draft_tokens_setting(None), Ok(DRAFT_TOKENS));
-        assert_eq!(draft_tokens_setting(Some("0")), Ok(0));
-        assert_eq!(draft_tokens_setting(Some(" 2 ")), Ok(2));
-        for bad in ["", "two", "-1", "1.5"] {
-            let problem = draft_tokens_setting(Some(bad)).unwrap_err();
-            assert!(
-                problem.contains("DRIFT_SCRIPT_DRAFT_TOKENS")
-                    && problem.contains(&format!("{bad:?}")),
-                "{problem}"
-            );
-        }
     }
 }

@@ -12,6 +12,7 @@
 pub mod architecture;
 pub mod attention;
 pub mod config;
+pub mod drafting;
 pub mod engine;
 pub mod hooks;
 pub mod isa;
