@@ -10,7 +10,15 @@
 //!
 //! [`TransformerConfig`]: super::config::TransformerConfig
 
-use super::config::RopeStyle;
+/// How RoPE pairs up the dimensions of a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Dimensions (2i, 2i+1) rotate together: GGUF Llama files, whose converter permutes the
+    /// q and k weights into this order.
+    Interleaved,
+    /// Dimensions (i, i + d/2) rotate together: Hugging Face checkpoints and GGUF Qwen2.
+    Halves,
+}
 
 /// The feed-forward block's gate activation: `act(gate) · up`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,20 +2,11 @@
 //! `config.json`. Both sources end up in one `TransformerConfig`, so the forward pass never
 //! asks where the weights came from.
 
+pub use super::architecture::RopeStyle;
 use super::architecture::{Activation, Architecture};
 use crate::model::error::{ModelError, Result};
 use candle_core::quantized::gguf_file::Value;
 use std::collections::HashMap;
-
-/// How RoPE pairs up the dimensions of a head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RopeStyle {
-    /// Dimensions (2i, 2i+1) rotate together: GGUF Llama files, whose converter permutes the
-    /// q and k weights into this order.
-    Interleaved,
-    /// Dimensions (i, i + d/2) rotate together: Hugging Face checkpoints and GGUF Qwen2.
-    Halves,
-}
 
 #[derive(Debug, Clone)]
 pub struct TransformerConfig {
