@@ -18,7 +18,7 @@ pub use error::{ModelError, Result};
 pub use local::{LocalModel, LocalOptions};
 pub use openai::{HttpOptions, OpenAiModel};
 pub use options::{Intervention, Readout, SamplingOptions};
-pub use readout::AttentionTrace;
+pub use readout::{ActivationTrace, AttentionTrace};
 
 /// One turn of a conversation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -74,6 +74,9 @@ pub struct Generation {
     /// The attention read-out, when the call asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attention: Option<AttentionTrace>,
+    /// The residual-stream read-out, when the call asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activations: Option<ActivationTrace>,
     /// Tokens generated for this answer (`tokens.len()` locally; from the server's `usage`
     /// over HTTP, where a total for several answers is split between them).
     pub completion_tokens: usize,
@@ -91,6 +94,10 @@ pub struct ModelInfo {
     pub context_length: usize,
     pub vocab_size: usize,
     pub weight_bytes: usize,
+    /// Width of the residual stream and number of decoder layers (0 when the backend does not
+    /// say: HTTP).
+    pub hidden_size: usize,
+    pub layers: usize,
 }
 
 /// A chat model: the local engine (`engine`) or an OpenAI-compatible server (`openai`).
@@ -156,6 +163,20 @@ pub trait ChatModel: Send + Sync {
     /// Tokens processed so far by this model (all calls).
     fn usage(&self) -> Usage {
         Usage::default()
+    }
+    /// The residual stream of an existing conversation, per message and layer, without
+    /// generating ([`LocalModel::message_activations`]). Only the local engine can.
+    fn message_activations(
+        &self,
+        _messages: &[Message],
+        _layers: &[usize],
+        _steer: &[options::ResidualEdit],
+    ) -> Result<Vec<Option<Vec<Vec<f32>>>>> {
+        Err(ModelError::InvalidOption(format!(
+            "reading activations needs the local engine's own forward pass; {} ({}) cannot",
+            self.info().name,
+            self.info().backend
+        )))
     }
 }
 

@@ -256,6 +256,8 @@ impl OpenAiModel {
             context_length: 0,
             vocab_size: 0,
             weight_bytes: 0,
+            hidden_size: 0,
+            layers: 0,
         };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -487,6 +489,7 @@ impl Inner {
                     + if i == 0 { completion_tokens % k } else { 0 },
                 served_model: served.clone(),
                 attention: None,
+                activations: None,
             });
         }
         Ok(out)

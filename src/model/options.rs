@@ -98,6 +98,126 @@ pub struct Intervention {
     pub layers: Option<(usize, usize)>,
     /// Classifier-free guidance strength α ≥ 1.
     pub cfg: Option<f64>,
+    /// Hidden states after chosen layers, reduced over each answer's tokens (local engine).
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub activations: Option<ActivationReadout>,
+    /// Edits of the residual stream after chosen layers, applied in order (local engine).
+    #[serde(skip_serializing_if = "Vec::is_empty", skip_deserializing)]
+    pub steer: Vec<ResidualEdit>,
+}
+
+/// How an activations read-out reduces the rows it reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduce {
+    /// The mean over the rows, in f64, in order.
+    #[default]
+    Mean,
+    /// The last row.
+    Last,
+}
+
+/// Which hidden states an answer reports (DESIGN.md §2b): the residual stream after each of
+/// `layers`, at the rows of the answer's own tokens — each token's row is computed when the
+/// token is fed back, in the pass that chooses the next one, so an answer ended by its
+/// end-of-turn token reads every one of its tokens, and one cut by `max_tokens` all but the
+/// last. Read from the generating passes themselves; nothing is computed when not asked for.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ActivationReadout {
+    pub layers: Vec<usize>,
+    pub reduce: Reduce,
+}
+
+/// Which rows of a sequence a residual edit applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Positions {
+    /// Every row the pass computes: prompt and answer tokens.
+    #[default]
+    All,
+    /// The sequence's last row in each pass: the one whose logits choose the next token.
+    Last,
+}
+
+/// One edit of the hidden state `h` after a decoder layer (Lu et al. 2026, DESIGN.md §2b), with
+/// v̂ = v/|v|. Applied by the local engine (`local::hooks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResidualEdit {
+    /// The layer whose output is edited.
+    pub layer: usize,
+    pub positions: Positions,
+    pub op: ResidualOp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResidualOp {
+    /// h + c·v.
+    Add { vector: Vec<f32>, coefficient: f32 },
+    /// h − ⟨h, v̂⟩v̂ + c·v.
+    Ablate { vector: Vec<f32>, coefficient: f32 },
+    /// h − ⟨h, v̂⟩v̂ + μ.
+    MeanAblate { vector: Vec<f32>, mean: Vec<f32> },
+    /// h − max(0, ⟨h, v̂⟩ − τ)·v̂: the projection held at or below τ; rows already at or below
+    /// are not touched.
+    Cap { vector: Vec<f32>, threshold: f32 },
+}
+
+impl ResidualOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ResidualOp::Add { .. } => "add",
+            ResidualOp::Ablate { .. } => "ablate",
+            ResidualOp::MeanAblate { .. } => "mean_ablate",
+            ResidualOp::Cap { .. } => "cap",
+        }
+    }
+
+    /// The direction the edit works along.
+    pub fn vector(&self) -> &[f32] {
+        match self {
+            ResidualOp::Add { vector, .. }
+            | ResidualOp::Ablate { vector, .. }
+            | ResidualOp::MeanAblate { vector, .. }
+            | ResidualOp::Cap { vector, .. } => vector,
+        }
+    }
+}
+
+/// Records carry an edit's vectors as their length and sha256, not hundreds of floats per
+/// record: enough to tell two settings apart and to check a shared vector file.
+impl serde::Serialize for ResidualEdit {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let digest = |v: &[f32]| {
+            use sha2::Digest;
+            let mut hasher = sha2::Sha256::new();
+            for x in v {
+                hasher.update(x.to_le_bytes());
+            }
+            let hash: String = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("{} floats, sha256 {hash}", v.len())
+        };
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("layer", &self.layer)?;
+        map.serialize_entry("positions", &self.positions)?;
+        map.serialize_entry("op", self.op.name())?;
+        map.serialize_entry("vector", &digest(self.op.vector()))?;
+        match &self.op {
+            ResidualOp::Add { coefficient, .. } | ResidualOp::Ablate { coefficient, .. } => {
+                map.serialize_entry("coefficient", coefficient)?
+            }
+            ResidualOp::MeanAblate { mean, .. } => map.serialize_entry("mean", &digest(mean))?,
+            ResidualOp::Cap { threshold, .. } => map.serialize_entry("threshold", threshold)?,
+        }
+        map.end()
+    }
 }
 
 impl Intervention {
@@ -119,6 +239,12 @@ impl Intervention {
         }
         if self.cfg.is_some() {
             names.push("cfg");
+        }
+        if self.activations.is_some() {
+            names.push("activations");
+        }
+        if !self.steer.is_empty() {
+            names.push("steer");
         }
         names
     }
@@ -153,16 +279,77 @@ impl Intervention {
         Ok(())
     }
 
-    /// Checks against a model's depth.
-    pub fn validate_for(&self, layers: usize) -> Result<()> {
+    /// Checks against a model's depth and hidden size.
+    pub fn validate_for(&self, layers: usize, hidden: usize) -> Result<()> {
         self.validate()?;
+        let bad = |message: String| Err(ModelError::InvalidOption(message));
         if let Some((_, last)) = self.layers
             && last >= layers
         {
-            return Err(ModelError::InvalidOption(format!(
+            return bad(format!(
                 "layers: the model has layers 0 to {}, got last layer {last}",
                 layers - 1
-            )));
+            ));
+        }
+        if let Some(readout) = &self.activations {
+            if readout.layers.is_empty() {
+                return bad("activations: give the layers to read, e.g. layers: [10, 20]".into());
+            }
+            if let Some(&l) = readout.layers.iter().find(|&&l| l >= layers) {
+                return bad(format!(
+                    "activations: the model has layers 0 to {}, got layer {l}",
+                    layers - 1
+                ));
+            }
+        }
+        for (i, edit) in self.steer.iter().enumerate() {
+            let op = edit.op.name();
+            if edit.layer >= layers {
+                return bad(format!(
+                    "steer[{i}] ({op}): the model has layers 0 to {}, got layer {}",
+                    layers - 1,
+                    edit.layer
+                ));
+            }
+            let mut vectors = vec![("vector", edit.op.vector())];
+            if let ResidualOp::MeanAblate { mean, .. } = &edit.op {
+                vectors.push(("mean", mean));
+            }
+            for (name, v) in vectors {
+                if v.len() != hidden {
+                    return bad(format!(
+                        "steer[{i}] ({op}): {name} has {} values but the model's hidden size is \
+                         {hidden}",
+                        v.len()
+                    ));
+                }
+                if v.iter().any(|x| !x.is_finite()) {
+                    return bad(format!(
+                        "steer[{i}] ({op}): {name} holds a value that is not a finite number"
+                    ));
+                }
+            }
+            if edit.op.vector().iter().all(|&x| x == 0.0)
+                && !matches!(edit.op, ResidualOp::Add { .. })
+            {
+                return bad(format!(
+                    "steer[{i}] ({op}): the vector is zero, so it has no direction"
+                ));
+            }
+            let scalar = match &edit.op {
+                ResidualOp::Add { coefficient, .. } | ResidualOp::Ablate { coefficient, .. } => {
+                    Some(("coefficient", *coefficient))
+                }
+                ResidualOp::Cap { threshold, .. } => Some(("threshold", *threshold)),
+                ResidualOp::MeanAblate { .. } => None,
+            };
+            if let Some((name, value)) = scalar
+                && !value.is_finite()
+            {
+                return bad(format!(
+                    "steer[{i}] ({op}): {name} must be a finite number, got {value}"
+                ));
+            }
         }
         Ok(())
     }
@@ -228,7 +415,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            deep.validate_for(30)
+            deep.validate_for(30, 576)
                 .unwrap_err()
                 .to_string()
                 .contains("the model has layers 0 to 29")

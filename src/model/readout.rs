@@ -1,4 +1,5 @@
-//! What a generation reports besides its text: the attention read-out.
+//! What a generation reports besides its text: the attention read-out (π) and the
+//! residual-stream read-out (activations).
 
 /// The attention read-out of one answer: π for every generated token (the query whose logits
 /// chose it), per layer and head.
@@ -62,5 +63,87 @@ impl AttentionTrace {
                 values.iter().map(|&v| f64::from(v)).sum::<f64>() as f32 / values.len() as f32
             })
             .collect()
+    }
+}
+
+/// The residual-stream read-out of one answer: the hidden state after each asked layer, reduced
+/// over the rows of the answer's own tokens ([`ActivationReadout`]).
+///
+/// [`ActivationReadout`]: super::options::ActivationReadout
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ActivationTrace {
+    pub layers: Vec<usize>,
+    pub reduce: super::options::Reduce,
+    /// Rows reduced: the answer's tokens that were fed back (0 for an empty answer, whose
+    /// `vectors` are then empty).
+    pub tokens: usize,
+    /// One vector per layer of `layers`, in that order.
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// Sums (or the last row) of an answer's hidden states while it decodes.
+#[derive(Debug, Clone)]
+pub struct ActivationSums {
+    layers: Vec<usize>,
+    reduce: super::options::Reduce,
+    hidden: usize,
+    rows: usize,
+    /// Per layer: the running sum in f64 (mean), or the last row (last).
+    values: Vec<f64>,
+}
+
+impl ActivationSums {
+    pub fn new(readout: &super::options::ActivationReadout, hidden: usize) -> Self {
+        ActivationSums {
+            layers: readout.layers.clone(),
+            reduce: readout.reduce,
+            hidden,
+            rows: 0,
+            values: vec![0.0; readout.layers.len() * hidden],
+        }
+    }
+
+    /// Values in one row: `layers × hidden`.
+    pub fn width(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Adds one row: `layers × hidden` values, the layers in the readout's order.
+    pub fn add(&mut self, row: &[f32]) {
+        use super::options::Reduce;
+        for (v, &x) in self.values.iter_mut().zip(row) {
+            match self.reduce {
+                Reduce::Mean => *v += f64::from(x),
+                Reduce::Last => *v = f64::from(x),
+            }
+        }
+        self.rows += 1;
+    }
+
+    pub fn finish(self) -> ActivationTrace {
+        use super::options::Reduce;
+        let n = self.rows;
+        let vectors = if n == 0 {
+            Vec::new()
+        } else {
+            self.values
+                .chunks_exact(self.hidden)
+                .map(|layer| {
+                    layer
+                        .iter()
+                        .map(|&v| match self.reduce {
+                            Reduce::Mean => (v / n as f64) as f32,
+                            Reduce::Last => v as f32,
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        ActivationTrace {
+            layers: self.layers,
+            reduce: self.reduce,
+            tokens: n,
+            vectors,
+        }
     }
 }

@@ -14,7 +14,7 @@
 
 pub use super::drafting::DraftStats;
 use super::drafting::{DraftCounters, default_draft_tokens, prompt_lookup_draft};
-use super::hooks::{CacheKey, SequenceHook, guide_logits};
+use super::hooks::{CacheKey, HiddenReadout, HiddenRows, SequenceHook, guide_logits};
 use super::kernels::{Isa, detected_isa};
 use super::kv_cache::{KvPrecision, PrefixCache, SeqKv};
 use super::loader::{self, GgufFile, WeightMode};
@@ -26,7 +26,10 @@ use super::transformer::{BatchItem, ForwardContext, LogitRows, Scratch, Transfor
 use crate::fetch;
 use crate::model::Message;
 use crate::model::error::{ModelError, Result};
-use crate::model::options::{FULL_READOUT_MAX_CONTEXT, Readout, SamplingOptions};
+use crate::model::options::{
+    FULL_READOUT_MAX_CONTEXT, Readout, ResidualEdit, ResidualOp, SamplingOptions,
+};
+use crate::model::readout::ActivationSums;
 use crate::model::readout::AttentionTrace;
 use crate::model::{ChatModel, FinishReason, Generation, ModelInfo};
 use std::path::{Path, PathBuf};
@@ -226,6 +229,8 @@ impl LocalModel {
             context_length: transformer.config.context_length,
             vocab_size: transformer.config.vocab,
             weight_bytes: transformer.weight_bytes(),
+            hidden_size: transformer.config.hidden,
+            layers: transformer.config.layers,
         };
         Ok(LocalModel {
             end_of_turn: tokenizer.end_of_turn_ids(),
@@ -433,7 +438,7 @@ impl LocalModel {
         opts.validate()?;
         let config = &self.transformer.config;
         let intervention = &opts.intervention;
-        intervention.validate_for(config.layers)?;
+        intervention.validate_for(config.layers, config.hidden)?;
         for request in requests {
             self.check_prompt(request.prompt)?;
             if let Some(unconditional) = request.unconditional {
@@ -454,6 +459,14 @@ impl LocalModel {
         let vocab = config.vocab;
         let size = config.layers * config.heads;
         let split = intervention.split(config.layers);
+        // An addition of zero changes nothing: leaving it out keeps such calls on the plain
+        // cache and makes them bit-identical to no intervention.
+        let residual: Vec<ResidualEdit> = intervention
+            .steer
+            .iter()
+            .filter(|e| !matches!(e.op, ResidualOp::Add { coefficient, .. } if coefficient == 0.0))
+            .cloned()
+            .collect();
         let alpha = intervention.guidance();
         let hooks: Vec<Option<Arc<SequenceHook>>> = requests
             .iter()
@@ -462,7 +475,11 @@ impl LocalModel {
                     system: r.system_span.clone().unwrap_or(0..0),
                     split: split.clone(),
                     readout: intervention.attention,
-                    residual: Vec::new(),
+                    residual: residual.clone(),
+                    hidden: intervention.activations.as_ref().map(|a| HiddenReadout {
+                        layers: a.layers.clone(),
+                        rows: HiddenRows::Last,
+                    }),
                 };
                 hook.is_active().then(|| Arc::new(hook))
             })
@@ -557,6 +574,10 @@ impl LocalModel {
                     hook: hooks[r].clone(),
                     cache_key: cache_key.clone(),
                     trace,
+                    activations: intervention
+                        .activations
+                        .as_ref()
+                        .map(|a| ActivationSums::new(a, config.hidden)),
                     guide: guide_branch.map(|b| Guide {
                         seq: bases[b].clone(),
                         alpha: alpha.expect("guided"),
@@ -788,6 +809,12 @@ impl LocalModel {
             };
             let token = answer.sampler.sample(logits);
             used = i + 1;
+            if let Some(sums) = answer.activations.as_mut() {
+                // The row of the token just fed: one of the answer's own (answers with a
+                // read-out draft nothing, so it is the only row).
+                let at = scratch.hidden_offsets[main];
+                sums.add(&scratch.hidden[at..at + sums.width()]);
+            }
             if let Some(trace) = answer.trace.as_mut() {
                 trace.context.push(base + used);
                 trace
@@ -851,6 +878,7 @@ impl LocalModel {
                     prompt_ms: ticket.prompt_ms,
                     decode_ms: ticket.submitted.elapsed().as_secs_f64() * 1e3,
                     attention: answer.trace,
+                    activations: answer.activations.map(ActivationSums::finish),
                 });
             }
         }
@@ -926,6 +954,82 @@ impl LocalModel {
         }
     }
 
+    /// The residual stream of an existing conversation, read without generating: the whole
+    /// conversation is computed once (teacher-forced, from scratch, outside the prefix cache)
+    /// and each message's content tokens are averaged after each of `layers` (in f64, in
+    /// order). One entry per message, `None` where the message has no content tokens; each
+    /// holds one vector per layer, in the order of `layers`. `steer` edits apply as in
+    /// generation, so a transcript can be read under the intervention it was made with.
+    pub fn message_activations(
+        &self,
+        messages: &[Message],
+        layers: &[usize],
+        steer: &[ResidualEdit],
+    ) -> Result<Vec<Option<Vec<Vec<f32>>>>> {
+        let config = &self.transformer.config;
+        let hidden = config.hidden;
+        let check = crate::model::Intervention {
+            activations: Some(crate::model::options::ActivationReadout {
+                layers: layers.to_vec(),
+                ..Default::default()
+            }),
+            steer: steer.to_vec(),
+            ..Default::default()
+        };
+        check.validate_for(config.layers, hidden)?;
+        let (prompt, spans) = self.template.tokenize_messages(&self.tokenizer, messages)?;
+        self.check_prompt(&prompt.ids)?;
+        let hook = SequenceHook {
+            residual: steer.to_vec(),
+            hidden: Some(HiddenReadout {
+                layers: layers.to_vec(),
+                rows: HiddenRows::All,
+            }),
+            ..Default::default()
+        };
+        let width = layers.len() * hidden;
+        let mut sums = vec![vec![0f64; width]; messages.len()];
+        let mut state = self.state.lock().unwrap();
+        let scratch = &mut state.scratch;
+        let ctx = self.context();
+        let mut seq = SeqKv::default();
+        for start in (0..prompt.ids.len()).step_by(PROMPT_CHUNK) {
+            if crate::interrupt::requested() {
+                return Err(ModelError::Interrupted);
+            }
+            let end = prompt.ids.len().min(start + PROMPT_CHUNK);
+            let mut items = [BatchItem {
+                seq: &mut seq,
+                tokens: &prompt.ids[start..end],
+                logits: LogitRows::None,
+                hook: Some(&hook),
+            }];
+            self.transformer.forward(&ctx, &mut items, scratch);
+            for (k, position) in (start..end).enumerate() {
+                let row = &scratch.hidden[k * width..(k + 1) * width];
+                for (m, span) in spans.iter().enumerate() {
+                    if span.as_ref().is_some_and(|s| s.contains(&position)) {
+                        for (s, &x) in sums[m].iter_mut().zip(row) {
+                            *s += f64::from(x);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .zip(&spans)
+            .map(|(sum, span)| {
+                let n = span.as_ref()?.len() as f64;
+                Some(
+                    sum.chunks_exact(hidden)
+                        .map(|layer| layer.iter().map(|&s| (s / n) as f32).collect())
+                        .collect(),
+                )
+            })
+            .collect())
+    }
+
     /// Renders and tokenizes a conversation with the model's chat template.
     pub fn tokenize_chat(&self, messages: &[Message]) -> Result<super::template::ChatPrompt> {
         self.template.tokenize(&self.tokenizer, messages, true)
@@ -981,6 +1085,8 @@ struct Answer {
     /// Which prefix cache the sequence belongs to.
     cache_key: Option<CacheKey>,
     trace: Option<AttentionTrace>,
+    /// The residual-stream read-out so far.
+    activations: Option<ActivationSums>,
     guide: Option<Guide>,
 }
 
@@ -1086,6 +1192,15 @@ fn requests<'a>(
 impl ChatModel for LocalModel {
     fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    fn message_activations(
+        &self,
+        messages: &[Message],
+        layers: &[usize],
+        steer: &[ResidualEdit],
+    ) -> Result<Vec<Option<Vec<Vec<f32>>>>> {
+        LocalModel::message_activations(self, messages, layers, steer)
     }
 
     fn chat(

@@ -22,7 +22,7 @@
 //!   the model's own template (which may insert the model's default system prompt, as SmolLM2's
 //!   does); with no system message there is nothing to remove and the branch is skipped.
 
-use crate::model::options::{Readout, SplitSoftmax};
+use crate::model::options::{Positions, Readout, ResidualEdit, ResidualOp, SplitSoftmax};
 use std::ops::Range;
 
 /// What the forward pass does for one sequence: attention read-out and split-softmax, and
@@ -36,6 +36,26 @@ pub struct SequenceHook {
     pub readout: Readout,
     /// Edits of the hidden state after chosen layers, applied in order.
     pub residual: Vec<ResidualEdit>,
+    /// Hidden states to copy out after chosen layers (after the edits of the same layer).
+    pub hidden: Option<HiddenReadout>,
+}
+
+/// Which hidden states a forward pass copies out for one sequence ([`Scratch::hidden`]).
+///
+/// [`Scratch::hidden`]: super::transformer::Scratch::hidden
+#[derive(Debug, Clone, PartialEq)]
+pub struct HiddenReadout {
+    /// Layers whose output is read, in the order they are stored.
+    pub layers: Vec<usize>,
+    pub rows: HiddenRows,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HiddenRows {
+    /// The sequence's last row in each pass (generation: the row of the token just fed).
+    Last,
+    /// Every row of the pass (reading a given conversation).
+    All,
 }
 
 impl SequenceHook {
@@ -44,8 +64,13 @@ impl SequenceHook {
         self.split.is_some() || self.readout != Readout::Off
     }
 
+    /// Whether the pass must stop after some layer for this sequence's residual stream.
+    pub fn touches_residual(&self) -> bool {
+        !self.residual.is_empty() || self.hidden.is_some()
+    }
+
     pub fn is_active(&self) -> bool {
-        self.touches_attention() || !self.residual.is_empty()
+        self.touches_attention() || self.touches_residual()
     }
 
     /// Everything that changes this sequence's keys and values, as a prefix-cache key; `None`
@@ -75,38 +100,7 @@ impl SequenceHook {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(Vec<u32>);
 
-/// Which rows of a sequence a residual edit applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Positions {
-    /// Every row the pass computes: prompt and answer tokens.
-    All,
-    /// The sequence's last row in each pass: the one whose logits choose the next token.
-    Last,
-}
-
-/// One edit of the hidden state `h` after a decoder layer (Lu et al. 2026, DESIGN.md §2b), with
-/// v̂ = v/|v|.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResidualEdit {
-    /// The layer whose output is edited.
-    pub layer: usize,
-    pub positions: Positions,
-    pub op: ResidualOp,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ResidualOp {
-    /// h + c·v.
-    Add { vector: Vec<f32>, coefficient: f32 },
-    /// h − ⟨h, v̂⟩v̂ + c·v.
-    Ablate { vector: Vec<f32>, coefficient: f32 },
-    /// h − ⟨h, v̂⟩v̂ + μ.
-    MeanAblate { vector: Vec<f32>, mean: Vec<f32> },
-    /// h − max(0, ⟨h, v̂⟩ − τ)·v̂: the projection held at or below τ; rows already at or below
-    /// are not touched.
-    Cap { vector: Vec<f32>, threshold: f32 },
-}
-
+// The engine's side of `options::ResidualEdit`: applying it, and its part of a cache key.
 impl ResidualEdit {
     /// Applies the edit to one row of the hidden state.
     pub fn apply(&self, h: &mut [f32]) {
@@ -166,7 +160,7 @@ impl ResidualEdit {
         }
     }
 
-    fn push_key(&self, key: &mut Vec<u32>) {
+    pub(super) fn push_key(&self, key: &mut Vec<u32>) {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let (tag, vectors, scalar): (u32, Vec<&[f32]>, f32) = match &self.op {
             ResidualOp::Add {

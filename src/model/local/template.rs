@@ -237,6 +237,26 @@ impl ChatTemplate {
             .map_err(|e| template_error(&e))
     }
 
+    /// Renders and tokenizes a whole conversation (no generation prompt), with the token span
+    /// of each message's content (`None` where the template does not show it recognisably, or
+    /// it is empty), found as the system prompt's is.
+    pub fn tokenize_messages(
+        &self,
+        tok: &TextTokenizer,
+        messages: &[Message],
+    ) -> Result<(ChatPrompt, Vec<Option<Range<usize>>>)> {
+        let prompt = self.tokenize(tok, messages, false)?;
+        let enc = tok.encode(&prompt.text, true)?;
+        let spans = (0..messages.len())
+            .map(|i| {
+                self.locate_content(messages, i, false, &prompt.text)
+                    .filter(|bytes| !bytes.is_empty())
+                    .map(|bytes| token_span(&enc.offsets, bytes))
+            })
+            .collect();
+        Ok((prompt, spans))
+    }
+
     fn locate_system(
         &self,
         messages: &[Message],
@@ -244,6 +264,17 @@ impl ChatTemplate {
         text: &str,
     ) -> Option<Range<usize>> {
         let index = messages.iter().position(|m| m.role == "system")?;
+        self.locate_content(messages, index, add_generation_prompt, text)
+    }
+
+    /// The byte span of message `index`'s content in the rendered `text`.
+    fn locate_content(
+        &self,
+        messages: &[Message],
+        index: usize,
+        add_generation_prompt: bool,
+        text: &str,
+    ) -> Option<Range<usize>> {
         let content = &messages[index].content;
         let mut probe = messages.to_vec();
         probe[index].content = SENTINEL.to_string();

@@ -19,13 +19,14 @@ use super::attention::{
     attention_sums,
 };
 use super::config::{RopeStyle, TransformerConfig};
-use super::hooks::{Positions, SequenceHook};
+use super::hooks::{HiddenRows, SequenceHook};
 use super::kernels::{Isa, matmul, matmul_quantized, quantize_rows_of};
 use super::kv_cache::{KV_BLOCK, KvBlock, KvPrecision, KvShape, SeqKv};
 use super::math::{self, RopeTable};
 use super::pool::{ThreadPool, split_range};
 use super::profile::{self, Phase};
 use super::quant::{Matrix, QuantizedRows};
+use crate::model::options::Positions;
 use crate::model::options::Readout;
 use std::ops::Range;
 use std::sync::Arc;
@@ -106,6 +107,11 @@ pub struct Scratch {
     /// rows of `position + 1` weights, from `full_offsets[item]`.
     pub full: Vec<f32>,
     pub full_offsets: Vec<usize>,
+    /// Hidden states of the items whose hook asks for them ([`HiddenReadout`]): for each read
+    /// row, the readout's layers in its order, `hidden` floats each, from
+    /// `hidden_offsets[item]`.
+    pub hidden: Vec<f32>,
+    pub hidden_offsets: Vec<usize>,
 }
 
 /// Rows of the output buffer written by concurrent tasks (disjoint ranges).
@@ -373,7 +379,7 @@ impl Transformer {
         for (l, layer) in self.layers.iter().enumerate() {
             self.attention_block(ctx, &plan, l, layer, items, scratch, &mut clock);
             self.feed_forward_block(ctx, layer, scratch, &mut clock);
-            if plan.edits_residual {
+            if plan.touches_residual {
                 self.residual_hooks(&plan, l, items, scratch);
             }
         }
@@ -681,7 +687,8 @@ impl Transformer {
     }
 
     /// The one place where a hook reads or changes the residual stream: the hidden state of
-    /// each item's rows after layer `l` (DESIGN.md §2b).
+    /// each item's rows after layer `l` (DESIGN.md §2b). Edits first, then the read-out, so
+    /// that what is read is what the next layer sees.
     fn residual_hooks(
         &self,
         plan: &PassPlan,
@@ -694,14 +701,31 @@ impl Transformer {
             let Some(hook) = item.hook else { continue };
             let first = plan.item_first_row[i];
             let rows = first..first + item.tokens.len();
+            let last_row = rows.end.saturating_sub(1).max(rows.start)..rows.end;
             for edit in hook.residual.iter().filter(|e| e.layer == l) {
-                let rows = match edit.positions {
+                let edited = match edit.positions {
                     Positions::All => rows.clone(),
-                    Positions::Last => rows.end.saturating_sub(1).max(rows.start)..rows.end,
+                    Positions::Last => last_row.clone(),
                 };
-                for r in rows {
+                for r in edited {
                     edit.apply(&mut scratch.x[r * hidden..(r + 1) * hidden]);
                 }
+            }
+            let Some(readout) = &hook.hidden else {
+                continue;
+            };
+            let Some(j) = readout.layers.iter().position(|&rl| rl == l) else {
+                continue;
+            };
+            let read = match readout.rows {
+                HiddenRows::All => rows.clone(),
+                HiddenRows::Last => last_row.clone(),
+            };
+            let layers = readout.layers.len();
+            for (k, r) in read.clone().enumerate() {
+                let at = scratch.hidden_offsets[i] + (k * layers + j) * hidden;
+                let (x, out) = (&scratch.x, &mut scratch.hidden);
+                out[at..at + hidden].copy_from_slice(&x[r * hidden..(r + 1) * hidden]);
             }
         }
     }
@@ -772,8 +796,8 @@ struct PassPlan<'h> {
     hooks: Vec<(Option<&'h SequenceHook>, Readout, usize)>,
     /// Attention layouts by window (`None`: global layers).
     layouts: Vec<(Option<usize>, AttentionLayout)>,
-    /// Some item edits the residual stream.
-    edits_residual: bool,
+    /// Some item edits or reads the residual stream.
+    touches_residual: bool,
 }
 
 impl<'h> PassPlan<'h> {
@@ -834,9 +858,28 @@ impl<'h> PassPlan<'h> {
                 )
             })
             .collect();
-        let edits_residual = items
+        let touches_residual = items
             .iter()
-            .any(|item| item.hook.is_some_and(|h| !h.residual.is_empty()));
+            .any(|item| item.hook.is_some_and(SequenceHook::touches_residual));
+        if items
+            .iter()
+            .any(|item| item.hook.is_some_and(|h| h.hidden.is_some()))
+        {
+            scratch.hidden_offsets.clear();
+            let mut len = 0;
+            for item in items.iter() {
+                scratch.hidden_offsets.push(len);
+                if let Some(readout) = item.hook.and_then(|h| h.hidden.as_ref()) {
+                    let rows = match readout.rows {
+                        HiddenRows::All => item.tokens.len(),
+                        HiddenRows::Last => item.tokens.len().min(1),
+                    };
+                    len += rows * readout.layers.len() * cfg.hidden;
+                }
+            }
+            scratch.hidden.clear();
+            scratch.hidden.resize(len, 0.0);
+        }
 
         let mut windows: Vec<Option<usize>> =
             (0..cfg.layers).map(|l| cfg.layer_window(l)).collect();
@@ -861,7 +904,7 @@ impl<'h> PassPlan<'h> {
             item_first_row,
             hooks,
             layouts,
-            edits_residual,
+            touches_residual,
         };
         if profile::enabled() {
             profile::count(&model.pass_work(items, &plan, ctx.kv_precision));
