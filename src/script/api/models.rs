@@ -69,7 +69,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             .0
             .model
             .wait(ticket)
-            .or_else(|e| fail(e.to_string()))?;
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
         // Records made from these answers carry this call's options and usage.
         s.note_call(&p.model, &p.sampling, &[&answers]);
         Ok(answers.into_iter().map(answer_value).collect())
@@ -81,7 +81,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             let n =
                 m.0.model
                     .count_tokens(&messages)
-                    .or_else(|e| fail(e.to_string()))?;
+                    .or_else(|e| fail(crate::util::error_chain(&e)))?;
             Ok(n as rhai::INT)
         },
     );
@@ -118,8 +118,12 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
         let mut options = state.config.http.clone();
         let label = state.script_name.clone();
         options.log = Arc::new(move |msg| eprintln!("[{label}] {msg}"));
-        let remote = OpenAiModel::new(name, &options)
-            .or_else(|e| fail(format!("model(\"{spec}\"): {e}")))?;
+        let remote = OpenAiModel::new(name, &options).or_else(|e| {
+            fail(format!(
+                "model(\"{spec}\"): {}",
+                crate::util::error_chain(&e)
+            ))
+        })?;
         return Ok(remember(state, spec, Arc::new(remote)));
     }
     // A model path a script names is read like any other input: inside the project. The
@@ -137,7 +141,12 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     let local = LocalModel::load(&resolved, &options, &mut |msg| {
         eprintln!("[{}] {msg}", state.script_name)
     })
-    .or_else(|e| fail(format!("model(\"{spec}\"): {e}")))?;
+    .or_else(|e| {
+        fail(format!(
+            "model(\"{spec}\"): {}",
+            crate::util::error_chain(&e)
+        ))
+    })?;
     Ok(remember(state, spec, Arc::new(local)))
 }
 
@@ -175,7 +184,7 @@ fn chat(
     let answers =
         m.0.model
             .chat(&messages, n, &sampling)
-            .or_else(|e| fail(e.to_string()))?;
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
     state.note_call(m, &sampling, &[&answers]);
     Ok(answers.into_iter().map(answer_value).collect())
 }
@@ -353,7 +362,7 @@ fn submit(
     let mut tickets =
         m.0.model
             .submit(&[(messages, sampling.seed)], n, &sampling)
-            .or_else(|e| fail(e.to_string()))?;
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
     Ok(PendingChat {
         model: m.clone(),
         sampling,
@@ -392,7 +401,7 @@ fn chat_batch(
     let answers =
         m.0.model
             .chat_batch(&batch, n, &sampling)
-            .or_else(|e| fail(e.to_string()))?;
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
     let per_conversation: Vec<&[crate::model::Generation]> =
         answers.iter().map(Vec::as_slice).collect();
     state.note_call(m, &sampling, &per_conversation);

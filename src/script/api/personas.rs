@@ -36,7 +36,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             return Ok(library.clone());
         }
         let library = ScriptLibrary(Arc::new(
-            crate::persona::Library::load(&path).or_else(|e| fail(e.to_string()))?,
+            crate::persona::Library::load(&path).or_else(|e| fail(crate::util::error_chain(&e)))?,
         ));
         s.libraries.lock().unwrap().insert(key, library.clone());
         Ok(library)
@@ -63,7 +63,10 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_fn(
         "persona",
         |lib: &mut ScriptLibrary, id: &str| -> Fallible<ScriptPersona> {
-            let persona = lib.0.find(id).or_else(|e| fail(e.to_string()))?;
+            let persona = lib
+                .0
+                .find(id)
+                .or_else(|e| fail(crate::util::error_chain(&e)))?;
             Ok(ScriptPersona {
                 library: lib.0.clone(),
                 id: persona.id.clone(),
@@ -73,7 +76,10 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_fn(
         "family",
         |lib: &mut ScriptLibrary, family: &str| -> Fallible<Array> {
-            let members = lib.0.family(family).or_else(|e| fail(e.to_string()))?;
+            let members = lib
+                .0
+                .family(family)
+                .or_else(|e| fail(crate::util::error_chain(&e)))?;
             Ok(members
                 .iter()
                 .map(|p| {
@@ -103,7 +109,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
         |p: &mut ScriptPersona, answer: &str| -> Fallible<rhai::FLOAT> {
             p.library
                 .score(p.get(), answer)
-                .or_else(|e| fail(e.to_string()))
+                .or_else(|e| fail(crate::util::error_chain(&e)))
         },
     );
     engine.register_fn("to_string", |p: &mut ScriptPersona| {

@@ -109,7 +109,8 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
                 .map(serde_json::Value::Object)
                 .collect(),
         };
-        crate::plot::line_plot(&records, &spec, &target).or_else(|e| fail(format!("plot: {e}")))?;
+        crate::plot::line_plot(&records, &spec, &target)
+            .or_else(|e| fail(format!("plot: {}", crate::util::error_chain(&e))))?;
         Ok(target.display().to_string())
     });
     let s = state.clone();
@@ -151,7 +152,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             max: opts.get("max").and_then(as_number),
         };
         crate::plot::heatmap(&rows, &spec, &target)
-            .or_else(|e| fail(format!("plot_heatmap: {e}")))?;
+            .or_else(|e| fail(format!("plot_heatmap: {}", crate::util::error_chain(&e))))?;
         Ok(target.display().to_string())
     };
     let h = heatmap.clone();

@@ -37,7 +37,8 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
         }
         let records = s.results()?;
         let csv = crate::util::records_to_csv(&records);
-        crate::store::write_atomically(&target, csv.as_bytes()).or_else(|e| fail(e.to_string()))?;
+        crate::store::write_atomically(&target, csv.as_bytes())
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
         Ok(target.display().to_string())
     });
     let s = state.clone();
@@ -162,7 +163,7 @@ fn once(
     state.with_store(|store| {
         store
             .finish_unit(&key, seq, records)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::util::error_chain(&e))
     })?;
     Ok(array)
 }
