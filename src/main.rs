@@ -3,6 +3,10 @@
 fn main() -> std::process::ExitCode {
     match drift_script::cli::run(std::env::args_os()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): nothing is wrong.
+        Err(error) if drift_script::cli::stdout::was_closed(&error) => {
+            std::process::ExitCode::SUCCESS
+        }
         Err(error) => {
             // Each error renders only its own part; its causes follow, one a line.
             eprintln!("error: {error}");
