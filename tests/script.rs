@@ -1095,7 +1095,7 @@ fn assert_quiet_with_stdout_closed(mut cmd: Command, input: &str) -> Output {
     let err = stderr(&out);
     assert!(out.status.success(), "{:?}: {err}", out.status);
     assert!(
-        !err.contains("panicked") && !err.contains("Broken pipe") && !err.contains("error"),
+        !err.contains("panicked") && !err.contains("Broken pipe") && !err.contains("error:"),
         "{err}"
     );
     out
