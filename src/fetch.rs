@@ -20,7 +20,7 @@ use std::process::Command;
 /// What went wrong while fetching a package's file into the cache.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -3,16 +3,15 @@
 fn main() -> std::process::ExitCode {
     match drift_script::cli::run(std::env::args_os()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): nothing is wrong.
+        Err(error) if drift_script::cli::stdout::was_closed(&error) => {
+            std::process::ExitCode::SUCCESS
+        }
         Err(error) => {
-            let mut shown = error.to_string();
-            eprintln!("error: {shown}");
+            // Each error renders only its own part; its causes follow, one a line.
+            eprintln!("error: {error}");
             for cause in error.chain().skip(1) {
-                // Errors that include their source's text in their own would say it twice.
-                let cause = cause.to_string();
-                if !shown.contains(&cause) {
-                    eprintln!("  caused by: {cause}");
-                    shown.push_str(&cause);
-                }
+                eprintln!("  caused by: {cause}");
             }
             std::process::ExitCode::FAILURE
         }

@@ -115,7 +115,7 @@ pub struct Library {
 /// file and the persona it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum PersonaError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

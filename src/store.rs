@@ -25,7 +25,7 @@ pub enum StoreError {
         line: usize,
         reason: String,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -1,5 +1,5 @@
-//! Small helpers without a better home: UTC timestamps, CSV export, and on/off environment
-//! variables.
+//! Small helpers without a better home: UTC timestamps, CSV export, on/off environment
+//! variables, and an error's chain as one line.
 
 use serde_json::{Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -91,6 +91,19 @@ pub fn records_to_csv(records: &[Map<String, Value>]) -> String {
     out
 }
 
+/// An error and its causes on one line, joined by ": " (each error type renders only its own
+/// part, so this is where a message stored or shown as one string gets its causes back).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +113,19 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_785), (2026, 11, 28));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn an_error_chain_names_every_cause_once() {
+        let error = crate::store::StoreError::Io {
+            path: "out/records.jsonl".into(),
+            source: std::io::Error::new(std::io::ErrorKind::Other, "disk full"),
+        };
+        assert_eq!(error.to_string(), "cannot write out/records.jsonl");
+        assert_eq!(
+            error_chain(&error),
+            "cannot write out/records.jsonl: disk full"
+        );
     }
 
     #[test]

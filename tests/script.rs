@@ -1072,3 +1072,90 @@ record(#{ same_text: r.text == plain, tokens: a.tokens, layers: a.layers, heads:
         assert!(stderr(&o).contains(expected), "{call}: {}", stderr(&o));
     }
 }
+
+// ---- a closed standard output (issue 25) -----------------------------------------------------
+
+/// Runs `cmd` with its standard output a pipe whose reader is already gone (as `| head` leaves
+/// it), feeding `input` on standard input: the command must end with status 0, without a panic
+/// or a "Broken pipe" message.
+fn assert_quiet_with_stdout_closed(mut cmd: Command, input: &str) -> Output {
+    use std::io::Write;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe") && !err.contains("error:"),
+        "{err}"
+    );
+    out
+}
+
+#[test]
+fn help_ends_quietly_when_stdout_is_closed() {
+    let p = Project::new("closed-help");
+    assert_quiet_with_stdout_closed(p.command(&["--help"]), "");
+}
+
+#[test]
+fn personas_ends_quietly_when_stdout_is_closed() {
+    let p = Project::new("closed-personas").with_library();
+    assert_quiet_with_stdout_closed(p.command(&["personas"]), "");
+    assert_quiet_with_stdout_closed(p.command(&["personas", "--json"]), "");
+}
+
+#[test]
+fn chat_ends_quietly_when_stdout_is_closed() {
+    let p = Project::new("closed-chat");
+    let args = [
+        "chat",
+        "Write a long story",
+        "-n",
+        "3",
+        "--max-tokens",
+        "8",
+        "--threads",
+        "1",
+    ];
+    assert_quiet_with_stdout_closed(p.command(&args), "");
+    assert_quiet_with_stdout_closed(p.command(&[&args[..], &["--json"]].concat()), "");
+}
+
+#[test]
+fn plot_ends_quietly_when_stdout_is_closed() {
+    let p = Project::new("closed-plot");
+    p.write(
+        "results.jsonl",
+        "{\"turn\": 2, \"score\": 1}\n{\"turn\": 4, \"score\": 0.5}\n",
+    );
+    assert_quiet_with_stdout_closed(p.command(&["plot", "results.jsonl", "-o", "out.png"]), "");
+    assert!(is_png(&p.dir.join("out.png")));
+}
+
+/// A script's `print` goes to stderr, so a batch run must not mind a closed stdout; the REPL
+/// prints values to stdout, and stops quietly when it is closed.
+#[test]
+fn scripts_that_print_end_quietly_when_stdout_is_closed() {
+    let p = Project::new("closed-script");
+    p.write(
+        "hello.rhai",
+        "print(\"hello from the script\");\nlet x = 1 + 1;\n",
+    );
+    let out = assert_quiet_with_stdout_closed(p.command(&["hello.rhai"]), "");
+    assert!(
+        stderr(&out).contains("[hello.rhai] hello from the script"),
+        "{}",
+        stderr(&out)
+    );
+    assert_quiet_with_stdout_closed(p.command(&[]), "print(\"hi\")\n1 + 1\n\"x\"\n");
+}

@@ -72,15 +72,15 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             "decode_tokens_per_second": generated as f64 / (first.decode_ms / 1e3),
             "model": model.info(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
         // Answers may hold newlines, so with several each gets a header line of its own.
         let several = answers.len() > 1;
         for (i, answer) in answers.iter().enumerate() {
             if several {
-                println!("--- answer {} ---", i + 1);
+                outln!("--- answer {} ---", i + 1)?;
             }
-            println!("{}", answer.text);
+            outln!("{}", answer.text)?;
         }
     }
     Ok(())

@@ -17,12 +17,12 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
     for note in &merged.notes {
         eprintln!("merge: {note}");
     }
-    println!(
+    outln!(
         "merged {} shard(s): {} unit(s), {} record(s) in {}",
         args.dirs.len(),
         merged.units,
         merged.records,
         merged.dir.join("records.jsonl").display()
-    );
+    )?;
     Ok(())
 }

@@ -1,11 +1,26 @@
 //! The command line: raw arguments parsed by clap into one validated configuration per command.
 
+/// `print!` to standard output through [`stdout::write`]: `?` hands a closed pipe to `main`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout::write(format_args!($($arg)*))
+    };
+}
+
+/// `println!` to standard output through [`stdout::write`]: `?` hands a closed pipe to `main`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod chat;
 mod merge;
 mod personas;
 mod plot;
 mod repl;
 mod run;
+pub mod stdout;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -83,9 +98,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version: print and succeed (a closed pipe, as in `| head`, is fine).
-            use std::io::Write;
-            let _ = write!(std::io::stdout(), "{e}");
-            return Ok(());
+            return Ok(out!("{e}")?);
         }
         Err(e) => anyhow::bail!("{}", e.to_string().trim_start_matches("error: ").trim_end()),
     };
@@ -124,13 +137,13 @@ fn fetch_model(args: FetchModelArgs) -> anyhow::Result<()> {
             spec.sha256
         );
     }
-    println!("{}", path.display());
+    outln!("{}", path.display())?;
     if args.paper_data {
         let folder = crate::metrics::langdetect::data_dir().map_err(anyhow::Error::msg)?;
         crate::metrics::langdetect::LangDetect::load(&folder).map_err(anyhow::Error::msg)?;
-        println!("{}", folder.display());
+        outln!("{}", folder.display())?;
         crate::metrics::nltk_tagger::load().map_err(anyhow::Error::msg)?;
-        println!("{}", crate::metrics::nltk_tagger::data_dir().display());
+        outln!("{}", crate::metrics::nltk_tagger::data_dir().display())?;
     }
     Ok(())
 }

@@ -3,7 +3,6 @@
 
 use crate::persona::{Library, Persona};
 use crate::persona_import::{ImportOptions, import};
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -67,7 +66,7 @@ pub fn run(args: PersonasArgs) -> anyhow::Result<()> {
             word_lists,
             topics: a.topics,
         })?;
-        print!("{}", report.summary());
+        out!("{}", report.summary())?;
         anyhow::ensure!(
             report.check_failures.is_empty(),
             "{} imported check(s) failed on the sample answers",
@@ -85,11 +84,7 @@ pub fn run(args: PersonasArgs) -> anyhow::Result<()> {
     } else {
         table(&personas)
     };
-    // A closed pipe (`| head`) is not an error worth reporting.
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    Ok(out!("{text}")?)
 }
 
 /// One block per persona: `id (family)`, then the system prompt and the probe, indented.

@@ -56,6 +56,6 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         summary += &format!("; {} y value(s) not numbers", report.non_numeric);
     }
     eprintln!("{summary}");
-    println!("{}", output.display());
+    outln!("{}", output.display())?;
     Ok(())
 }

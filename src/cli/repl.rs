@@ -128,14 +128,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             match command {
                 ":quit" | ":q" | ":exit" => break,
                 ":help" => {
-                    println!("{HELP}");
+                    outln!("{HELP}")?;
                     continue;
                 }
                 ":vars" => {
                     for (name, constant, value) in host.scope.iter() {
                         let kind = if constant { "const" } else { "let" };
                         let type_name = host.engine().map_type_name(value.type_name());
-                        println!("{kind} {name}: {type_name} = {}", short(&value.to_string()));
+                        outln!("{kind} {name}: {type_name} = {}", short(&value.to_string()))?;
                     }
                     continue;
                 }
@@ -143,7 +143,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                     crate::interrupt::clear();
                     let path = command[6..].trim();
                     match host.eval_file(path) {
-                        Ok(()) => println!("loaded {path}"),
+                        Ok(()) => outln!("loaded {path}")?,
                         Err(e) => eprintln!("error: {e}"),
                     }
                     continue;
@@ -164,7 +164,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = editor.add_history_entry(buffer.trim_end());
         crate::interrupt::clear();
         match host.eval(&buffer) {
-            Ok(value) if !value.is_unit() => println!("{}", value_text(&value)),
+            Ok(value) if !value.is_unit() => outln!("{}", value_text(&value))?,
             Ok(_) => {}
             Err(e) => eprintln!("error: {e}"),
         }

@@ -116,7 +116,7 @@ pub fn data_dir() -> Result<PathBuf, String> {
     ensure_data(&home, &crate::fetch::pip_command()).map_err(|e| {
         format!(
             "the paper's language helpers need langdetect's profiles: {}",
-            e
+            crate::util::error_chain(&e)
         )
     })
 }

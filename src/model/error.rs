@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -44,15 +44,23 @@ pub enum ModelError {
     InvalidOption(String),
     #[error("the prompt has {tokens} tokens but the model's context holds {context}")]
     ContextOverflow { tokens: usize, context: usize },
-    #[error("fetching the default model: {0}")]
+    #[error("fetching the default model")]
     Fetch(#[from] crate::fetch::FetchError),
     #[error("interrupted")]
     Interrupted,
     /// An HTTP backend's failure: the URL, the status and the server's message (never the key).
     #[error("{0}")]
     Http(String),
+    /// candle's message only: not a `#[source]`, since its text is this error's whole message
+    /// (and candle's own rendering appends a backtrace under `RUST_BACKTRACE`).
     #[error("{}", candle_message(.0))]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(error: candle_core::Error) -> Self {
+        ModelError::Candle(error)
+    }
 }
 
 /// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.

@@ -76,13 +76,13 @@ pub enum ImportError {
     Whole { message: String },
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the imported library does not load: {0}")]
+    #[error("the imported library does not load")]
     Load(#[from] crate::persona::PersonaError),
 }
 
@@ -606,7 +606,10 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, ImportError> {
         for sample in samples {
             match library.score(p, sample) {
                 Ok(_) | Err(crate::persona::PersonaError::WordListMissing { .. }) => {}
-                Err(e) => check_failures.push(format!("{e} (answer {sample:?})")),
+                Err(e) => check_failures.push(format!(
+                    "{} (answer {sample:?})",
+                    crate::util::error_chain(&e)
+                )),
             }
         }
     }

@@ -90,7 +90,7 @@ pub enum PlotError {
     Stats(#[from] crate::stats::StatsError),
     #[error("cannot write plot file {path}: {message}")]
     Write { path: PathBuf, message: String },
-    #[error("cannot read results file {path}: {source}")]
+    #[error("cannot read results file {path}")]
     Read {
         path: PathBuf,
         #[source]

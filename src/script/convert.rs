@@ -236,7 +236,7 @@ pub fn sampling_options(map: &Map) -> Result<(SamplingOptions, Option<u64>), Str
             }
         }
     }
-    opts.validate().map_err(|e| e.to_string())?;
+    opts.validate().map_err(|e| crate::util::error_chain(&e))?;
     Ok((opts, seed))
 }
 

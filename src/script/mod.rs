@@ -393,7 +393,7 @@ impl ScriptHost {
         if let Some(store) = guard.as_mut() {
             store
                 .finish_run(&order, &self.state.folder_config)
-                .map_err(|e| ScriptError(e.to_string()))?;
+                .map_err(|e| ScriptError(crate::util::error_chain(&e)))?;
         }
         Ok(())
     }
@@ -577,7 +577,7 @@ impl HostState {
                     "shard",
                 ],
             )
-            .map_err(|e| Self::runtime_error(e.to_string()))?;
+            .map_err(|e| Self::runtime_error(crate::util::error_chain(&e)))?;
             for note in &store.notes {
                 eprintln!(
                     "[{}] resuming {}: {note}",
@@ -711,7 +711,11 @@ impl HostState {
             return Ok(());
         }
         let copy = record.clone();
-        self.with_store(|store| store.append(record).map_err(|e| e.to_string()))?;
+        self.with_store(|store| {
+            store
+                .append(record)
+                .map_err(|e| crate::util::error_chain(&e))
+        })?;
         let loose = match self.unit.lock().unwrap().as_mut() {
             Some(unit) => {
                 unit.records.push(copy);

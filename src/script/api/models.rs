@@ -1,0 +1,420 @@
+//! Registers models: `model(…)`, `chat`, `chat_n`, `chat_batch`, `submit`/`wait`, `count_tokens`,
+//! `info`, the chat options, and the attention read-out type (`Attention`). No experiment logic
+//! here: convert the arguments, call the model API, convert the answers.
+
+use super::{Fallible, fail};
+use crate::model::{ChatModel, LocalModel, OpenAiModel, SamplingOptions};
+use crate::script::convert::{self, from_json};
+use crate::script::sandbox::Access;
+use crate::script::{HostState, ModelEntry, ScriptModel};
+use rhai::{Array, Dynamic, Engine, Map};
+use std::sync::{Arc, Mutex};
+
+pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
+    engine.register_type_with_name::<ScriptModel>("Model");
+    let s = state.clone();
+    engine.register_fn("model", move || {
+        load_model(&s, &s.config.model_spec.clone())
+    });
+    let s = state.clone();
+    engine.register_fn("model", move |spec: &str| load_model(&s, spec));
+
+    let s = state.clone();
+    engine.register_fn("chat", move |m: &mut ScriptModel, messages: Array| {
+        chat(&s, m, &messages, 1, &Map::new()).map(first)
+    });
+    let s = state.clone();
+    engine.register_fn(
+        "chat",
+        move |m: &mut ScriptModel, messages: Array, opts: Map| {
+            chat(&s, m, &messages, 1, &opts).map(first)
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "chat_n",
+        move |m: &mut ScriptModel, messages: Array, n: rhai::INT| {
+            chat(&s, m, &messages, n, &Map::new()).map(strings)
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "chat_n",
+        move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
+            chat(&s, m, &messages, n, &opts).map(strings)
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "chat_batch",
+        move |m: &mut ScriptModel, conversations: Array, n: rhai::INT, opts: Map| {
+            chat_batch(&s, m, &conversations, n, &opts)
+        },
+    );
+    engine.register_type_with_name::<PendingChat>("Pending");
+    let s = state.clone();
+    engine.register_fn(
+        "submit",
+        move |m: &mut ScriptModel, messages: Array, n: rhai::INT, opts: Map| {
+            submit(&s, m, &messages, n, &opts)
+        },
+    );
+    let s = state.clone();
+    engine.register_fn("wait", move |p: &mut PendingChat| -> Fallible<Array> {
+        let ticket = p.ticket.lock().unwrap().take().ok_or_else(|| {
+            HostState::runtime_error("wait: these answers were already collected")
+        })?;
+        let answers = p
+            .model
+            .0
+            .model
+            .wait(ticket)
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
+        // Records made from these answers carry this call's options and usage.
+        s.note_call(&p.model, &p.sampling, &[&answers]);
+        Ok(answers.into_iter().map(answer_value).collect())
+    });
+    engine.register_fn(
+        "count_tokens",
+        |m: &mut ScriptModel, messages: Array| -> Fallible<rhai::INT> {
+            let messages = convert::messages(&messages).or_else(fail)?;
+            let n =
+                m.0.model
+                    .count_tokens(&messages)
+                    .or_else(|e| fail(crate::util::error_chain(&e)))?;
+            Ok(n as rhai::INT)
+        },
+    );
+    engine.register_fn("info", |m: &mut ScriptModel| -> Dynamic {
+        let mut info = serde_json::to_value(m.0.model.info()).unwrap_or_default();
+        info["sha256"] = m.0.model.sha256().into();
+        info["spec"] = m.0.spec.clone().into();
+        from_json(&info)
+    });
+    engine.register_fn("to_string", |m: &mut ScriptModel| {
+        format!("model(\"{}\")", m.0.spec)
+    });
+    engine.register_fn("to_debug", |m: &mut ScriptModel| {
+        format!("model(\"{}\")", m.0.spec)
+    });
+}
+
+/// Loads a model once per spec and shares it for the rest of the run (and REPL session).
+fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
+    if let Some(model) = state.models.lock().unwrap().get(spec) {
+        return Ok(model.clone());
+    }
+    let _loading = state.loading.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(model) = state.models.lock().unwrap().get(spec) {
+        return Ok(model.clone()); // another worker loaded it meanwhile
+    }
+    let mut options = crate::model::LocalOptions::default();
+    if let Some(threads) = state.config.threads {
+        options.threads = threads;
+    }
+    // An HTTP model: the server and the key come from the user's configuration, never from
+    // the script (which names only the model).
+    if let Some(name) = spec.strip_prefix("openai:") {
+        let mut options = state.config.http.clone();
+        let label = state.script_name.clone();
+        options.log = Arc::new(move |msg| eprintln!("[{label}] {msg}"));
+        let remote = OpenAiModel::new(name, &options).or_else(|e| {
+            fail(format!(
+                "model(\"{spec}\"): {}",
+                crate::util::error_chain(&e)
+            ))
+        })?;
+        return Ok(remember(state, spec, Arc::new(remote)));
+    }
+    // A model path a script names is read like any other input: inside the project. The
+    // default model and the one the user gave with --model are trusted.
+    let resolved = if spec == crate::fetch::DEFAULT_MODEL_NAME || spec == state.config.model_spec {
+        spec.to_string()
+    } else {
+        state
+            .sandbox
+            .resolve(spec, Access::Read)
+            .or_else(fail)?
+            .display()
+            .to_string()
+    };
+    let local = LocalModel::load(&resolved, &options, &mut |msg| {
+        eprintln!("[{}] {msg}", state.script_name)
+    })
+    .or_else(|e| {
+        fail(format!(
+            "model(\"{spec}\"): {}",
+            crate::util::error_chain(&e)
+        ))
+    })?;
+    Ok(remember(state, spec, Arc::new(local)))
+}
+
+fn remember(state: &HostState, spec: &str, model: Arc<dyn ChatModel>) -> ScriptModel {
+    let model = ScriptModel(Arc::new(ModelEntry {
+        spec: spec.to_string(),
+        model,
+    }));
+    state
+        .models
+        .lock()
+        .unwrap()
+        .entry(spec.to_string())
+        .or_insert(model)
+        .clone()
+}
+
+fn chat(
+    state: &HostState,
+    m: &ScriptModel,
+    messages: &Array,
+    n: rhai::INT,
+    opts: &Map,
+) -> Fallible<Vec<Dynamic>> {
+    let messages = convert::messages(messages).or_else(fail)?;
+    if messages.is_empty() {
+        return fail("chat needs at least one message");
+    }
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| HostState::runtime_error(format!("chat_n needs n ≥ 1, got {n}")))?;
+    let (mut sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
+    sampling.seed = seed.unwrap_or_else(|| state.next_call_seed());
+    let answers =
+        m.0.model
+            .chat(&messages, n, &sampling)
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
+    state.note_call(m, &sampling, &[&answers]);
+    Ok(answers.into_iter().map(answer_value).collect())
+}
+
+/// An answer as scripts see it: its text, or with the attention read-out asked for,
+/// `#{text, attention}`.
+fn answer_value(answer: crate::model::Generation) -> Dynamic {
+    match answer.attention {
+        None => Dynamic::from(answer.text),
+        Some(trace) => {
+            let mut map = Map::new();
+            map.insert("text".into(), Dynamic::from(answer.text));
+            map.insert(
+                "attention".into(),
+                Dynamic::from(ScriptAttention(Arc::new(trace))),
+            );
+            Dynamic::from_map(map)
+        }
+    }
+}
+
+/// The attention read-out of one answer (`answer.attention`): π per generated token, layer and
+/// head. Token indices count from 0; negative ones count from the end.
+#[derive(Clone)]
+pub struct ScriptAttention(Arc<crate::model::AttentionTrace>);
+
+impl ScriptAttention {
+    fn token(&self, t: rhai::INT) -> Fallible<usize> {
+        let n = self.0.tokens() as rhai::INT;
+        let index = if t < 0 { n + t } else { t };
+        if (0..n).contains(&index) {
+            Ok(index as usize)
+        } else {
+            fail(format!(
+                "attention: token {t} is out of range (the answer has {n} tokens)"
+            ))
+        }
+    }
+
+    fn layer_head(&self, layer: rhai::INT, head: rhai::INT) -> Fallible<(usize, usize)> {
+        let (layers, heads) = (self.0.layers as rhai::INT, self.0.heads as rhai::INT);
+        if !(0..layers).contains(&layer) || !(0..heads).contains(&head) {
+            return fail(format!(
+                "attention: layer {layer}, head {head} is out of range (layers 0 to {}, heads 0 to {})",
+                layers - 1,
+                heads - 1
+            ));
+        }
+        Ok((layer as usize, head as usize))
+    }
+}
+
+fn floats(values: impl IntoIterator<Item = f32>) -> Array {
+    values
+        .into_iter()
+        .map(|v| Dynamic::from_float(f64::from(v)))
+        .collect()
+}
+
+pub(super) fn register_attention(engine: &mut Engine) {
+    engine.register_type_with_name::<ScriptAttention>("Attention");
+    engine.register_get("tokens", |a: &mut ScriptAttention| {
+        a.0.tokens() as rhai::INT
+    });
+    engine.register_get("layers", |a: &mut ScriptAttention| a.0.layers as rhai::INT);
+    engine.register_get("heads", |a: &mut ScriptAttention| a.0.heads as rhai::INT);
+    engine.register_get("system_tokens", |a: &mut ScriptAttention| {
+        a.0.system_tokens as rhai::INT
+    });
+    engine.register_get("context", |a: &mut ScriptAttention| -> Array {
+        a.0.context
+            .iter()
+            .map(|&c| Dynamic::from_int(c as rhai::INT))
+            .collect()
+    });
+    engine.register_fn("mean", |a: &mut ScriptAttention| {
+        floats(a.0.mean_series(None))
+    });
+    engine.register_fn(
+        "layer_mean",
+        |a: &mut ScriptAttention, layer: rhai::INT| -> Fallible<Array> {
+            let (layer, _) = a.layer_head(layer, 0)?;
+            Ok(floats(a.0.mean_series(Some(layer))))
+        },
+    );
+    engine.register_fn(
+        "series",
+        |a: &mut ScriptAttention, layer: rhai::INT, head: rhai::INT| -> Fallible<Array> {
+            let (layer, head) = a.layer_head(layer, head)?;
+            Ok(floats(a.0.series(layer, head)))
+        },
+    );
+    engine.register_fn(
+        "at",
+        |a: &mut ScriptAttention, t: rhai::INT| -> Fallible<Array> {
+            let t = a.token(t)?;
+            Ok(a.0
+                .at_token(t)
+                .chunks(a.0.heads)
+                .map(|layer| Dynamic::from_array(floats(layer.iter().copied())))
+                .collect())
+        },
+    );
+    engine.register_fn("layer_head_mean", |a: &mut ScriptAttention| -> Array {
+        a.0.mean_over_tokens()
+            .chunks(a.0.heads)
+            .map(|layer| Dynamic::from_array(floats(layer.iter().copied())))
+            .collect()
+    });
+    engine.register_fn(
+        "weights",
+        |a: &mut ScriptAttention,
+         t: rhai::INT,
+         layer: rhai::INT,
+         head: rhai::INT|
+         -> Fallible<Array> {
+            let t = a.token(t)?;
+            let (layer, head) = a.layer_head(layer, head)?;
+            let Some(rows) = a.0.full.get(t) else {
+                return fail("attention.weights needs the call option attention: \"full\"");
+            };
+            let width = a.0.context[t];
+            let at = (layer * a.0.heads + head) * width;
+            Ok(floats(rows[at..at + width].iter().copied()))
+        },
+    );
+    engine.register_fn("to_map", |a: &mut ScriptAttention| -> Dynamic {
+        from_json(&serde_json::json!({
+            "layers": a.0.layers,
+            "heads": a.0.heads,
+            "system_tokens": a.0.system_tokens,
+            "context": a.0.context,
+            "mean": a.0.mean_series(None),
+        }))
+    });
+    let describe = |a: &mut ScriptAttention| {
+        format!(
+            "attention({} tokens, {} layers × {} heads)",
+            a.0.tokens(),
+            a.0.layers,
+            a.0.heads
+        )
+    };
+    engine.register_fn("to_string", describe);
+    engine.register_fn("to_debug", describe);
+}
+
+/// Answers being drawn in the background of later calls (`m.submit(…)`, then `p.wait()`).
+#[derive(Clone)]
+pub struct PendingChat {
+    model: ScriptModel,
+    sampling: SamplingOptions,
+    ticket: Arc<Mutex<Option<crate::model::Ticket>>>,
+}
+
+/// Starts `n` answers to one conversation; they are decoded alongside every later chat call
+/// of the same model and collected with `wait()`. The seed is drawn as for a `chat` call here.
+fn submit(
+    state: &HostState,
+    m: &ScriptModel,
+    messages: &Array,
+    n: rhai::INT,
+    opts: &Map,
+) -> Fallible<PendingChat> {
+    let messages = convert::messages(messages).or_else(fail)?;
+    if messages.is_empty() {
+        return fail("submit needs at least one message");
+    }
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| HostState::runtime_error(format!("submit needs n ≥ 1, got {n}")))?;
+    let (mut sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
+    sampling.seed = seed.unwrap_or_else(|| state.next_call_seed());
+    let mut tickets =
+        m.0.model
+            .submit(&[(messages, sampling.seed)], n, &sampling)
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
+    Ok(PendingChat {
+        model: m.clone(),
+        sampling,
+        ticket: Arc::new(Mutex::new(tickets.pop())),
+    })
+}
+
+/// Several conversations sampled together: each gets the seed a separate `chat` call at this
+/// point would get (or the explicit `seed` option), so the answers equal separate calls.
+fn chat_batch(
+    state: &HostState,
+    m: &ScriptModel,
+    conversations: &Array,
+    n: rhai::INT,
+    opts: &Map,
+) -> Fallible<Array> {
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| HostState::runtime_error(format!("chat_batch needs n ≥ 1, got {n}")))?;
+    let (sampling, seed) = convert::sampling_options(opts).or_else(fail)?;
+    let mut batch = Vec::with_capacity(conversations.len());
+    for (i, conversation) in conversations.iter().enumerate() {
+        let messages = conversation.clone().into_array().map_err(|t| {
+            HostState::runtime_error(format!(
+                "chat_batch: conversation {i} is {t}, not an array of messages"
+            ))
+        })?;
+        let messages = convert::messages(&messages)
+            .map_err(|e| HostState::runtime_error(format!("chat_batch: conversation {i}: {e}")))?;
+        if messages.is_empty() {
+            return fail(format!("chat_batch: conversation {i} has no messages"));
+        }
+        batch.push((messages, seed.unwrap_or_else(|| state.next_call_seed())));
+    }
+    let answers =
+        m.0.model
+            .chat_batch(&batch, n, &sampling)
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
+    let per_conversation: Vec<&[crate::model::Generation]> =
+        answers.iter().map(Vec::as_slice).collect();
+    state.note_call(m, &sampling, &per_conversation);
+    Ok(answers
+        .into_iter()
+        .map(|texts| Dynamic::from(texts.into_iter().map(answer_value).collect::<Array>()))
+        .collect())
+}
+
+fn first(mut answers: Vec<Dynamic>) -> Dynamic {
+    answers.swap_remove(0)
+}
+
+fn strings(answers: Vec<Dynamic>) -> Array {
+    answers
+}

@@ -1,0 +1,121 @@
+//! Registers persona libraries and personas (`library`, `persona`, `family`, `check`, …). No
+//! experiment logic here: convert the arguments, call `crate::persona`, convert the results.
+
+use super::{Fallible, fail};
+use crate::script::HostState;
+use crate::script::sandbox::Access;
+use rhai::{Array, Dynamic, Engine};
+use std::sync::Arc;
+
+/// A persona library as scripts see it.
+#[derive(Clone)]
+pub struct ScriptLibrary(Arc<crate::persona::Library>);
+
+/// One persona of a library: `id`, `family`, `system`, `probe`, `check_source`, and
+/// `check(answer)`.
+#[derive(Clone)]
+pub struct ScriptPersona {
+    library: Arc<crate::persona::Library>,
+    id: String,
+}
+
+impl ScriptPersona {
+    fn get(&self) -> &crate::persona::Persona {
+        self.library.get(&self.id).expect("made from this library")
+    }
+}
+
+pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
+    engine.register_type_with_name::<ScriptLibrary>("Library");
+    engine.register_type_with_name::<ScriptPersona>("Persona");
+    let s = state.clone();
+    engine.register_fn("library", move |dir: &str| -> Fallible<ScriptLibrary> {
+        let path = s.sandbox.resolve(dir, Access::Read).or_else(fail)?;
+        let key = path.display().to_string();
+        if let Some(library) = s.libraries.lock().unwrap().get(&key) {
+            return Ok(library.clone());
+        }
+        let library = ScriptLibrary(Arc::new(
+            crate::persona::Library::load(&path).or_else(|e| fail(crate::util::error_chain(&e)))?,
+        ));
+        s.libraries.lock().unwrap().insert(key, library.clone());
+        Ok(library)
+    });
+    engine.register_fn("ids", |lib: &mut ScriptLibrary| -> Array {
+        lib.0
+            .personas()
+            .iter()
+            .map(|p| Dynamic::from(p.id.clone()))
+            .collect()
+    });
+    engine.register_fn("personas", |lib: &mut ScriptLibrary| -> Array {
+        lib.0
+            .personas()
+            .iter()
+            .map(|p| {
+                Dynamic::from(ScriptPersona {
+                    library: lib.0.clone(),
+                    id: p.id.clone(),
+                })
+            })
+            .collect()
+    });
+    engine.register_fn(
+        "persona",
+        |lib: &mut ScriptLibrary, id: &str| -> Fallible<ScriptPersona> {
+            let persona = lib
+                .0
+                .find(id)
+                .or_else(|e| fail(crate::util::error_chain(&e)))?;
+            Ok(ScriptPersona {
+                library: lib.0.clone(),
+                id: persona.id.clone(),
+            })
+        },
+    );
+    engine.register_fn(
+        "family",
+        |lib: &mut ScriptLibrary, family: &str| -> Fallible<Array> {
+            let members = lib
+                .0
+                .family(family)
+                .or_else(|e| fail(crate::util::error_chain(&e)))?;
+            Ok(members
+                .iter()
+                .map(|p| {
+                    Dynamic::from(ScriptPersona {
+                        library: lib.0.clone(),
+                        id: p.id.clone(),
+                    })
+                })
+                .collect())
+        },
+    );
+    engine.register_fn("topics", |lib: &mut ScriptLibrary| -> Array {
+        lib.0.topics().iter().cloned().map(Dynamic::from).collect()
+    });
+    engine.register_get("id", |p: &mut ScriptPersona| p.id.clone());
+    engine.register_get("family", |p: &mut ScriptPersona| p.get().family.clone());
+    engine.register_get("system", |p: &mut ScriptPersona| p.get().system.clone());
+    engine.register_get("probe", |p: &mut ScriptPersona| p.get().probe.clone());
+    engine.register_get("index", |p: &mut ScriptPersona| {
+        p.get().index.map_or(Dynamic::UNIT, Dynamic::from)
+    });
+    engine.register_get("check_source", |p: &mut ScriptPersona| {
+        p.get().check_source.clone()
+    });
+    engine.register_fn(
+        "check",
+        |p: &mut ScriptPersona, answer: &str| -> Fallible<rhai::FLOAT> {
+            p.library
+                .score(p.get(), answer)
+                .or_else(|e| fail(crate::util::error_chain(&e)))
+        },
+    );
+    engine.register_fn("to_string", |p: &mut ScriptPersona| {
+        format!("persona(\"{}\")", p.id)
+    });
+    engine.register_fn("to_debug", |p: &mut ScriptPersona| {
+        format!("persona(\"{}\")", p.id)
+    });
+}
