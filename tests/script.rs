@@ -581,7 +581,7 @@ fn script_errors_name_file_line_and_column() {
         (
             "option.rhai",
             "let m = model();\n\nm.chat([#{role: \"user\", content: \"hi\"}], #{temprature: 1.0});\n",
-            "option.rhai:3:3: unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop, attention, split_softmax, layers, cfg)",
+            "option.rhai:3:3: unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop, attention, split_softmax, layers, cfg, activations, steer)",
         ),
         (
             "message.rhai",

@@ -1,7 +1,9 @@
 //! Conversions between Rhai values and the Rust types behind them, with errors that say which
 //! argument or option was wrong and what was expected.
 
-use crate::model::options::Readout;
+use crate::model::options::{
+    ActivationReadout, Positions, Readout, Reduce, ResidualEdit, ResidualOp,
+};
 use crate::model::{Message, SamplingOptions};
 use rhai::{Array, Dynamic, Map};
 use serde_json::Value;
@@ -139,6 +141,8 @@ pub const CHAT_OPTIONS: &[&str] = &[
     "split_softmax",
     "layers",
     "cfg",
+    "activations",
+    "steer",
 ];
 
 /// Sampling options from a Rhai map; `seed` is `None` when the map does not set it (the host
@@ -228,6 +232,8 @@ pub fn sampling_options(map: &Map) -> Result<(SamplingOptions, Option<u64>), Str
                     })?;
                 opts.intervention.layers = Some((bounds[0], bounds[1]));
             }
+            "activations" => opts.intervention.activations = Some(activations_option(value)?),
+            "steer" => opts.intervention.steer = steer_option(value)?,
             other => {
                 return Err(format!(
                     "unknown option `{other}` (valid options: {})",
@@ -238,6 +244,202 @@ pub fn sampling_options(map: &Map) -> Result<(SamplingOptions, Option<u64>), Str
     }
     opts.validate().map_err(|e| crate::util::error_chain(&e))?;
     Ok((opts, seed))
+}
+
+/// `activations: #{layers: [10, 20], reduce: "mean" | "last"}`.
+pub fn activations_option(value: &Dynamic) -> Result<ActivationReadout, String> {
+    let map = value.read_lock::<Map>().ok_or_else(|| {
+        format!(
+            "option `activations` must be a map like #{{layers: [10, 20], reduce: \"mean\"}}, not {}",
+            describe(value)
+        )
+    })?;
+    let mut readout = ActivationReadout::default();
+    for (key, v) in map.iter() {
+        match key.as_str() {
+            "layers" => readout.layers = layer_list("activations.layers", v)?,
+            "reduce" => {
+                readout.reduce = match v.clone().into_string().as_deref() {
+                    Ok("mean") => Reduce::Mean,
+                    Ok("last") => Reduce::Last,
+                    _ => {
+                        return Err(format!(
+                            "option `activations.reduce` must be \"mean\" or \"last\", not {}",
+                            describe(v)
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown key `{other}` in option `activations` (valid: layers, reduce)"
+                ));
+            }
+        }
+    }
+    Ok(readout)
+}
+
+/// Layer numbers: one integer or an array of them, each ≥ 0.
+fn layer_list(what: &str, value: &Dynamic) -> Result<Vec<usize>, String> {
+    let items = match value.clone().into_array() {
+        Ok(items) => items,
+        Err(_) => vec![value.clone()],
+    };
+    items
+        .into_iter()
+        .map(|v| {
+            v.clone()
+                .try_cast::<rhai::INT>()
+                .and_then(|i| usize::try_from(i).ok())
+                .ok_or_else(|| {
+                    format!("`{what}` must hold layer numbers ≥ 0, not {}", describe(&v))
+                })
+        })
+        .collect()
+}
+
+/// A vector of floats: a script `Vector` or an array of numbers.
+pub fn float_vector(what: &str, value: &Dynamic) -> Result<Vec<f32>, String> {
+    if let Some(v) = crate::script::api::vector_of(value) {
+        return Ok(v);
+    }
+    let items = value.clone().into_array().map_err(|_| {
+        format!(
+            "`{what}` must be a Vector or an array of numbers, not {}",
+            describe(value)
+        )
+    })?;
+    items
+        .iter()
+        .map(|x| {
+            as_number(x)
+                .map(|f| f as f32)
+                .ok_or_else(|| format!("`{what}` must hold numbers, not {}", describe(x)))
+        })
+        .collect()
+}
+
+/// `steer: [#{op: "add" | "ablate" | "mean_ablate" | "cap", layer (or layers: [a, b] for each
+/// layer from a to b), vector, coefficient, mean, threshold, positions: "all" | "last"}, …]`,
+/// one map or an array of them.
+pub fn steer_option(value: &Dynamic) -> Result<Vec<ResidualEdit>, String> {
+    let maps = match value.clone().into_array() {
+        Ok(items) => items,
+        Err(_) => vec![value.clone()],
+    };
+    let mut edits = Vec::new();
+    for (i, item) in maps.iter().enumerate() {
+        let map = item.read_lock::<Map>().ok_or_else(|| {
+            format!(
+                "steer[{i}] must be a map like #{{op: \"add\", layer: 12, vector: v, coefficient: -4.0}}, not {}",
+                describe(item)
+            )
+        })?;
+        let get = |name: &str| map.get(name);
+        const KEYS: &[&str] = &[
+            "op",
+            "layer",
+            "layers",
+            "vector",
+            "coefficient",
+            "mean",
+            "threshold",
+            "positions",
+        ];
+        if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!(
+                "steer[{i}]: unknown key `{unknown}` (valid: {})",
+                KEYS.join(", ")
+            ));
+        }
+        let op = get("op")
+            .and_then(|v| v.clone().into_string().ok())
+            .ok_or_else(|| {
+                format!("steer[{i}]: give op: \"add\", \"ablate\", \"mean_ablate\" or \"cap\"")
+            })?;
+        let vector = float_vector(
+            &format!("steer[{i}].vector"),
+            get("vector").ok_or_else(|| format!("steer[{i}] ({op}): give the vector"))?,
+        )?;
+        let scalar = |name: &str| -> Result<f32, String> {
+            let v = get(name).ok_or_else(|| format!("steer[{i}] ({op}): give the {name}"))?;
+            as_number(v).map(|f| f as f32).ok_or_else(|| {
+                format!(
+                    "steer[{i}] ({op}): {name} must be a number, not {}",
+                    describe(v)
+                )
+            })
+        };
+        let op_value = match op.as_str() {
+            "add" => ResidualOp::Add {
+                vector,
+                coefficient: scalar("coefficient")?,
+            },
+            "ablate" => ResidualOp::Ablate {
+                vector,
+                coefficient: if get("coefficient").is_some() {
+                    scalar("coefficient")?
+                } else {
+                    0.0
+                },
+            },
+            "mean_ablate" => ResidualOp::MeanAblate {
+                vector,
+                mean: float_vector(
+                    &format!("steer[{i}].mean"),
+                    get("mean")
+                        .ok_or_else(|| format!("steer[{i}] (mean_ablate): give the mean"))?,
+                )?,
+            },
+            "cap" => ResidualOp::Cap {
+                vector,
+                threshold: scalar("threshold")?,
+            },
+            other => {
+                return Err(format!(
+                    "steer[{i}]: unknown op `{other}` (valid: add, ablate, mean_ablate, cap)"
+                ));
+            }
+        };
+        let positions = match get("positions").map(|v| v.clone().into_string()) {
+            None => Positions::All,
+            Some(Ok(p)) if p == "all" => Positions::All,
+            Some(Ok(p)) if p == "last" => Positions::Last,
+            Some(_) => {
+                return Err(format!(
+                    "steer[{i}] ({op}): positions must be \"all\" or \"last\""
+                ));
+            }
+        };
+        let layers = match (get("layer"), get("layers")) {
+            (Some(l), None) => layer_list(&format!("steer[{i}].layer"), l)?,
+            (None, Some(range)) => {
+                let bounds = layer_list(&format!("steer[{i}].layers"), range)?;
+                match bounds[..] {
+                    [first, last] if first <= last => (first..=last).collect(),
+                    _ => {
+                        return Err(format!(
+                            "steer[{i}] ({op}): layers must be [first, last] with first ≤ last"
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "steer[{i}] ({op}): give layer: N or layers: [first, last]"
+                ));
+            }
+        };
+        for layer in layers {
+            edits.push(ResidualEdit {
+                layer,
+                positions,
+                op: op_value.clone(),
+            });
+        }
+    }
+    Ok(edits)
 }
 
 /// A value for an error message: its type, and the value itself when short.
@@ -290,7 +492,7 @@ mod tests {
         let err = sampling_options(&map).unwrap_err();
         assert_eq!(
             err,
-            "unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop, attention, split_softmax, layers, cfg)"
+            "unknown option `temprature` (valid options: temperature, top_p, top_k, max_tokens, seed, stop, attention, split_softmax, layers, cfg, activations, steer)"
         );
         let mut map = Map::new();
         map.insert("max_tokens".into(), Dynamic::from("many"));

@@ -35,3 +35,19 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     rng::register(engine);
     progress::register(engine, state);
 }
+
+/// The floats of a script `Vector`, if `value` is one.
+pub(crate) fn vector_of(value: &rhai::Dynamic) -> Option<Vec<f32>> {
+    let _ = value;
+    None
+}
+
+/// A vector handed to scripts.
+pub(crate) fn vector_value(values: Vec<f32>) -> rhai::Dynamic {
+    rhai::Dynamic::from_array(
+        values
+            .into_iter()
+            .map(|x| rhai::Dynamic::from(x as rhai::FLOAT))
+            .collect(),
+    )
+}

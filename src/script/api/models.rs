@@ -51,6 +51,20 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             chat_batch(&s, m, &conversations, n, &opts)
         },
     );
+    engine.register_fn(
+        "activations",
+        |m: &mut ScriptModel, messages: Array, opts: Map| message_activations(m, &messages, &opts),
+    );
+    engine.register_fn(
+        "activations",
+        |m: &mut ScriptModel, messages: Array, layers: Array| {
+            message_activations(
+                m,
+                &messages,
+                &Map::from_iter([("layers".into(), Dynamic::from_array(layers))]),
+            )
+        },
+    );
     engine.register_type_with_name::<PendingChat>("Pending");
     let s = state.clone();
     engine.register_fn(
@@ -189,21 +203,82 @@ fn chat(
     Ok(answers.into_iter().map(answer_value).collect())
 }
 
-/// An answer as scripts see it: its text, or with the attention read-out asked for,
-/// `#{text, attention}`.
+/// An answer as scripts see it: its text, or with a read-out asked for, a map:
+/// `#{text, attention}` (π) and/or `#{text, activations, activation_tokens}` (the residual
+/// stream: `activations` maps each read layer, as a string key, to a `Vector`).
 fn answer_value(answer: crate::model::Generation) -> Dynamic {
-    match answer.attention {
-        None => Dynamic::from(answer.text),
-        Some(trace) => {
-            let mut map = Map::new();
-            map.insert("text".into(), Dynamic::from(answer.text));
-            map.insert(
-                "attention".into(),
-                Dynamic::from(ScriptAttention(Arc::new(trace))),
-            );
-            Dynamic::from_map(map)
+    if answer.attention.is_none() && answer.activations.is_none() {
+        return Dynamic::from(answer.text);
+    }
+    let mut map = Map::new();
+    map.insert("text".into(), Dynamic::from(answer.text));
+    if let Some(trace) = answer.attention {
+        map.insert(
+            "attention".into(),
+            Dynamic::from(ScriptAttention(Arc::new(trace))),
+        );
+    }
+    if let Some(trace) = answer.activations {
+        map.insert(
+            "activations".into(),
+            Dynamic::from_map(layer_vectors(&trace.layers, trace.vectors)),
+        );
+        map.insert(
+            "activation_tokens".into(),
+            Dynamic::from(trace.tokens as rhai::INT),
+        );
+    }
+    Dynamic::from_map(map)
+}
+
+/// `#{"10": Vector, "20": Vector}`: one vector per layer, keyed by the layer number.
+fn layer_vectors(layers: &[usize], vectors: Vec<Vec<f32>>) -> Map {
+    layers
+        .iter()
+        .zip(vectors)
+        .map(|(l, v)| (l.to_string().into(), super::vector_value(v)))
+        .collect()
+}
+
+/// `m.activations(messages, layers)` / `m.activations(messages, opts)`: the residual stream of
+/// a given conversation, read without generating; one entry per message: `#{"10": Vector, …}`,
+/// or `()` for a message without content tokens. `opts` takes `layers` and `steer`.
+fn message_activations(m: &ScriptModel, messages: &Array, opts: &Map) -> Fallible<Array> {
+    let messages = convert::messages(messages).or_else(fail)?;
+    let mut layers = Vec::new();
+    let mut steer = Vec::new();
+    for (key, value) in opts {
+        match key.as_str() {
+            "layers" => {
+                layers = convert::activations_option(&Dynamic::from_map(Map::from_iter([(
+                    "layers".into(),
+                    value.clone(),
+                )])))
+                .or_else(fail)?
+                .layers
+            }
+            "steer" => steer = convert::steer_option(value).or_else(fail)?,
+            other => {
+                return fail(format!(
+                    "m.activations: unknown option `{other}` (valid: layers, steer)"
+                ));
+            }
         }
     }
+    if layers.is_empty() {
+        return fail("m.activations: give the layers to read, e.g. #{layers: [10, 20]}");
+    }
+    let read =
+        m.0.model
+            .message_activations(&messages, &layers, &steer)
+            .or_else(|e| fail(crate::util::error_chain(&e)))?;
+    Ok(read
+        .into_iter()
+        .map(|per_message| match per_message {
+            Some(vectors) => Dynamic::from_map(layer_vectors(&layers, vectors)),
+            None => Dynamic::UNIT,
+        })
+        .collect())
 }
 
 /// The attention read-out of one answer (`answer.attention`): π per generated token, layer and
