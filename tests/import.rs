@@ -4,8 +4,8 @@
 //! translated checks compared with values worked out from the lambdas and the helpers'
 //! definitions; ids, indexes, word lists, and the errors for what the translator does not know.
 
+use drift_script::paper::import::{ImportError, ImportOptions, ImportReport, import};
 use drift_script::persona::{Library, PersonaError};
-use drift_script::persona_import::{ImportError, ImportOptions, ImportReport, import};
 use std::path::{Path, PathBuf};
 
 const FIXTURE: &str = "tests/fixtures/paper_format/personas.py";

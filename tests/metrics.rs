@@ -1307,14 +1307,15 @@ fn rhai_errors_are_loud() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The paper's scorers (`metrics::paper`): each compared with values of the helper's definition
+// The paper's scorers (`paper::helpers`): each compared with values of the helper's definition
 // in the paper's persona file, worked out for tricky inputs (empty, punctuation only, non-ASCII,
 // one word, and each helper's own corner cases). `None` stands for "the helper raises".
 
 mod paper_helpers {
     use super::close;
     use drift_script::metrics::langdetect::{self, LangDetectError};
-    use drift_script::metrics::paper::*;
+    use drift_script::metrics::python::*;
+    use drift_script::paper::helpers::*;
 
     const INPUTS: [&str; 16] = [
         "",

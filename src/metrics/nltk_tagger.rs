@@ -338,11 +338,11 @@ fn normalize(word: &str) -> String {
     if word.contains('-') && first != Some('-') {
         "!HYPHEN".into()
     } else if !word.is_empty()
-        && word.chars().all(super::paper::py_is_digit)
+        && word.chars().all(super::python::py_is_digit)
         && word.chars().count() == 4
     {
         "!YEAR".into()
-    } else if first.is_some_and(super::paper::py_is_digit) {
+    } else if first.is_some_and(super::python::py_is_digit) {
         "!DIGITS".into()
     } else {
         word.to_lowercase()
@@ -383,7 +383,7 @@ fn features(i: usize, word: &str, context: &[String], prev: &str, prev2: &str) -
 /// (`ABBREV_TYPES`, `COLLOCATIONS`, `SENT_STARTERS`: frozensets of strings or string pairs;
 /// `ORTHO_CONTEXT`: a dict of string to int). Nothing in the file is run.
 pub fn punkt_from_python(source: &str) -> Result<PunktParameters, String> {
-    use crate::persona_import::lexer::{Tok, tokenize};
+    use super::python::lexer::{Tok, tokenize};
     let tokens = tokenize(source).map_err(|e| e.to_string())?;
     let mut params = PunktParameters::default();
     let mut found = HashSet::new();
@@ -509,10 +509,10 @@ impl Literal {
 
 /// Parses the literal starting at token `i`; returns it and the index after it.
 fn literal(
-    tokens: &[crate::persona_import::lexer::Token],
+    tokens: &[super::python::lexer::Token],
     mut i: usize,
 ) -> Result<(Literal, usize), String> {
-    use crate::persona_import::lexer::Tok;
+    use super::python::lexer::Tok;
     let op =
         |i: usize, s: &str| matches!(tokens.get(i).map(|t| &t.tok), Some(Tok::Op(o)) if o == s);
     let line = tokens.get(i).map(|t| t.line).unwrap_or(0);

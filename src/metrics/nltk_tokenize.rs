@@ -194,7 +194,7 @@ fn split_contractions(mut text: String) -> String {
                 ContractionEnd::WordBoundary => {
                     last.is_some_and(is_py_re_word) != after.is_some_and(is_py_re_word)
                 }
-                ContractionEnd::Space => after.is_some_and(super::paper::py_is_space),
+                ContractionEnd::Space => after.is_some_and(super::python::py_is_space),
             };
             if boundary_before && end_holds {
                 out.push_str(&text[copied..whole.start()]);
@@ -226,7 +226,7 @@ pub fn treebank_tokenize(sentence: &str) -> Vec<String> {
         };
     }
     let text = split_contractions(text);
-    super::paper::py_split(&text)
+    super::python::py_split(&text)
         .into_iter()
         .map(String::from)
         .collect()
@@ -500,7 +500,7 @@ fn second_pass(tok: &mut PunktToken, next: &PunktToken, punkt: &PunktParameters)
 fn contains_sentbreak(context: &str, punkt: &PunktParameters) -> bool {
     let mut tokens: Vec<PunktToken> = Vec::new();
     for line in context.split('\n') {
-        if super::paper::py_strip(line).is_empty() {
+        if super::python::py_strip(line).is_empty() {
             continue;
         }
         for m in PUNKT_WORD.find_iter(line).flatten() {
@@ -558,7 +558,7 @@ pub fn sent_tokenize<'a>(text: &'a str, punkt: &PunktParameters) -> Vec<&'a str>
     }
     slices.push((
         last_break,
-        text.trim_end_matches(super::paper::py_is_space).len(),
+        text.trim_end_matches(super::python::py_is_space).len(),
     ));
     // _realign_boundaries
     let mut out = Vec::new();

@@ -49,7 +49,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use super::paper::{py_count, py_split, strip_ascii_punctuation};
+use super::python::{py_count, py_split, strip_ascii_punctuation};
 use super::sentiment::Sentiment;
 
 /// Empirically derived mean sentiment intensity rating increase for booster words.

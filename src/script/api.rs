@@ -21,6 +21,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     register_params(engine, state);
     register_personas(engine, state);
     crate::metrics::register(engine);
+    crate::paper::register(engine);
     register_stats(engine);
     register_plots(engine, state);
     register_rng(engine);
