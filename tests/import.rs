@@ -263,7 +263,7 @@ fn translated_checks_give_the_lambdas_values() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     // The sentiment helper: NLTK's VADER values (printed by NLTK 3.10.4; our port,
-    // `metrics::nltk_vader`, is compared with NLTK on 76 texts in tests/metrics.rs).
+    // `metrics::sentiment`, is compared with NLTK on 76 texts in tests/metrics.rs).
     let score = |id: &str, a: &str| library.score(library.find(id).unwrap(), a).unwrap();
     assert_eq!(
         score("persona-03", "I hate this awful, horrible city."),

@@ -126,11 +126,13 @@ fn fetch_model(args: FetchModelArgs) -> anyhow::Result<()> {
     }
     println!("{}", path.display());
     if args.paper_data {
-        let folder = crate::metrics::langdetect::data_dir().map_err(anyhow::Error::msg)?;
-        crate::metrics::langdetect::LangDetect::load(&folder).map_err(anyhow::Error::msg)?;
+        let folder =
+            crate::metrics::language::langdetect::data_dir().map_err(anyhow::Error::msg)?;
+        crate::metrics::language::langdetect::LangDetect::load(&folder)
+            .map_err(anyhow::Error::msg)?;
         println!("{}", folder.display());
-        crate::metrics::nltk_tagger::load().map_err(anyhow::Error::msg)?;
-        println!("{}", crate::metrics::nltk_tagger::data_dir().display());
+        crate::metrics::pos::load().map_err(anyhow::Error::msg)?;
+        println!("{}", crate::metrics::pos::data_dir().display());
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, Map};
 
-use super::langdetect::LangDetectError;
+use super::language::langdetect::LangDetectError;
 use super::*;
 
 pub(crate) type Fallible<T> = Result<T, Box<EvalAltResult>>;
@@ -114,24 +114,38 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("negativity", |x: &str| negativity(x));
 
     // Languages.
-    engine.register_fn("language", |x: &str| {
-        let d = language(x);
+    engine.register_fn("language", |x: &str| -> Fallible<Map> {
+        let d = scorer(language(x))?;
         let mut m = Map::new();
         m.insert("lang".into(), Dynamic::from(d.lang.to_string()));
         m.insert("prob".into(), Dynamic::from_float(d.prob));
-        m
+        Ok(m)
     });
     engine.register_fn("language_prob", |x: &str, code: &str| -> Fallible<FLOAT> {
-        language_prob(x, code).map_err(|e| e.to_string().into())
+        scorer(language_prob(x, code))
     });
     engine.register_fn("french_english_alternation", |x: &str| {
-        french_english_alternation(x)
+        scorer(french_english_alternation(x))
     });
 
-    // Lexicon.
+    // Lexicon and part of speech.
     engine.register_fn("english_fluency", |x: &str| english_fluency(x));
-    engine.register_fn("plural_noun_fraction", |x: &str| plural_noun_fraction(x));
-    engine.register_fn("past_tense_fraction", |x: &str| past_tense_fraction(x));
+    engine.register_fn("plural_noun_fraction", |x: &str| {
+        scorer(plural_noun_fraction(x))
+    });
+    engine.register_fn("past_tense_fraction", |x: &str| {
+        scorer(past_tense_fraction(x))
+    });
+}
+
+/// A metric's result for Rhai: a bad argument (an unknown language code) is an ordinary error;
+/// missing scorer data is a [`MissingDetectorData`] value, which fails the check whatever its
+/// persona's `on_error`.
+fn scorer<T>(r: Result<T, MetricsError>) -> Fallible<T> {
+    r.map_err(|e| match e {
+        MetricsError::MissingData(message) => missing_data(message),
+        other => other.to_string().into(),
+    })
 }
 
 /// VADER scores as a Rhai map `#{pos, neg, neu, compound}`.

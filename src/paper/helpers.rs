@@ -28,8 +28,8 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
-use crate::metrics::langdetect::{self, LangDetectError};
-use crate::metrics::nltk_tagger;
+use crate::metrics::language::langdetect::{self, LangDetectError};
+use crate::metrics::pos;
 use crate::metrics::python::*;
 
 /// A helper of the paper would have raised a Python exception on this text.
@@ -681,11 +681,11 @@ fn is_superscript_like(c: char) -> bool {
 }
 
 /// `count_plural_nouns`: the share of NLTK's tokens (`word_tokenize`, so punctuation marks and
-/// clitics such as `n't` count) tagged NNS or NNPS by NLTK's tagger ([`nltk_tagger`],
+/// clitics such as `n't` count) tagged NNS or NNPS by NLTK's tagger ([`pos`],
 /// with its stand-in weights); 0 for text without tokens. The error is only for tagger data
 /// that cannot be had.
 pub fn paper_plural_noun_fraction(text: &str) -> Result<f64, String> {
-    let tags = nltk_tagger::pos_tags(text)?;
+    let tags = pos::pos_tags(text)?;
     let plurals = tags.iter().filter(|t| *t == "NNS" || *t == "NNPS").count();
     Ok(share(plurals, tags.len()))
 }
@@ -694,7 +694,7 @@ pub fn paper_plural_noun_fraction(text: &str) -> Result<f64, String> {
 /// VBN, with NLTK's tokenizer and tagger as in [`paper_plural_noun_fraction`]; *1* when there is
 /// no verb, as the helper returns.
 pub fn paper_past_tense_fraction(text: &str) -> Result<f64, String> {
-    let tags = nltk_tagger::pos_tags(text)?;
+    let tags = pos::pos_tags(text)?;
     let verbs: Vec<&str> = tags
         .iter()
         .map(String::as_str)

@@ -5,11 +5,11 @@
 use rhai::{Array, Engine, FLOAT, INT};
 
 use super::helpers::*;
-use crate::metrics::nltk_vader::nltk_polarity_scores;
 use crate::metrics::python::{py_count, py_split, py_strip};
 use crate::metrics::register::{
     Fallible, detector, int, sentiment_map, string_array, strings, tagger,
 };
+use crate::metrics::sentiment;
 
 fn paper<T>(r: Result<T, PaperError>) -> Fallible<T> {
     r.map_err(|e| e.to_string().into())
@@ -147,9 +147,7 @@ pub fn register(engine: &mut Engine) {
             Ok(paper_increasing_sentences(&s))
         },
     );
-    engine.register_fn("paper_sentiment", |x: &str| {
-        sentiment_map(nltk_polarity_scores(x))
-    });
+    engine.register_fn("paper_sentiment", |x: &str| sentiment_map(sentiment(x)));
     engine.register_fn("paper_is_language", |x: &str, code: &str| {
         detector(paper_is_language(x, code))
     });
