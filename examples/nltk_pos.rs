@@ -4,19 +4,19 @@
 //! texts.
 //!
 //!     cargo run --release --example nltk_pos -- TEXTS.json
-use drift_script::metrics::{nltk_tagger, nltk_tokenize};
+use drift_script::metrics::pos::{self, tokenize};
 
 fn main() -> anyhow::Result<()> {
     let Some(path) = std::env::args().nth(1) else {
         anyhow::bail!("usage: nltk_pos TEXTS.json");
     };
     let texts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    let data = nltk_tagger::shared().map_err(anyhow::Error::msg)?;
+    let data = pos::shared().map_err(anyhow::Error::msg)?;
     let out: Vec<serde_json::Value> = texts
         .iter()
         .map(|text| {
-            let sentences = nltk_tokenize::sent_tokenize(text, &data.punkt);
-            let tokens = nltk_tokenize::word_tokenize(text, &data.punkt);
+            let sentences = tokenize::sent_tokenize(text, &data.punkt);
+            let tokens = tokenize::word_tokenize(text, &data.punkt);
             let tags: Vec<String> = data.tagger.tags(&tokens);
             serde_json::json!({"sentences": sentences, "tokens": tokens, "tags": tags})
         })

@@ -5,8 +5,8 @@
 //!
 //!     cargo run --release --example paper_agreement -- hundred_system_prompts.py answers.json \
 //!         OUT_DIR [--frequent-words FILE] [--one-syllable-words FILE]
+use drift_script::paper::import::{ImportOptions, import};
 use drift_script::persona::Library;
-use drift_script::persona_import::{ImportOptions, import};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {

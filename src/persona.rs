@@ -466,15 +466,16 @@ fn check_calls_exist(engine: &Engine, persona: &Persona, path: &Path) -> Result<
 }
 
 /// The engine checks run in: the standard Rhai packages (string methods such as `to_lower` and
-/// `ends_with`), the text metrics, and limits so that a broken check fails instead of hanging.
-fn check_engine(word_lists: HashMap<String, crate::metrics::WordSet>) -> Engine {
+/// `ends_with`), the text metrics and the paper's helpers, and limits so that a broken check fails instead of hanging.
+fn check_engine(word_lists: HashMap<String, crate::paper::WordSet>) -> Engine {
     let mut engine = Engine::new();
     crate::metrics::register(&mut engine);
+    crate::paper::register(&mut engine);
     // Word lists are read once, with the library; a check that names one the library lacks
     // fails when it runs, saying where the list belongs.
     engine.register_fn(
         "word_list",
-        move |name: &str| -> Result<crate::metrics::WordSet, Box<EvalAltResult>> {
+        move |name: &str| -> Result<crate::paper::WordSet, Box<EvalAltResult>> {
             word_lists.get(name).cloned().ok_or_else(|| {
                 let message = format!(
                     "word list `{name}` is missing: put it (one entry a line) at \
@@ -512,7 +513,7 @@ fn check_engine(word_lists: HashMap<String, crate::metrics::WordSet>) -> Engine 
 }
 
 /// The word lists of a library: every `<name>.txt` in `dir` (no folder, no lists).
-fn read_word_lists(dir: &Path) -> Result<HashMap<String, crate::metrics::WordSet>, PersonaError> {
+fn read_word_lists(dir: &Path) -> Result<HashMap<String, crate::paper::WordSet>, PersonaError> {
     let mut lists = HashMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(lists);
@@ -533,7 +534,7 @@ fn read_word_lists(dir: &Path) -> Result<HashMap<String, crate::metrics::WordSet
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            lists.insert(name, crate::metrics::WordSet::from_lines(&text));
+            lists.insert(name, crate::paper::WordSet::from_lines(&text));
         }
     }
     Ok(lists)

@@ -200,7 +200,7 @@ fn the_default_model_is_cached_and_verified() {
 /// of its source archive, checked and unpacked into the cache; a second call reuses it.
 #[test]
 fn langdetect_data_is_fetched_checked_and_reused() {
-    use drift_script::metrics::langdetect::{LangDetect, ensure_data};
+    use drift_script::metrics::language::langdetect::{LangDetect, ensure_data};
     let dir = temp_dir("langdetect");
     let pip = drift_script::fetch::pip_command();
     let folder = ensure_data(&dir, &pip).unwrap();
@@ -222,7 +222,7 @@ fn langdetect_data_is_fetched_checked_and_reused() {
 
 #[test]
 fn langdetect_data_failures_are_named_and_leave_nothing() {
-    use drift_script::metrics::langdetect::ensure_data;
+    use drift_script::metrics::language::langdetect::ensure_data;
     let dir = temp_dir("langdetect-bad");
     let err = ensure_data(&dir, &["/nonexistent/bin/pip3".into()])
         .unwrap_err()
@@ -279,7 +279,7 @@ fn fetch_model_with_paper_data_prints_every_folder() {
 
 #[test]
 fn tagger_data_is_fetched_checked_and_reused() {
-    use drift_script::metrics::nltk_tagger::load_from;
+    use drift_script::metrics::pos::load_from;
     let dir = temp_dir("nltk-data");
     let data = load_from(&dir, &drift_script::fetch::pip_command(), None).unwrap();
     assert_eq!(
@@ -298,7 +298,7 @@ fn tagger_data_is_fetched_checked_and_reused() {
 
 #[test]
 fn tagger_data_failures_are_named_and_leave_nothing() {
-    use drift_script::metrics::nltk_tagger::load_from;
+    use drift_script::metrics::pos::load_from;
     let dir = temp_dir("nltk-bad");
     let err = load_from(&dir, &["/nonexistent/bin/pip3".into()], None)
         .err()
@@ -329,8 +329,8 @@ fn tagger_data_failures_are_named_and_leave_nothing() {
 /// shows which data were read); nothing is fetched.
 #[test]
 fn nltk_data_folder_replaces_the_stand_ins() {
-    use drift_script::metrics::nltk_tagger::load_from;
-    use drift_script::metrics::nltk_tokenize::word_tokenize;
+    use drift_script::metrics::pos::load_from;
+    use drift_script::metrics::pos::tokenize::word_tokenize;
     let root = temp_dir("nltk-own");
     let tagger = root.join("taggers/averaged_perceptron_tagger_eng");
     let punkt = root.join("tokenizers/punkt_tab/english");

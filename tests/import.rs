@@ -4,8 +4,8 @@
 //! translated checks compared with values worked out from the lambdas and the helpers'
 //! definitions; ids, indexes, word lists, and the errors for what the translator does not know.
 
+use drift_script::paper::import::{ImportError, ImportOptions, ImportReport, import};
 use drift_script::persona::{Library, PersonaError};
-use drift_script::persona_import::{ImportError, ImportOptions, ImportReport, import};
 use std::path::{Path, PathBuf};
 
 const FIXTURE: &str = "tests/fixtures/paper_format/personas.py";
@@ -263,7 +263,7 @@ fn translated_checks_give_the_lambdas_values() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     // The sentiment helper: NLTK's VADER values (printed by NLTK 3.10.4; our port,
-    // `metrics::nltk_vader`, is compared with NLTK on 76 texts in tests/metrics.rs).
+    // `metrics::sentiment`, is compared with NLTK on 76 texts in tests/metrics.rs).
     let score = |id: &str, a: &str| library.score(library.find(id).unwrap(), a).unwrap();
     assert_eq!(
         score("persona-03", "I hate this awful, horrible city."),

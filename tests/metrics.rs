@@ -557,18 +557,21 @@ fn sentiment_sanity() {
     assert!(positivity("What a great, lovely day!") > 0.75);
     assert!(negativity("You are a stupid, useless idiot.") > 0.75);
     assert_close!(positivity("I love it") + negativity("I love it"), 1.0);
-    for empty in ["", "   ", "?!...", "#"] {
+    // NLTK scores nothing when no token has two characters; a longer punctuation token is one
+    // neutral token.
+    for (empty, neu) in [("", 0.0), ("   ", 0.0), ("#", 0.0), ("?!...", 1.0)] {
         let s = sentiment(empty);
         assert_eq!(
             (s.pos, s.neg, s.neu, s.compound),
-            (0.0, 0.0, 0.0, 0.0),
+            (0.0, 0.0, neu, 0.0),
             "{empty:?}"
         );
         assert_close!(positivity(empty), 0.5);
         assert_close!(negativity(empty), 0.5);
     }
-    // Emoji carry sentiment through VADER's emoji table.
-    assert!(sentiment("😍😍").compound > 0.3);
+    // NLTK's VADER gives emoji no sentiment (the vaderSentiment package reads them through its
+    // emoji table; NLTK's copy does not).
+    assert_eq!(sentiment("😍😍").compound, 0.0);
     let odd = sentiment("東京 ÉTÉ but least kind of 😀 never so good");
     assert!(odd.compound.is_finite() && odd.pos.is_finite());
 }
@@ -580,25 +583,30 @@ fn sentiment_sanity() {
 fn language_identification() {
     let fr = language(
         "Je pense que l'exploration spatiale est une aventure fascinante pour l'humanité.",
-    );
+    )
+    .unwrap();
     assert_eq!(fr.lang, "fr");
     assert!(fr.prob >= 0.9, "{fr:?}");
-    let en = language("I think space exploration is a fascinating adventure for humanity.");
+    let en =
+        language("I think space exploration is a fascinating adventure for humanity.").unwrap();
     assert_eq!(en.lang, "en");
     assert!(en.prob >= 0.8, "{en:?}");
     let es =
-        language("Creo que la exploración espacial es una aventura fascinante para la humanidad.");
+        language("Creo que la exploración espacial es una aventura fascinante para la humanidad.")
+            .unwrap();
     assert_eq!(es.lang, "es");
     let de =
-        language("Ich denke, dass die Erforschung des Weltraums ein faszinierendes Abenteuer ist.");
+        language("Ich denke, dass die Erforschung des Weltraums ein faszinierendes Abenteuer ist.")
+            .unwrap();
     assert_eq!(de.lang, "de");
     let it =
-        language("Penso che l'esplorazione spaziale sia un'avventura affascinante per l'umanità.");
+        language("Penso che l'esplorazione spaziale sia un'avventura affascinante per l'umanità.")
+            .unwrap();
     assert_eq!(it.lang, "it");
 
     for nothing in ["", "   ", "?!... 123", "😀😀", "東京は大きい"] {
         assert_eq!(
-            language(nothing),
+            language(nothing).unwrap(),
             Detected {
                 lang: "unknown",
                 prob: 0.0
@@ -611,11 +619,16 @@ fn language_identification() {
     assert!(p >= 0.9, "{p}");
     let q = language_prob("Bonjour, comment allez-vous aujourd'hui ?", "EN").unwrap();
     assert!(q < 0.1, "{q}");
-    let sum: f64 = LANGUAGE_CODES
-        .iter()
-        .map(|c| language_prob("Hello there, my friend.", c).unwrap())
-        .sum();
-    assert!((sum - 1.0).abs() < 1e-6, "{sum}");
+    // langdetect reports the languages above 0.1 of its 55: here English alone, so the other
+    // four have 0.
+    for c in LANGUAGE_CODES {
+        let p = language_prob("Hello there, my friend.", c).unwrap();
+        if c == "en" {
+            assert!(p > 0.99999, "{p}");
+        } else {
+            assert_eq!(p, 0.0, "{c}");
+        }
+    }
     assert!(language_prob("text", "xx").is_err());
     assert!(language_prob("text", "french").is_err());
 }
@@ -624,19 +637,22 @@ fn language_identification() {
 fn french_english_alternation_scores() {
     let alternating = "Bonjour ! (Hello!) Comment vas-tu ? (How are you?) \
         J'aime beaucoup visiter les musées de Londres. (I really like visiting the museums of London.)";
-    assert_close!(french_english_alternation(alternating), 1.0);
+    assert_close!(french_english_alternation(alternating).unwrap(), 1.0);
     let inline = "Je visite le British Museum (I visit the British Museum). \
         Ensuite, je me promène le long de la Tamise (Then I walk along the Thames).";
-    assert_close!(french_english_alternation(inline), 1.0);
+    assert_close!(french_english_alternation(inline).unwrap(), 1.0);
     let all_french = "Je visite le musée. Ensuite je mange au restaurant. C'est très agréable.";
-    assert_close!(french_english_alternation(all_french), 0.0);
+    assert_close!(french_english_alternation(all_french).unwrap(), 0.0);
     // One gloss missing: fr en fr fr en → pairs alternate, alternate, no, alternate → 3/4.
     let missing = "Je visite le musée. (I visit the museum.) Ensuite je mange au restaurant. \
         C'est vraiment très agréable. (It is really very pleasant.)";
-    assert_close!(french_english_alternation(missing), 0.75);
-    assert_close!(french_english_alternation("Bonjour tout le monde."), 0.0);
-    assert_close!(french_english_alternation(""), 0.0);
-    assert_close!(french_english_alternation("(...) !!"), 0.0);
+    assert_close!(french_english_alternation(missing).unwrap(), 0.75);
+    assert_close!(
+        french_english_alternation("Bonjour tout le monde.").unwrap(),
+        0.0
+    );
+    assert_close!(french_english_alternation("").unwrap(), 0.0);
+    assert_close!(french_english_alternation("(...) !!").unwrap(), 0.0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,14 +705,15 @@ fn fluency() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part-of-speech heuristic: a hand-labelled evaluation set.
+// Part of speech: a hand-labelled evaluation set.
 //
 // Labels follow the Penn Treebank conventions the paper's NLTK tagger uses: `/N` plural noun
 // (NNS, NNPS), `/P` past tense or past participle (VBD, VBN, auxiliaries included), `/V` any
 // other verb form (VB, VBG, VBP, VBZ). Modals, adjectives (including participles used as
 // adjectives: "excited", "crowded"), pronouns and numbers are unmarked. A contraction takes its
 // verb's label ("didn't/P", "it's/V"; "can't", "I'll" unmarked). The first 76 sentences were
-// used to develop the rules; the last 40 are held out.
+// used to develop the rule-based heuristic this project had before NLTK's tagger; the last 40
+// were held out from it.
 
 const POS_EVAL: &[&str] = &[
     // Tuning set.
@@ -853,60 +870,13 @@ fn parse_annotated(annotated: &str) -> (String, Vec<char>) {
     (raw, labels)
 }
 
-#[derive(Default, Debug)]
-struct Counts {
-    tp: usize,
-    fp: usize,
-    fn_: usize,
-}
-
-impl Counts {
-    fn add(&mut self, gold: bool, predicted: bool) {
-        match (gold, predicted) {
-            (true, true) => self.tp += 1,
-            (false, true) => self.fp += 1,
-            (true, false) => self.fn_ += 1,
-            _ => {}
-        }
-    }
-    fn precision(&self) -> f64 {
-        self.tp as f64 / (self.tp + self.fp).max(1) as f64
-    }
-    fn recall(&self) -> f64 {
-        self.tp as f64 / (self.tp + self.fn_).max(1) as f64
-    }
-}
-
-struct Eval {
-    plural: Counts,
-    past: Counts,
-    verb: Counts,
-    /// Mean absolute error of the per-sentence fractions against the gold fractions.
-    plural_mae: f64,
-    past_mae: f64,
-    errors: Vec<String>,
-}
-
-fn evaluate(sentences: &[&str]) -> Eval {
-    let (mut plural, mut past, mut verb) =
-        (Counts::default(), Counts::default(), Counts::default());
+/// Mean absolute error of [`plural_noun_fraction`] and [`past_tense_fraction`] against the
+/// gold fractions of `sentences` (plural nouns over words; past verbs over verbs, 0 without
+/// verbs), and the sentences off by more than 0.05, printed.
+fn fraction_errors(name: &str, sentences: &[&str]) -> (f64, f64) {
     let (mut plural_err, mut past_err) = (0.0, 0.0);
-    let mut errors = Vec::new();
     for annotated in sentences {
         let (raw, gold) = parse_annotated(annotated);
-        let tags = pos_tags(&raw);
-        assert_eq!(tags.len(), gold.len(), "{raw}");
-        for ((word, tag), &g) in tags.iter().zip(&gold) {
-            let p_plural = *tag == Tag::PluralNoun;
-            let p_past = *tag == Tag::PastVerb;
-            let p_verb = matches!(tag, Tag::Verb | Tag::PastVerb);
-            plural.add(g == 'N', p_plural);
-            past.add(g == 'P', p_past);
-            verb.add(matches!(g, 'P' | 'V'), p_verb);
-            if (g == 'N') != p_plural || (g == 'P') != p_past || matches!(g, 'P' | 'V') != p_verb {
-                errors.push(format!("{word}: gold {g}, got {tag:?} in {raw:?}"));
-            }
-        }
         let n = gold.len() as f64;
         let gold_plural = gold.iter().filter(|&&g| g == 'N').count() as f64 / n;
         let gold_verbs = gold.iter().filter(|&&g| matches!(g, 'P' | 'V')).count();
@@ -915,90 +885,73 @@ fn evaluate(sentences: &[&str]) -> Eval {
         } else {
             gold.iter().filter(|&&g| g == 'P').count() as f64 / gold_verbs as f64
         };
-        plural_err += (plural_noun_fraction(&raw) - gold_plural).abs();
-        past_err += (past_tense_fraction(&raw) - gold_past).abs();
+        let plural = plural_noun_fraction(&raw).unwrap();
+        let past = past_tense_fraction(&raw).unwrap();
+        if (plural - gold_plural).abs() > 0.05 || (past - gold_past).abs() > 0.05 {
+            println!(
+                "  {raw:?}: plural {plural:.3} (gold {gold_plural:.3}), past {past:.3} (gold {gold_past:.3}), tags {:?}",
+                pos_tags(&raw).unwrap()
+            );
+        }
+        plural_err += (plural - gold_plural).abs();
+        past_err += (past - gold_past).abs();
     }
     let n = sentences.len() as f64;
-    Eval {
-        plural,
-        past,
-        verb,
-        plural_mae: plural_err / n,
-        past_mae: past_err / n,
-        errors,
-    }
+    let (plural_mae, past_mae) = (plural_err / n, past_err / n);
+    println!(
+        "{name}: mean |error| plural_noun_fraction {plural_mae:.3}, past_tense_fraction {past_mae:.3}"
+    );
+    (plural_mae, past_mae)
 }
 
-fn report(name: &str, e: &Eval) {
-    println!(
-        "{name}: plural nouns P {:.2} R {:.2} (tp {} fp {} fn {}); past-tense verbs P {:.2} R {:.2} (tp {} fp {} fn {}); \
-         verbs P {:.2} R {:.2}; mean |error| plural_noun_fraction {:.3}, past_tense_fraction {:.3}",
-        e.plural.precision(),
-        e.plural.recall(),
-        e.plural.tp,
-        e.plural.fp,
-        e.plural.fn_,
-        e.past.precision(),
-        e.past.recall(),
-        e.past.tp,
-        e.past.fp,
-        e.past.fn_,
-        e.verb.precision(),
-        e.verb.recall(),
-        e.plural_mae,
-        e.past_mae,
-    );
-    for err in &e.errors {
-        println!("  {err}");
-    }
-}
+/// NLTK's tagger on the hand-labelled set, at the level the personas use it (the fractions; its
+/// tokens are not the words the labels are on, so there is no token-level count). Word counts
+/// differ slightly (NLTK splits `don't` into `do n't`), so a perfect tagger is not at 0.
+/// Measured when NLTK's tagger replaced the heuristic: 0.013 and 0.004 (plural), 0.031 and
+/// 0.025 (past) on the two parts.
+const PLURAL_BOUND: f64 = 0.02;
+const PAST_BOUND: f64 = 0.035;
 
 #[test]
-fn pos_heuristic_evaluation() {
+fn pos_tagger_evaluation() {
     assert!(POS_EVAL.len() >= 60);
-    let development = evaluate(&POS_EVAL[..POS_DEVELOPMENT]);
-    let held_out = evaluate(&POS_EVAL[POS_DEVELOPMENT..]);
-    report("development set", &development);
-    report("held-out set", &held_out);
-    for e in [&development, &held_out] {
+    let development = fraction_errors("first 76 sentences", &POS_EVAL[..POS_DEVELOPMENT]);
+    let held_out = fraction_errors("last 40 sentences", &POS_EVAL[POS_DEVELOPMENT..]);
+    for (plural_mae, past_mae) in [development, held_out] {
         assert!(
-            e.plural.precision() >= 0.9 && e.plural.recall() >= 0.9,
-            "plural nouns"
+            plural_mae < PLURAL_BOUND && past_mae < PAST_BOUND,
+            "{plural_mae} {past_mae}"
         );
-        assert!(
-            e.past.precision() >= 0.9 && e.past.recall() >= 0.85,
-            "past tense"
-        );
-        assert!(
-            e.verb.precision() >= 0.85 && e.verb.recall() >= 0.85,
-            "verbs"
-        );
-        assert!(e.plural_mae < 0.03 && e.past_mae < 0.08);
     }
 }
 
 #[test]
 fn pos_fractions_on_examples() {
     // 2 plural nouns of 5 words.
-    assert_close!(plural_noun_fraction("The cats chased two mice."), 2.0 / 5.0);
+    assert_close!(
+        plural_noun_fraction("The cats chased two mice.").unwrap(),
+        2.0 / 5.0
+    );
     // Verbs: visited, walked, was → all past.
     assert_close!(
-        past_tense_fraction("I visited the museum, walked home and was happy."),
+        past_tense_fraction("I visited the museum, walked home and was happy.").unwrap(),
         1.0
     );
     // Verbs: visit, walk, is → none past.
     assert_close!(
-        past_tense_fraction("I visit the museum, walk home and it is fun."),
+        past_tense_fraction("I visit the museum, walk home and it is fun.").unwrap(),
         0.0
     );
     // Verbs: have, visited → 1/2 (VBP + VBN).
-    assert_close!(past_tense_fraction("I have visited London."), 0.5);
+    assert_close!(past_tense_fraction("I have visited London.").unwrap(), 0.5);
     for nothing in ["", "?!", "東京", "😀"] {
-        assert_close!(plural_noun_fraction(nothing), 0.0);
-        assert_close!(past_tense_fraction(nothing), 0.0);
+        assert_close!(plural_noun_fraction(nothing).unwrap(), 0.0);
+        assert_close!(past_tense_fraction(nothing).unwrap(), 0.0);
     }
-    assert_close!(plural_noun_fraction("dogs"), 1.0);
-    assert_close!(past_tense_fraction("Went."), 1.0);
+    assert_close!(plural_noun_fraction("dogs").unwrap(), 1.0);
+    assert_close!(past_tense_fraction("I went.").unwrap(), 1.0);
+    // NLTK's tagger takes a lone capitalized word for a proper noun (NNP): no verb.
+    assert_close!(past_tense_fraction("Went.").unwrap(), 0.0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1090,12 +1043,12 @@ fn edge_inputs_never_panic_or_give_nan() {
             question_fraction(x),
             positivity(x),
             negativity(x),
-            language(x).prob,
+            language(x).unwrap().prob,
             language_prob(x, "fr").unwrap(),
-            french_english_alternation(x),
+            french_english_alternation(x).unwrap(),
             english_fluency(x),
-            plural_noun_fraction(x),
-            past_tense_fraction(x),
+            plural_noun_fraction(x).unwrap(),
+            past_tense_fraction(x).unwrap(),
         ];
         for (i, v) in fractions.iter().enumerate() {
             assert!(
@@ -1307,14 +1260,15 @@ fn rhai_errors_are_loud() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The paper's scorers (`metrics::paper`): each compared with values of the helper's definition
+// The paper's scorers (`paper::helpers`): each compared with values of the helper's definition
 // in the paper's persona file, worked out for tricky inputs (empty, punctuation only, non-ASCII,
 // one word, and each helper's own corner cases). `None` stands for "the helper raises".
 
 mod paper_helpers {
     use super::close;
-    use drift_script::metrics::langdetect::{self, LangDetectError};
-    use drift_script::metrics::paper::*;
+    use drift_script::metrics::language::langdetect::{self, LangDetectError};
+    use drift_script::metrics::python::*;
+    use drift_script::paper::helpers::*;
 
     const INPUTS: [&str; 16] = [
         "",
@@ -1891,8 +1845,8 @@ mod paper_helpers {
     /// newlines and paragraphs, all-caps and non-ASCII text.
     #[test]
     fn nltk_pos_tag_matches_nltk() {
-        use drift_script::metrics::nltk_tagger;
-        use drift_script::metrics::nltk_tokenize::{sent_tokenize, word_tokenize};
+        use drift_script::metrics::pos as nltk_tagger;
+        use drift_script::metrics::pos::tokenize::{sent_tokenize, word_tokenize};
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/nltk_pos_reference.jsonl"
@@ -1974,7 +1928,7 @@ mod paper_helpers {
     /// decimals, so they must be equal exactly.
     #[test]
     fn nltk_vader_matches_nltk() {
-        use drift_script::metrics::nltk_vader::nltk_polarity_scores;
+        use drift_script::metrics::sentiment as nltk_polarity_scores;
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/nltk_vader_reference.jsonl"

@@ -139,11 +139,13 @@ fn fetch_model(args: FetchModelArgs) -> anyhow::Result<()> {
     }
     outln!("{}", path.display())?;
     if args.paper_data {
-        let folder = crate::metrics::langdetect::data_dir().map_err(anyhow::Error::msg)?;
-        crate::metrics::langdetect::LangDetect::load(&folder).map_err(anyhow::Error::msg)?;
+        let folder =
+            crate::metrics::language::langdetect::data_dir().map_err(anyhow::Error::msg)?;
+        crate::metrics::language::langdetect::LangDetect::load(&folder)
+            .map_err(anyhow::Error::msg)?;
         outln!("{}", folder.display())?;
-        crate::metrics::nltk_tagger::load().map_err(anyhow::Error::msg)?;
-        outln!("{}", crate::metrics::nltk_tagger::data_dir().display())?;
+        crate::metrics::pos::load().map_err(anyhow::Error::msg)?;
+        outln!("{}", crate::metrics::pos::data_dir().display())?;
     }
     Ok(())
 }

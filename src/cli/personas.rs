@@ -1,8 +1,8 @@
 //! `drift-script personas [--family F] [--json] [--dir DIR]`: lists the persona library;
 //! `drift-script personas import FILE.py [-o DIR] …`: imports the paper's persona file.
 
+use crate::paper::import::{ImportOptions, import};
 use crate::persona::{Library, Persona};
-use crate::persona_import::{ImportOptions, import};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]

@@ -1,7 +1,7 @@
 //! The shipped English lexicon (`data/lexicon.zip`, built by `data/build_lexicon.py` from SCOWL
 //! and WordNet 3.0; see `data/README.md`) and the fluency metric built on it.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::LazyLock;
 
@@ -9,58 +9,9 @@ use super::text::{ratio, word_key, words};
 
 static LEXICON_ZIP: &[u8] = include_bytes!("data/lexicon.zip");
 
-/// What the lexicon knows about one word form.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Entry {
-    /// WordNet noun lemma: `floor(log2(1 + SemCor count))`, capped at 9.
-    pub noun: Option<u8>,
-    /// WordNet verb lemma, same scale.
-    pub verb: Option<u8>,
-    /// WordNet adjective lemma, same scale.
-    pub adj: Option<u8>,
-    /// Irregular plural noun (WordNet noun.exc).
-    pub irregular_plural: bool,
-    /// Irregular past tense or past participle (WordNet verb.exc).
-    pub irregular_past: bool,
-    /// SCOWL lists the word only capitalized (names, nationalities).
-    pub capitalized: bool,
-}
-
-fn parse_flags(flags: &str) -> Entry {
-    let mut e = Entry::default();
-    let bytes = flags.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let digit = || {
-            bytes
-                .get(i + 1)
-                .filter(|b| b.is_ascii_digit())
-                .map(|b| b - b'0')
-        };
-        match bytes[i] {
-            b'n' => {
-                e.noun = digit();
-                i += 1;
-            }
-            b'v' => {
-                e.verb = digit();
-                i += 1;
-            }
-            b'a' => {
-                e.adj = digit();
-                i += 1;
-            }
-            b'P' => e.irregular_plural = true,
-            b'D' => e.irregular_past = true,
-            b'C' => e.capitalized = true,
-            _ => {}
-        }
-        i += 1;
-    }
-    e
-}
-
-static LEXICON: LazyLock<HashMap<String, Entry>> = LazyLock::new(|| {
+/// The word forms. Lines may carry a tab and WordNet part-of-speech flags, which the rule-based
+/// tagger this project used to have read; nothing reads them now (see `data/README.md`).
+static LEXICON: LazyLock<HashSet<String>> = LazyLock::new(|| {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(LEXICON_ZIP))
         .expect("embedded lexicon.zip is a zip");
     let mut text = String::new();
@@ -71,17 +22,9 @@ static LEXICON: LazyLock<HashMap<String, Entry>> = LazyLock::new(|| {
         .expect("lexicon.txt is UTF-8");
     text.lines()
         .filter(|l| !l.is_empty())
-        .map(|line| match line.split_once('\t') {
-            Some((w, flags)) => (w.to_string(), parse_flags(flags)),
-            None => (line.to_string(), Entry::default()),
-        })
+        .map(|line| line.split_once('\t').map_or(line, |(w, _)| w).to_string())
         .collect()
 });
-
-/// The lexicon entry of a word key (lowercase, `'` apostrophes).
-pub(crate) fn entry(key: &str) -> Option<Entry> {
-    LEXICON.get(key).copied()
-}
 
 /// The number of word forms in the shipped lexicon.
 pub fn lexicon_size() -> usize {
@@ -100,14 +43,14 @@ pub fn is_english_word(word: &str) -> bool {
     let key = word_key(word);
     let key = key.trim_matches('\'');
     let key = key.strip_suffix("'s").unwrap_or(key);
-    if LEXICON.contains_key(key) {
+    if LEXICON.contains(key) {
         return true;
     }
     let parts: Vec<&str> = key.split(['-', '\u{2010}', '\u{2011}']).collect();
     parts.len() > 1
         && parts
             .iter()
-            .all(|p| p.chars().count() >= 2 && LEXICON.contains_key(*p))
+            .all(|p| p.chars().count() >= 2 && LEXICON.contains(*p))
 }
 
 /// Share of the words (those containing a digit left out) that are English words by
@@ -122,27 +65,4 @@ pub fn english_fluency(text: &str) -> f64 {
         .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
         .collect();
     ratio(ws.iter().filter(|w| is_english_word(w)).count(), ws.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_parse() {
-        let e = parse_flags("n5v3a2PDC");
-        assert_eq!((e.noun, e.verb, e.adj), (Some(5), Some(3), Some(2)));
-        assert!(e.irregular_plural && e.irregular_past && e.capitalized);
-        assert_eq!(parse_flags(""), Entry::default());
-    }
-
-    #[test]
-    fn shipped_lexicon_has_pos_information() {
-        let walk = entry("walk").expect("walk is listed");
-        assert!(walk.noun.is_some() && walk.verb.is_some());
-        assert!(entry("went").is_some_and(|e| e.irregular_past));
-        assert!(entry("children").is_some_and(|e| e.irregular_plural));
-        assert!(entry("american").is_some_and(|e| e.capitalized));
-        assert!(entry("xqzt").is_none());
-    }
 }

@@ -3,11 +3,25 @@
 //! A persona's check is a small Rhai expression over an answer `x` that returns a number in
 //! [0, 1] (DESIGN §2), e.g. `upper_fraction(x)`, `starts_with(x, "a")`,
 //! `language_prob(x, "fr")`. This module holds the functions those expressions call: pure
-//! functions of text, with no I/O at call time (the lingua detector and the shipped lexicon are
-//! built once, on first use, in `LazyLock`s). The exceptions are [`langdetect`], the paper's
-//! language detector, and [`nltk_tagger`], NLTK's tokenizer and part-of-speech tagger, whose
-//! data are fetched with pip and read on first use.
-//! [`register`] makes them callable from Rhai.
+//! functions of text, with no I/O at call time (the shipped lexicon is built once, on first use,
+//! in a `LazyLock`). The exceptions are the language detector ([`language`], langdetect) and
+//! the part-of-speech tagger ([`pos`], NLTK's), whose data are fetched with pip and read on
+//! first use; a check that needs them when they cannot be had fails (a [`MissingDetectorData`]
+//! error, whatever its persona's `on_error`). [`register`] makes them callable from Rhai.
+//!
+//! # One scorer per job
+//!
+//! | job | scorer | Rhai names |
+//! | --- | --- | --- |
+//! | sentiment | NLTK's VADER ([`sentiment()`]), no data to fetch | `sentiment`, `positivity`, `negativity` |
+//! | language | langdetect 1.0.9, seed 0 ([`language`](mod@language)) | `language`, `language_prob`, `french_english_alternation` |
+//! | part of speech | NLTK's `word_tokenize` and `pos_tag` ([`pos`]) | `plural_noun_fraction`, `past_tense_fraction` |
+//!
+//! They are the tools the paper scored with, so the project's personas and the paper's imported
+//! ones (`crate::paper`) read the same numbers, checked against the tools' own output in
+//! `tests/metrics.rs`, and each gives the same bits in every process. A new check calls these;
+//! no second implementation of a job belongs here. [`python`] holds the Python string
+//! semantics and lexer the ports need.
 //!
 //! # Shared definitions
 //!
@@ -37,8 +51,9 @@
 //! | `numbers(x)` | array of floats |
 //! | `list_items(x)`, `json_keys(x)` | array of strings (empty when not that format) |
 //! | `sentiment(x)` | map `#{pos, neg, neu, compound}` |
-//! | `paper_sentiment(x)` | the same map from NLTK's VADER ([`nltk_vader`]), as the paper scores; the other `paper_*` functions are in [`paper`] |
 //! | `language(x)` | map `#{lang, prob}` |
+//!
+//! The paper's helpers (`paper_*`, `py_*`, `WordSet`) are registered by `crate::paper`.
 //! | `clamp01(v)` | float |
 //! | `fold_newlines(x)` | string |
 //!
@@ -47,17 +62,12 @@
 //! its packages).
 
 mod format;
-pub mod langdetect;
-mod language;
+pub mod language;
 mod lexicon;
-pub mod nltk_tagger;
-pub mod nltk_tokenize;
-pub mod nltk_vader;
 mod numbers;
-pub mod paper;
-mod pickle;
-mod pos;
-mod register;
+pub mod pos;
+pub mod python;
+pub(crate) mod register;
 mod sentences;
 mod sentiment;
 mod text;
@@ -66,8 +76,7 @@ pub use format::{dash_format_fraction, is_json_object, is_list_format, json_keys
 pub use language::{Detected, LANGUAGE_CODES, french_english_alternation, language, language_prob};
 pub use lexicon::{english_fluency, is_english_word, lexicon_size};
 pub use numbers::{contains_number, numbers};
-pub use paper::WordSet;
-pub use pos::{Tag, past_tense_fraction, plural_noun_fraction, pos_tags};
+pub use pos::{past_tense_fraction, plural_noun_fraction, pos_tags};
 pub use register::register;
 pub use sentences::{sentence_spans, sentences};
 pub use sentiment::{Sentiment, negativity, positivity, sentiment};
@@ -90,11 +99,15 @@ pub fn sentence_count(text: &str) -> usize {
 #[derive(Debug, Clone)]
 pub struct MissingDetectorData(pub String);
 
-/// Errors from bad arguments (never from the text).
+/// Errors from bad arguments or missing scorer data (never from the text).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MetricsError {
     #[error("unknown language code {0:?}: expected one of en, fr, es, de, it")]
     UnknownLanguage(String),
     #[error("{function}: list items must be strings, got {got}")]
     NotAString { function: &'static str, got: String },
+    /// The data a scorer reads on first use (langdetect's profiles, the tagger's weights and
+    /// Punkt parameters) cannot be had: the message says why and what to do.
+    #[error("{0}")]
+    MissingData(String),
 }

@@ -30,6 +30,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     params::register(engine, state);
     personas::register(engine, state);
     crate::metrics::register(engine);
+    crate::paper::register(engine);
     stats::register(engine);
     plots::register(engine, state);
     rng::register(engine);

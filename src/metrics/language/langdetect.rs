@@ -1,6 +1,6 @@
-//! The paper's language detector, reproduced: langdetect 1.0.9 (the Python port of Cybozu's
-//! language-detection), which the paper's helpers `get_french_percentage` and
-//! `is_probably_language` call as `detect_langs(text)`.
+//! langdetect 1.0.9 (the Python port of Cybozu's language-detection), reproduced: the paper's
+//! language detector, which its helpers `get_french_percentage` and `is_probably_language` call
+//! as `detect_langs(text)`, and the project's (see [`super`]).
 //!
 //! The algorithm is small and is written here from its definition: the text is cleaned (URLs and
 //! e-mail addresses removed, Vietnamese letters with combining marks composed, runs of spaces
@@ -106,6 +106,22 @@ pub fn detect_langs(text: &str) -> Result<Vec<DetectedLanguage>, LangDetectError
     shared()?.detect_langs(text, SEED)
 }
 
+/// [`LangDetect::probabilities`] with seed [`SEED`]: every language with its probability, in
+/// the profiles' order, none left out.
+pub fn probabilities(text: &str) -> Result<Vec<DetectedLanguage>, LangDetectError> {
+    let detector = shared()?;
+    let probs = detector.probabilities(text, SEED)?;
+    Ok(detector
+        .languages()
+        .iter()
+        .zip(probs)
+        .map(|(lang, prob)| DetectedLanguage {
+            lang: lang.clone(),
+            prob,
+        })
+        .collect())
+}
+
 /// The langdetect package folder (holding `profiles/` and `utils/messages.properties`):
 /// `$DRIFT_SCRIPT_LANGDETECT`, else the cache, fetched with pip when absent.
 pub fn data_dir() -> Result<PathBuf, String> {
@@ -115,7 +131,7 @@ pub fn data_dir() -> Result<PathBuf, String> {
     let home = crate::fetch::home_dir();
     ensure_data(&home, &crate::fetch::pip_command()).map_err(|e| {
         format!(
-            "the paper's language helpers need langdetect's profiles: {}",
+            "the language detector needs langdetect's profiles: {}",
             crate::util::error_chain(&e)
         )
     })
@@ -134,7 +150,7 @@ pub fn ensure_data(home: &Path, pip: &[String]) -> crate::fetch::Result<PathBuf>
     }
     std::fs::create_dir_all(home).map_err(|e| FetchError::io(home, e))?;
     let staging = StagingDir::new(home)?;
-    eprintln!("drift-script: downloading {PACKAGE} with pip (the paper's language detector data)");
+    eprintln!("drift-script: downloading {PACKAGE} with pip (the language detector's data)");
     let archive = pip_download(
         pip,
         PACKAGE,
@@ -291,13 +307,10 @@ impl LangDetect {
         &self.languages
     }
 
-    /// langdetect's `detect_langs(text)` with `DetectorFactory.seed = seed`: languages above
-    /// 0.1, most probable first.
-    pub fn detect_langs(
-        &self,
-        text: &str,
-        seed: u32,
-    ) -> Result<Vec<DetectedLanguage>, LangDetectError> {
+    /// The probability of every language, in the order of [`LangDetect::languages`]: the
+    /// detector's `langprob` after `_detect_block` with `DetectorFactory.seed = seed`, before
+    /// `get_probabilities` keeps those above 0.1.
+    pub fn probabilities(&self, text: &str, seed: u32) -> Result<Vec<f64>, LangDetectError> {
         let text = self.cleaned(text);
         let grams = self.extract_grams(&text);
         if grams.is_empty() {
@@ -330,6 +343,17 @@ impl LangDetect {
                 *total += p / N_TRIAL as f64;
             }
         }
+        Ok(lang_prob)
+    }
+
+    /// langdetect's `detect_langs(text)` with `DetectorFactory.seed = seed`: languages above
+    /// 0.1, most probable first.
+    pub fn detect_langs(
+        &self,
+        text: &str,
+        seed: u32,
+    ) -> Result<Vec<DetectedLanguage>, LangDetectError> {
+        let lang_prob = self.probabilities(text, seed)?;
         let mut result: Vec<DetectedLanguage> = self
             .languages
             .iter()

@@ -13,17 +13,8 @@
 //!
 //! # Python's text primitives
 //!
-//! The helpers are built from a handful of Python string operations, reproduced here:
-//! - `text.split()`: pieces between runs of whitespace (Python's `isspace`: Unicode
-//!   White_Space plus the separators U+001C–U+001F) — [`py_split`];
-//! - `text.translate(str.maketrans('', '', string.punctuation))`: the 32 ASCII punctuation
-//!   characters removed — [`strip_ascii_punctuation`];
-//! - `re.findall(r'\b\w+\b', text.lower())`: maximal runs of letters, digits and `_` —
-//!   [`py_word_runs`];
-//! - `isalpha`, `isupper`, `islower`, `isdigit` per character (Unicode Alphabetic, Uppercase,
-//!   Lowercase and decimal digits; Python's categories differ only for letter-like numerals such
-//!   as Ⅻ and the combining vowel signs of Indic scripts);
-//! - lengths and slices count characters (code points), as Python does.
+//! The helpers are built from a handful of Python string operations, reproduced in
+//! [`crate::metrics::python`] (the NLTK and langdetect ports there need them too).
 //!
 //! # When the helper raises
 //!
@@ -37,7 +28,9 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
-use super::langdetect::LangDetectError;
+use crate::metrics::language::langdetect::{self, LangDetectError};
+use crate::metrics::pos;
+use crate::metrics::python::*;
 
 /// A helper of the paper would have raised a Python exception on this text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,66 +67,6 @@ impl WordSet {
     pub fn contains(&self, word: &str) -> bool {
         self.0.contains(word)
     }
-}
-
-/// Python's `str.isspace` for one character.
-pub fn py_is_space(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '\u{1C}'..='\u{1F}')
-}
-
-/// Python's `str.split()` with no argument: the pieces between runs of whitespace.
-pub fn py_split(text: &str) -> Vec<&str> {
-    text.split(py_is_space).filter(|s| !s.is_empty()).collect()
-}
-
-/// Python's `str.strip()` with no argument.
-pub fn py_strip(text: &str) -> &str {
-    text.trim_matches(py_is_space)
-}
-
-/// Python's `str.count(sub)`: non-overlapping occurrences, case-sensitive; an empty `sub`
-/// counts the positions between characters (length + 1).
-pub fn py_count(text: &str, sub: &str) -> usize {
-    if sub.is_empty() {
-        text.chars().count() + 1
-    } else {
-        text.matches(sub).count()
-    }
-}
-
-/// Letter-like numerals and vulgar fractions: numeric to Rust, not digits to Python.
-fn is_numeric_not_digit(c: char) -> bool {
-    matches!(c as u32,
-        0x00BC..=0x00BE | 0x2150..=0x218B | 0x3007 | 0x3021..=0x3029 | 0x3038..=0x303A
-        | 0x16EE..=0x16F0 | 0x10140..=0x10174)
-}
-
-/// Python's `str.isalpha` for one character (see the module notes).
-pub fn py_is_alpha(c: char) -> bool {
-    c.is_alphabetic() && !is_numeric_not_digit(c) && !super::text::is_combining_mark(c)
-}
-
-/// Python's `str.isdigit` for one character (see the module notes).
-pub fn py_is_digit(c: char) -> bool {
-    c.is_numeric() && !is_numeric_not_digit(c)
-}
-
-/// Python's regular-expression `\w` (Unicode): letters, digits and numerals, and `_`.
-pub fn py_is_word_char(c: char) -> bool {
-    c == '_' || c.is_alphanumeric()
-}
-
-/// `re.findall(r'\b\w+\b', text)`: the maximal runs of [`py_is_word_char`] characters.
-pub fn py_word_runs(text: &str) -> Vec<&str> {
-    text.split(|c: char| !py_is_word_char(c))
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// `text.translate(str.maketrans('', '', string.punctuation))`: the 32 ASCII punctuation
-/// characters `!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~` removed.
-pub fn strip_ascii_punctuation(text: &str) -> String {
-    text.chars().filter(|c| !c.is_ascii_punctuation()).collect()
 }
 
 fn char_len(s: &str) -> usize {
@@ -503,11 +436,11 @@ pub fn paper_increasing_sentences<S: AsRef<str>>(sentences: &[S]) -> f64 {
 }
 
 /// `is_probably_language`: whether langdetect's most likely language for `text` is `code`
-/// ([`super::langdetect`], seed 0). False when langdetect finds nothing to go on (no letters:
+/// ([`langdetect`], seed 0). False when langdetect finds nothing to go on (no letters:
 /// it raises, and the helper catches every exception and returns 0) or no language above 0.1.
 /// The error is only for detector data that cannot be had.
 pub fn paper_is_language(text: &str, code: &str) -> Result<bool, LangDetectError> {
-    match super::langdetect::detect_langs(text) {
+    match langdetect::detect_langs(text) {
         Ok(languages) => Ok(languages.first().is_some_and(|l| l.lang == code)),
         Err(LangDetectError::NoFeatures) => Ok(false),
         Err(e) => Err(e),
@@ -518,7 +451,7 @@ pub fn paper_is_language(text: &str, code: &str) -> Result<bool, LangDetectError
 /// French is not among the languages it reports (those above 0.1). Text without letters raises
 /// in the helper (uncaught), so it is [`LangDetectError::NoFeatures`] here.
 pub fn paper_french_probability(text: &str) -> Result<f64, LangDetectError> {
-    let languages = super::langdetect::detect_langs(text)?;
+    let languages = langdetect::detect_langs(text)?;
     Ok(languages
         .iter()
         .find(|l| l.lang == "fr")
@@ -748,11 +681,11 @@ fn is_superscript_like(c: char) -> bool {
 }
 
 /// `count_plural_nouns`: the share of NLTK's tokens (`word_tokenize`, so punctuation marks and
-/// clitics such as `n't` count) tagged NNS or NNPS by NLTK's tagger ([`super::nltk_tagger`],
+/// clitics such as `n't` count) tagged NNS or NNPS by NLTK's tagger ([`pos`],
 /// with its stand-in weights); 0 for text without tokens. The error is only for tagger data
 /// that cannot be had.
 pub fn paper_plural_noun_fraction(text: &str) -> Result<f64, String> {
-    let tags = super::nltk_tagger::pos_tags(text)?;
+    let tags = pos::pos_tags(text)?;
     let plurals = tags.iter().filter(|t| *t == "NNS" || *t == "NNPS").count();
     Ok(share(plurals, tags.len()))
 }
@@ -761,7 +694,7 @@ pub fn paper_plural_noun_fraction(text: &str) -> Result<f64, String> {
 /// VBN, with NLTK's tokenizer and tagger as in [`paper_plural_noun_fraction`]; *1* when there is
 /// no verb, as the helper returns.
 pub fn paper_past_tense_fraction(text: &str) -> Result<f64, String> {
-    let tags = super::nltk_tagger::pos_tags(text)?;
+    let tags = pos::pos_tags(text)?;
     let verbs: Vec<&str> = tags
         .iter()
         .map(String::as_str)
@@ -775,21 +708,4 @@ pub fn paper_past_tense_fraction(text: &str) -> Result<f64, String> {
         .filter(|t| matches!(**t, "VBD" | "VBN"))
         .count();
     Ok(share(past, verbs.len()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_primitives() {
-        assert_eq!(py_split("  a\u{1F}b \n c "), vec!["a", "b", "c"]);
-        assert_eq!(
-            py_word_runs("don't stop_me-now"),
-            vec!["don", "t", "stop_me", "now"]
-        );
-        assert_eq!(strip_ascii_punctuation("¡Hé, l'été!"), "¡Hé lété");
-        assert_eq!(py_count("aaaa", "aa"), 2);
-        assert_eq!(py_count("ab", ""), 3);
-    }
 }

