@@ -74,6 +74,58 @@ fn mean_of(v: &[f64]) -> Option<f64> {
     Some(v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// The `q`-quantile (0 ≤ q ≤ 1) of the finite values, interpolating linearly between order
+/// statistics (numpy's default); `None` when there are none.
+///
+/// ```
+/// assert_eq!(drift_script::stats::percentile(&[4.0, 1.0, 3.0, 2.0], 0.25), Some(1.75));
+/// assert_eq!(drift_script::stats::percentile(&[5.0], 0.9), Some(5.0));
+/// ```
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    let mut v = finite(values);
+    if v.is_empty() || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = q * (v.len() - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (at - lo as f64))
+}
+
+/// Pearson's correlation of the pairs whose values are both finite; `None` for fewer than two
+/// pairs or a constant side.
+///
+/// ```
+/// let r = drift_script::stats::correlation(&[1.0, 2.0, 3.0], &[2.0, 4.0, 7.0]).unwrap();
+/// assert!((r - 0.9934).abs() < 1e-4);
+/// ```
+pub fn correlation(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let pairs: Vec<(f64, f64)> = xs
+        .iter()
+        .zip(ys)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(&x, &y)| (x, y))
+        .collect();
+    if pairs.len() < 2 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (mx, my) = (
+        pairs.iter().map(|p| p.0).sum::<f64>() / n,
+        pairs.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in &pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return None;
+    }
+    Some(sxy / (sxx * syy).sqrt())
+}
+
 /// Sample standard deviation (divisor n − 1) of the finite values; `None` for fewer than two.
 ///
 /// ```

@@ -124,6 +124,53 @@ fn the_read_out_changes_no_text_and_equals_a_teacher_forced_read() {
     assert!(m.message_activations(&with_empty, &[0], &[]).unwrap()[2].is_none());
 }
 
+/// Residual read-outs and all-position edits are per-row functions, so their answers draft
+/// (ARCHITECTURE.md): drafting must change neither the text nor the vectors.
+#[test]
+fn drafting_changes_neither_text_nor_activations() {
+    let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let load = |draft_tokens| {
+        LocalModel::load_gguf(
+            &path,
+            &LocalOptions {
+                draft_tokens,
+                ..LocalOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let (plain, drafting) = (load(0), load(4));
+    let v = direction(576, 9);
+    let intervention = Intervention {
+        steer: vec![edit(
+            8,
+            ResidualOp::Add {
+                vector: v,
+                coefficient: -1.5,
+            },
+        )],
+        ..read(&[8, 20], Reduce::Mean)
+    };
+    // A conversation that repeats itself, so that prompt lookup finds drafts.
+    let messages = vec![
+        Message::system("You repeat what you are told, word for word, three times."),
+        Message::user("The quick brown fox jumps over the lazy dog, and the lazy dog sleeps."),
+    ];
+    let o = SamplingOptions {
+        temperature: 0.0,
+        ..opts(intervention, 120)
+    };
+    let a = plain.chat(&messages, 1, &o).unwrap().remove(0);
+    let b = drafting.chat(&messages, 1, &o).unwrap().remove(0);
+    assert_eq!(a.text, b.text);
+    assert_eq!(
+        a.activations.unwrap().vectors,
+        b.activations.unwrap().vectors
+    );
+    let stats = drafting.draft_stats();
+    assert!(stats.drafted > 0, "the steered answer drafted: {stats:?}");
+}
+
 fn edit(layer: usize, op: ResidualOp) -> ResidualEdit {
     ResidualEdit {
         layer,

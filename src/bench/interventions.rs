@@ -1,14 +1,18 @@
-//! `drift-script bench interventions`: what the attention read-out, split-softmax and guidance
-//! cost on top of plain generation, on one self-chat-sized conversation.
+//! `drift-script bench interventions`: what the attention read-out, split-softmax, guidance, the
+//! residual-stream read-out, steering and capping cost on top of plain generation, on one
+//! self-chat-sized conversation.
 //!
 //! Each setting answers the same conversation with the same seed and exactly `decode_tokens`
 //! tokens (end-of-turn tokens do not stop it), twice: from an empty prefix cache (prompt and
 //! decoding) and with the prompt cached (decoding alone, as in a self-chat where every turn
 //! extends the previous prompt). Lines print both times and `slowdown=` (setting / plain; the
-//! issue's bar is ≤ 1.3 for the read-out and split-softmax).
+//! bars: ≤ 1.3 for the attention read-out and split-softmax, ≤ 1.1 for the activations read-out,
+//! ≤ 1.2 for steering and capping).
 
 use super::BenchArgs;
-use crate::model::options::{Intervention, Readout};
+use crate::model::options::{
+    ActivationReadout, Intervention, Positions, Readout, Reduce, ResidualEdit, ResidualOp,
+};
 use crate::model::{ChatModel, LocalModel, LocalOptions, Message, SamplingOptions};
 use std::time::Instant;
 
@@ -32,7 +36,23 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         args.decode_tokens,
         args.repetitions
     );
-    let settings: [(&str, Intervention); 5] = [
+    let (layers, hidden) = (model.info().layers, model.info().hidden_size);
+    // A fixed direction; speed does not depend on which.
+    let direction: Vec<f32> = (0..hidden)
+        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    let middle = layers / 2;
+    let band: Vec<usize> = (middle..(middle + 3).min(layers)).collect();
+    let edits = |op: &dyn Fn() -> ResidualOp| -> Vec<ResidualEdit> {
+        band.iter()
+            .map(|&layer| ResidualEdit {
+                layer,
+                positions: Positions::All,
+                op: op(),
+            })
+            .collect()
+    };
+    let settings: Vec<(&str, Intervention)> = vec![
         ("plain", Intervention::default()),
         (
             "readout",
@@ -60,6 +80,36 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "cfg",
             Intervention {
                 cfg: Some(1.5),
+                ..Default::default()
+            },
+        ),
+        (
+            "activations",
+            Intervention {
+                activations: Some(ActivationReadout {
+                    layers: band.clone(),
+                    reduce: Reduce::Mean,
+                }),
+                ..Default::default()
+            },
+        ),
+        (
+            "steer",
+            Intervention {
+                steer: edits(&|| ResidualOp::Add {
+                    vector: direction.clone(),
+                    coefficient: -0.5,
+                }),
+                ..Default::default()
+            },
+        ),
+        (
+            "cap",
+            Intervention {
+                steer: edits(&|| ResidualOp::Cap {
+                    vector: direction.clone(),
+                    threshold: 0.0,
+                }),
                 ..Default::default()
             },
         ),

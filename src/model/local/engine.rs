@@ -476,9 +476,10 @@ impl LocalModel {
                     split: split.clone(),
                     readout: intervention.attention,
                     residual: residual.clone(),
+                    // Every fed row, so that answers may draft: the rows kept are the answer's.
                     hidden: intervention.activations.as_ref().map(|a| HiddenReadout {
                         layers: a.layers.clone(),
-                        rows: HiddenRows::Last,
+                        rows: HiddenRows::All,
                     }),
                 };
                 hook.is_active().then(|| Arc::new(hook))
@@ -673,8 +674,9 @@ impl LocalModel {
     fn decode_step(&self, state: &mut EngineState) {
         let context = self.transformer.config.context_length;
         let ctx = self.context();
-        // Each answer feeds its last token, plus the tokens drafted after it (answers with a
-        // read-out, an intervention or guidance draft nothing: their hooks see one row). All
+        // Each answer feeds its last token, plus the tokens drafted after it (answers with an
+        // attention read-out or intervention, a last-position edit or guidance draft nothing:
+        // they work on one row per pass; see `SequenceHook::allows_drafting`). All
         // answers' fed tokens share one buffer; `spans[a]` is answer `a`'s part.
         //
         // Only answers someone waits for draft. A drafted row saves a step only if it is kept,
@@ -687,7 +689,7 @@ impl LocalModel {
         for answer in &state.active {
             let awaited = state.tickets.get(&answer.ticket).is_some_and(|t| t.awaited);
             let may_draft = awaited
-                && answer.hook.is_none()
+                && answer.hook.as_ref().is_none_or(|h| h.allows_drafting())
                 && answer.guide.is_none()
                 && answer.trace.is_none();
             // A drafted row is only worth computing if the token sampled before it cannot end
@@ -810,10 +812,11 @@ impl LocalModel {
             let token = answer.sampler.sample(logits);
             used = i + 1;
             if let Some(sums) = answer.activations.as_mut() {
-                // The row of the token just fed: one of the answer's own (answers with a
-                // read-out draft nothing, so it is the only row).
-                let at = scratch.hidden_offsets[main];
-                sums.add(&scratch.hidden[at..at + sums.width()]);
+                // Row i is the row of fed[i]: the token sampled last (i = 0), or a drafted one
+                // that was kept (the loop goes on only then). Either way one of the answer's.
+                let width = sums.width();
+                let at = scratch.hidden_offsets[main] + i * width;
+                sums.add(&scratch.hidden[at..at + width]);
             }
             if let Some(trace) = answer.trace.as_mut() {
                 trace.context.push(base + used);

@@ -73,6 +73,19 @@ impl SequenceHook {
         self.touches_attention() || self.touches_residual()
     }
 
+    /// Whether answers with this hook may draft (`drafting.rs`): only if every row's result is
+    /// the same whatever rows are fed beside it, as for residual edits of all positions and
+    /// a read-out of every fed row. Attention read-outs and interventions work on the last row
+    /// of a pass, and so do `Positions::Last` edits; with a drafted row that row moves.
+    pub fn allows_drafting(&self) -> bool {
+        !self.touches_attention()
+            && self.residual.iter().all(|e| e.positions == Positions::All)
+            && self
+                .hidden
+                .as_ref()
+                .is_none_or(|h| h.rows == HiddenRows::All)
+    }
+
     /// Everything that changes this sequence's keys and values, as a prefix-cache key; `None`
     /// when nothing does (the read-out only looks). Floats enter by their bits, so two
     /// settings share a cache only when they compute the same numbers.

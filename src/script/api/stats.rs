@@ -1,4 +1,4 @@
-//! Registers statistics: `mean`, `std`, `ci`, `group_by`. No experiment logic here: convert the
+//! Registers statistics: `mean`, `std`, `percentile`, `correlation`, `ci`, `group_by`. No experiment logic here: convert the
 //! arguments, call `crate::stats`, convert the results.
 
 use super::{Fallible, fail};
@@ -17,6 +17,38 @@ pub(super) fn register(engine: &mut Engine) {
                 values.len()
             )),
         }
+    });
+    engine.register_fn(
+        "percentile",
+        |values: Array, q: rhai::FLOAT| -> Fallible<Dynamic> {
+            let v = numbers(&values, "percentile").or_else(fail)?;
+            if !(0.0..=1.0).contains(&q) {
+                return fail(format!("percentile: q must be in [0, 1], got {q}"));
+            }
+            match crate::stats::percentile(&v, q) {
+                Some(p) => Ok(Dynamic::from(p)),
+                None => fail(format!(
+                    "percentile: no finite numbers (got {} values)",
+                    values.len()
+                )),
+            }
+        },
+    );
+    engine.register_fn("correlation", |xs: Array, ys: Array| -> Fallible<Dynamic> {
+        if xs.len() != ys.len() {
+            return fail(format!(
+                "correlation: the two lists differ in length ({} and {})",
+                xs.len(),
+                ys.len()
+            ));
+        }
+        let (x, y) = (
+            numbers(&xs, "correlation").or_else(fail)?,
+            numbers(&ys, "correlation").or_else(fail)?,
+        );
+        // `()` when undefined (fewer than two pairs, or a constant side): records store it
+        // as null and plots skip it.
+        Ok(crate::stats::correlation(&x, &y).map_or(Dynamic::UNIT, Dynamic::from))
     });
     engine.register_fn("std", |values: Array| -> Fallible<Dynamic> {
         let v = numbers(&values, "std").or_else(fail)?;
