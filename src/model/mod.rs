@@ -91,6 +91,8 @@ pub struct ModelInfo {
     pub context_length: usize,
     pub vocab_size: usize,
     pub weight_bytes: usize,
+    /// The residual stream's width (0 where unknown: the HTTP backend).
+    pub hidden_size: usize,
 }
 
 /// A chat model: the local engine (`engine`) or an OpenAI-compatible server (`openai`).

@@ -256,6 +256,7 @@ impl OpenAiModel {
             context_length: 0,
             vocab_size: 0,
             weight_bytes: 0,
+            hidden_size: 0,
         };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -218,6 +218,7 @@ impl LocalModel {
             context_length: transformer.config.context_length,
             vocab_size: transformer.config.vocab,
             weight_bytes: transformer.weight_bytes(),
+            hidden_size: transformer.config.hidden,
         };
         Ok(LocalModel {
             end_of_turn: tokenizer.end_of_turn_ids(),
