@@ -10,6 +10,7 @@ mod progress;
 mod records;
 mod rng;
 mod stats;
+mod vectors;
 
 pub use personas::ScriptLibrary;
 
@@ -34,4 +35,5 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     plots::register(engine, state);
     rng::register(engine);
     progress::register(engine, state);
+    vectors::register(engine, state);
 }
