@@ -17,3 +17,4 @@ pub mod script;
 pub mod stats;
 pub mod store;
 pub mod util;
+pub mod vectors;

@@ -1,5 +1,5 @@
-//! Summary statistics for results: means, spreads and confidence intervals of the mean, and
-//! grouping of JSON Lines records.
+//! Summary statistics for results: means, spreads and confidence intervals of the mean, the
+//! AUROC of two groups of scores, and grouping of JSON Lines records.
 //!
 //! Everything here is a pure function of its arguments; the only randomness (the bootstrap) comes
 //! from a ChaCha20 stream seeded by the caller, so the same call gives the same numbers on every
@@ -312,6 +312,32 @@ pub fn group_by<'a>(records: &'a [Value], key: &str) -> Vec<(Value, Vec<&'a Valu
         groups[i].1.push(record);
     }
     groups
+}
+
+/// Area under the ROC curve of `positive` scores against `negative` ones, in the Mann–Whitney
+/// form: the share of (positive, negative) pairs where the positive scores higher, ties counting
+/// half. 1 separates perfectly, 0.5 is chance. Non-finite scores are dropped; `None` when a
+/// side has none. Exact: the pair counts are integers, divided once.
+///
+/// ```
+/// let a = drift_script::stats::auroc(&[3.0, 2.0], &[1.0, 2.0]).unwrap();
+/// assert_eq!(a, 0.875); // pairs won: 3>1, 3>2, 2>1, and 2=2 counts half: 3.5 of 4
+/// ```
+pub fn auroc(positive: &[f64], negative: &[f64]) -> Option<f64> {
+    let pos = finite(positive);
+    let mut neg = finite(negative);
+    if pos.is_empty() || neg.is_empty() {
+        return None;
+    }
+    neg.sort_by(f64::total_cmp);
+    // Twice the count of wins plus ties, so that ties (half a win) stay integers.
+    let mut doubled: u128 = 0;
+    for &p in &pos {
+        let below = neg.partition_point(|&n| n < p);
+        let not_above = neg.partition_point(|&n| n <= p);
+        doubled += 2 * below as u128 + (not_above - below) as u128;
+    }
+    Some(doubled as f64 / (2 * pos.len() as u128 * neg.len() as u128) as f64)
 }
 
 /// A string equal for values that belong in one group (see [`group_by`]).

@@ -5,6 +5,7 @@ use crate::model::options::{
     ActivationReadout, Positions, Readout, Reduce, ResidualEdit, ResidualOp,
 };
 use crate::model::{Message, SamplingOptions};
+use crate::vectors::Vector;
 use rhai::{Array, Dynamic, Map};
 use serde_json::Value;
 
@@ -37,7 +38,20 @@ pub fn to_json(value: &Dynamic) -> Value {
                 .collect(),
         );
     }
+    // A Vector becomes its numbers (not its `to_string`), so `vector(r.x)` gives back the bits.
+    if let Some(v) = value.read_lock::<Vector>() {
+        return Value::Array(v.as_slice().iter().map(|&x| f32_to_json(x)).collect());
+    }
     Value::String(value.to_string())
+}
+
+/// An f32 as a JSON number that reads back as the same f32: its shortest f32 text where that
+/// holds when read as f64 and rounded to f32 (almost always: `0.1`, not `0.10000000149011612`),
+/// else its exact f64 value. Non-finite values become null, as any NaN in a record does.
+fn f32_to_json(x: f32) -> Value {
+    let short = x.to_string().parse::<f64>().unwrap_or(x as f64);
+    let exact = if short as f32 == x { short } else { x as f64 };
+    serde_json::Number::from_f64(exact).map_or(Value::Null, Value::Number)
 }
 
 /// JSON as a Rhai value: integers stay integers, objects become maps.

@@ -10,6 +10,7 @@ mod progress;
 mod records;
 mod rng;
 mod stats;
+mod vectors;
 
 pub use personas::ScriptLibrary;
 
@@ -35,6 +36,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     plots::register(engine, state);
     rng::register(engine);
     progress::register(engine, state);
+    vectors::register(engine, state);
 }
 
 /// The floats of a script `Vector`, if `value` is one.

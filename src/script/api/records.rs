@@ -63,6 +63,9 @@ fn warn_of_non_finite(state: &HostState, map: &Map) {
         if let Some(map) = value.read_lock::<Map>() {
             return map.values().any(has_non_finite);
         }
+        if let Some(v) = value.read_lock::<crate::vectors::Vector>() {
+            return v.as_slice().iter().any(|x| !x.is_finite());
+        }
         false
     }
     for (key, value) in map {

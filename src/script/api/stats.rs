@@ -1,4 +1,5 @@
-//! Registers statistics: `mean`, `std`, `percentile`, `correlation`, `ci`, `group_by`. No experiment logic here: convert the
+//! Registers statistics: `mean`, `std`, `percentile`, `correlation`, `ci`, `auroc`, `group_by`. No
+//! experiment logic here: convert the
 //! arguments, call `crate::stats`, convert the results.
 
 use super::{Fallible, fail};
@@ -107,6 +108,21 @@ pub(super) fn register(engine: &mut Engine) {
             }
             .or_else(|e| fail(e.to_string()))?;
             Ok(interval_to_dynamic(interval))
+        },
+    );
+    engine.register_fn(
+        "auroc",
+        |positive: Array, negative: Array| -> Fallible<Dynamic> {
+            let p = numbers(&positive, "auroc (positive scores)").or_else(fail)?;
+            let n = numbers(&negative, "auroc (negative scores)").or_else(fail)?;
+            match crate::stats::auroc(&p, &n) {
+                Some(a) => Ok(Dynamic::from(a)),
+                None => fail(format!(
+                    "auroc: each side needs a finite score (got {} positive, {} negative)",
+                    p.iter().filter(|x| x.is_finite()).count(),
+                    n.iter().filter(|x| x.is_finite()).count()
+                )),
+            }
         },
     );
     engine.register_fn("group_by", |records: Array, key: &str| -> Map {
