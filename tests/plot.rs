@@ -887,3 +887,134 @@ fn panels_per_value_of_a_key() {
         "line plot: the facet key must not be empty"
     );
 }
+
+/// `plot(…)` from a script: the kinds, their options, and the errors a script author sees.
+#[test]
+fn script_plot_kinds_and_errors() {
+    use drift_script::script::{HostConfig, ScriptHost};
+    let dir = TempDir::new("script");
+    let mut host = ScriptHost::new(HostConfig {
+        project_dir: dir.0.clone(),
+        out_root: dir.path("out"),
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let roles = r#"let roles = [
+        #{role: "pirate", family: "character", pc1: -2.0, pc2: 1.5},
+        #{role: "json", family: "format", pc1: 3.0, pc2: 1.0},
+        #{role: "tokyo", family: "memory", pc1: -1.0, pc2: -2.0},
+        #{role: "french", family: "language", pc1: 2.0, pc2: -1.0},
+        #{role: "broken", family: "format", pc1: "n/a", pc2: 0.0},
+    ];"#;
+    let path = host
+        .eval(&format!(
+            r#"{roles} plot(#{{kind: "scatter", x: "pc1", y: "pc2", label: "role", group: "family",
+                 title: "Roles", data: roles}}, "roles.svg")"#
+        ))
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let texts = svg_texts(&svg);
+    for want in [
+        "pirate",
+        "json",
+        "tokyo",
+        "french",
+        "Roles",
+        "family=memory",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "no {want:?} in {texts:?}");
+    }
+    assert!(!texts.iter().any(|t| t == "broken"));
+    assert_eq!(svg.matches("<circle").count(), 4 + 4);
+
+    // labels: false draws the points alone; max_labels caps the labels.
+    let path = host
+        .eval(&format!(
+            r#"{roles} plot(#{{kind: "scatter", x: "pc1", y: "pc2", label: "role", labels: false,
+                 data: roles}}, "bare.svg")"#
+        ))
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
+    assert!(!texts.iter().any(|t| t == "pirate"), "{texts:?}");
+    let path = host
+        .eval(&format!(
+            r#"{roles} plot(#{{kind: "scatter", x: "pc1", y: "pc2", label: "role", max_labels: 1,
+                 data: roles}}, "one.svg")"#
+        ))
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
+    let labelled = ["pirate", "json", "tokyo", "french"]
+        .iter()
+        .filter(|r| texts.iter().any(|t| t == *r))
+        .count();
+    assert_eq!(labelled, 1, "{texts:?}");
+
+    // A faceted line plot: one panel per y key.
+    let path = host
+        .eval(
+            r#"let recs = [];
+               for t in [2, 4, 6] { recs.push(#{turn: t, projection: 20.0 - t, score: 1.0 - 0.1 * t}); }
+               plot(#{x: "turn", y: ["projection", "score"], facet: true, data: recs}, "drift.svg")"#,
+        )
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let texts = svg_texts(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(texts.iter().filter(|t| *t == "projection").count(), 3); // caption, axis, legend
+    assert_eq!(texts.iter().filter(|t| *t == "turn").count(), 1);
+
+    let mut err = |code: &str| host.eval(code).unwrap_err().to_string();
+    let e = err(r#"plot(#{kind: "bar", x: "a", y: "b", data: []}, "x.png")"#);
+    assert!(
+        e.contains("plot: unknown kind `bar` (valid: line, scatter; heatmaps use plot_heatmap)"),
+        "{e}"
+    );
+    let e = err(r#"plot(#{kind: "scatter", x: "a", y: "b", band: 0.68, data: []}, "x.png")"#);
+    assert!(
+        e.contains(
+            "plot: unknown option `band` for kind `scatter` (valid: kind, x, y, label, labels, \
+             max_labels, group, title, xlabel, ylabel, data)"
+        ),
+        "{e}"
+    );
+    let e = err(r#"plot(#{kind: "scatter", x: "a", y: ["b", "c"], data: []}, "x.png")"#);
+    assert!(
+        e.contains("plot: a scatter plot takes one `y` key, not a list"),
+        "{e}"
+    );
+    let e = err(r#"plot(#{kind: "scatter", x: "a", data: [#{a: 1}]}, "x.png")"#);
+    assert!(e.contains("plot: option `y` is required"), "{e}");
+    let e = err(
+        r#"plot(#{kind: "scatter", x: "a", y: "b", label: "name", data: [#{a: 1, b: 2}]}, "x.png")"#,
+    );
+    assert!(
+        e.contains(
+            "plot: scatter plot: no record with numeric `a` and `b` has the label key `name`"
+        ),
+        "{e}"
+    );
+    let e = err(r#"plot(#{kind: "scatter", x: "a", y: "b", max_labels: -1, data: []}, "x.png")"#);
+    assert!(
+        e.contains("plot: `max_labels` must be a whole number, 0 or more"),
+        "{e}"
+    );
+    let e = err(r#"plot(#{x: "a", y: "b", facet: 3, data: [#{a: 1, b: 2}]}, "x.png")"#);
+    assert!(
+        e.contains("plot: `facet` must be true (one panel per y key) or a key (one panel per value), not i64"),
+        "{e}"
+    );
+    let e = err(r#"plot(#{x: "a", y: "b", facte: "c", data: []}, "x.png")"#);
+    assert!(
+        e.contains(
+            "plot: unknown option `facte` (valid: kind, x, y, group, band, title, xlabel, ylabel, \
+             ylim, facet, data)"
+        ),
+        "{e}"
+    );
+}
