@@ -40,6 +40,7 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         xlabel: None,
         ylabel: None,
         y_range: None,
+        facet: None,
     };
     let report = crate::plot::line_plot(&records, &spec, &output)?;
     let mut summary = format!(

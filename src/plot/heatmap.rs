@@ -59,11 +59,15 @@ pub fn heatmap(
     let cells = picture.rows * picture.cols;
     Ok(PlotReport {
         path: path.to_path_buf(),
+        kind: super::PlotKind::Heatmap,
         series: 0,
+        panels: 0,
         points: cells - picture.blank,
         used: cells - picture.blank,
         skipped: picture.blank,
         non_numeric: 0,
+        labels: 0,
+        unlabelled: 0,
     })
 }
 

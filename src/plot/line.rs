@@ -2,7 +2,7 @@
 //! confidence bands. The module docs of [`crate::plot`] give the rules.
 
 use super::colors::series_color;
-use super::{Picture, PlotError, PlotReport, draw_err, format_number, write_picture};
+use super::{Picture, PlotError, PlotKind, PlotReport, draw_err, format_number, write_picture};
 use crate::stats::{self, StatsError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -37,9 +37,48 @@ pub struct LineSpec {
     /// y axis label; default the y keys joined by ", ".
     pub ylabel: Option<String>,
     /// Fixed y axis range; bands are clipped to it (scores in [0, 1] have bands that the t
-    /// interval of a few samples would stretch far past the possible values).
+    /// interval of a few samples would stretch far past the possible values). With panels, it
+    /// applies to every panel.
     pub y_range: Option<(f64, f64)>,
+    /// Panels stacked one above the other, sharing the x axis; `None` for one chart.
+    pub facet: Option<Facet>,
 }
+
+/// How a faceted line plot is split into panels, stacked top to bottom with one shared x axis
+/// (ticks and label under the bottom panel only) and each its own y axis. A line keeps its
+/// colour in every panel, and the legend names each line once.
+///
+/// Panels, rather than a second y axis on the right: two y scales in one chart invite reading
+/// a crossing of the lines as meaningful, while the scale of each is arbitrary; stacked panels
+/// show each quantity on its own scale and still line up turn by turn.
+///
+/// ```no_run
+/// use drift_script::plot::{Facet, LineSpec, line_plot, read_jsonl};
+/// let records = read_jsonl("selfchat/records.jsonl".as_ref())?;
+/// // The projection on the assistant axis per turn above, stability per turn below.
+/// let spec = LineSpec {
+///     band: Some(0.68),
+///     facet: Some(Facet::YKeys),
+///     ..LineSpec::new("turn", ["projection", "score"])
+/// };
+/// line_plot(&records, &spec, "selfchat/drift.png".as_ref())?;
+/// # Ok::<(), drift_script::plot::PlotError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Facet {
+    /// One panel per y key, in the order given, each on its own y range and its y axis labelled
+    /// with the key (`ylabel` is not used); lines within a panel are the groups, named by group
+    /// alone. Every y key must have data (an error names the one without).
+    YKeys,
+    /// One panel per distinct value of this record key, in order of first appearance, captioned
+    /// `key=value` (records lacking the key form the panel `key=(none)`); each panel draws every
+    /// y key (and group) of its records, on one y range shared by all panels so that heights
+    /// compare across them. Values whose records have no data make no panel.
+    Values(String),
+}
+
+/// Panels a faceted plot may have; more would leave each too short to read.
+pub const MAX_PANELS: usize = 12;
 
 impl LineSpec {
     /// A spec with the given keys, no grouping, no band and default labels.
@@ -63,11 +102,15 @@ pub fn line_plot(records: &[Value], spec: &LineSpec, path: &Path) -> Result<Plot
     write_picture(&data.picture, path)?;
     Ok(PlotReport {
         path: path.to_path_buf(),
+        kind: PlotKind::Line,
         series: data.picture.series.len(),
+        panels: data.picture.panels.len(),
         points: data.picture.series.iter().map(|s| s.points.len()).sum(),
         used: data.used,
         skipped: data.skipped,
         non_numeric: data.non_numeric,
+        labels: 0,
+        unlabelled: 0,
     })
 }
 
@@ -87,14 +130,30 @@ pub(crate) struct Series {
     pub points: Vec<Point>,
 }
 
+/// One chart of a line plot: the series `series` of [`LinePicture::series`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Panel {
+    /// Drawn above the chart (faceted plots only).
+    pub caption: Option<String>,
+    pub ylabel: String,
+    pub series: std::ops::Range<usize>,
+}
+
 #[derive(Debug)]
 pub(crate) struct LinePicture {
+    /// Every series of every panel, panel by panel.
     pub series: Vec<Series>,
+    /// Top to bottom; one panel holding every series unless faceted.
+    pub panels: Vec<Panel>,
+    /// Legend entries: each series once unless faceted, each distinct (name, colour) once if so.
+    pub legend: Vec<(String, RGBColor)>,
     pub title: String,
     pub xlabel: String,
-    pub ylabel: String,
     pub band: Option<f64>,
     pub y_range: Option<(f64, f64)>,
+    /// Every panel spans the y range of all of them (panels of one quantity, per value of a
+    /// key), rather than its own (panels of different quantities, per y key).
+    pub shared_y: bool,
 }
 
 #[derive(Debug)]
@@ -106,7 +165,7 @@ pub(crate) struct Prepared {
 }
 
 /// A JSON number, or a boolean as 0/1.
-fn as_number(v: &Value) -> Option<f64> {
+pub(super) fn as_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
         Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
@@ -125,7 +184,7 @@ fn show_value(v: &Value) -> String {
 }
 
 /// How a group value appears in a series name.
-fn show_group(v: &Value) -> String {
+pub(super) fn show_group(v: &Value) -> String {
     match v {
         Value::Null => "(none)".to_string(),
         Value::String(s) => s.clone(),
@@ -134,6 +193,112 @@ fn show_group(v: &Value) -> String {
 }
 
 pub(crate) fn prepare(records: &[Value], spec: &LineSpec) -> Result<Prepared, PlotError> {
+    if let Some(Facet::Values(key)) = &spec.facet
+        && key.is_empty()
+    {
+        return Err(PlotError::BadSpec(
+            "line plot: the facet key must not be empty".into(),
+        ));
+    }
+    // The whole plot, unfaceted: checks the records, and counts them as a plain plot would.
+    let whole = prepare_flat(records, spec)?;
+    let Some(facet) = &spec.facet else {
+        return Ok(whole);
+    };
+    let unfaceted = LineSpec {
+        facet: None,
+        ..spec.clone()
+    };
+    let mut panels: Vec<(String, String, Vec<Series>)> = Vec::new();
+    match facet {
+        Facet::YKeys => {
+            for y in &spec.y {
+                let one = LineSpec {
+                    y: vec![y.clone()],
+                    ..unfaceted.clone()
+                };
+                let mut series = prepare_flat(records, &one)?.picture.series;
+                if spec.group.is_some() {
+                    // The panel names the y key: lines are named by their group alone.
+                    let prefix = format!("{y} · ");
+                    for s in &mut series {
+                        if let Some(rest) = s.name.strip_prefix(&prefix) {
+                            s.name = rest.to_string();
+                        }
+                    }
+                }
+                panels.push((y.clone(), y.clone(), series));
+            }
+        }
+        Facet::Values(key) => {
+            let mut subsets: Vec<(Value, Vec<Value>)> = Vec::new();
+            let mut index = std::collections::HashMap::new();
+            for record in records {
+                let value = record.get(key).unwrap_or(&Value::Null);
+                let i = *index.entry(stats::group_key(value)).or_insert_with(|| {
+                    subsets.push((value.clone(), Vec::new()));
+                    subsets.len() - 1
+                });
+                subsets[i].1.push(record.clone());
+            }
+            for (value, subset) in subsets {
+                match prepare_flat(&subset, &unfaceted) {
+                    Ok(p) => panels.push((
+                        format!("{key}={}", show_group(&value)),
+                        whole.picture.panels[0].ylabel.clone(),
+                        p.picture.series,
+                    )),
+                    Err(PlotError::NoData { .. }) => {} // e.g. configuration records
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    if panels.len() > MAX_PANELS {
+        let what = match facet {
+            Facet::YKeys => "y keys".to_string(),
+            Facet::Values(key) => format!("values of `{key}` with data"),
+        };
+        return Err(PlotError::BadSpec(format!(
+            "line plot: {} panels ({what}); at most {MAX_PANELS} fit one picture",
+            panels.len()
+        )));
+    }
+    // One colour per legend name, whichever panels it appears in.
+    let mut legend: Vec<(String, RGBColor)> = Vec::new();
+    let mut all = Vec::new();
+    let mut ranges = Vec::new();
+    for (caption, ylabel, series) in panels {
+        let start = all.len();
+        for mut s in series {
+            s.color = match legend.iter().find(|(name, _)| *name == s.name) {
+                Some((_, c)) => *c,
+                None => {
+                    let c = series_color(legend.len());
+                    legend.push((s.name.clone(), c));
+                    c
+                }
+            };
+            all.push(s);
+        }
+        ranges.push(Panel {
+            caption: Some(caption),
+            ylabel,
+            series: start..all.len(),
+        });
+    }
+    let picture = LinePicture {
+        series: all,
+        panels: ranges,
+        legend,
+        shared_y: matches!(facet, Facet::Values(_)),
+        ..whole.picture
+    };
+    Ok(Prepared { picture, ..whole })
+}
+
+/// The plot as one chart (`spec.facet` is not read).
+fn prepare_flat(records: &[Value], spec: &LineSpec) -> Result<Prepared, PlotError> {
     if spec.x.is_empty() {
         return Err(PlotError::BadSpec(
             "line plot: the x key must not be empty".into(),
@@ -237,16 +402,24 @@ pub(crate) fn prepare(records: &[Value], spec: &LineSpec) -> Result<Prepared, Pl
     let used = used_flags.iter().filter(|&&u| u).count();
     skipped += with_x.len() - used;
     let joined = spec.y.join(", ");
+    let panels = vec![Panel {
+        caption: None,
+        ylabel: spec.ylabel.clone().unwrap_or_else(|| joined.clone()),
+        series: 0..series.len(),
+    }];
+    let legend = series.iter().map(|s| (s.name.clone(), s.color)).collect();
     let picture = LinePicture {
         series,
+        panels,
+        legend,
         title: spec
             .title
             .clone()
             .unwrap_or_else(|| format!("{joined} by {}", spec.x)),
         xlabel: spec.xlabel.clone().unwrap_or_else(|| spec.x.clone()),
-        ylabel: spec.ylabel.clone().unwrap_or(joined),
         band: spec.band,
         y_range: spec.y_range,
+        shared_y: false,
     };
     Ok(Prepared {
         picture,
@@ -275,7 +448,7 @@ fn points_of(mut pairs: Vec<(f64, f64)>, band: Option<f64>) -> Result<Vec<Point>
 }
 
 /// A padded axis range around [lo, hi].
-fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
+pub(super) fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
     if hi - lo <= 1e-12 * lo.abs().max(hi.abs()).max(1e-300) {
         let d = if lo.abs() > 0.0 { lo.abs() * 0.1 } else { 1.0 };
         return (lo - d, hi + d);
@@ -287,6 +460,11 @@ fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
 const LEGEND_ROW: i32 = 26;
 
 impl Picture for LinePicture {
+    fn size(&self) -> (u32, u32) {
+        let (w, h) = super::PLOT_SIZE;
+        (w, h.max(120 + 220 * self.panels.len() as u32))
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let title_font = FontDesc::new(FontFamily::SansSerif, 26.0, FontStyle::Bold);
         let root = root
@@ -302,9 +480,9 @@ impl Picture for LinePicture {
             .band
             .map(|level| format!("bands: {}% CI of the mean", format_number(level * 100.0)));
         let mut text_w = 0u32;
-        for s in &self.series {
+        for (name, _) in &self.legend {
             text_w = text_w.max(
-                root.estimate_text_size(&s.name, &legend_font)
+                root.estimate_text_size(name, &legend_font)
                     .map_err(draw_err)?
                     .0
                     + 56,
@@ -321,36 +499,128 @@ impl Picture for LinePicture {
         let legend_w = (text_w + 16).clamp(130, w * 2 / 5);
         let (plot_area, legend_area) = root.split_horizontally(w - legend_w);
 
+        // Panels of equal chart height; the bottom one also holds the x axis labels.
+        let n = self.panels.len();
+        let areas = if n == 1 {
+            vec![plot_area]
+        } else {
+            let (_, ph) = plot_area.dim_in_pixel();
+            let each = (ph as i32 - X_LABELS) / n as i32;
+            let breaks: Vec<i32> = (1..n as i32).map(|i| i * each).collect();
+            plot_area.split_by_breakpoints([] as [i32; 0], breaks)
+        };
         let (xmin, xmax) = self.x_extent();
-        let (ymin, ymax) = self.y_range.unwrap_or_else(|| self.y_extent());
-        let clip = |y: f64| self.y_range.map_or(y, |(lo, hi)| y.clamp(lo, hi));
         let integer_x = self
             .series
             .iter()
             .flat_map(|s| &s.points)
             .all(|p| p.x == p.x.round());
         let (x0, x1) = padded(xmin, xmax, 0.04);
-        let (y0, y1) = padded(ymin, ymax, 0.06);
-
-        let mut chart = ChartBuilder::on(&plot_area)
-            .margin(15)
-            .x_label_area_size(55)
-            .y_label_area_size(75)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(draw_err)?;
         let x_labels = if integer_x && xmax - xmin <= 30.0 {
             (xmax - xmin) as usize + 1
         } else {
             10
         };
-        chart
-            .configure_mesh()
-            .x_desc(self.xlabel.as_str())
-            .y_desc(self.ylabel.as_str())
+        let caption_font = FontDesc::new(FontFamily::SansSerif, 17.0, FontStyle::Bold);
+        for (i, (panel, area)) in self.panels.iter().zip(areas).enumerate() {
+            let area = match &panel.caption {
+                Some(caption) => area
+                    .titled(caption, caption_font.clone())
+                    .map_err(draw_err)?,
+                None => area,
+            };
+            let bottom = i + 1 == n;
+            self.draw_panel(&area, panel, bottom, (x0, x1), x_labels)?;
+        }
+
+        // The legend: a swatch (band, line, marker) and the name per line.
+        let top = 15 + 10;
+        let fits = ((h as i32 - top - 40) / LEGEND_ROW).max(1) as usize;
+        let shown = if self.legend.len() > fits {
+            fits - 1
+        } else {
+            self.legend.len()
+        };
+        let left = legend_font.pos(Pos::new(HPos::Left, VPos::Center));
+        for (i, (name, color)) in self.legend.iter().take(shown).enumerate() {
+            let y = top + i as i32 * LEGEND_ROW;
+            if self.band.is_some() {
+                legend_area
+                    .draw(&Rectangle::new(
+                        [(6, y - 8), (38, y + 8)],
+                        color.mix(0.2).filled(),
+                    ))
+                    .map_err(draw_err)?;
+            }
+            legend_area
+                .draw(&PathElement::new(
+                    vec![(6, y), (38, y)],
+                    color.stroke_width(2),
+                ))
+                .map_err(draw_err)?;
+            legend_area
+                .draw(&Circle::new((22, y), 4, color.filled()))
+                .map_err(draw_err)?;
+            legend_area
+                .draw(&Text::new(name.as_str(), (46, y), left.clone()))
+                .map_err(draw_err)?;
+        }
+        let mut y = top + shown as i32 * LEGEND_ROW;
+        if shown < self.legend.len() {
+            let more = format!("… {} more", self.legend.len() - shown);
+            legend_area
+                .draw(&Text::new(more, (46, y), left.clone()))
+                .map_err(draw_err)?;
+            y += LEGEND_ROW;
+        }
+        if let Some(note) = note {
+            let grey = BLACK.mix(0.7);
+            let small = note_font
+                .color(&grey)
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            legend_area
+                .draw(&Text::new(note, (6, y + 4), small))
+                .map_err(draw_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Height of the x axis labels under the bottom panel.
+const X_LABELS: i32 = 55;
+
+impl LinePicture {
+    /// One chart: grid, bands, lines and markers of `panel`'s series; x ticks and label only
+    /// on the `bottom` panel.
+    fn draw_panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        panel: &Panel,
+        bottom: bool,
+        (x0, x1): (f64, f64),
+        x_labels: usize,
+    ) -> Result<(), String> {
+        let series = &self.series[panel.series.clone()];
+        let extent_of = if self.shared_y { &self.series } else { series };
+        let (ymin, ymax) = self.y_range.unwrap_or_else(|| y_extent(extent_of));
+        let clip = |y: f64| self.y_range.map_or(y, |(lo, hi)| y.clamp(lo, hi));
+        let (y0, y1) = padded(ymin, ymax, 0.06);
+
+        let mut chart = ChartBuilder::on(area)
+            .margin(15)
+            .x_label_area_size(if bottom { X_LABELS as u32 } else { 0 })
+            .y_label_area_size(75)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(draw_err)?;
+        let mut mesh = chart.configure_mesh();
+        if bottom {
+            mesh.x_desc(self.xlabel.as_str());
+        }
+        mesh.y_desc(panel.ylabel.as_str())
             .axis_desc_style(("sans-serif", 19))
             .label_style(("sans-serif", 15))
             .x_labels(x_labels.max(2))
-            .y_labels(10)
+            .y_labels(if self.panels.len() > 2 { 5 } else { 10 })
             .x_label_formatter(&|v| format_number(*v))
             .y_label_formatter(&|v| format_number(*v))
             .bold_line_style(BLACK.mix(0.12))
@@ -359,7 +629,7 @@ impl Picture for LinePicture {
             .map_err(draw_err)?;
 
         // Bands first, so every line and marker lies on top of every band.
-        for s in &self.series {
+        for s in series {
             let band_style = s.color.mix(0.2).filled();
             let points: Vec<&Point> = s.points.iter().collect();
             for run in points.chunk_by(|a, b| a.band.is_some() == b.band.is_some()) {
@@ -389,7 +659,7 @@ impl Picture for LinePicture {
                     .map_err(draw_err)?;
             }
         }
-        for s in &self.series {
+        for s in series {
             let line: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.mean)).collect();
             chart
                 .draw_series(LineSeries::new(
@@ -402,76 +672,26 @@ impl Picture for LinePicture {
                 .map_err(draw_err)?;
         }
 
-        // The legend: a swatch (band, line, marker) and the name per series.
-        let top = 15 + 10;
-        let fits = ((h as i32 - top - 40) / LEGEND_ROW).max(1) as usize;
-        let shown = if self.series.len() > fits {
-            fits - 1
-        } else {
-            self.series.len()
-        };
-        let left = legend_font.pos(Pos::new(HPos::Left, VPos::Center));
-        for (i, s) in self.series.iter().take(shown).enumerate() {
-            let y = top + i as i32 * LEGEND_ROW;
-            if self.band.is_some() {
-                legend_area
-                    .draw(&Rectangle::new(
-                        [(6, y - 8), (38, y + 8)],
-                        s.color.mix(0.2).filled(),
-                    ))
-                    .map_err(draw_err)?;
-            }
-            legend_area
-                .draw(&PathElement::new(
-                    vec![(6, y), (38, y)],
-                    s.color.stroke_width(2),
-                ))
-                .map_err(draw_err)?;
-            legend_area
-                .draw(&Circle::new((22, y), 4, s.color.filled()))
-                .map_err(draw_err)?;
-            legend_area
-                .draw(&Text::new(s.name.as_str(), (46, y), left.clone()))
-                .map_err(draw_err)?;
-        }
-        let mut y = top + shown as i32 * LEGEND_ROW;
-        if shown < self.series.len() {
-            let more = format!("… {} more", self.series.len() - shown);
-            legend_area
-                .draw(&Text::new(more, (46, y), left.clone()))
-                .map_err(draw_err)?;
-            y += LEGEND_ROW;
-        }
-        if let Some(note) = note {
-            let grey = BLACK.mix(0.7);
-            let small = note_font
-                .color(&grey)
-                .pos(Pos::new(HPos::Left, VPos::Center));
-            legend_area
-                .draw(&Text::new(note, (6, y + 4), small))
-                .map_err(draw_err)?;
-        }
         Ok(())
     }
-}
 
-impl LinePicture {
     fn x_extent(&self) -> (f64, f64) {
         let xs = self.series.iter().flat_map(|s| &s.points).map(|p| p.x);
         xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
             (lo.min(x), hi.max(x))
         })
     }
+}
 
-    fn y_extent(&self) -> (f64, f64) {
-        let ys = self.series.iter().flat_map(|s| &s.points).flat_map(|p| {
-            let (lo, hi) = p.band.unwrap_or((p.mean, p.mean));
-            [p.mean, lo, hi]
-        });
-        ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
-            (lo.min(y), hi.max(y))
-        })
-    }
+/// The range of the means and bands of `series`.
+fn y_extent(series: &[Series]) -> (f64, f64) {
+    let ys = series.iter().flat_map(|s| &s.points).flat_map(|p| {
+        let (lo, hi) = p.band.unwrap_or((p.mean, p.mean));
+        [p.mean, lo, hi]
+    });
+    ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    })
 }
 
 #[cfg(test)]

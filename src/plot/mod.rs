@@ -1,9 +1,11 @@
-//! Pictures from results: line plots with confidence bands, and heatmaps, as PNG or SVG.
+//! Pictures from results: line plots with confidence bands (in one chart or in panels), scatter
+//! plots with point labels, and heatmaps, as PNG or SVG.
 //!
-//! The public surface is four functions and their specs:
-//! [`line_plot`] (`records` + [`LineSpec`] → file), [`heatmap`] (matrix + [`HeatmapSpec`] → file),
-//! [`read_jsonl`] (a results file → records), and the [`PlotReport`] each drawing returns, which
-//! says what was drawn and what was skipped so a caller can warn.
+//! The public surface is five functions and their specs:
+//! [`line_plot`] (`records` + [`LineSpec`] → file), [`scatter_plot`] (`records` +
+//! [`ScatterSpec`] → file), [`heatmap`] (matrix + [`HeatmapSpec`] → file), [`read_jsonl`] (a
+//! results file → records), and the [`PlotReport`] each drawing returns, which says what was
+//! drawn and what was skipped so a caller can warn.
 //!
 //! # How a line plot is formed
 //!
@@ -25,11 +27,23 @@
 //!   point with a single record has no interval and gets no band. t rather than normal quantiles
 //!   because a point often averages few values (a handful of probe answers, a few dozen persona
 //!   pairs), where a normal band would be visibly too narrow; the paper plots 68% bands.
+//! - With `facet` ([`Facet`]) the plot becomes panels stacked top to bottom that share the x
+//!   axis: one per y key (each on its own y range: the projection on an axis above, stability
+//!   below) or one per value of a record key (on one shared y range). Panels, not a second y
+//!   axis: see [`Facet`]. The picture grows taller past two panels; at most [`MAX_PANELS`].
+//!
+//! # Scatter plots
+//!
+//! One point per record with numeric x and y (records without them, or with values that are not
+//! numbers, are skipped and counted), coloured by an optional group key with a legend, and an
+//! optional label key whose text is drawn beside each point where it overlaps nothing; labels
+//! that find no free place, or exceed `max_labels`, are left out and counted. The rules are in
+//! the docs of `scatter.rs` ([`scatter_plot`]).
 //!
 //! # Files
 //!
-//! The extension picks the format: `.png` (1000×650 bitmap) or `.svg` (same size, text kept as
-//! text so it can be searched and edited). Parent folders are created. The picture is rendered to
+//! The extension picks the format: `.png` (1000×650 bitmap; a line plot of three or more panels
+//! is taller) or `.svg` (same size, text kept as text so it can be searched and edited). Parent folders are created. The picture is rendered to
 //! a temporary file in the destination folder and renamed over the final name only once complete,
 //! so an interrupted run never leaves a half-written picture (DESIGN §6). The temporary name keeps
 //! the real extension at its end (`.stability.png.tmp-<pid>-<n>.png`) because the bitmap encoder
@@ -45,10 +59,12 @@ mod colors;
 mod heatmap;
 mod jsonl;
 mod line;
+mod scatter;
 
 pub use heatmap::{HeatmapSpec, heatmap};
 pub use jsonl::read_jsonl;
-pub use line::{LineSpec, line_plot};
+pub use line::{Facet, LineSpec, MAX_PANELS, line_plot};
+pub use scatter::{DEFAULT_MAX_LABELS, ScatterSpec, scatter_plot};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -115,43 +131,84 @@ fn describe_keys(x: &str, y: &[String]) -> String {
     }
 }
 
+/// Which kind of picture a [`PlotReport`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlotKind {
+    Line,
+    Scatter,
+    Heatmap,
+}
+
 /// What a drawing call drew, for the caller to report or warn about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlotReport {
     /// The file written.
     pub path: PathBuf,
-    /// Lines drawn (line plot); 0 for a heatmap.
+    pub kind: PlotKind,
+    /// Lines drawn over all panels (line plot); groups, each its own colour (scatter); 0 for a
+    /// heatmap.
     pub series: usize,
-    /// Points drawn over all series (line plot); cells coloured (heatmap).
+    /// Panels stacked one above the other: 1 unless a line plot is faceted; 0 for a heatmap.
+    pub panels: usize,
+    /// Points drawn over all series (line, scatter); cells coloured (heatmap).
     pub points: usize,
-    /// Records that contributed to at least one point (line plot); finite cells (heatmap).
+    /// Records that contributed to at least one point (line plot) or are a point (scatter);
+    /// finite cells (heatmap).
     pub used: usize,
     /// Records that contributed to no point: no x key, or no numeric value for any y key (line
-    /// plot); cells left blank because they were NaN or infinite (heatmap).
+    /// plot); no x or y key, or a value that is not a number (scatter); cells left blank because
+    /// they were NaN or infinite (heatmap).
     pub skipped: usize,
-    /// y values present but not numbers (strings, `null`, arrays …), skipped (line plot only).
+    /// y values (line plot), x and y values (scatter) present but not numbers (strings, `null`,
+    /// arrays …), skipped; 0 for a heatmap.
     pub non_numeric: usize,
+    /// Point labels drawn (scatter only).
+    pub labels: usize,
+    /// Points with a label whose label was left out: it would have covered another label or a
+    /// point, or `max_labels` labels were drawn already (scatter only).
+    pub unlabelled: usize,
 }
 
 impl PlotReport {
     /// A one-line warning when something was left out, for the caller to print.
     pub fn warning(&self) -> Option<String> {
         let mut parts = Vec::new();
-        if self.series > 0 || self.non_numeric > 0 {
-            if self.skipped > 0 {
-                parts.push(format!(
-                    "{} record(s) had no usable x/y values",
-                    self.skipped
-                ));
+        match self.kind {
+            PlotKind::Line | PlotKind::Scatter => {
+                if self.skipped > 0 {
+                    parts.push(format!(
+                        "{} record(s) had no usable x/y values",
+                        self.skipped
+                    ));
+                }
+                if self.non_numeric > 0 {
+                    let which = if self.kind == PlotKind::Line {
+                        "y"
+                    } else {
+                        "x/y"
+                    };
+                    parts.push(format!(
+                        "{} {which} value(s) were not numbers",
+                        self.non_numeric
+                    ));
+                }
+                if self.unlabelled > 0 {
+                    parts.push(format!(
+                        "{} of {} point label(s) left out where they would overlap \
+                         (or past max_labels)",
+                        self.unlabelled,
+                        self.labels + self.unlabelled
+                    ));
+                }
             }
-            if self.non_numeric > 0 {
-                parts.push(format!("{} y value(s) were not numbers", self.non_numeric));
+            PlotKind::Heatmap => {
+                if self.skipped > 0 {
+                    parts.push(format!(
+                        "{} cell(s) were not finite numbers and are blank",
+                        self.skipped
+                    ));
+                }
             }
-        } else if self.skipped > 0 {
-            parts.push(format!(
-                "{} cell(s) were not finite numbers and are blank",
-                self.skipped
-            ));
         }
         if parts.is_empty() {
             None
@@ -164,6 +221,11 @@ impl PlotReport {
 /// A prepared picture that can draw itself on any plotters backend.
 trait Picture {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+
+    /// Width and height in pixels (PNG) or user units (SVG).
+    fn size(&self) -> (u32, u32) {
+        PLOT_SIZE
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -239,7 +301,7 @@ fn render(picture: &impl Picture, format: Format, tmp: &Path) -> Result<(), Stri
         Format::Png => {
             // The backend saves on `present` (and, failing that, when dropped): keep it in this
             // scope so the caller can remove a partial temporary file afterwards.
-            let root = BitMapBackend::new(tmp, PLOT_SIZE).into_drawing_area();
+            let root = BitMapBackend::new(tmp, picture.size()).into_drawing_area();
             root.fill(&WHITE).map_err(|e| e.to_string())?;
             picture.draw(&root)?;
             root.present().map_err(|e| e.to_string())
@@ -247,7 +309,7 @@ fn render(picture: &impl Picture, format: Format, tmp: &Path) -> Result<(), Stri
         Format::Svg => {
             let mut svg = String::new();
             {
-                let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
+                let root = SVGBackend::with_string(&mut svg, picture.size()).into_drawing_area();
                 root.fill(&WHITE).map_err(|e| e.to_string())?;
                 picture.draw(&root)?;
                 root.present().map_err(|e| e.to_string())?;

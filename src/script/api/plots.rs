@@ -1,4 +1,4 @@
-//! Registers plots: `plot` (line plots) and `plot_heatmap`. No experiment logic here: check and
+//! Registers plots: `plot` (line plots, faceted or not, and scatter plots) and `plot_heatmap`. No experiment logic here: check and
 //! convert the options, call `crate::plot`, return the file's path.
 
 use super::{Fallible, fail};
@@ -9,7 +9,20 @@ use rhai::{Array, Engine, Map};
 use std::sync::Arc;
 
 const LINE_OPTIONS: &[&str] = &[
-    "kind", "x", "y", "group", "band", "title", "xlabel", "ylabel", "ylim", "data",
+    "kind", "x", "y", "group", "band", "title", "xlabel", "ylabel", "ylim", "facet", "data",
+];
+const SCATTER_OPTIONS: &[&str] = &[
+    "kind",
+    "x",
+    "y",
+    "label",
+    "labels",
+    "max_labels",
+    "group",
+    "title",
+    "xlabel",
+    "ylabel",
+    "data",
 ];
 const HEATMAP_OPTIONS: &[&str] = &[
     "title",
@@ -32,65 +45,28 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             return Ok(target.display().to_string());
         }
         let text = |key: &str| opts.get(key).map(|v| v.to_string());
-        if let Some(bad) = opts.keys().find(|k| !LINE_OPTIONS.contains(&k.as_str())) {
-            return fail(format!(
-                "plot: unknown option `{bad}` (valid: {})",
-                LINE_OPTIONS.join(", ")
-            ));
-        }
-        match text("kind").as_deref() {
-            None | Some("line") => {}
+        let (kind, valid) = match text("kind").as_deref() {
+            None | Some("line") => ("line", LINE_OPTIONS),
+            Some("scatter") => ("scatter", SCATTER_OPTIONS),
             Some(other) => {
                 return fail(format!(
-                    "plot: unknown kind `{other}` (valid: line; heatmaps use plot_heatmap)"
+                    "plot: unknown kind `{other}` (valid: line, scatter; heatmaps use plot_heatmap)"
                 ));
             }
+        };
+        if let Some(bad) = opts.keys().find(|k| !valid.contains(&k.as_str())) {
+            let which = if kind == "line" {
+                String::new()
+            } else {
+                format!(" for kind `{kind}`")
+            };
+            return fail(format!(
+                "plot: unknown option `{bad}`{which} (valid: {})",
+                valid.join(", ")
+            ));
         }
         let x =
             text("x").ok_or_else(|| HostState::runtime_error("plot: option `x` is required"))?;
-        let y = match opts.get("y") {
-            Some(v) if v.is_array() => v
-                .clone()
-                .into_array()
-                .unwrap_or_default()
-                .iter()
-                .map(|v| v.to_string())
-                .collect(),
-            Some(v) => vec![v.to_string()],
-            None => return fail("plot: option `y` is required"),
-        };
-        let band = match opts.get("band") {
-            Some(v) => Some(as_number(v).ok_or_else(|| {
-                HostState::runtime_error("plot: `band` must be a confidence level such as 0.68")
-            })?),
-            None => None,
-        };
-        let y_range = match opts.get("ylim") {
-            Some(v) => {
-                let pair = v
-                    .clone()
-                    .into_array()
-                    .ok()
-                    .map(|a| numbers(&a, "plot: ylim"))
-                    .transpose()
-                    .or_else(fail)?;
-                match pair.as_deref() {
-                    Some([lo, hi]) if lo < hi => Some((*lo, *hi)),
-                    _ => return fail("plot: `ylim` must be [low, high] with low < high"),
-                }
-            }
-            None => None,
-        };
-        let spec = crate::plot::LineSpec {
-            x,
-            y,
-            group: text("group"),
-            band,
-            title: text("title"),
-            xlabel: text("xlabel"),
-            ylabel: text("ylabel"),
-            y_range,
-        };
         let records: Vec<serde_json::Value> = match opts.get("data") {
             Some(data) => data
                 .clone()
@@ -109,8 +85,21 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
                 .map(serde_json::Value::Object)
                 .collect(),
         };
-        crate::plot::line_plot(&records, &spec, &target)
-            .or_else(|e| fail(format!("plot: {}", crate::util::error_chain(&e))))?;
+        let report = if kind == "scatter" {
+            let spec = scatter_spec(&opts, x)?;
+            crate::plot::scatter_plot(&records, &spec, &target)
+        } else {
+            let spec = line_spec(&opts, x)?;
+            crate::plot::line_plot(&records, &spec, &target)
+        }
+        .or_else(|e| fail(format!("plot: {}", crate::util::error_chain(&e))))?;
+        // Line plots stay as quiet as they always were; the new kinds say what they left out.
+        if (kind == "scatter" || report.panels > 1)
+            && let Some(warning) = report.warning()
+            && s.may_print()
+        {
+            eprintln!("[{}] warning: plot {warning}", s.script_name);
+        }
         Ok(target.display().to_string())
     });
     let s = state.clone();
@@ -160,4 +149,103 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
         h(matrix, path, Map::new())
     });
     engine.register_fn("plot_heatmap", heatmap);
+}
+
+/// `plot(#{kind: "line", …})`'s options as a [`crate::plot::LineSpec`].
+fn line_spec(opts: &Map, x: String) -> Fallible<crate::plot::LineSpec> {
+    let text = |key: &str| opts.get(key).map(|v| v.to_string());
+    let y = match opts.get("y") {
+        Some(v) if v.is_array() => v
+            .clone()
+            .into_array()
+            .unwrap_or_default()
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
+        Some(v) => vec![v.to_string()],
+        None => return fail("plot: option `y` is required"),
+    };
+    let band = match opts.get("band") {
+        Some(v) => Some(as_number(v).ok_or_else(|| {
+            HostState::runtime_error("plot: `band` must be a confidence level such as 0.68")
+        })?),
+        None => None,
+    };
+    let y_range = match opts.get("ylim") {
+        Some(v) => {
+            let pair = v
+                .clone()
+                .into_array()
+                .ok()
+                .map(|a| numbers(&a, "plot: ylim"))
+                .transpose()
+                .or_else(fail)?;
+            match pair.as_deref() {
+                Some([lo, hi]) if lo < hi => Some((*lo, *hi)),
+                _ => return fail("plot: `ylim` must be [low, high] with low < high"),
+            }
+        }
+        None => None,
+    };
+    let facet = match opts.get("facet") {
+        None => None,
+        Some(v) if v.is_bool() => v
+            .as_bool()
+            .unwrap_or_default()
+            .then_some(crate::plot::Facet::YKeys),
+        Some(v) if v.is_string() => Some(crate::plot::Facet::Values(v.to_string())),
+        Some(v) => {
+            return fail(format!(
+                "plot: `facet` must be true (one panel per y key) or a key (one panel per \
+                 value), not {}",
+                v.type_name()
+            ));
+        }
+    };
+    Ok(crate::plot::LineSpec {
+        x,
+        y,
+        group: text("group"),
+        band,
+        title: text("title"),
+        xlabel: text("xlabel"),
+        ylabel: text("ylabel"),
+        y_range,
+        facet,
+    })
+}
+
+/// `plot(#{kind: "scatter", …})`'s options as a [`crate::plot::ScatterSpec`].
+fn scatter_spec(opts: &Map, x: String) -> Fallible<crate::plot::ScatterSpec> {
+    let text = |key: &str| opts.get(key).map(|v| v.to_string());
+    let y = match opts.get("y") {
+        Some(v) if v.is_array() => {
+            return fail("plot: a scatter plot takes one `y` key, not a list");
+        }
+        Some(v) => v.to_string(),
+        None => return fail("plot: option `y` is required"),
+    };
+    let labels = match opts.get("labels") {
+        None => true,
+        Some(v) => v
+            .as_bool()
+            .or_else(|_| fail("plot: `labels` must be true or false"))?,
+    };
+    let max_labels = match opts.get("max_labels") {
+        None => crate::plot::DEFAULT_MAX_LABELS,
+        Some(v) => match v.as_int() {
+            Ok(n) if n >= 0 => n as usize,
+            _ => return fail("plot: `max_labels` must be a whole number, 0 or more"),
+        },
+    };
+    Ok(crate::plot::ScatterSpec {
+        x,
+        y,
+        label: text("label").filter(|_| labels),
+        group: text("group"),
+        max_labels,
+        title: text("title"),
+        xlabel: text("xlabel"),
+        ylabel: text("ylabel"),
+    })
 }
