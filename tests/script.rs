@@ -1159,3 +1159,81 @@ fn scripts_that_print_end_quietly_when_stdout_is_closed() {
     );
     assert_quiet_with_stdout_closed(p.command(&[]), "print(\"hi\")\n1 + 1\n\"x\"\n");
 }
+
+/// The metadata map of a safetensors file (its JSON header's `__metadata__`).
+fn safetensors_metadata(path: &Path) -> serde_json::Map<String, serde_json::Value> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header["__metadata__"].as_object().unwrap().clone()
+}
+
+/// Lu et al.'s persona space in quick mode: role and assistant answers with their activations,
+/// an axis that separates held-out assistant answers from role answers, the labelled scatter
+/// of the roles on PC1/PC2, and a vectors file made for this model.
+#[test]
+fn persona_space_quick_mode_finds_an_assistant_axis() {
+    let p = Project::new("persona-space").with_library();
+    let o = p.run(&["scripts/persona_space.rhai", "--set", "quick=true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = p.run_dir("selfchat");
+    assert!(is_png(&dir.join("persona_space.png")));
+    let records = records_without_time(&dir);
+    let answers: Vec<_> = records.iter().filter(|r| r["kind"] == "answer").collect();
+    assert!(answers.len() >= 40, "{} answers", answers.len());
+    for a in &answers {
+        for layer in ["L15", "L18", "L21"] {
+            assert_eq!(a[layer].as_array().unwrap().len(), 576, "{layer}");
+        }
+    }
+    let summary = records.iter().find(|r| r["kind"] == "summary").unwrap();
+    let auroc = summary["auroc"].as_f64().unwrap();
+    assert!(auroc >= 0.8, "held-out AUROC {auroc}");
+    assert!(
+        stderr(&o).contains("held-out AUROC of the axis"),
+        "{}",
+        stderr(&o)
+    );
+    let meta = safetensors_metadata(&dir.join("assistant_axis.safetensors"));
+    assert_eq!(meta["hidden_size"], "576");
+    assert_eq!(meta["read_layer"], "15");
+    for key in ["p25_L15", "p25_L18", "p25_L21"] {
+        assert!(meta[key].as_str().unwrap().parse::<f64>().is_ok(), "{key}");
+    }
+}
+
+/// Drift along the axis in quick mode: every agent turn records its projection and π, probes
+/// record scores, in both settings; capping holds each capped turn's projection at or above
+/// the assistant's 25th percentile at the read-out layer (a floor: a cap along −axis).
+#[test]
+fn axis_drift_quick_mode_records_both_views_and_capping_holds_the_floor() {
+    let p = Project::new("axis-drift").with_library();
+    let o = p.run(&["scripts/axis_drift.rhai", "--set", "quick=true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = p.run_dir("selfchat");
+    assert!(is_png(&dir.join("axis_drift.png")));
+    assert!(is_png(&dir.join("axis_drift_stability.png")));
+    let records = records_without_time(&dir);
+    let meta = safetensors_metadata(&p.dir.join("personas/smollm2-assistant-axis.safetensors"));
+    let floor: f64 = meta["p25_L15"].as_str().unwrap().parse().unwrap();
+    for setting in ["plain", "capped"] {
+        let turns: Vec<_> = records
+            .iter()
+            .filter(|r| r["kind"] == "agent_turn" && r["setting"] == setting)
+            .collect();
+        assert_eq!(turns.len(), 2, "{setting}: agent turns 2 and 4");
+        for t in &turns {
+            let pi = t["pi"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&pi), "π = {pi}");
+            if setting == "capped" {
+                let projection = t["projection"].as_f64().unwrap();
+                assert!(projection >= floor - 1e-3, "{projection} < {floor}");
+            }
+        }
+        let probes = records
+            .iter()
+            .filter(|r| r["kind"] == "probe" && r["setting"] == setting)
+            .count();
+        assert_eq!(probes, 2, "{setting}: one probe answer per agent turn");
+    }
+}

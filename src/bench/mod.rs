@@ -1,6 +1,9 @@
 //! Benchmarks that print ratios against the peers named in DESIGN.md §5. Each figure is one
 //! line naming it, with both sides' numbers and `ratio=X` (ours / peer; above 1 means faster).
 //!
+//! Owns: the peers' builds and runs (llama.cpp, transformers) and the timing. Nothing in the
+//! library imports `bench`.
+//!
 //! `drift-script bench engine`: prompt processing (512 tokens from an empty cache) and decode
 //! (128 tokens, one at a time, greedy) of the local engine against llama.cpp's `llama-bench` on
 //! the same GGUF file and thread count, plus peak resident memory of both.

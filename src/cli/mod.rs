@@ -1,4 +1,8 @@
 //! The command line: raw arguments parsed by clap into one validated configuration per command.
+//!
+//! Owns: argument parsing, the REPL's line editing, and printing through `cli::stdout`. Must
+//! not hold experiment logic: each command calls the library (`script`, `plot`, `merge`,
+//! `paper::import`, `bench`) and prints.
 
 /// `print!` to standard output through [`stdout::write`]: `?` hands a closed pipe to `main`.
 macro_rules! out {

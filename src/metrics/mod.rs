@@ -1,5 +1,9 @@
 //! Text metrics for persona checks.
 //!
+//! Owns: the project's own text metrics and its one scorer per job (sentiment, language,
+//! part of speech). Must not import: `paper`, `persona`, `script` or `model` (it sits below
+//! them; scorer data comes through `crate::fetch`).
+//!
 //! A persona's check is a small Rhai expression over an answer `x` that returns a number in
 //! [0, 1] (DESIGN §2), e.g. `upper_fraction(x)`, `starts_with(x, "a")`,
 //! `language_prob(x, "fr")`. This module holds the functions those expressions call: pure

@@ -1,6 +1,8 @@
 //! Pictures from results: line plots with confidence bands (in one chart or in panels), scatter
 //! plots with point labels, and heatmaps, as PNG or SVG.
 //!
+//! Owns: drawing records (JSON values) to files. Must not import: Rhai, `script`, `model`.
+//!
 //! The public surface is five functions and their specs:
 //! [`line_plot`] (`records` + [`LineSpec`] → file), [`scatter_plot`] (`records` +
 //! [`ScatterSpec`] → file), [`heatmap`] (matrix + [`HeatmapSpec`] → file), [`read_jsonl`] (a

@@ -2,6 +2,10 @@
 //! Rhai engine, runs scripts in batch or line by line (REPL), and formats script errors as
 //! `file:line:column: message`.
 //!
+//! Owns: the engine's configuration (sandbox, limits, modules), run identity and units, error
+//! positions. Must not hold experiment logic that Rust code needs (ARCHITECTURE.md,
+//! invariants); `model`, `metrics`, `plot`, `store` and `stats` never import it.
+//!
 //! The Rhai layer is a thin adapter: every function here converts its arguments, calls a Rust
 //! API (`model`, `store`, `stats`, `plot`) and converts the result back. Experiment logic lives
 //! in scripts or in those Rust modules, never here.

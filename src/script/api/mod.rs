@@ -41,16 +41,12 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
 
 /// The floats of a script `Vector`, if `value` is one.
 pub(crate) fn vector_of(value: &rhai::Dynamic) -> Option<Vec<f32>> {
-    let _ = value;
-    None
+    value
+        .read_lock::<crate::vectors::Vector>()
+        .map(|v| v.as_slice().to_vec())
 }
 
-/// A vector handed to scripts.
+/// A vector handed to scripts: a `Vector`.
 pub(crate) fn vector_value(values: Vec<f32>) -> rhai::Dynamic {
-    rhai::Dynamic::from_array(
-        values
-            .into_iter()
-            .map(|x| rhai::Dynamic::from(x as rhai::FLOAT))
-            .collect(),
-    )
+    rhai::Dynamic::from(crate::vectors::Vector::new(values))
 }
