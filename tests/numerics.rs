@@ -93,3 +93,111 @@ fn logits_and_greedy_text_match_candle_transformers() {
     assert_eq!(text(&ours_tokens), text(&reference_tokens));
     assert_eq!(ours_tokens, reference_tokens);
 }
+
+/// The default model cut after its first `layers` decoder layers: the same GGUF with the later
+/// layers' tensors left out and `llama.block_count` set to `layers`. Its logits are the final
+/// norm and output projection of the full model's hidden state after layer `layers − 1`.
+fn truncated_gguf(path: &std::path::Path, layers: usize) -> std::path::PathBuf {
+    use candle_core::quantized::gguf_file::{self, Value};
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut metadata: Vec<(String, Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, value) in metadata.iter_mut() {
+        if key == "llama.block_count" {
+            *value = Value::U32(layers as u32);
+        }
+    }
+    let kept = |name: &str| match name.strip_prefix("blk.") {
+        Some(rest) => rest.split('.').next().unwrap().parse::<usize>().unwrap() < layers,
+        None => true,
+    };
+    let mut names: Vec<&String> = content.tensor_infos.keys().filter(|n| kept(n)).collect();
+    names.sort();
+    let tensors: Vec<(String, candle_core::quantized::QTensor)> = names
+        .into_iter()
+        .map(|n| {
+            (
+                n.clone(),
+                content.tensor(&mut file, n, &Device::Cpu).unwrap(),
+            )
+        })
+        .collect();
+    let out = std::env::temp_dir().join(format!(
+        "drift-numerics-{}-{layers}-layers.gguf",
+        std::process::id()
+    ));
+    let meta: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tens: Vec<(&str, &candle_core::quantized::QTensor)> =
+        tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let mut writer = std::io::BufWriter::new(std::fs::File::create(&out).unwrap());
+    gguf_file::write(&mut writer, &meta, &tens).unwrap();
+    std::io::Write::flush(&mut writer).unwrap();
+    out
+}
+
+/// Hidden states at several depths against an independent reference: for each depth, the model
+/// cut after that many layers gives the same logits on both sides (so the hidden state our pass
+/// hands to the next layer is candle's), and the residual-stream read-out of the *full* model
+/// after that layer equals the cut model's, bit for bit (so the read-out reads exactly that
+/// state, and later layers do not touch it).
+#[test]
+fn hidden_states_at_every_depth_match_candle_transformers() {
+    let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}")).unwrap();
+    let f32_options = LocalOptions {
+        weights: WeightMode::F32,
+        kv_precision: KvPrecision::F32,
+        ..LocalOptions::default()
+    };
+    let full = LocalModel::load_gguf(&path, &f32_options).unwrap();
+    let messages = [
+        Message::system("You are a pirate."),
+        Message::user("What do you think about the ocean at night?"),
+    ];
+    let prompt = full.tokenize_chat(&messages).unwrap().ids;
+    for layers in [1usize, 8, 15, 23, 30] {
+        let cut_path = truncated_gguf(&path, layers);
+        let cut = LocalModel::load_gguf(&cut_path, &f32_options).unwrap();
+        let mut reference = reference_model(&cut_path);
+        let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let expected = reference
+            .forward(&input, 0)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let actual = cut.prompt_logits(&prompt, false).unwrap();
+        let max_diff = expected
+            .iter()
+            .zip(&actual)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        eprintln!(
+            "after layer {}: max |logit difference| = {max_diff:e}",
+            layers - 1
+        );
+        assert!(
+            max_diff < 1e-3,
+            "after layer {}: logits differ by {max_diff}",
+            layers - 1
+        );
+        let read = |m: &LocalModel| {
+            m.message_activations(&messages, &[layers - 1], &[])
+                .unwrap()
+        };
+        assert_eq!(
+            read(&full),
+            read(&cut),
+            "read-out after layer {}",
+            layers - 1
+        );
+        std::fs::remove_file(&cut_path).unwrap();
+    }
+}

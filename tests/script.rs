@@ -1196,7 +1196,7 @@ fn persona_space_quick_mode_finds_an_assistant_axis() {
     );
     let meta = safetensors_metadata(&dir.join("assistant_axis.safetensors"));
     assert_eq!(meta["hidden_size"], "576");
-    assert_eq!(meta["read_layer"], "15");
+    assert_eq!(meta["read_layer"], "18");
     for key in ["p25_L15", "p25_L18", "p25_L21"] {
         assert!(meta[key].as_str().unwrap().parse::<f64>().is_ok(), "{key}");
     }
@@ -1215,7 +1215,7 @@ fn axis_drift_quick_mode_records_both_views_and_capping_holds_the_floor() {
     assert!(is_png(&dir.join("axis_drift_stability.png")));
     let records = records_without_time(&dir);
     let meta = safetensors_metadata(&p.dir.join("personas/smollm2-assistant-axis.safetensors"));
-    let floor: f64 = meta["p25_L15"].as_str().unwrap().parse().unwrap();
+    let floor: f64 = meta["p25_L18"].as_str().unwrap().parse().unwrap();
     for setting in ["plain", "capped"] {
         let turns: Vec<_> = records
             .iter()
