@@ -368,3 +368,63 @@ fn bad_options_are_refused_by_name() {
         .to_string();
     assert!(e.contains("got layer 99"), "{e}");
 }
+
+/// On the shipped assistant axis of the default model (scripts/persona_space.rhai's full run):
+/// steering with a negative coefficient lowers the projection on the axis and changes the
+/// text; capping along the axis holds every projection at or below τ.
+#[test]
+fn steering_and_capping_on_the_shipped_assistant_axis() {
+    let m = model();
+    let file = drift_script::vectors::load_vectors(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("personas/smollm2-assistant-axis.safetensors"),
+    )
+    .unwrap();
+    let layer = 18;
+    let axis = file.vectors["axis_L18"].as_slice().to_vec();
+    let a_hat = unit(&axis);
+    let project = |g: &Generation| dot(&g.activations.as_ref().unwrap().vectors[0], &a_hat);
+    let plain = one(&m, read(&[layer], Reduce::Mean), 40);
+    let steered = one(
+        &m,
+        Intervention {
+            steer: vec![edit(
+                layer,
+                ResidualOp::Add {
+                    vector: a_hat.clone(),
+                    coefficient: -6.0,
+                },
+            )],
+            ..read(&[layer], Reduce::Mean)
+        },
+        40,
+    );
+    assert_ne!(steered.text, plain.text);
+    assert!(
+        project(&steered) < project(&plain) - 1.0,
+        "{} vs {}",
+        project(&steered),
+        project(&plain)
+    );
+    // Cap well below the plain answer's projection: every row is held at τ or under.
+    let tau = (project(&plain) - 3.0) as f32;
+    let mut messages = conversation();
+    messages.push(Message::assistant(plain.text.clone()));
+    let capped = m
+        .message_activations(
+            &messages,
+            &[layer],
+            &[edit(
+                layer,
+                ResidualOp::Cap {
+                    vector: axis.clone(),
+                    threshold: tau,
+                },
+            )],
+        )
+        .unwrap();
+    for per_message in capped.iter().flatten() {
+        let p = dot(&per_message[0], &a_hat);
+        assert!(p <= f64::from(tau) + 1e-4, "{p} > τ = {tau}");
+    }
+}
