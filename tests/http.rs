@@ -5,6 +5,9 @@
 //! `merge` giving the records of a plain run; bad inputs and what each produces. The last test
 //! runs scripts/selfchat.rhai unchanged against llama.cpp's server on the default model, and is
 //! skipped (saying why) where that server is not built.
+//!
+//! Over 1,000 lines because one test binary holds one server: the fault-injecting server and
+//! the llama.cpp server are started once and shared by every test here.
 
 use serde_json::{Value, json};
 use std::collections::VecDeque;

@@ -1,5 +1,9 @@
 //! The scripting host end to end, through the real binary on the real default model: example
 //! scripts, reproducible records, kill-and-resume, typed `--set`, error positions, the sandbox.
+//!
+//! Over 1,000 lines on purpose: one binary for every test that runs the real binary on a
+//! project folder (`Project`), so the helpers and the model load are shared; each test is
+//! self-contained.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
