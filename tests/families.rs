@@ -15,6 +15,9 @@
 //!   against the reference, and the system prompt's token span decoding to the system prompt
 //!   (Gemma 2's template refuses a system role: it goes at the start of the first user turn,
 //!   where Gemma 3's own template puts it).
+//! - Every family through the engine (Q8_0): prefix-cached prompts give the uncached bits,
+//!   batched answers equal single ones, the attention read-out covers the system span and
+//!   changes nothing, split-softmax runs.
 //!
 //! Candle's Gemma references differ from transformers and llama.cpp in three ways, which the
 //! tests work around rather than copy: their window lets a query see `window + 1` keys
@@ -969,4 +972,91 @@ fn system_prompt_folding_only_for_templates_that_refuse_it() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("Conversation roles must alternate"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine around the forward pass: prefix cache, batching, read-out, split-softmax.
+// ---------------------------------------------------------------------------------------------
+
+/// Each family through the engine as a script uses it, Q8_0 weights: a prompt extending a
+/// cached one gets the uncached bits (windowed layers and the local RoPE table included); the
+/// first of three answers is the single answer; the attention read-out gives one π per token,
+/// layer and head over the system span and changes nothing; split-softmax runs.
+#[test]
+fn families_through_the_engine_cache_readout_and_split_softmax() {
+    use drift_script::model::{Intervention, Readout, SamplingOptions};
+    for (spec, template) in [
+        (Spec::new(Family::Qwen3), None),
+        (Spec::new(Family::Gemma2), Some(GEMMA2_TEMPLATE)),
+        (Spec::new(Family::Gemma3), Some(GEMMA3_TEMPLATE)),
+    ] {
+        let family = spec.family;
+        let dir = TempDir::new(&format!("engine-{}", family.gguf_name()));
+        let model = TinyModel::random(&spec, &format!("engine-{}", family.gguf_name()));
+        let path = dir.join("model.gguf");
+        write_gguf(&path, &model, GgmlDType::Q8_0, template);
+        let m = load_gguf(&path, WeightMode::Native);
+        let messages = vec![
+            Message::system(PIRATE),
+            Message::user(QUESTION),
+            Message::assistant("Arr, the stars be a fine sea to sail, matey!"),
+            Message::user("Would you sail to Mars if you could? Why or why not?"),
+        ];
+        let prompt = m.tokenize_chat(&messages).unwrap();
+        let ids = &prompt.ids;
+        assert!(ids.len() > 40, "{family:?}: more than one cache block");
+        let uncached = m.prompt_logits(ids, false).unwrap();
+        for prefix in [1, 17, 32, 33, ids.len() - 1] {
+            m.clear_cache();
+            m.prompt_logits(&ids[..prefix], true).unwrap();
+            assert!(
+                m.prompt_logits(ids, true).unwrap() == uncached,
+                "{family:?}: a cached prefix of {prefix} tokens changed the logits"
+            );
+        }
+
+        let opts = |intervention: Intervention| SamplingOptions {
+            seed: 5,
+            max_tokens: 12,
+            ignore_eos: true,
+            intervention,
+            ..SamplingOptions::default()
+        };
+        let one = m
+            .chat(&messages, 1, &opts(Intervention::default()))
+            .unwrap();
+        let three = m
+            .chat(&messages, 3, &opts(Intervention::default()))
+            .unwrap();
+        assert_eq!(one[0].tokens, three[0].tokens, "{family:?}: chat_n(3)[0]");
+        let readout = Intervention {
+            attention: Readout::Pi,
+            ..Default::default()
+        };
+        let read = m
+            .chat(&messages, 1, &opts(readout.clone()))
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            read.tokens, one[0].tokens,
+            "{family:?}: the read-out changed the text"
+        );
+        let trace = read.attention.expect("asked for");
+        let span = prompt.system_span.clone().unwrap();
+        assert_eq!(trace.system_tokens, span.len());
+        assert_eq!(trace.pi.len(), read.tokens.len() * spec.layers * spec.heads);
+        assert!(trace.pi.iter().all(|&p| (0.0..=1.0001).contains(&p)));
+        assert!(trace.pi.iter().any(|&p| p > 0.0));
+        let split = Intervention {
+            split_softmax: Some(0.5),
+            ..readout
+        };
+        let steered = m.chat(&messages, 1, &opts(split)).unwrap().remove(0);
+        assert_eq!(steered.tokens.len(), 12, "{family:?}: split-softmax ran");
+        eprintln!(
+            "{family:?}: prompt {} tokens, system span {span:?}, mean π {:.3}",
+            ids.len(),
+            trace.pi.iter().sum::<f32>() / trace.pi.len() as f32
+        );
+    }
 }
