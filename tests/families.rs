@@ -1060,3 +1060,31 @@ fn families_through_the_engine_cache_readout_and_split_softmax() {
         );
     }
 }
+
+/// Gemma 3 1B's head shape (4 query heads of 256 sharing one key/value head) on a 64-wide
+/// model: the kernels' widest heads and largest sharing, against candle.
+#[test]
+fn gemma3_1b_head_shape_matches_candle() {
+    let dir = TempDir::new("gemma3-1b-heads");
+    let spec = Spec {
+        kv_heads: 1,
+        head_dim: 256,
+        query_pre_attn_scalar: 256,
+        ..Spec::new(Family::Gemma3)
+    };
+    let model = TinyModel::random(&spec, "gemma3-1b-heads");
+    let config = hf_config(&spec);
+    let hf = dir.join("hf");
+    write_hf_folder(&hf, &model, &config);
+    let ids = prompt("gemma3-1b-heads", PROMPT);
+    let ours = load_hf(&hf);
+    assert_eq!(ours.transformer().config.q_dim(), 1024);
+    let got = logits(&ours, &ids);
+    let reference = candle_gemma(&hf, &config, &ids);
+    let diff = max_abs_diff(&got, &reference);
+    eprintln!(
+        "gemma3, 4 heads of 256 on 1 kv head: vs candle {diff:.2e} (max|logit| {:.2})",
+        max_abs(&reference)
+    );
+    assert_close("gemma3 1B heads vs candle", diff, EXACT_TOL);
+}
