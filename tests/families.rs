@@ -534,7 +534,7 @@ fn candle_gemma(dir: &Path, config: &serde_json::Value, ids: &[u32]) -> Vec<f32>
             // cache's `slice_set` refuses the layout), so it is fed one token at a time: then
             // it applies no mask, and its cache of `window` keys is the window, exactly
             // transformers' — so it gets the window itself, not `window − 1`.
-            config["sliding_window"] = config_window.into();
+            config["sliding_window"] = config_window;
             let cfg: gemma3::Config = serde_json::from_value(config).unwrap();
             let mut model = gemma3::Model::new(false, &cfg, vb).unwrap();
             let mut last = Vec::new();
