@@ -20,7 +20,10 @@ pub enum ModelError {
         needed: u64,
         actual: u64,
     },
-    #[error("unsupported architecture `{0}` (supported: llama, mistral, qwen2)")]
+    #[error(
+        "unsupported architecture `{0}` (supported: {supported})",
+        supported = crate::model::local::architecture::Architecture::supported_names()
+    )]
     UnsupportedArchitecture(String),
     #[error(
         "tensor `{tensor}` has unsupported type {dtype} (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"

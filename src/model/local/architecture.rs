@@ -39,6 +39,16 @@ pub enum WindowLayers {
     AllButEvery(usize),
 }
 
+impl WindowLayers {
+    /// Whether layer `layer` attends through the sliding window (when there is one).
+    pub fn is_windowed(self, layer: usize) -> bool {
+        match self {
+            WindowLayers::All => true,
+            WindowLayers::AllButEvery(period) => !(layer + 1).is_multiple_of(period),
+        }
+    }
+}
+
 /// One architecture family: what the forward pass must do for it and where its weights are.
 #[derive(Debug)]
 pub struct Architecture {
@@ -55,8 +65,6 @@ pub struct Architecture {
     pub qkv_bias: bool,
     /// RMSNorm of every query and key head before RoPE (Qwen3, Gemma 3).
     pub qk_norm: bool,
-    /// Norm weights are stored as `w − offset` and used as `w` (Gemma: 1). Folded in at load.
-    pub norm_offset: f32,
     /// A norm on the attention and feed-forward outputs before each residual add (Gemma 2
     /// and 3), besides the usual pre-norms.
     pub post_norms: bool,
@@ -66,14 +74,25 @@ pub struct Architecture {
     /// Attention scores and final logits may be soft-capped, `cap · tanh(x / cap)`, with caps
     /// from the metadata (Gemma 2).
     pub soft_caps: bool,
-    /// Which layers use the sliding window when the metadata gives one.
+    /// Which layers use the sliding window when the metadata gives one (a Hugging Face
+    /// `sliding_window_pattern` or `layer_types` overrides it; GGUF files carry no pattern, and
+    /// llama.cpp fixes it per family as this does).
     pub window_layers: WindowLayers,
+    /// RoPE base of the windowed layers when it differs from the global layers' (Gemma 3:
+    /// 10,000 against 1,000,000), from `rope_local_base_freq` in `config.json` or
+    /// `{arch}.rope.local_freq_base` in GGUF, else this default (llama.cpp's). Those layers
+    /// take no position scaling (transformers and llama.cpp scale only the global layers).
+    pub local_rope_theta: Option<f32>,
     /// A `config.json` window applies only with `use_sliding_window: true` (Qwen: configs
     /// carry a window they do not use).
     pub hf_window_needs_flag: bool,
     /// Scores are scaled by 1/√s with s from the metadata key `query_pre_attn_scalar` when
     /// present (Gemma 2 and 3), else 1/√head_dim.
     pub query_scalar_key: bool,
+    /// GGUF files carry no `query_pre_attn_scalar`: llama.cpp scales by 1/√(hidden/heads) for
+    /// the models with these layer counts (Gemma 2 27B: 46, Gemma 3 27B: 62), whose scalar is
+    /// hidden/heads, and by 1/√head_dim otherwise, which is every other size's scalar.
+    pub gguf_hidden_per_head_scalar_layers: &'static [usize],
     pub gguf_tensors: TensorNames,
     pub hf_tensors: TensorNames,
 }
@@ -82,6 +101,10 @@ pub struct Architecture {
 /// family has no such tensor. Which optional tensors are read follows the description's flags.
 #[derive(Debug)]
 pub struct TensorNames {
+    /// Norm weights are stored as `w − offset` and used as `w`: Gemma's Hugging Face
+    /// checkpoints (the model computes `x̂ · (1 + w)`) store 1 less than llama.cpp's
+    /// converter, which adds the 1 when writing GGUF. Folded in at load, q/k norms included.
+    pub norm_offset: f32,
     pub embedding: &'static str,
     pub final_norm: &'static str,
     /// Absent from files whose output projection is tied to the embedding.
@@ -104,6 +127,7 @@ pub struct TensorNames {
 }
 
 const GGUF_LLAMA_TENSORS: TensorNames = TensorNames {
+    norm_offset: 0.0,
     embedding: "token_embd.weight",
     final_norm: "output_norm.weight",
     output: "output.weight",
@@ -122,6 +146,7 @@ const GGUF_LLAMA_TENSORS: TensorNames = TensorNames {
 };
 
 const HF_LLAMA_TENSORS: TensorNames = TensorNames {
+    norm_offset: 0.0,
     embedding: "model.embed_tokens.weight",
     final_norm: "model.norm.weight",
     output: "lm_head.weight",
@@ -148,14 +173,15 @@ pub static ARCHITECTURES: &[Architecture] = &[
         gguf_rope: RopeStyle::Interleaved,
         qkv_bias: false,
         qk_norm: false,
-        norm_offset: 0.0,
         post_norms: false,
         activation: Activation::Silu,
         scale_embedding: false,
         soft_caps: false,
         window_layers: WindowLayers::All,
+        local_rope_theta: None,
         hf_window_needs_flag: false,
         query_scalar_key: false,
+        gguf_hidden_per_head_scalar_layers: &[],
         gguf_tensors: GGUF_LLAMA_TENSORS,
         hf_tensors: HF_LLAMA_TENSORS,
     },
@@ -166,14 +192,15 @@ pub static ARCHITECTURES: &[Architecture] = &[
         gguf_rope: RopeStyle::Halves,
         qkv_bias: true,
         qk_norm: false,
-        norm_offset: 0.0,
         post_norms: false,
         activation: Activation::Silu,
         scale_embedding: false,
         soft_caps: false,
         window_layers: WindowLayers::All,
+        local_rope_theta: None,
         hf_window_needs_flag: true,
         query_scalar_key: false,
+        gguf_hidden_per_head_scalar_layers: &[],
         gguf_tensors: TensorNames {
             qkv_biases: Some([
                 "blk.{}.attn_q.bias",
@@ -191,7 +218,107 @@ pub static ARCHITECTURES: &[Architecture] = &[
             ..HF_LLAMA_TENSORS
         },
     },
+    Architecture {
+        name: "qwen3",
+        gguf_names: &["qwen3"],
+        hf_model_types: &["qwen3"],
+        gguf_rope: RopeStyle::Halves,
+        qkv_bias: false,
+        qk_norm: true,
+        post_norms: false,
+        activation: Activation::Silu,
+        scale_embedding: false,
+        soft_caps: false,
+        window_layers: WindowLayers::All,
+        local_rope_theta: None,
+        hf_window_needs_flag: true,
+        query_scalar_key: false,
+        gguf_hidden_per_head_scalar_layers: &[],
+        gguf_tensors: TensorNames {
+            qk_norms: Some(["blk.{}.attn_q_norm.weight", "blk.{}.attn_k_norm.weight"]),
+            ..GGUF_LLAMA_TENSORS
+        },
+        hf_tensors: TensorNames {
+            qk_norms: Some([
+                "model.layers.{}.self_attn.q_norm.weight",
+                "model.layers.{}.self_attn.k_norm.weight",
+            ]),
+            ..HF_LLAMA_TENSORS
+        },
+    },
+    Architecture {
+        name: "gemma2",
+        gguf_names: &["gemma2"],
+        hf_model_types: &["gemma2"],
+        gguf_rope: RopeStyle::Halves,
+        qkv_bias: false,
+        qk_norm: false,
+        post_norms: true,
+        activation: Activation::GeluTanh,
+        scale_embedding: true,
+        soft_caps: true,
+        window_layers: WindowLayers::AllButEvery(2),
+        local_rope_theta: None,
+        hf_window_needs_flag: false,
+        query_scalar_key: true,
+        gguf_hidden_per_head_scalar_layers: &[46],
+        gguf_tensors: GGUF_GEMMA_TENSORS,
+        hf_tensors: HF_GEMMA_TENSORS,
+    },
+    Architecture {
+        name: "gemma3",
+        gguf_names: &["gemma3"],
+        // Not `gemma3`: the multimodal checkpoints (`text_config`, `language_model.*`
+        // tensors) are refused by `config.rs` with a note on what to use instead.
+        hf_model_types: &["gemma3_text"],
+        gguf_rope: RopeStyle::Halves,
+        qkv_bias: false,
+        qk_norm: true,
+        post_norms: true,
+        activation: Activation::GeluTanh,
+        scale_embedding: true,
+        soft_caps: true,
+        window_layers: WindowLayers::AllButEvery(6),
+        local_rope_theta: Some(10_000.0),
+        hf_window_needs_flag: false,
+        query_scalar_key: true,
+        gguf_hidden_per_head_scalar_layers: &[62],
+        gguf_tensors: TensorNames {
+            qk_norms: Some(["blk.{}.attn_q_norm.weight", "blk.{}.attn_k_norm.weight"]),
+            ..GGUF_GEMMA_TENSORS
+        },
+        hf_tensors: TensorNames {
+            qk_norms: Some([
+                "model.layers.{}.self_attn.q_norm.weight",
+                "model.layers.{}.self_attn.k_norm.weight",
+            ]),
+            ..HF_GEMMA_TENSORS
+        },
+    },
 ];
+
+/// llama.cpp's converter: the pre-feed-forward norm keeps Llama's `ffn_norm` name; the norms
+/// after attention and after the feed-forward block are `post_attention_norm` and
+/// `post_ffw_norm`; norm weights are written with Gemma's 1 already added.
+const GGUF_GEMMA_TENSORS: TensorNames = TensorNames {
+    post_norms: Some([
+        "blk.{}.post_attention_norm.weight",
+        "blk.{}.post_ffw_norm.weight",
+    ]),
+    ..GGUF_LLAMA_TENSORS
+};
+
+/// Gemma's `post_attention_layernorm` is the norm *after* attention (Llama's of that name is
+/// the feed-forward pre-norm, `pre_feedforward_layernorm` here).
+const HF_GEMMA_TENSORS: TensorNames = TensorNames {
+    norm_offset: 1.0,
+    ffn_norm: "model.layers.{}.pre_feedforward_layernorm.weight",
+    post_norms: Some([
+        "model.layers.{}.post_attention_layernorm.weight",
+        "model.layers.{}.post_feedforward_layernorm.weight",
+    ]),
+    ..HF_LLAMA_TENSORS
+};
 
 impl Architecture {
     /// The family whose GGUF files declare `name`.
@@ -220,10 +347,7 @@ impl Architecture {
 
     /// Whether layer `layer` attends through the sliding window (when there is one).
     pub fn layer_is_windowed(&self, layer: usize) -> bool {
-        match self.window_layers {
-            WindowLayers::All => true,
-            WindowLayers::AllButEvery(period) => !(layer + 1).is_multiple_of(period),
-        }
+        self.window_layers.is_windowed(layer)
     }
 }
 
@@ -252,7 +376,15 @@ mod tests {
             "qwen2"
         );
         assert!(Architecture::by_gguf_name("gpt2").is_none());
-        assert_eq!(Architecture::supported_names(), "llama, mistral, qwen2");
+        assert_eq!(
+            Architecture::supported_names(),
+            "gemma2, gemma3, gemma3_text, llama, mistral, qwen2, qwen3"
+        );
+        assert_eq!(
+            Architecture::by_hf_model_type("gemma3_text").unwrap().name,
+            "gemma3"
+        );
+        assert!(Architecture::by_gguf_name("gemma").is_none());
     }
 
     #[test]
@@ -264,6 +396,9 @@ mod tests {
         let windowed: Vec<bool> = (0..4).map(|l| gemma2_like.layer_is_windowed(l)).collect();
         assert_eq!(windowed, [true, false, true, false]);
         assert!((0..4).all(|l| ARCHITECTURES[0].layer_is_windowed(l)));
+        let gemma3 = Architecture::by_gguf_name("gemma3").unwrap();
+        let windowed: Vec<usize> = (0..12).filter(|&l| !gemma3.layer_is_windowed(l)).collect();
+        assert_eq!(windowed, [5, 11], "Gemma 3's global layers");
     }
 
     fn clone_llama() -> Architecture {
@@ -275,14 +410,15 @@ mod tests {
             gguf_rope: a.gguf_rope,
             qkv_bias: a.qkv_bias,
             qk_norm: a.qk_norm,
-            norm_offset: a.norm_offset,
             post_norms: a.post_norms,
             activation: a.activation,
             scale_embedding: a.scale_embedding,
             soft_caps: a.soft_caps,
             window_layers: a.window_layers,
+            local_rope_theta: a.local_rope_theta,
             hf_window_needs_flag: a.hf_window_needs_flag,
             query_scalar_key: a.query_scalar_key,
+            gguf_hidden_per_head_scalar_layers: a.gguf_hidden_per_head_scalar_layers,
             gguf_tensors: GGUF_LLAMA_TENSORS,
             hf_tensors: HF_LLAMA_TENSORS,
         }

@@ -3,7 +3,7 @@
 //! asks where the weights came from.
 
 pub use super::architecture::RopeStyle;
-use super::architecture::{Activation, Architecture};
+use super::architecture::{Activation, Architecture, WindowLayers};
 use crate::model::error::{ModelError, Result};
 use candle_core::quantized::gguf_file::Value;
 use std::collections::HashMap;
@@ -30,6 +30,11 @@ pub struct TransformerConfig {
     /// Sliding window: a query of a windowed layer sees at most this many most recent keys
     /// (which layers: [`TransformerConfig::layer_window`]).
     pub sliding_window: Option<usize>,
+    /// Per layer: whether it is one of the windowed layers (the family's pattern, or the
+    /// checkpoint's `sliding_window_pattern` / `layer_types`).
+    pub windowed_layers: Vec<bool>,
+    /// RoPE base of the windowed layers, when it differs from `rope_theta` (Gemma 3).
+    pub local_rope_theta: Option<f32>,
     pub qkv_bias: bool,
     /// Multiplies attention scores before the softmax: 1/√head_dim unless the model says.
     pub attention_scale: f32,
@@ -52,8 +57,12 @@ impl TransformerConfig {
 
     /// The attention window of layer `layer`, if it has one.
     pub fn layer_window(&self, layer: usize) -> Option<usize> {
-        self.sliding_window
-            .filter(|_| self.architecture.layer_is_windowed(layer))
+        self.sliding_window.filter(|_| self.windowed_layers[layer])
+    }
+
+    /// Whether layer `layer` rotates with the local RoPE base (`local_rope_theta`).
+    pub fn layer_uses_local_rope(&self, layer: usize) -> bool {
+        self.local_rope_theta.is_some() && self.windowed_layers[layer]
     }
 
     pub fn activation(&self) -> Activation {
@@ -78,6 +87,11 @@ impl TransformerConfig {
         }
         self.embedding_scale = arch.scale_embedding.then(|| (self.hidden as f32).sqrt());
         self.qkv_bias = arch.qkv_bias;
+        if self.windowed_layers.len() != self.layers {
+            self.windowed_layers = (0..self.layers)
+                .map(|l| arch.window_layers.is_windowed(l))
+                .collect();
+        }
         self
     }
 
@@ -146,10 +160,17 @@ impl TransformerConfig {
         let f = |suffix: &str| get_f32(metadata, &key(suffix));
         let hidden = u("embedding_length")?;
         let heads = u("attention.head_count")?;
-        let head_dim = match u("rope.dimension_count") {
-            Ok(d) => d,
-            Err(_) => hidden / heads.max(1),
+        // Qwen3's and Gemma's heads are not hidden/heads wide: llama.cpp writes the width as
+        // `attention.key_length` (and the rotated part as `rope.dimension_count`).
+        let head_dim = match (u("attention.key_length"), u("rope.dimension_count")) {
+            (Ok(d), _) | (Err(_), Ok(d)) => d,
+            _ => hidden / heads.max(1),
         };
+        let layers = u("block_count")?;
+        let query_scalar = architecture
+            .gguf_hidden_per_head_scalar_layers
+            .contains(&layers)
+            .then(|| (hidden / heads.max(1)) as f32);
         let rope_linear_factor = match metadata.get(&key("rope.scaling.type")) {
             Some(Value::String(kind)) if kind == "linear" => {
                 f("rope.scaling.factor").unwrap_or(1.0)
@@ -159,7 +180,7 @@ impl TransformerConfig {
         TransformerConfig {
             architecture,
             hidden,
-            layers: u("block_count")?,
+            layers,
             heads,
             kv_heads: u("attention.head_count_kv").unwrap_or(heads),
             head_dim,
@@ -172,6 +193,10 @@ impl TransformerConfig {
             rope_freq_factors: None,
             context_length: u("context_length").unwrap_or(4096),
             sliding_window: u("attention.sliding_window").ok(),
+            windowed_layers: Vec::new(),
+            local_rope_theta: architecture
+                .local_rope_theta
+                .map(|default| f("rope.local_freq_base").unwrap_or(default)),
             qkv_bias: false,
             attention_scale: 0.0,
             attention_softcap: None,
@@ -179,7 +204,7 @@ impl TransformerConfig {
             embedding_scale: None,
         }
         .with_features(
-            None,
+            query_scalar,
             (
                 f("attn_logit_softcapping").ok(),
                 f("final_logit_softcapping").ok(),
@@ -191,6 +216,15 @@ impl TransformerConfig {
     /// From a Hugging Face `config.json`.
     pub fn from_hf_json(json: &serde_json::Value) -> Result<Self> {
         let model_type = json["model_type"].as_str().unwrap_or("");
+        if model_type == "gemma3" {
+            return Err(ModelError::Metadata {
+                key: "config.json: model_type".into(),
+                reason: "`gemma3` is the multimodal checkpoint (its text model in `text_config`, \
+                         its weights under `language_model.`): use the text-only `gemma3_text` \
+                         checkpoint (Gemma 3 1B) or a GGUF file of the model"
+                    .into(),
+            });
+        }
         let architecture = Architecture::by_hf_model_type(model_type)
             .ok_or_else(|| ModelError::UnsupportedArchitecture(model_type.to_string()))?;
         let u = |name: &str| -> Result<usize> {
@@ -223,10 +257,32 @@ impl TransformerConfig {
             .map(|w| w as usize)
             .filter(|_| window_enabled);
         let float = |name: &str| json[name].as_f64().map(|v| v as f32);
+        let layers = u("num_hidden_layers")?;
+        // Which layers are windowed: `layer_types` (recent transformers), else
+        // `sliding_window_pattern` (Gemma 3's original configs), else the family's pattern.
+        let windowed_layers: Vec<bool> = match (
+            json["layer_types"].as_array(),
+            json["sliding_window_pattern"].as_u64(),
+        ) {
+            (Some(types), _) if types.len() == layers => types
+                .iter()
+                .map(|t| t.as_str() == Some("sliding_attention"))
+                .collect(),
+            (Some(types), _) => {
+                return Err(ModelError::Metadata {
+                    key: "config.json: layer_types".into(),
+                    reason: format!("{} entries for {layers} layers", types.len()),
+                });
+            }
+            (None, Some(period)) if period > 0 => (0..layers)
+                .map(|l| WindowLayers::AllButEvery(period as usize).is_windowed(l))
+                .collect(),
+            _ => Vec::new(),
+        };
         TransformerConfig {
             architecture,
             hidden,
-            layers: u("num_hidden_layers")?,
+            layers,
             heads,
             kv_heads: u("num_key_value_heads").unwrap_or(heads),
             head_dim,
@@ -242,6 +298,10 @@ impl TransformerConfig {
             rope_freq_factors,
             context_length: u("max_position_embeddings").unwrap_or(4096),
             sliding_window,
+            windowed_layers,
+            local_rope_theta: architecture
+                .local_rope_theta
+                .map(|default| float("rope_local_base_freq").unwrap_or(default)),
             qkv_bias: false,
             attention_scale: 0.0,
             attention_softcap: None,

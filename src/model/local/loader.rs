@@ -355,7 +355,7 @@ fn widen_u4(m: &Matrix) -> Matrix {
     })
 }
 
-/// Loads a Llama-family or Qwen2 GGUF file.
+/// Loads a GGUF file of any family in the architecture table.
 pub fn load_gguf(gguf: &mut GgufFile, mode: WeightMode) -> Result<Transformer> {
     // The architecture decides which tensors to look for: check it first.
     let arch_name = super::config::get_string(&gguf.metadata, "general.architecture")?;
@@ -516,10 +516,10 @@ fn load_transformer(
         _ => None,
     };
     let arch = c.architecture;
-    // Norm weights stored as `w − offset` (Gemma) are used as `w`.
+    // Norm weights stored as `w − offset` (Gemma's checkpoints) are used as `w`.
     let norm = |mut weights: Vec<f32>| {
-        if arch.norm_offset != 0.0 {
-            weights.iter_mut().for_each(|w| *w += arch.norm_offset);
+        if names.norm_offset != 0.0 {
+            weights.iter_mut().for_each(|w| *w += names.norm_offset);
         }
         weights
     };

@@ -160,6 +160,16 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// [`rms_norm`] of `x` into itself, with the same arithmetic (q/k norms of each head).
+#[inline(always)]
+pub fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
+    let mean = sum_of_squares(x) / x.len() as f32;
+    let inv = 1.0 / (mean + eps).sqrt();
+    for (v, &w) in x.iter_mut().zip(weight) {
+        *v = *v * inv * w;
+    }
+}
+
 /// Cosines and sines of one position's RoPE angles, one pair per rotated dimension pair.
 pub struct RopeTable {
     /// Inverse frequencies after Llama 3 style frequency factors, in f64.

@@ -11,6 +11,13 @@
 //!
 //! The position of the system prompt is what attention measurements and split-softmax act on
 //! (DESIGN.md §2), so it is located, never assumed: see [`ChatTemplate::render`].
+//!
+//! Some templates refuse a system message (Gemma 2's raises "System role not supported"), yet
+//! every persona is a system prompt. For those, the system prompt goes where Gemma 3's own
+//! template puts it and common practice does: at the start of the first user turn, followed by
+//! a blank line (`{system}\n\n{user}`); a conversation with no user turn after it gets a user
+//! turn of the system prompt alone. Its span is located as for any template, so π and
+//! split-softmax see exactly its tokens.
 
 use super::tokenizer::TextTokenizer;
 use crate::model::Message;
@@ -50,6 +57,8 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: Option<String>,
     eos_token: Option<String>,
+    /// The template refuses a system message: it is folded into the first user turn.
+    system_in_first_user: bool,
 }
 
 const TEMPLATE_NAME: &str = "chat_template";
@@ -120,11 +129,24 @@ impl ChatTemplate {
         });
         env.add_template_owned(TEMPLATE_NAME, source.to_string())
             .map_err(|e| template_error(&e))?;
-        Ok(ChatTemplate {
+        let mut template = ChatTemplate {
             env,
             bos_token,
             eos_token,
-        })
+            system_in_first_user: false,
+        };
+        // A template that renders a user turn but fails on a system message before it
+        // refuses the system role (a template that fails on both is left to fail as it does).
+        let probe = |messages: &[Message]| template.render_text(messages, true).is_ok();
+        template.system_in_first_user =
+            probe(&[Message::user("u")]) && !probe(&[Message::system("s"), Message::user("u")]);
+        Ok(template)
+    }
+
+    /// Whether this template refuses a system message, so that the system prompt is folded
+    /// into the first user turn (see the module's documentation).
+    pub fn folds_system_into_first_user(&self) -> bool {
+        self.system_in_first_user
     }
 
     /// ChatML (`<|im_start|>role\ncontent<|im_end|>\n`), for models without a template whose
@@ -214,6 +236,14 @@ impl ChatTemplate {
     }
 
     fn render_text(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let folded;
+        let messages = match messages.first() {
+            Some(first) if self.system_in_first_user && first.role == "system" => {
+                folded = system_in_first_user(messages);
+                &folded[..]
+            }
+            _ => messages,
+        };
         let msgs: Vec<Value> = messages
             .iter()
             .map(|m| Value::from_object(MessageValue(m.clone())))
@@ -295,6 +325,20 @@ impl ChatTemplate {
         let found = text[from..].find(needle)? + from;
         Some(found..found + needle.len())
     }
+}
+
+/// `messages` with the leading system message moved to the start of the first user turn,
+/// separated by a blank line (or, with no user turn next, as a user turn of its own).
+fn system_in_first_user(messages: &[Message]) -> Vec<Message> {
+    let system = &messages[0].content;
+    let mut rest = messages[1..].to_vec();
+    match rest.first_mut() {
+        Some(first) if first.role == "user" => {
+            first.content = format!("{system}\n\n{}", first.content);
+        }
+        _ => rest.insert(0, Message::user(system.clone())),
+    }
+    rest
 }
 
 /// A message as templates see it: a map whose keys iterate as `role`, `content`, the order of

@@ -12,6 +12,11 @@
 //! sequence's keys (`attention.rs`). A prompt is one sequence with many rows; decoding n samples
 //! is n sequences with one row each; both mixed is fine. Because every kernel computes each row
 //! independently of the others, how rows are grouped never changes the results.
+//!
+//! Over 1,000 lines: the seams (`PassPlan`, `embed`, `attention_block`, `feed_forward_block`,
+//! `residual_hooks`, `logits`) share the plan, the scratch buffers and the attention layouts,
+//! which are private to this file; the row-parallel element-wise helpers at the end (norms,
+//! gated activations) are the part that could move out next.
 
 use super::architecture::Activation;
 use super::attention::{
@@ -55,6 +60,9 @@ pub struct Transformer {
     /// The output projection; `None` when it is tied to the embedding.
     pub output: Option<Matrix>,
     rope: RopeTable,
+    /// The windowed layers' table when their RoPE base differs (Gemma 3); `None` otherwise,
+    /// and then no angles are computed for it.
+    local_rope: Option<RopeTable>,
 }
 
 /// Which of an item's rows return logits.
@@ -95,6 +103,9 @@ pub struct Scratch {
     act: Vec<f32>,
     cos: Vec<f32>,
     sin: Vec<f32>,
+    /// The rows' angles in the local RoPE table, when the model has one.
+    cos_local: Vec<f32>,
+    sin_local: Vec<f32>,
     /// Attention scores of every (kv head, row group), as `attention_layout` lays them out.
     scores: Vec<f32>,
     xq: QuantizedRows,
@@ -251,6 +262,11 @@ impl Transformer {
             config.rope_linear_factor,
             config.rope_freq_factors.as_deref(),
         );
+        // Position scaling applies to the global layers only (transformers' Gemma 3 rotates
+        // its local layers with the default RoPE; llama.cpp's `rope_freq_scale_train_swa` is 1).
+        let local_rope = config
+            .local_rope_theta
+            .map(|theta| RopeTable::new(config.head_dim, theta, 1.0, None));
         Transformer {
             config,
             embedding,
@@ -258,6 +274,7 @@ impl Transformer {
             final_norm,
             output,
             rope,
+            local_rope,
         }
     }
 
@@ -403,14 +420,25 @@ impl Transformer {
             }
         }
         let pairs = self.rope.pairs();
-        scratch.cos.resize(plan.rows * pairs, 0.0);
-        scratch.sin.resize(plan.rows * pairs, 0.0);
-        for (r, &pos) in plan.row_pos.iter().enumerate() {
-            self.rope.angles(
-                pos,
-                &mut scratch.cos[r * pairs..(r + 1) * pairs],
-                &mut scratch.sin[r * pairs..(r + 1) * pairs],
-            );
+        let tables = [
+            (Some(&self.rope), &mut scratch.cos, &mut scratch.sin),
+            (
+                self.local_rope.as_ref(),
+                &mut scratch.cos_local,
+                &mut scratch.sin_local,
+            ),
+        ];
+        for (table, cos, sin) in tables {
+            let Some(table) = table else { continue };
+            cos.resize(plan.rows * pairs, 0.0);
+            sin.resize(plan.rows * pairs, 0.0);
+            for (r, &pos) in plan.row_pos.iter().enumerate() {
+                table.angles(
+                    pos,
+                    &mut cos[r * pairs..(r + 1) * pairs],
+                    &mut sin[r * pairs..(r + 1) * pairs],
+                );
+            }
         }
     }
 
@@ -456,6 +484,11 @@ impl Transformer {
         profile::lap(Phase::QkvProjection, clock);
         let interleaved = cfg.rope_style == RopeStyle::Interleaved;
         let pairs = self.rope.pairs();
+        let (all_cos, all_sin) = if cfg.layer_uses_local_rope(l) {
+            (&scratch.cos_local, &scratch.sin_local)
+        } else {
+            (&scratch.cos, &scratch.sin)
+        };
         for r in 0..rows {
             let row = &mut scratch.qkv[r * qkv_dim..(r + 1) * qkv_dim];
             if let Some(bias) = &layer.qkv_bias {
@@ -467,14 +500,13 @@ impl Transformer {
                 let (q, k) = row[..q_dim + kv_dim].split_at_mut(q_dim);
                 for (heads, weight) in [(q, q_norm), (k, k_norm)] {
                     for head in heads.chunks_exact_mut(hd) {
-                        let input = head.to_vec();
-                        rms_norm_for(ctx.isa, &input, weight, cfg.rms_eps, head);
+                        rms_norm_in_place_for(ctx.isa, head, weight, cfg.rms_eps);
                     }
                 }
             }
             let (cos, sin) = (
-                &scratch.cos[r * pairs..(r + 1) * pairs],
-                &scratch.sin[r * pairs..(r + 1) * pairs],
+                &all_cos[r * pairs..(r + 1) * pairs],
+                &all_sin[r * pairs..(r + 1) * pairs],
             );
             for head in row[..q_dim + kv_dim].chunks_exact_mut(hd) {
                 math::rope(head, cos, sin, interleaved);
@@ -968,6 +1000,11 @@ fn rms_norm_rows(
 super::isa::compiled_for_isa! {
     /// [`math::rms_norm`] compiled for `isa`.
     fn rms_norm_for(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) = math::rms_norm;
+}
+
+super::isa::compiled_for_isa! {
+    /// [`math::rms_norm_in_place`] compiled for `isa`.
+    fn rms_norm_in_place_for(x: &mut [f32], weight: &[f32], eps: f32) = math::rms_norm_in_place;
 }
 
 super::isa::compiled_for_isa! {
