@@ -7,6 +7,7 @@
 //!
 //! Without Chromium the browser tests say so loudly on stderr and pass, unless
 //! `DRIFT_SCRIPT_REQUIRE_CHROMIUM=1` (set by `.ci/run`, which installs it), where they fail.
+//! `DRIFT_SCRIPT_KEEP_VIEW=1` keeps the run folders and their pages and prints where they are.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,15 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes a test's folder, or keeps it and says where with `DRIFT_SCRIPT_KEEP_VIEW=1`.
+fn done_with(dir: &Path) {
+    if std::env::var("DRIFT_SCRIPT_KEEP_VIEW").is_ok_and(|v| v == "1") {
+        eprintln!("kept: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A deterministic word stream (no model): `len` characters or a little more.
@@ -213,10 +223,9 @@ struct Loaded {
 
 /// Opens `url` headless; `--dump-dom` when `screenshot` is None, else a screenshot there.
 fn open(browser: &Path, url: &str, screenshot: Option<&Path>) -> Loaded {
-    let profile = temp_dir(&format!(
-        "chromium-{}",
-        url.len() ^ screenshot.is_some() as usize
-    ));
+    static OPENED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = temp_dir(&format!("chromium-{n}"));
     let mut cmd = Command::new(browser);
     cmd.args([
         "--headless",
@@ -296,7 +305,7 @@ fn the_console_check_catches_errors() {
         "{:?}",
         loaded.console
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    done_with(&dir);
 }
 
 #[test]
@@ -423,7 +432,7 @@ fn a_selfchat_run_renders_with_filters_and_a_screenshot() {
     let bytes = std::fs::read(&shot).unwrap();
     assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000);
     eprintln!("screenshot: {}", shot.display());
-    let _ = std::fs::remove_dir_all(&dir);
+    done_with(&dir);
 }
 
 /// The size: 200 pairs of 16 turns, 4 answers per probe, 400-token messages.
@@ -469,7 +478,7 @@ fn a_200_pair_run_stays_light() {
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("view-selfchat-200.png");
     open(&browser, &url(&page, "#turn=16"), Some(&shot));
     eprintln!("screenshot: {}", shot.display());
-    let _ = std::fs::remove_dir_all(&dir);
+    done_with(&dir);
 }
 
 /// Records of the other scripts: `agent_turn` and `probe` with `setting` (axis_drift), long
@@ -529,7 +538,7 @@ fn other_scripts_records_render_as_units_and_tables() {
     assert!(loaded.dom.contains("Records of kind \"answer\" (3)"));
     assert!(loaded.dom.contains("answer &lt;b&gt;1&lt;/b&gt;"));
     assert!(loaded.dom.contains("Records of kind \"(no kind)\" (1)"));
-    let _ = std::fs::remove_dir_all(&dir);
+    done_with(&dir);
 }
 
 #[test]
@@ -618,7 +627,7 @@ fn bad_run_folders_are_refused_and_nothing_is_written() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no records.jsonl"), "{stderr}");
     assert!(!written(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
+    done_with(&dir);
 }
 
 #[test]
@@ -653,5 +662,5 @@ fn output_goes_where_asked() {
         elsewhere.display().to_string()
     );
     assert!(elsewhere.is_file() && !dir.join("view.html").exists());
-    let _ = std::fs::remove_dir_all(&dir);
+    done_with(&dir);
 }
