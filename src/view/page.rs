@@ -244,9 +244,35 @@ fn svg_inline(text: &str, name: &str) -> String {
 
 /// Whether the text has an attribute like ` onload=` (an event handler).
 fn has_handler(lower: &str) -> bool {
-    lower.match_indices(" on").any(|(i, _)| {
-        let rest = &lower[i + 3..];
-        let name_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        name_len > 0 && rest[name_len..].trim_start().starts_with('=')
-    })
+    static HANDLER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"[\s"'/]on[a-z]+\s*="#).expect("a valid pattern")
+    });
+    HANDLER.is_match(lower)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn svgs_go_inline_without_their_prologue_unless_they_could_run_code() {
+        let plain =
+            "<?xml version=\"1.0\"?>\n<svg width=\"10\"><text font=\"x\">x = 1</text></svg>";
+        assert_eq!(
+            svg_inline(plain, "a.svg"),
+            "<svg width=\"10\"><text font=\"x\">x = 1</text></svg>"
+        );
+        for risky in [
+            "<svg><script>alert(1)</script></svg>",
+            "<svg onload = \"alert(1)\"></svg>",
+            "<svg\n\tonclick=\"alert(1)\"></svg>",
+            "<svg><foreignObject><div/></foreignObject></svg>",
+        ] {
+            let html = svg_inline(risky, "b\".svg");
+            assert!(
+                html.starts_with("<img alt=\"b&quot;.svg\" src=\"data:image/svg+xml;base64,"),
+                "{html}"
+            );
+        }
+    }
 }
