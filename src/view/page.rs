@@ -25,9 +25,9 @@ pub(super) fn render(run: &Run) -> String {
          <link rel=\"icon\" href=\"data:,\"><title>{} · drift-script view</title><style>{CSS}</style></head>\n<body>\n",
         escape(&name)
     );
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<header><h1>{}</h1><p class=\"sub\">drift-script run · {}</p></header>\n",
+        "<header><h1>{}</h1><p class=\"sub\">drift-script run · {}</p></header>",
         escape(&name),
         escape(&run.dir.display().to_string())
     );
