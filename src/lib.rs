@@ -18,3 +18,4 @@ pub mod stats;
 pub mod store;
 pub mod util;
 pub mod vectors;
+pub mod view;

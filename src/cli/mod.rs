@@ -2,7 +2,7 @@
 //!
 //! Owns: argument parsing, the REPL's line editing, and printing through `cli::stdout`. Must
 //! not hold experiment logic: each command calls the library (`script`, `plot`, `merge`,
-//! `paper::import`, `bench`) and prints.
+//! `paper::import`, `bench`, `view`) and prints.
 
 /// `print!` to standard output through [`stdout::write`]: `?` hands a closed pipe to `main`.
 macro_rules! out {
@@ -25,6 +25,7 @@ mod plot;
 mod repl;
 mod run;
 pub mod stdout;
+mod view;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -59,6 +60,9 @@ enum Command {
     Personas(personas::PersonasArgs),
     /// Combines the run folders of a sharded run (--shard i/n) into one run folder.
     Merge(merge::MergeArgs),
+    /// Writes a run folder as one self-contained HTML page (RUN_DIR/view.html): configuration,
+    /// plots, conversations with probe answers and scores, filters.
+    View(view::ViewArgs),
 }
 
 /// Options shared by commands that load a local model.
@@ -113,6 +117,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         Some(Command::Plot(args)) => plot::run(args),
         Some(Command::Personas(args)) => personas::run(args),
         Some(Command::Merge(args)) => merge::run(args),
+        Some(Command::View(args)) => view::run(args),
         None if cli.run.script.is_some() => run::run(cli.run),
         None => repl::run(cli.run),
     }
