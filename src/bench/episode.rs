@@ -157,7 +157,6 @@ pub fn run_script(
             set("user", episode.user.clone().into()),
             set("topic", episode.topic.clone().into()),
         ],
-        max_operations: None,
         threads: Some(threads),
         http,
         ..HostConfig::default()

@@ -1,7 +1,7 @@
 //! `drift-script SCRIPT.rhai [--set name=value]… [--model SPEC] [--out DIR] [--seed N]
-//! [--jobs N] [--shard I/N] [--api-base URL] [--api-key-env NAME] …`.
+//! [--jobs N] [--shard I/N] [--api-base URL] [--api-key-env NAME] [--max-… N] …`.
 
-use crate::script::{HostConfig, ScriptHost, convert::parse_set_value};
+use crate::script::{HostConfig, ScriptHost, convert::parse_set_value, limits};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -46,9 +46,30 @@ pub struct RunArgs {
     /// Folder scripts may read and import from (default: the current folder).
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
-    /// Stop a script after this many Rhai operations (default: no limit).
-    #[arg(long)]
-    pub max_ops: Option<u64>,
+    /// Stop a script after this many Rhai operations in one pass, closures included (0: no
+    /// limit).
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_OPERATIONS)]
+    pub max_ops: u64,
+    /// Bytes of string data one value may hold, strings inside arrays and maps included (0: no
+    /// limit).
+    #[arg(long, value_name = "BYTES", default_value_t = limits::DEFAULT_MAX_STRING_SIZE)]
+    pub max_string_size: usize,
+    /// Elements one array may hold, those of nested arrays included (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_ARRAY_SIZE)]
+    pub max_array_size: usize,
+    /// Entries one map may hold, those of nested maps included (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_MAP_SIZE)]
+    pub max_map_size: usize,
+    /// How deep script functions may call each other (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_CALL_DEPTH)]
+    pub max_call_depth: usize,
+    /// How deep expressions and blocks may nest in the source (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_EXPR_DEPTH)]
+    pub max_expr_depth: usize,
+    /// Stop a script once the process has held this much memory, models included (0: no
+    /// limit) [default: three quarters of physical memory].
+    #[arg(long, value_name = "MB")]
+    pub max_memory: Option<u64>,
     /// Threads for the local engine (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -140,12 +161,31 @@ impl RunArgs {
             model_spec: self.model.clone(),
             seed: seed.unwrap_or(0),
             params,
-            max_operations: self.max_ops,
+            limits: self.limits()?,
             threads: self.threads,
             http,
             jobs: self.jobs,
             shard,
         })
+    }
+}
+
+impl RunArgs {
+    /// The resource limits the options give (`script::limits`).
+    pub fn limits(&self) -> anyhow::Result<limits::Limits> {
+        let limits = limits::Limits {
+            max_string_size: self.max_string_size,
+            max_array_size: self.max_array_size,
+            max_map_size: self.max_map_size,
+            max_call_depth: self.max_call_depth,
+            max_expr_depth: self.max_expr_depth,
+            max_memory_mb: self
+                .max_memory
+                .unwrap_or_else(limits::default_max_memory_mb),
+            max_operations: self.max_ops,
+        };
+        limits.validate().map_err(anyhow::Error::msg)?;
+        Ok(limits)
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod api;
 pub mod convert;
+pub mod limits;
 pub mod sandbox;
 mod source;
 
@@ -40,8 +41,8 @@ pub struct HostConfig {
     pub seed: u64,
     /// `--set name=value`, in command-line order; never `seed`, which is `seed` above.
     pub params: Vec<(String, Dynamic)>,
-    /// Rhai operation limit (`--max-ops`); `None` = unlimited.
-    pub max_operations: Option<u64>,
+    /// Resource limits (`--max-string-size`, `--max-memory`, `--max-ops`, …).
+    pub limits: limits::Limits,
     pub threads: Option<usize>,
     /// How `openai:NAME` models reach their server (`--api-base`, `--api-key-env`, …).
     pub http: crate::model::HttpOptions,
@@ -60,7 +61,7 @@ impl Default for HostConfig {
             model_spec: crate::fetch::DEFAULT_MODEL_NAME.into(),
             seed: 0,
             params: Vec::new(),
-            max_operations: None,
+            limits: limits::Limits::default(),
             threads: None,
             http: crate::model::HttpOptions::default(),
             jobs: 1,
@@ -167,6 +168,8 @@ pub(crate) struct HostState {
 pub struct ScriptHost {
     engine: Engine,
     state: Arc<HostState>,
+    /// Operations and memory counted by the progress hook (`limits`).
+    budget: Arc<limits::Budget>,
     pub scope: Scope<'static>,
     /// Functions defined by earlier REPL entries (Rhai keeps functions in the AST, not the scope).
     functions: rhai::AST,
@@ -248,6 +251,7 @@ impl ScriptHost {
             project: project.clone(),
             output: run_dir.clone(),
         };
+        config.limits.validate().map_err(ScriptError)?;
         if let Some((i, n)) = config.shard
             && (n == 0 || i >= n)
         {
@@ -319,10 +323,18 @@ impl ScriptHost {
         let mut engine = Engine::new();
         let sandbox = state.sandbox.clone();
         engine.set_module_resolver(SandboxResolver::new(sandbox));
-        if let Some(limit) = state.config.max_operations {
-            engine.set_max_operations(limit);
-        }
-        engine.on_progress(|_| crate::interrupt::requested().then(|| Dynamic::from("interrupted")));
+        let limits = &state.config.limits;
+        limits.apply(&mut engine);
+        // Every operation: Ctrl-C, then the operations and memory budgets. Errors raised here
+        // (`ErrorTerminated`) cannot be caught by a script's `try`.
+        let budget = Arc::new(limits::Budget::new(limits));
+        let hook = budget.clone();
+        engine.on_progress(move |_| {
+            if crate::interrupt::requested() {
+                return Some(Dynamic::from("interrupted"));
+            }
+            hook.check().map(Dynamic::from)
+        });
         // Workers print only from inside units (the main pass prints the rest), tagged.
         let name = match &state.role {
             Role::Main => state.script_name.clone(),
@@ -355,6 +367,7 @@ impl ScriptHost {
         ScriptHost {
             engine,
             state,
+            budget,
             scope,
             functions: rhai::AST::empty(),
         }
@@ -383,7 +396,10 @@ impl ScriptHost {
         if self.state.config.jobs > 1 {
             self.run_workers()?;
         }
-        self.run_pass()?;
+        // On a thread whose stack holds the deepest calls the limits allow, so deep recursion
+        // ends in a limit error rather than a stack overflow that aborts the process.
+        let stack = self.state.config.limits.stack_bytes();
+        on_script_stack(stack, || self.run_pass())?;
         let order = self.state.visits.lock().unwrap();
         let order: Vec<store::Entry<'_>> = order
             .order
@@ -404,9 +420,10 @@ impl ScriptHost {
 
     fn run_workers(&mut self) -> Result<(), ScriptError> {
         // Opened before the workers start, so resume notes print once.
-        self.state
-            .with_store(|_| Ok(()))
-            .map_err(|e| ScriptError(describe(&e, &self.state.script_name)))?;
+        self.state.with_store(|_| Ok(())).map_err(|e| {
+            let limits = &self.state.config.limits;
+            ScriptError(describe(&e, &self.state.script_name, limits))
+        })?;
         let claimed = Arc::new(Mutex::new(HashSet::new()));
         let abort = Arc::new(AtomicBool::new(false));
         let jobs = self.state.config.jobs;
@@ -417,7 +434,9 @@ impl ScriptHost {
             let handles: Vec<_> = workers
                 .iter_mut()
                 .map(|w| {
-                    scope.spawn(move || {
+                    let stack = w.state.config.limits.stack_bytes();
+                    let builder = std::thread::Builder::new().stack_size(stack);
+                    builder.spawn_scoped(scope, move || {
                         let result = w.run_pass();
                         let failed = match &w.state.role {
                             Role::Worker { failed_in_unit, .. } => {
@@ -431,10 +450,14 @@ impl ScriptHost {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
+                .map(|h| match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| {
                         (true, Err(ScriptError("a worker thread panicked".into())))
-                    })
+                    }),
+                    Err(e) => (
+                        true,
+                        Err(ScriptError(format!("cannot start a worker: {e}"))),
+                    ),
                 })
                 .collect()
         });
@@ -457,28 +480,37 @@ impl ScriptHost {
             .clone()
             .ok_or_else(|| ScriptError("no script to run".into()))?;
         let display = path.display().to_string();
+        self.budget.reset();
+        let limits = &self.state.config.limits;
         let mut ast = self
             .engine
             .compile_file(path)
-            .map_err(|e| ScriptError(describe(&e, &display)))?;
+            .map_err(|e| ScriptError(describe(&e, &display, limits)))?;
         ast.set_source(display.clone());
         self.engine
             .run_ast_with_scope(&mut self.scope, &ast)
-            .map_err(|e| ScriptError(describe(&e, &display)))?;
+            .map_err(|e| ScriptError(describe(&e, &display, limits)))?;
         Ok(())
     }
 
     /// Evaluates one REPL entry in the persistent scope; returns its value.
     pub fn eval(&mut self, code: &str) -> Result<Dynamic, ScriptError> {
+        let stack = self.state.config.limits.stack_bytes();
+        on_script_stack(stack, || self.eval_here(code))
+    }
+
+    fn eval_here(&mut self, code: &str) -> Result<Dynamic, ScriptError> {
+        self.budget.reset();
+        let limits = &self.state.config.limits;
         let ast = self
             .engine
             .compile_with_scope(&self.scope, code)
-            .map_err(|e| ScriptError(describe(&e.into(), "<repl>")))?;
+            .map_err(|e| ScriptError(describe(&e.into(), "<repl>", limits)))?;
         let mut program = self.functions.merge(&ast);
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &program)
-            .map_err(|e| ScriptError(describe(&e, "<repl>")));
+            .map_err(|e| ScriptError(describe(&e, "<repl>", limits)));
         program.clear_statements();
         self.functions = program;
         result
@@ -486,6 +518,11 @@ impl ScriptHost {
 
     /// Runs a script file (inside the project folder) in the current scope: the REPL's `:load`.
     pub fn eval_file(&mut self, path: &str) -> Result<(), ScriptError> {
+        let stack = self.state.config.limits.stack_bytes();
+        on_script_stack(stack, || self.eval_file_here(path))
+    }
+
+    fn eval_file_here(&mut self, path: &str) -> Result<(), ScriptError> {
         let resolved = self
             .state
             .sandbox
@@ -493,16 +530,18 @@ impl ScriptHost {
             .map_err(ScriptError)?;
         let source = std::fs::read_to_string(&resolved)
             .map_err(|e| ScriptError(format!("cannot read {path}: {e}")))?;
+        self.budget.reset();
+        let limits = &self.state.config.limits;
         let mut ast = self
             .engine
             .compile_with_scope(&self.scope, &source)
-            .map_err(|e| ScriptError(describe(&e.into(), path)))?;
+            .map_err(|e| ScriptError(describe(&e.into(), path, limits)))?;
         ast.set_source(path.to_string());
         let mut program = self.functions.merge(&ast);
         let result = self
             .engine
             .run_ast_with_scope(&mut self.scope, &program)
-            .map_err(|e| ScriptError(describe(&e, path)));
+            .map_err(|e| ScriptError(describe(&e, path, limits)));
         program.clear_statements();
         self.functions = program;
         result
@@ -734,9 +773,26 @@ impl HostState {
     }
 }
 
+/// Runs `f` on a thread whose stack holds the deepest calls and expressions the limits allow
+/// (`Limits::stack_bytes`), so deep recursion ends in a limit error rather than a stack
+/// overflow that aborts the process.
+fn on_script_stack<T: Send>(
+    stack: usize,
+    f: impl FnOnce() -> Result<T, ScriptError> + Send,
+) -> Result<T, ScriptError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn_scoped(scope, f)
+            .map_err(|e| ScriptError(format!("cannot start the script's thread: {e}")))?
+            .join()
+            .unwrap_or_else(|_| Err(ScriptError("the script's thread panicked".into())))
+    })
+}
+
 /// `file:line:column: message` for a Rhai error, with the innermost message and the outermost
-/// position in the script being run.
-pub fn describe(error: &EvalAltResult, file: &str) -> String {
+/// position in the script being run; a crossed limit is named with its value (`limits`).
+pub fn describe(error: &EvalAltResult, file: &str, limits: &limits::Limits) -> String {
     let pos = error.position();
     let mut inner = error;
     let mut chain = Vec::new();
@@ -760,8 +816,11 @@ pub fn describe(error: &EvalAltResult, file: &str) -> String {
     }
     let mut message = match inner {
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
-        EvalAltResult::ErrorTerminated(_, _) => "interrupted".to_string(),
-        other => strip_position(&other.to_string()),
+        // The progress hook's reason: "interrupted", or a budget with its limit.
+        EvalAltResult::ErrorTerminated(reason, _) => reason.to_string(),
+        other => limits
+            .message(other)
+            .unwrap_or_else(|| strip_position(&other.to_string())),
     };
     if !chain.is_empty() {
         message = format!("{message} ({})", chain.join(", "));

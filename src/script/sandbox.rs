@@ -79,6 +79,63 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// Resolves a path to read that may be a folder (a persona library, a model folder): the
+    /// path as `resolve` does, and, for a folder, every entry beneath it, symbolic links
+    /// followed, must lie inside the readable folders too, since the functions that read a
+    /// folder open whatever its entries point to.
+    pub fn resolve_tree(&self, path: &str) -> Result<PathBuf, String> {
+        /// Entries looked at before the folder is refused as too large to check.
+        const MAX_ENTRIES: usize = 100_000;
+        let resolved = self.resolve(path, Access::Read)?;
+        if !resolved.is_dir() {
+            return Ok(resolved);
+        }
+        let roots = [
+            canonical_or_self(&self.project),
+            canonical_or_self(&self.output),
+        ];
+        let mut pending = vec![canonical_or_self(&resolved)];
+        let mut seen = std::collections::HashSet::new();
+        let mut entries = 0;
+        while let Some(dir) = pending.pop() {
+            if !seen.insert(dir.clone()) {
+                continue;
+            }
+            let Ok(listing) = std::fs::read_dir(&dir) else {
+                continue; // unreadable: the reader reports it
+            };
+            for entry in listing.flatten() {
+                entries += 1;
+                if entries > MAX_ENTRIES {
+                    return Err(format!(
+                        "`{path}` is refused: more than {MAX_ENTRIES} files beneath it to check"
+                    ));
+                }
+                let Ok(real) = std::fs::canonicalize(entry.path()) else {
+                    continue; // a dangling link opens nothing
+                };
+                if !roots.iter().any(|root| real.starts_with(root)) {
+                    let inner = entry.path();
+                    let shown = inner.strip_prefix(&dir).unwrap_or(&inner);
+                    return Err(format!(
+                        "`{path}` is refused: `{}` inside it leads to {}, and scripts may only \
+                         read files inside {} or {}",
+                        dir.join(shown).display(),
+                        real.display(),
+                        self.project.display(),
+                        self.output.display()
+                    ));
+                }
+                if real.is_dir() {
+                    pending.push(real);
+                }
+            }
+        }
+        Ok(resolved)
+    }
+}
+
 fn canonical_or_self(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }

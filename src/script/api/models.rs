@@ -5,7 +5,6 @@
 use super::{Fallible, fail};
 use crate::model::{ChatModel, LocalModel, OpenAiModel, SamplingOptions};
 use crate::script::convert::{self, from_json};
-use crate::script::sandbox::Access;
 use crate::script::{HostState, ModelEntry, ScriptModel};
 use rhai::{Array, Dynamic, Engine, Map};
 use std::sync::{Arc, Mutex};
@@ -147,7 +146,7 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     } else {
         state
             .sandbox
-            .resolve(spec, Access::Read)
+            .resolve_tree(spec)
             .or_else(fail)?
             .display()
             .to_string()

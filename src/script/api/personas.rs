@@ -3,7 +3,6 @@
 
 use super::{Fallible, fail};
 use crate::script::HostState;
-use crate::script::sandbox::Access;
 use rhai::{Array, Dynamic, Engine};
 use std::sync::Arc;
 
@@ -30,7 +29,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_type_with_name::<ScriptPersona>("Persona");
     let s = state.clone();
     engine.register_fn("library", move |dir: &str| -> Fallible<ScriptLibrary> {
-        let path = s.sandbox.resolve(dir, Access::Read).or_else(fail)?;
+        let path = s.sandbox.resolve_tree(dir).or_else(fail)?;
         let key = path.display().to_string();
         if let Some(library) = s.libraries.lock().unwrap().get(&key) {
             return Ok(library.clone());
