@@ -19,6 +19,21 @@ fn reference_model(path: &std::path::Path) -> ModelWeights {
     ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap()
 }
 
+/// candle's logits after a whole prompt, from an empty cache.
+fn reference_prompt_logits(reference: &mut ModelWeights, prompt: &[u32]) -> Vec<f32> {
+    let input = Tensor::new(prompt, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    reference
+        .forward(&input, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
 fn argmax(t: &Tensor) -> u32 {
     t.flatten_all()
         .unwrap()
@@ -49,17 +64,7 @@ fn logits_and_greedy_text_match_candle_transformers() {
         .ids;
 
     let mut reference = reference_model(&path);
-    let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let expected = reference
-        .forward(&input, 0)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let expected = reference_prompt_logits(&mut reference, &prompt);
     let actual = ours.prompt_logits(&prompt, false).unwrap();
     assert_eq!(expected.len(), actual.len());
     let max_diff = expected
@@ -162,17 +167,7 @@ fn hidden_states_at_every_depth_match_candle_transformers() {
         let cut_path = truncated_gguf(&path, layers);
         let cut = LocalModel::load_gguf(&cut_path, &f32_options).unwrap();
         let mut reference = reference_model(&cut_path);
-        let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let expected = reference
-            .forward(&input, 0)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let expected = reference_prompt_logits(&mut reference, &prompt);
         let actual = cut.prompt_logits(&prompt, false).unwrap();
         let max_diff = expected
             .iter()
