@@ -1146,6 +1146,23 @@ fn plot_ends_quietly_when_stdout_is_closed() {
     assert!(is_png(&p.dir.join("out.png")));
 }
 
+/// `bench` prints its figures through the same path: the first line meets the closed pipe.
+#[test]
+fn bench_ends_quietly_when_stdout_is_closed() {
+    let p = Project::new("closed-bench");
+    let args = [
+        "bench",
+        "interventions",
+        "--repetitions",
+        "1",
+        "--decode-tokens",
+        "4",
+        "--prompt-tokens",
+        "64",
+    ];
+    assert_quiet_with_stdout_closed(p.command(&args), "");
+}
+
 /// A script's `print` goes to stderr, so a batch run must not mind a closed stdout; the REPL
 /// prints values to stdout, and stops quietly when it is closed.
 #[test]

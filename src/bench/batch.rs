@@ -16,7 +16,7 @@ pub const BATCH_SIZES: [usize; 3] = [1, 4, 8];
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let path = super::gguf_path(&args.model)?;
-    println!(
+    say!(
         "batch: {} prompt tokens and {} decoded tokens per sequence, {} threads, {}",
         args.batch_prompt,
         args.batch_decode,
@@ -31,20 +31,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Some(llama_batched_bench(&bin, &path, args)?)
     };
     for (i, b) in BATCH_SIZES.iter().enumerate() {
-        print_line(&format!("batch {b}"), ours[i], peer.as_ref().map(|p| p[i]));
+        print_line(&format!("batch {b}"), ours[i], peer.as_ref().map(|p| p[i]))?;
     }
     Ok(())
 }
 
 /// One figure line: ours, the peer, `ratio=` ours/peer.
-pub fn print_line(name: &str, ours: f64, peer: Option<f64>) {
+pub fn print_line(name: &str, ours: f64, peer: Option<f64>) -> anyhow::Result<()> {
     match peer {
-        Some(p) => println!(
+        Some(p) => say!(
             "{name:<8} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={:.2}",
             ours / p
         ),
-        None => println!("{name:<8} ours={ours:.1} tok/s"),
+        None => say!("{name:<8} ours={ours:.1} tok/s"),
     }
+    Ok(())
 }
 
 /// Aggregate decode tokens per second at each batch size (best of the repetitions).

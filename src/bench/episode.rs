@@ -25,13 +25,14 @@ impl EpisodeFigures {
     }
 
     /// One side's line: wall time, generated tokens and their rate.
-    pub fn print(&self, side: &str) {
-        println!(
+    pub fn print(&self, side: &str) -> anyhow::Result<()> {
+        say!(
             "{side:<13} wall={:.1}s  generated={} tokens  ({:.1} tok/s)",
             self.wall_s,
             self.generated_tokens,
             self.tokens_per_second()
         );
+        Ok(())
     }
 }
 
@@ -49,8 +50,13 @@ pub struct Episode {
 /// The episode the arguments describe (agent `pirate`, user `shy`, the first topic by default).
 impl Episode {
     /// The benchmark's first line: what is run, on which file and threads.
-    pub fn print_header(&self, benchmark: &str, threads: usize, model: &Path) {
-        println!(
+    pub fn print_header(
+        &self,
+        benchmark: &str,
+        threads: usize,
+        model: &Path,
+    ) -> anyhow::Result<()> {
+        say!(
             "{benchmark}: {} turns, runs={}, max_tokens={}, agent={}, user={}, {threads} threads, {}",
             self.turns,
             self.runs,
@@ -59,6 +65,7 @@ impl Episode {
             self.user,
             model.display()
         );
+        Ok(())
     }
 }
 
@@ -88,22 +95,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let library = crate::persona::Library::load(&repo.join("personas"))?;
     let episode = episode_from(args, &library)?;
     let model = super::gguf_path(&args.model)?;
-    episode.print_header("episode", args.threads, &model);
+    episode.print_header("episode", args.threads, &model)?;
     // `DRIFT_SCRIPT_PROFILE=1`: our side's time per forward-pass phase and its arithmetic.
     let profiling = crate::model::local::profile::enable_from_environment();
     let ours = run_ours(repo, &model, &episode, args.threads)?;
-    ours.print("ours");
+    ours.print("ours")?;
     if profiling {
         crate::model::local::profile::enable(false);
-        println!("forward-pass profile of our episode:");
+        say!("forward-pass profile of our episode:");
         print!("{}", crate::model::local::profile::table(1, "episode"));
     }
     if args.no_peer {
         return Ok(());
     }
     let theirs = run_transformers(repo, &model, &library, &episode, args.threads)?;
-    theirs.print("transformers");
-    println!(
+    theirs.print("transformers")?;
+    say!(
         "episode ours={:.1} tok/s  transformers={:.1} tok/s  ratio={:.1}  (wall {:.1}s vs {:.1}s)",
         ours.tokens_per_second(),
         theirs.tokens_per_second(),

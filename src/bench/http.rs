@@ -27,9 +27,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let library = crate::persona::Library::load(&repo.join("personas"))?;
     let episode = episode::episode_from(args, &library)?;
     let model = super::gguf_path(&args.model)?;
-    episode.print_header("http", args.threads, &model);
+    episode.print_header("http", args.threads, &model)?;
     let local = episode::run_ours(repo, &model, &episode, args.threads)?;
-    local.print("local engine");
+    local.print("local engine")?;
     if args.no_peer {
         return Ok(());
     }
@@ -69,8 +69,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ..crate::model::HttpOptions::default()
     };
     let remote = episode::run_script(repo, "openai:bench", &episode, args.threads, http)?;
-    remote.print("llama-server");
-    println!(
+    remote.print("llama-server")?;
+    say!(
         "http local={:.1} tok/s  llama-server={:.1} tok/s  ratio={:.2}  (wall {:.1}s vs {:.1}s)",
         local.tokens_per_second(),
         remote.tokens_per_second(),

@@ -28,7 +28,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     )?;
     let messages = conversation(&model, args.prompt_tokens)?;
     let prompt_tokens = model.count_tokens(&messages)?;
-    println!(
+    say!(
         "interventions: drift-script {} on {} ({} threads), prompt {prompt_tokens} tokens, {} generated tokens, best of {}",
         env!("CARGO_PKG_VERSION"),
         path.display(),
@@ -136,7 +136,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let plain = best[0];
     for ((name, _), (fresh, cached)) in settings.iter().zip(best) {
-        println!(
+        say!(
             "{name:<14} fresh={:.0} ms  cached={:.0} ms  slowdown={:.2} (fresh {:.2})",
             fresh * 1e3,
             cached * 1e3,

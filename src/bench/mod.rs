@@ -12,6 +12,14 @@
 //! whole self-chat episode against the transformers pipeline, and against llama.cpp's server
 //! through the HTTP backend.
 
+/// `println!` through `cli::stdout`, so `bench … | head` ends quietly like every other command
+/// (a closed pipe reaches `main` as `StdoutError::Closed`, status 0).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout::write(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 mod batch;
 pub mod episode;
 mod http;
@@ -111,7 +119,7 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions >= 1, "--repetitions must be at least 1");
     let model_path = gguf_path(&args.model)?;
     let ours = measure_ours(&model_path, args)?;
-    println!(
+    say!(
         "engine: drift-script {} on {} ({} threads), {}",
         env!("CARGO_PKG_VERSION"),
         crate::model::local::kernels::detected_isa(),
@@ -124,33 +132,37 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
         let bin = llama_cpp::bin_dir(args.llama_cpp_bin.as_deref())?;
         Some(llama_cpp::llama_bench(&bin, &model_path, args)?)
     };
-    let line = |name: &str, ours: f64, peer: Option<f64>| match peer {
-        Some(p) => println!(
-            "{name:<7} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={:.2}",
-            ours / p
-        ),
-        None => println!("{name:<7} ours={ours:.1} tok/s"),
+    let line = |name: &str, ours: f64, peer: Option<f64>| -> anyhow::Result<()> {
+        match peer {
+            Some(p) => say!(
+                "{name:<7} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={:.2}",
+                ours / p
+            ),
+            None => say!("{name:<7} ours={ours:.1} tok/s"),
+        }
+        Ok(())
     };
     // The prompt's peer is the faster of llama.cpp and transformers (fp32 matrix multiplies).
     match peer {
         Some(p) => {
             let transformers = transformers_prompt(&model_path, args)?;
-            println!(
+            say!(
                 "prompt  ours={:.1} tok/s  llama.cpp={:.1} tok/s  transformers={transformers:.1} tok/s  ratio={:.2}",
                 ours.prompt,
                 p.prompt,
                 ours.prompt / p.prompt.max(transformers)
             );
         }
-        None => line("prompt", ours.prompt, None),
+        None => line("prompt", ours.prompt, None)?,
     }
-    line("decode", ours.decode, peer.map(|p| p.decode));
+    line("decode", ours.decode, peer.map(|p| p.decode))?;
     match peer {
-        Some(p) => println!(
+        Some(p) => say!(
             "memory  ours={:.0} MB  llama.cpp={:.0} MB  (peak resident)",
-            ours.peak_rss_mb, p.peak_rss_mb
+            ours.peak_rss_mb,
+            p.peak_rss_mb
         ),
-        None => println!("memory  ours={:.0} MB  (peak resident)", ours.peak_rss_mb),
+        None => say!("memory  ours={:.0} MB  (peak resident)", ours.peak_rss_mb),
     }
     Ok(())
 }

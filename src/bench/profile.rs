@@ -16,7 +16,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             ..LocalOptions::default()
         },
     )?;
-    println!(
+    say!(
         "profile: drift-script {} on {} ({} threads, {})",
         env!("CARGO_PKG_VERSION"),
         path.display(),
@@ -39,7 +39,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             let result = f();
             let wall = started.elapsed().as_secs_f64() * 1e3;
-            println!("{title}: {wall:.0} ms wall");
+            say!("{title}: {wall:.0} ms wall");
             print!("{}", profile::table(per, unit));
             result
         };
