@@ -521,4 +521,88 @@ mod tests {
         let value = serde_json::json!({"a": 1, "b": [1.5, "x", true, null], "c": {"d": -2}});
         assert_eq!(to_json(&from_json(&value)), value);
     }
+
+    /// Bad residual-stream options name the edit and what is wrong.
+    #[test]
+    fn bad_activations_and_steer_options_name_the_problem() {
+        let err = |key: &str, value: Dynamic| {
+            let mut map = Map::new();
+            map.insert(key.into(), value);
+            sampling_options(&map).unwrap_err()
+        };
+        let edit = |pairs: &[(&str, Dynamic)]| {
+            let map: Map = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), v.clone()))
+                .collect();
+            Dynamic::from_map(map)
+        };
+        let floats = |n: usize| Dynamic::from_array(vec![Dynamic::from(1.0); n]);
+        assert!(
+            err("activations", Dynamic::from(3 as rhai::INT))
+                .contains("option `activations` must be a map")
+        );
+        let reduce = edit(&[
+            ("layers", Dynamic::from(3 as rhai::INT)),
+            ("reduce", "median".into()),
+        ]);
+        let e = err("activations", reduce);
+        assert!(e.contains("must be \"mean\" or \"last\""), "{e}");
+        let layers = edit(&[(
+            "layers",
+            Dynamic::from_array(vec![Dynamic::from(-1 as rhai::INT)]),
+        )]);
+        assert!(err("activations", layers).contains("must hold layer numbers ≥ 0"));
+        let unknown_op = edit(&[
+            ("op", "push".into()),
+            ("layer", Dynamic::from(1 as rhai::INT)),
+            ("vector", floats(2)),
+        ]);
+        assert!(err("steer", unknown_op).contains("steer[0]: unknown op `push`"));
+        let no_vector = edit(&[
+            ("op", "cap".into()),
+            ("layer", Dynamic::from(1 as rhai::INT)),
+        ]);
+        assert!(err("steer", no_vector).contains("steer[0] (cap): give the vector"));
+        let words = Dynamic::from_array(vec!["a".into()]);
+        let bad_vector = edit(&[
+            ("op", "add".into()),
+            ("layer", Dynamic::from(1 as rhai::INT)),
+            ("vector", words),
+        ]);
+        assert!(err("steer", bad_vector).contains("`steer[0].vector` must hold numbers"));
+        let tau = edit(&[
+            ("op", "cap".into()),
+            ("layer", Dynamic::from(1 as rhai::INT)),
+            ("vector", floats(2)),
+            ("threshold", "high".into()),
+        ]);
+        assert!(err("steer", tau).contains("steer[0] (cap): threshold must be a number"));
+        let range = edit(&[
+            ("op", "cap".into()),
+            (
+                "layers",
+                Dynamic::from_array(vec![
+                    Dynamic::from(4 as rhai::INT),
+                    Dynamic::from(2 as rhai::INT),
+                ]),
+            ),
+            ("vector", floats(2)),
+            ("threshold", Dynamic::from(1.0)),
+        ]);
+        assert!(err("steer", range).contains("first ≤ last"));
+        let typo = edit(&[
+            ("op", "add".into()),
+            ("layer", Dynamic::from(1 as rhai::INT)),
+            ("vector", floats(2)),
+            ("coef", Dynamic::from(1.0)),
+        ]);
+        assert!(err("steer", typo).contains("steer[0]: unknown key `coef`"));
+        let nowhere = edit(&[
+            ("op", "add".into()),
+            ("vector", floats(2)),
+            ("coefficient", Dynamic::from(1.0)),
+        ]);
+        assert!(err("steer", nowhere).contains("give layer: N or layers: [first, last]"));
+    }
 }

@@ -14,7 +14,7 @@
 
 pub use super::drafting::DraftStats;
 use super::drafting::{DraftCounters, default_draft_tokens, prompt_lookup_draft};
-use super::hooks::{CacheKey, HiddenReadout, HiddenRows, SequenceHook, guide_logits};
+use super::hooks::{CacheKey, HiddenReadout, HiddenRows, PreparedEdit, SequenceHook, guide_logits};
 use super::kernels::{Isa, detected_isa};
 use super::kv_cache::{KvPrecision, PrefixCache, SeqKv};
 use super::loader::{self, GgufFile, WeightMode};
@@ -461,11 +461,12 @@ impl LocalModel {
         let split = intervention.split(config.layers);
         // An addition of zero changes nothing: leaving it out keeps such calls on the plain
         // cache and makes them bit-identical to no intervention.
-        let residual: Vec<ResidualEdit> = intervention
+        let residual: Vec<PreparedEdit> = intervention
             .steer
             .iter()
             .filter(|e| !matches!(e.op, ResidualOp::Add { coefficient, .. } if coefficient == 0.0))
             .cloned()
+            .map(PreparedEdit::new)
             .collect();
         let alpha = intervention.guidance();
         let hooks: Vec<Option<Arc<SequenceHook>>> = requests
@@ -983,7 +984,7 @@ impl LocalModel {
         let (prompt, spans) = self.template.tokenize_messages(&self.tokenizer, messages)?;
         self.check_prompt(&prompt.ids)?;
         let hook = SequenceHook {
-            residual: steer.to_vec(),
+            residual: steer.iter().cloned().map(PreparedEdit::new).collect(),
             hidden: Some(HiddenReadout {
                 layers: layers.to_vec(),
                 rows: HiddenRows::All,

@@ -35,7 +35,7 @@ pub struct SequenceHook {
     /// Read π (and with `Full`, the weight rows) of the sequence's last row in each pass.
     pub readout: Readout,
     /// Edits of the hidden state after chosen layers, applied in order.
-    pub residual: Vec<ResidualEdit>,
+    pub residual: Vec<PreparedEdit>,
     /// Hidden states to copy out after chosen layers (after the edits of the same layer).
     pub hidden: Option<HiddenReadout>,
 }
@@ -79,7 +79,10 @@ impl SequenceHook {
     /// of a pass, and so do `Positions::Last` edits; with a drafted row that row moves.
     pub fn allows_drafting(&self) -> bool {
         !self.touches_attention()
-            && self.residual.iter().all(|e| e.positions == Positions::All)
+            && self
+                .residual
+                .iter()
+                .all(|e| e.edit.positions == Positions::All)
             && self
                 .hidden
                 .as_ref()
@@ -102,8 +105,8 @@ impl SequenceHook {
                 split.layers.end as u32,
             ]);
         }
-        for edit in &self.residual {
-            edit.push_key(&mut key);
+        for prepared in &self.residual {
+            prepared.edit.push_key(&mut key);
         }
         Some(CacheKey(key))
     }
@@ -113,26 +116,41 @@ impl SequenceHook {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(Vec<u32>);
 
-// The engine's side of `options::ResidualEdit`: applying it, and its part of a cache key.
-impl ResidualEdit {
+/// A residual edit ready for the forward pass: its direction v̂ = v/|v| computed once, in f64,
+/// when the call starts, not for every row of every pass.
+#[derive(Debug, Clone)]
+pub struct PreparedEdit {
+    pub edit: ResidualEdit,
+    /// v̂ for the ops that project on it; empty for an addition.
+    unit: Vec<f64>,
+}
+
+impl PreparedEdit {
+    pub fn new(edit: ResidualEdit) -> Self {
+        let unit = match &edit.op {
+            ResidualOp::Add { .. } => Vec::new(),
+            op => {
+                let v = op.vector();
+                let norm = v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+                v.iter()
+                    .map(|&x| f64::from(x) / norm.max(f64::MIN_POSITIVE))
+                    .collect()
+            }
+        };
+        PreparedEdit { edit, unit }
+    }
+
     /// Applies the edit to one row of the hidden state.
     pub fn apply(&self, h: &mut [f32]) {
-        // v̂ in f64: the direction is computed the same way for every row and every call.
-        let unit = |v: &[f32]| -> Vec<f64> {
-            let norm = v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
-            v.iter()
-                .map(|&x| f64::from(x) / norm.max(f64::MIN_POSITIVE))
-                .collect()
-        };
-        let projection = |h: &[f32], unit: &[f64]| -> f64 {
-            h.iter().zip(unit).map(|(&x, &u)| f64::from(x) * u).sum()
-        };
-        let remove = |h: &mut [f32], unit: &[f64], amount: f64| {
+        let unit = &self.unit;
+        let projection =
+            |h: &[f32]| -> f64 { h.iter().zip(unit).map(|(&x, &u)| f64::from(x) * u).sum() };
+        let remove = |h: &mut [f32], amount: f64| {
             for (x, &u) in h.iter_mut().zip(unit) {
                 *x = (f64::from(*x) - amount * u) as f32;
             }
         };
-        match &self.op {
+        match &self.edit.op {
             ResidualOp::Add {
                 vector,
                 coefficient,
@@ -148,31 +166,29 @@ impl ResidualEdit {
                 vector,
                 coefficient,
             } => {
-                let unit = unit(vector);
-                let p = projection(h, &unit);
-                remove(h, &unit, p);
+                remove(h, projection(h));
                 for (x, &v) in h.iter_mut().zip(vector) {
                     *x += coefficient * v;
                 }
             }
-            ResidualOp::MeanAblate { vector, mean } => {
-                let unit = unit(vector);
-                let p = projection(h, &unit);
-                remove(h, &unit, p);
+            ResidualOp::MeanAblate { mean, .. } => {
+                remove(h, projection(h));
                 for (x, &m) in h.iter_mut().zip(mean) {
                     *x += m;
                 }
             }
-            ResidualOp::Cap { vector, threshold } => {
-                let unit = unit(vector);
-                let excess = projection(h, &unit) - f64::from(*threshold);
+            ResidualOp::Cap { threshold, .. } => {
+                let excess = projection(h) - f64::from(*threshold);
                 if excess > 0.0 {
-                    remove(h, &unit, excess);
+                    remove(h, excess);
                 }
             }
         }
     }
+}
 
+// The engine's side of `options::ResidualEdit`: its part of a cache key.
+impl ResidualEdit {
     pub(super) fn push_key(&self, key: &mut Vec<u32>) {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let (tag, vectors, scalar): (u32, Vec<&[f32]>, f32) = match &self.op {
@@ -277,12 +293,12 @@ impl RowHook<'_> {
 mod tests {
     use super::*;
 
-    fn edit(op: ResidualOp) -> ResidualEdit {
-        ResidualEdit {
+    fn edit(op: ResidualOp) -> PreparedEdit {
+        PreparedEdit::new(ResidualEdit {
             layer: 0,
             positions: Positions::All,
             op,
-        }
+        })
     }
 
     #[test]

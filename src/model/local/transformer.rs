@@ -734,13 +734,13 @@ impl Transformer {
             let first = plan.item_first_row[i];
             let rows = first..first + item.tokens.len();
             let last_row = rows.end.saturating_sub(1).max(rows.start)..rows.end;
-            for edit in hook.residual.iter().filter(|e| e.layer == l) {
-                let edited = match edit.positions {
+            for prepared in hook.residual.iter().filter(|e| e.edit.layer == l) {
+                let edited = match prepared.edit.positions {
                     Positions::All => rows.clone(),
                     Positions::Last => last_row.clone(),
                 };
                 for r in edited {
-                    edit.apply(&mut scratch.x[r * hidden..(r + 1) * hidden]);
+                    prepared.apply(&mut scratch.x[r * hidden..(r + 1) * hidden]);
                 }
             }
             let Some(readout) = &hook.hidden else {
