@@ -373,10 +373,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Records and unit markers without timestamps, the only thing allowed to differ. Persona
-/// scores are compared to 12 significant digits: the language-identification metric
-/// (`language_prob`, lingua) varies in its last bits from one process to the next, whatever
-/// the backend (a metric matter, not a records one).
+/// Records and unit markers without timestamps, the only thing allowed to differ. Scores are
+/// compared exactly: every metric gives the same bits in every process (tests/identity.rs).
 fn lines_without_time(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("records.jsonl"))
         .unwrap()
@@ -385,11 +383,6 @@ fn lines_without_time(dir: &Path) -> Vec<Value> {
             let mut v: Value = serde_json::from_str(line).unwrap();
             if let Some(meta) = v.get_mut("_meta").and_then(|m| m.as_object_mut()) {
                 meta.remove("time");
-            }
-            for key in ["score", "user_score"] {
-                if let Some(x) = v.get(key).and_then(Value::as_f64) {
-                    v[key] = json!(format!("{x:.11e}"));
-                }
             }
             v
         })
