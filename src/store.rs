@@ -591,6 +591,7 @@ mod tests {
             2,
             "the file was rewritten with unit 1 and its marker"
         );
+        drop(store);
         let other = RunStore::open(&dir, &json!({"script": "b.rhai"}), &["script"])
             .err()
             .unwrap();
@@ -715,7 +716,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [".lock", "notes.txt", "run.json"]);
+        assert_eq!(names, [".lock", "notes.txt", "records.jsonl", "run.json"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

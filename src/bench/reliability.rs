@@ -358,6 +358,10 @@ fn measure(h: &Harness, args: &BenchArgs) -> anyhow::Result<bool> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    say!(
+        "random-time kills that came before the run's end: {}",
+        RANDOM_KILLS_LANDED.load(std::sync::atomic::Ordering::SeqCst)
+    );
     say!("resumes identical: {identical}/{total}");
 
     let faults = faults(h, &expected)?;
@@ -379,6 +383,9 @@ fn measure(h: &Harness, args: &BenchArgs) -> anyhow::Result<bool> {
     );
     Ok(all_identical && survived == faults.len())
 }
+
+/// Random-time kills that came before the run had ended (the others test a finished run).
+static RANDOM_KILLS_LANDED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Kills one run (or merge) at `point`, runs it again, and compares; `None` when identical.
 fn kill_and_resume(
@@ -433,7 +440,9 @@ fn kill_and_resume(
             unsafe {
                 libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
             }
-            child.wait()?;
+            if child.wait()?.signal() == Some(libc::SIGKILL) {
+                RANDOM_KILLS_LANDED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     }
     let rerun = output(&mut h.command(&[], &out))?;
