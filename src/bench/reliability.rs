@@ -283,6 +283,18 @@ fn measure(h: &Harness, args: &BenchArgs) -> anyhow::Result<bool> {
         succeeded(&format!("shard {i}/2"), &shard)?;
         shards.push(run_folder(&out)?);
     }
+    // With two workers (`--jobs 2`) the records are the same, and units end in any order, so
+    // the final rewrite may have to put them back in script order.
+    let out = h.dir("reference-jobs-2");
+    let jobs = output(
+        h.command(&["--jobs", "2"], &out)
+            .env(KILL_AT_VARIABLE, "count"),
+    )?;
+    succeeded("the uninterrupted run with --jobs 2", &jobs)?;
+    if let Some(difference) = difference(&expected, &read_folder(&run_folder(&out)?)?) {
+        bail!("the run with --jobs 2 differs from the one with --jobs 1: {difference}");
+    }
+    let jobs_counts = crash_counts(&jobs)?;
     let merged_dir = h.dir("merged");
     let merged = output(
         h.merge_command(&shards, &merged_dir)
@@ -296,14 +308,18 @@ fn measure(h: &Harness, args: &BenchArgs) -> anyhow::Result<bool> {
         records(&expected_merge) == records(&expected),
         "the merged shards' records differ from the unsharded run's"
     );
-    say!(
-        "uninterrupted run: {:.1} s; crash points met: {}",
-        reference_time.as_secs_f64(),
+    let list = |counts: &BTreeMap<String, u64>| {
         counts
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ")
+    };
+    say!(
+        "uninterrupted run: {:.1} s; crash points met: {} (with --jobs 2: {})",
+        reference_time.as_secs_f64(),
+        list(&counts),
+        list(&jobs_counts)
     );
 
     // Kill points: each phase once and one random-time kill, then random choices.
@@ -311,27 +327,46 @@ fn measure(h: &Harness, args: &BenchArgs) -> anyhow::Result<bool> {
     let kinds: Vec<Option<Phase>> = Phase::ALL.iter().copied().map(Some).chain([None]).collect();
     let mut tried: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     let mut all_identical = true;
+    let mut distinct = std::collections::BTreeSet::new();
+    let mut with_two_workers = 0;
     for i in 0..args.kills {
         let kind = if i < kinds.len() {
             kinds[i]
         } else {
             kinds[choices.next() as usize % kinds.len()]
         };
+        // Every other random kill of a record, unit marker or final rewrite, or at a random
+        // time, is of a run with `--jobs 2` (resumed with `--jobs 2`): those phases are met
+        // as often with two workers (the final rewrite at least once), while prompt chunks and
+        // decoding steps depend on how the workers' answers happen to share batches.
+        let two_workers = i >= kinds.len()
+            && i % 2 == 1
+            && matches!(
+                kind,
+                None | Some(Phase::Record | Phase::Unit | Phase::Final)
+            );
+        let counts = if two_workers { &jobs_counts } else { &counts };
         let point = match kind {
             // The first final and merge kills come at the last write, when the most is on disk
             // (records.jsonl, or run.json, already replaced).
             Some(phase @ (Phase::Final | Phase::Merge)) if i < kinds.len() => {
                 KillPoint::At(phase, counts[phase.name()])
             }
+            Some(Phase::Final) if two_workers => KillPoint::At(Phase::Final, 1),
             Some(phase) => KillPoint::At(phase, choices.one_to(counts[phase.name()])),
             None => {
                 let span = reference_time.as_millis() as u64;
                 KillPoint::AfterMs(choices.next() % span.max(1))
             }
         };
-        let outcome = kill_and_resume(h, point, i, &shards, &expected, &expected_merge)?;
+        let jobs: &[&str] = if two_workers { &["--jobs", "2"] } else { &[] };
+        let outcome = kill_and_resume(h, point, jobs, i, &shards, &expected, &expected_merge)?;
         let entry = tried.entry(point.kind()).or_default();
         entry.0 += 1;
+        distinct.insert(format!("{point:?} {jobs:?}"));
+        if two_workers {
+            with_two_workers += 1;
+        }
         let verdict = match &outcome {
             None => {
                 entry.1 += 1;
@@ -343,9 +378,10 @@ fn measure(h: &Harness, args: &BenchArgs) -> anyhow::Result<bool> {
             }
         };
         eprintln!(
-            "kill {}/{}: {point:?} → resumed, {verdict}",
+            "kill {}/{}: {point:?}{} → resumed, {verdict}",
             i + 1,
-            args.kills
+            args.kills,
+            if two_workers { " with --jobs 2" } else { "" }
         );
     }
     let total: usize = tried.values().map(|t| t.0).sum();
@@ -359,7 +395,9 @@ fn measure(h: &Harness, args: &BenchArgs) -> anyhow::Result<bool> {
             .join(", ")
     );
     say!(
-        "random-time kills that came before the run's end: {}",
+        "distinct kill points: {}; runs with --jobs 2: {with_two_workers}; random-time kills \
+         that came before the run's end: {}",
+        distinct.len(),
         RANDOM_KILLS_LANDED.load(std::sync::atomic::Ordering::SeqCst)
     );
     say!("resumes identical: {identical}/{total}");
@@ -391,6 +429,7 @@ static RANDOM_KILLS_LANDED: std::sync::atomic::AtomicUsize = std::sync::atomic::
 fn kill_and_resume(
     h: &Harness,
     point: KillPoint,
+    jobs: &[&str],
     index: usize,
     shards: &[PathBuf],
     expected: &Folder,
@@ -418,7 +457,7 @@ fn kill_and_resume(
     match point {
         KillPoint::At(phase, n) => {
             let killed = output(
-                h.command(&[], &out)
+                h.command(jobs, &out)
                     .env(KILL_AT_VARIABLE, format!("{}:{n}", phase.name())),
             )?;
             if killed.status.signal() != Some(libc::SIGKILL) {
@@ -431,7 +470,7 @@ fn kill_and_resume(
         }
         KillPoint::AfterMs(ms) => {
             let mut child = h
-                .command(&[], &out)
+                .command(jobs, &out)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?;
@@ -445,7 +484,7 @@ fn kill_and_resume(
             }
         }
     }
-    let rerun = output(&mut h.command(&[], &out))?;
+    let rerun = output(&mut h.command(jobs, &out))?;
     if !rerun.status.success() {
         return Ok(Some(format!("the rerun failed: {}", stderr(&rerun))));
     }
