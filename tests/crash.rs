@@ -160,7 +160,17 @@ fn a_second_process_on_a_folder_in_use_stops_with_a_clear_error() {
     let dir = p.run_dir("out");
     let before = std::fs::read(dir.join("records.jsonl")).unwrap();
     {
-        let _held = drift_script::store::lock_folder(&dir).unwrap();
+        // Held as a run holds it: an exclusive flock on `.lock`, holding the pid.
+        let held = std::fs::File::create(dir.join(".lock")).unwrap();
+        // SAFETY: flock(2) on a descriptor this test owns.
+        let locked = unsafe {
+            libc::flock(
+                std::os::unix::io::AsRawFd::as_raw_fd(&held),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        };
+        assert_eq!(locked, 0);
+        std::fs::write(dir.join(".lock"), std::process::id().to_string()).unwrap();
         let second = p.command("out").output().unwrap();
         let err = stderr(&second);
         assert_eq!(second.status.code(), Some(1), "{err}");
