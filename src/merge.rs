@@ -8,6 +8,11 @@
 //! shard counts that differ; a shard missing, given twice, or not finished; a unit found in two
 //! shards or in a shard it does not belong to. Records made outside units depend on the units
 //! a shard ran (summaries, plots' data), so they are left out, with a note.
+//!
+//! The merged folder is locked like a run folder, and each shard is read under a shared lock,
+//! so a merge never reads a shard that a rerun is rewriting. `run.json` is written first and
+//! `records.jsonl` last: a merge killed before the end leaves no records, and running it again
+//! finishes it (a merged folder that holds records is refused as already merged).
 
 use crate::store::{self, UNIT_DONE, UNIT_SEQ};
 use serde_json::{Map, Value};
@@ -126,6 +131,11 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<Merged, MergeError>
             ));
         }
     }
+    // Held until the merge ends.
+    let mut shard_locks = Vec::new();
+    for shard in &shards {
+        shard_locks.push(store::lock_folder_for_reading(&shard.dir)?);
+    }
     let mut by_index: BTreeMap<usize, &Shard> = BTreeMap::new();
     for shard in &shards {
         if let Some(other) = by_index.insert(shard.index, shard) {
@@ -240,6 +250,10 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<Merged, MergeError>
             first.dir.parent().unwrap_or(Path::new(".")).join(base)
         }
     };
+    std::fs::create_dir_all(&out)
+        .map_err(|e| MergeError::Refused(format!("cannot create {}: {e}", out.display())))?;
+    let _out_lock = store::lock_folder(&out)?;
+    store::remove_stale_temporaries(&out);
     if out.join("records.jsonl").exists() {
         return refuse(format!(
             "{} already holds records: remove it or choose another folder with -o",
@@ -273,14 +287,18 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<Merged, MergeError>
             ),
         );
     }
-    std::fs::create_dir_all(&out)
-        .map_err(|e| MergeError::Refused(format!("cannot create {}: {e}", out.display())))?;
-    store::write_atomically(&out.join("records.jsonl"), text.as_bytes())?;
-    store::write_atomically(
+    // records.jsonl last: its presence says the merge is done.
+    store::write_atomically_at(
         &out.join("run.json"),
         serde_json::to_string_pretty(&config)
             .unwrap_or_default()
             .as_bytes(),
+        Some(crate::interrupt::Phase::Merge),
+    )?;
+    store::write_atomically_at(
+        &out.join("records.jsonl"),
+        text.as_bytes(),
+        Some(crate::interrupt::Phase::Merge),
     )?;
     let mut notes = Vec::new();
     if loose > 0 {

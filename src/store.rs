@@ -10,11 +10,26 @@
 //! else — records of a unit that was cut short and records made outside any unit, both of which
 //! the rerun makes again — rewriting the file atomically. So a run killed at any point and run
 //! again ends with exactly the records of an uninterrupted run, with no duplicates.
+//!
+//! One process at a time: an open run holds an exclusive `flock` on the folder's `.lock` file
+//! (with its pid inside, for the message), and a second process started on the same folder
+//! stops with `StoreError::Busy` before it writes anything. Units are never shared between
+//! processes: cooperating ones would have to agree on the final order and on who rewrites the
+//! file, which `--jobs` already does inside one process. The lock goes with the process, so a
+//! killed run never leaves a stale one. Files a killed process was replacing
+//! (`.NAME.tmp-PID`) are deleted by the next process to hold the lock.
+//!
+//! A write that fails (full disk, file-size limit) ends the run with the error; the half line
+//! it may leave is dropped on reopening like a killed run's, and no later record is written
+//! after it. `tests/crash.rs` and `drift-script bench reliability` kill real runs at every
+//! phase (the `DRIFT_SCRIPT_KILL_AT` hook in `interrupt`) and check the resumed records.
 
+use crate::interrupt::{self, Phase};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +51,16 @@ pub enum StoreError {
          restore what changed, or delete the folder to start over"
     )]
     ConfigMismatch { path: PathBuf, what: String },
+    #[error(
+        "{path} is in use by another drift-script process ({holder}), running the same script \
+         with the same settings: wait for it to end, or give this one another --out folder"
+    )]
+    Busy { path: PathBuf, holder: String },
+    #[error(
+        "an earlier write to {path} failed, so this run writes nothing more after it; run the \
+         same command again to resume once the cause is fixed"
+    )]
+    WriteFailedEarlier { path: PathBuf },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -49,24 +74,39 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 
 /// Reads a JSON Lines file: every non-blank line must be a JSON object. A last line without its
 /// newline is a record cut short by a crash: it is reported in `truncated_tail` instead of
-/// failing, because the run that wrote it is exactly the one being resumed.
+/// failing, because the run that wrote it is exactly the one being resumed. Lines are read as
+/// bytes, since a cut can fall inside a multi-byte character.
 pub fn read_jsonl(path: &Path) -> Result<JsonLines> {
     let file = File::open(path).map_err(io(path))?;
     let mut reader = BufReader::new(file);
     let mut records = Vec::new();
     let mut truncated_tail = None;
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     let mut number = 0;
     let mut ends_with_newline = true;
     loop {
-        line.clear();
-        let n = reader.read_line(&mut line).map_err(io(path))?;
+        bytes.clear();
+        let n = reader.read_until(b'\n', &mut bytes).map_err(io(path))?;
         if n == 0 {
             break;
         }
         number += 1;
-        let complete = line.ends_with('\n');
-        let text = line.trim();
+        let complete = bytes.ends_with(b"\n");
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) => text.trim(),
+            Err(_) if !complete => {
+                truncated_tail = Some(number);
+                ends_with_newline = false;
+                break;
+            }
+            Err(e) => {
+                return Err(StoreError::Malformed {
+                    path: path.into(),
+                    line: number,
+                    reason: format!("not UTF-8 text: {e}"),
+                });
+            }
+        };
         if text.is_empty() {
             continue;
         }
@@ -129,6 +169,10 @@ pub struct RunStore {
     records: Vec<Map<String, Value>>,
     /// Notes for the user about what reopening found (dropped partial units, cut lines).
     pub notes: Vec<String>,
+    /// Set when a write failed: the file may end in half a line, so nothing more is appended.
+    write_failed: bool,
+    /// Held open for the run's life: its `flock` keeps other processes out of the folder.
+    _lock: File,
 }
 
 impl RunStore {
@@ -136,6 +180,8 @@ impl RunStore {
     /// whose `run.json` has other `identity` fields is refused rather than mixed.
     pub fn open(dir: &Path, config: &Value, identity_keys: &[&str]) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock = lock_folder(dir)?;
+        remove_stale_temporaries(dir);
         let config_path = dir.join("run.json");
         if config_path.exists() {
             let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
@@ -246,7 +292,29 @@ impl RunStore {
             done_units,
             records,
             notes,
+            write_failed: false,
+            _lock: lock,
         })
+    }
+
+    /// Appends `line` to the records file; `crash_phase` is the test hook's place for it (the
+    /// process is killed halfway through the line).
+    fn write_line(&mut self, line: &str, crash_phase: Phase) -> Result<()> {
+        if self.write_failed {
+            return Err(StoreError::WriteFailedEarlier {
+                path: self.records_path.clone(),
+            });
+        }
+        if interrupt::at_crash_point(crash_phase) {
+            // Half the bytes, cut wherever that falls (inside a character, too).
+            let _ = self.file.write_all(&line.as_bytes()[..line.len() / 2]);
+            interrupt::kill_now();
+        }
+        let result = self.file.write_all(line.as_bytes());
+        if result.is_err() {
+            self.write_failed = true;
+        }
+        result.map_err(io(&self.records_path))
     }
 
     pub fn dir(&self) -> &Path {
@@ -267,9 +335,7 @@ impl RunStore {
     pub fn append(&mut self, record: Map<String, Value>) -> Result<()> {
         let mut line = serde_json::to_string(&record).unwrap_or_default();
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(io(&self.records_path))?;
+        self.write_line(&line, Phase::Record)?;
         self.records.push(record);
         Ok(())
     }
@@ -284,10 +350,11 @@ impl RunStore {
     ) -> Result<()> {
         let mut line = serde_json::to_string(&marker(key, seq)).unwrap_or_default();
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(io(&self.records_path))?;
-        self.file.sync_data().map_err(io(&self.records_path))?;
+        self.write_line(&line, Phase::Unit)?;
+        if let Err(e) = self.file.sync_data() {
+            self.write_failed = true;
+            return Err(io(&self.records_path)(e));
+        }
         self.done_units.insert(key.into(), records);
         Ok(())
     }
@@ -302,6 +369,11 @@ impl RunStore {
     /// units this shard does not own are absent) and records in `run.json` that the run is
     /// complete and how many units it met, which `merge` checks.
     pub fn finish_run(&mut self, order: &[Entry<'_>], config: &Value) -> Result<()> {
+        if self.write_failed {
+            return Err(StoreError::WriteFailedEarlier {
+                path: self.records_path.clone(),
+            });
+        }
         let mut text = String::new();
         let mut records = Vec::new();
         let mut seq = 0u64;
@@ -330,7 +402,7 @@ impl RunStore {
         }
         let current = std::fs::read_to_string(&self.records_path).unwrap_or_default();
         if current != text {
-            write_atomically(&self.records_path, text.as_bytes())?;
+            write_atomically_at(&self.records_path, text.as_bytes(), Some(Phase::Final))?;
             self.file = OpenOptions::new()
                 .append(true)
                 .open(&self.records_path)
@@ -339,11 +411,12 @@ impl RunStore {
         self.records = records;
         let mut config = config.clone();
         config["complete"] = serde_json::json!({"units": seq});
-        write_atomically(
+        write_atomically_at(
             &self.dir.join("run.json"),
             serde_json::to_string_pretty(&config)
                 .unwrap_or_default()
                 .as_bytes(),
+            Some(Phase::Final),
         )
     }
 }
@@ -375,8 +448,74 @@ pub fn record_unit(record: &Map<String, Value>) -> Option<String> {
     record.get("_meta")?.get("unit").map(unit_key_of)
 }
 
+/// Takes the run folder's lock (`.lock`, exclusive, not waiting), or says who holds it.
+pub fn lock_folder(dir: &Path) -> Result<File> {
+    take_lock(dir, libc::LOCK_EX)
+}
+
+/// A shared lock on a run folder that is read (a shard being merged): refused while a run
+/// writes there. A folder without `.lock` (never run by this version) needs none.
+pub fn lock_folder_for_reading(dir: &Path) -> Result<Option<File>> {
+    if !dir.join(LOCK_FILE).exists() {
+        return Ok(None);
+    }
+    take_lock(dir, libc::LOCK_SH).map(Some)
+}
+
+const LOCK_FILE: &str = ".lock";
+
+fn take_lock(dir: &Path, kind: libc::c_int) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    // SAFETY: flock(2) on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(io(&path)(error));
+        }
+        let holder = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}"));
+        return Err(StoreError::Busy {
+            path: dir.into(),
+            holder,
+        });
+    }
+    if kind == libc::LOCK_EX {
+        file.set_len(0).map_err(io(&path))?;
+        write!(file, "{}", std::process::id()).map_err(io(&path))?;
+    }
+    Ok(file)
+}
+
+/// Deletes the `.NAME.tmp-PID` files a killed process left while replacing a file. Only for a
+/// folder whose lock this process holds: then nobody else is writing one.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes a file so that readers see either the old or the new content, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_at(path, bytes, None)
+}
+
+/// `write_atomically`, with the crash tests' hook between writing the new file and renaming it.
+pub fn write_atomically_at(path: &Path, bytes: &[u8], crash_phase: Option<Phase>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -391,7 +530,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        if let Some(phase) = crash_phase {
+            interrupt::crash_point(phase);
+        }
+        std::fs::rename(&tmp, path)?;
+        // The rename itself survives a power cut only once the folder is synced.
+        File::open(dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -447,6 +591,7 @@ mod tests {
             2,
             "the file was rewritten with unit 1 and its marker"
         );
+        drop(store);
         let other = RunStore::open(&dir, &json!({"script": "b.rhai"}), &["script"])
             .err()
             .unwrap();
@@ -499,6 +644,79 @@ mod tests {
                 "{got:e} read back for {want:e}"
             );
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A crash can cut a line inside a multi-byte character: that last line is dropped like any
+    /// other cut line (it used to stop the resume with "stream did not contain valid UTF-8").
+    #[test]
+    fn a_line_cut_inside_a_character_is_dropped_on_reopening() {
+        let dir = temp("utf8-cut");
+        let config = json!({"script": "a.rhai"});
+        {
+            let mut store = RunStore::open(&dir, &config, &["script"]).unwrap();
+            let mut r = record(Some("1"), 1);
+            r.insert("text".into(), json!("été"));
+            store.append(r.clone()).unwrap();
+            store.finish_unit("1", 0, vec![r]).unwrap();
+        }
+        let path = dir.join("records.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        // "{"text":"é" cut after the first of é's two bytes.
+        f.write_all(&"{\"text\":\"é".as_bytes()[..10]).unwrap();
+        drop(f);
+        let store = RunStore::open(&dir, &config, &["script"]).unwrap();
+        assert_eq!(store.completed_unit("1").unwrap()[0]["text"], "été");
+        assert_eq!(
+            store.notes,
+            ["dropped line 3, cut short when the last run stopped"]
+        );
+        drop(store);
+        // Invalid UTF-8 in a complete line is not a cut: it is named.
+        std::fs::write(&path, b"{\"a\": 1}\n{\"a\": \"\xff\"}\n").unwrap();
+        let err = read_jsonl(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("records.jsonl:2: malformed record: not UTF-8"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// One process per run folder: a second open is refused with the holder's pid (flock locks
+    /// belong to an open file, so a second open in one process conflicts too), and a store
+    /// that is dropped frees the folder.
+    #[test]
+    fn a_run_folder_is_held_by_one_store_at_a_time() {
+        let dir = temp("lock");
+        let config = json!({"script": "a.rhai"});
+        let first = RunStore::open(&dir, &config, &["script"]).unwrap();
+        let err = RunStore::open(&dir, &config, &["script"]).err().unwrap();
+        assert!(
+            err.to_string().contains(&format!(
+                "is in use by another drift-script process (pid {})",
+                std::process::id()
+            )),
+            "{err}"
+        );
+        drop(first);
+        RunStore::open(&dir, &config, &["script"]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A killed process's half-written replacement files are deleted by the next one.
+    #[test]
+    fn temporaries_left_by_a_killed_process_are_removed() {
+        let dir = temp("stale");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(".records.jsonl.tmp-4242"), "{\"half\"").unwrap();
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        RunStore::open(&dir, &json!({}), &[]).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".lock", "notes.txt", "records.jsonl", "run.json"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -26,6 +26,7 @@ mod http;
 mod interventions;
 mod llama_cpp;
 mod profile;
+mod reliability;
 
 use crate::model::{LocalModel, LocalOptions};
 use std::time::Instant;
@@ -38,7 +39,8 @@ pub struct BenchArgs {
     /// episode vs the transformers pipeline), `http` (one episode on the local engine vs through
     /// the HTTP backend on llama.cpp's server), `interventions` (what the read-out,
     /// split-softmax and guidance cost over plain generation) or `profile` (time per
-    /// forward-pass phase).
+    /// forward-pass phase); `reliability` (crash and fault tests of run folders, see
+    /// reliability.rs) is not part of `all`.
     which: String,
     /// `smollm2` (default) or a GGUF file (llama.cpp needs GGUF).
     #[arg(long, default_value = "smollm2")]
@@ -80,9 +82,12 @@ pub struct BenchArgs {
     /// episode: new tokens per answer at most.
     #[arg(long, default_value_t = 400)]
     max_tokens: usize,
-    /// episode: the seed.
+    /// episode: the seed; reliability: the seed choosing the kill points.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// reliability: runs killed and resumed (each phase once first, then random ones).
+    #[arg(long, default_value_t = 50)]
+    kills: usize,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -93,6 +98,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "batch" => batch::run(&args),
         "profile" => profile::run(&args),
         "http" => http::run(&args),
+        "reliability" => reliability::run(&args),
         "all" => {
             // One line per figure with `ratio=`: prompt, decode, batch 1/4/8, episode (and the
             // HTTP episode against llama.cpp's server).

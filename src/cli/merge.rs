@@ -13,7 +13,10 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    let merged = crate::merge::merge(&args.dirs, args.out.as_deref())?;
+    crate::interrupt::ignore_file_size_signal();
+    let merged = crate::merge::merge(&args.dirs, args.out.as_deref());
+    crate::interrupt::report_crash_points();
+    let merged = merged?;
     for note in &merged.notes {
         eprintln!("merge: {note}");
     }

@@ -201,6 +201,7 @@ fn reserved_flag(name: &str) -> Option<&'static str> {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::interrupt::install_batch_sigint_note();
+    crate::interrupt::ignore_file_size_signal();
     // `DRIFT_SCRIPT_PROFILE=1`: time per forward-pass phase over the whole run, printed at the end.
     let profiling = crate::model::local::profile::enable_from_environment();
     let mut host = ScriptHost::new(args.host_config()?)?;
@@ -209,6 +210,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("forward-pass profile of this run:");
         eprint!("{}", crate::model::local::profile::table(1, "run"));
     }
+    crate::interrupt::report_crash_points();
     result?;
     if host.has_records() {
         eprintln!("results in {}", host.run_dir().display());

@@ -367,6 +367,7 @@ impl LocalModel {
             if crate::interrupt::requested() {
                 return Err(ModelError::Interrupted);
             }
+            crate::interrupt::crash_point(crate::interrupt::Phase::Prompt);
             let end = (start + PROMPT_CHUNK).min(prompt.len());
             let mut items = [BatchItem {
                 seq: &mut *seq,
@@ -663,6 +664,7 @@ impl LocalModel {
                 state.tickets.retain(|id, _| !cancelled.contains(id));
                 return Err(ModelError::Interrupted);
             }
+            crate::interrupt::crash_point(crate::interrupt::Phase::Decode);
             self.decode_step(state);
             drop(guard);
             std::thread::yield_now();
@@ -913,6 +915,7 @@ impl LocalModel {
             if crate::interrupt::requested() {
                 return Err(ModelError::Interrupted);
             }
+            crate::interrupt::crash_point(crate::interrupt::Phase::Prompt);
             let mut budget = PROMPT_CHUNK;
             let mut finishing = Vec::new();
             let mut items = Vec::new();
