@@ -22,6 +22,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
         if s.config.script.is_some() && s.run_dir.join("run.json").exists() {
             s.with_store(|_| Ok(()))?;
         }
+        crate::progress::refresh();
         Ok(())
     });
 }
