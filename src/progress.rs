@@ -15,8 +15,10 @@
 //! main pass and from `--jobs` workers, clears and redraws it, which is one mutex around
 //! stderr either way; and indicatif's stderr target hides itself off a terminal with no
 //! switch to force it on (`--progress`). Drawing is a carriage return, the text cut to the
-//! terminal's width (so it never wraps), and spaces over what is left of the previous text:
-//! no escape sequences, so it works on any terminal, `TERM=dumb` included.
+//! terminal's width (so it never wraps), spaces over what is left of the previous text, and a
+//! carriage return, so the cursor waits at the line's start and a line printed by code that
+//! knows nothing of it writes over it: no escape sequences, so it works on any terminal,
+//! `TERM=dumb` included.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -132,9 +134,14 @@ impl UnitCounts {
     }
 
     /// What the line says now, or `None` while there is nothing to say (no total declared and
-    /// no unit met yet). `generated_tokens` is the models' counter now; `shards` the `--shard`
-    /// count (1 without).
-    pub fn status(&self, label: &str, generated_tokens: u64, shards: u64) -> Option<Status> {
+    /// no unit met yet). `generated_tokens` is the models' counter now; `shard` the run's
+    /// `--shard i/n`.
+    pub fn status(
+        &self,
+        label: &str,
+        generated_tokens: u64,
+        shard: Option<(u64, u64)>,
+    ) -> Option<Status> {
         let total = self.total();
         let resumed = self.resumed.load(Ordering::SeqCst);
         let finished = self.finished.load(Ordering::SeqCst);
@@ -166,7 +173,7 @@ impl UnitCounts {
             working_for,
             finished_after,
             tokens,
-            shards: shards.max(1),
+            shard,
         })
     }
 }
@@ -187,8 +194,8 @@ pub struct Status {
     pub finished_after: Option<Duration>,
     /// Tokens the models generated since then.
     pub tokens: u64,
-    /// `--shard` count: this process runs about one unit in `shards` of those left.
-    pub shards: u64,
+    /// `--shard i/n`: this process runs about one unit in `n` of those left (`None` without).
+    pub shard: Option<(u64, u64)>,
 }
 
 impl Status {
@@ -198,8 +205,8 @@ impl Status {
             Some(total) => format!("units {}/{total}", self.done),
             None => format!("units {} done", self.done),
         }];
-        if self.shards > 1 {
-            parts[0].push_str(&format!(" (this shard's and {} others')", self.shards - 1));
+        if let Some((index, count)) = self.shard {
+            parts[0].push_str(&format!(" (shard {index}/{count})"));
         }
         if let Some(rate) = self.tokens_per_second() {
             parts.push(format!("{rate:.1} tok/s"));
@@ -229,7 +236,8 @@ impl Status {
         let paced_over = self.finished_after?.as_secs_f64();
         let since_last = self.working_for?.as_secs_f64() - paced_over;
         let per_unit = paced_over / self.finished_here as f64;
-        let own_left = left as f64 / self.shards as f64;
+        let shards = self.shard.map_or(1, |(_, count)| count.max(1));
+        let own_left = left as f64 / shards as f64;
         let counting_down = own_left * per_unit - since_last.max(0.0);
         let floor = (own_left - 1.0).max(0.0) * per_unit;
         Some(Duration::from_secs_f64(counting_down.max(floor)))
@@ -366,7 +374,9 @@ fn clear_into(screen: &mut Screen, out: &mut String) {
 
 /// The text cut to the terminal's width less one column (a full line would wrap on some
 /// terminals, and a wrapped line cannot be redrawn with a carriage return), then spaces over
-/// the rest of what was drawn before; the cursor ends after the text.
+/// the rest of what was drawn before. The cursor goes back to the line's start, so that a line
+/// printed by code that does not know of the progress line (a warning from a library, a
+/// panic) writes over it rather than after it; the next drawing follows on the line below.
 fn draw_into(screen: &mut Screen, text: &str, out: &mut String) {
     let width = terminal_columns().saturating_sub(1).max(1);
     let cut: String = text.chars().take(width).collect();
@@ -374,10 +384,8 @@ fn draw_into(screen: &mut Screen, text: &str, out: &mut String) {
     out.push('\r');
     out.push_str(&cut);
     let stale = screen.shown.min(width).saturating_sub(columns);
-    if stale > 0 {
-        out.extend(std::iter::repeat_n(' ', stale));
-        out.extend(std::iter::repeat_n('\u{8}', stale));
-    }
+    out.extend(std::iter::repeat_n(' ', stale));
+    out.push('\r');
     screen.text = text.to_string();
     screen.shown = columns;
 }
@@ -408,7 +416,7 @@ mod tests {
             working_for: Some(Duration::from_secs(secs)),
             finished_after: Some(Duration::from_secs(secs)),
             tokens,
-            shards: 1,
+            shard: None,
         }
     }
 
@@ -455,10 +463,13 @@ mod tests {
     #[test]
     fn a_shard_expects_its_share_of_the_units_left() {
         let mut s = status(6, Some(12), 2, 100, 0);
-        s.shards = 3;
+        s.shard = Some((1, 3));
         // 6 left, about 2 of them this shard's, 50 s each.
         assert_eq!(s.time_left(), Some(Duration::from_secs(100)));
-        assert!(s.line().contains("units 6/12 (this shard's and 2 others')"));
+        assert!(
+            s.line()
+                .starts_with("[selfchat.rhai] units 6/12 (shard 1/3), ")
+        );
     }
 
     #[test]
@@ -472,16 +483,16 @@ mod tests {
     #[test]
     fn counts_start_with_resumed_units_and_count_other_shards_once() {
         let counts = UnitCounts::default();
-        assert_eq!(counts.status("s", 0, 1), None, "nothing to say yet");
+        assert_eq!(counts.status("s", 0, None), None, "nothing to say yet");
         counts.declare_total(4);
         counts.set_resumed(2);
-        assert_eq!(counts.status("s", 0, 1).unwrap().done, 2);
+        assert_eq!(counts.status("s", 0, None).unwrap().done, 2);
         counts.unit_elsewhere("7");
         counts.unit_elsewhere("7"); // the main pass meets it again after a worker did
         counts.unit_begins(|| 10);
         counts.unit_begins(|| panic!("read only for the first unit"));
         counts.unit_finished();
-        let status = counts.status("s", 30, 2).unwrap();
+        let status = counts.status("s", 30, Some((0, 2))).unwrap();
         assert_eq!((status.done, status.finished_here), (4, 1));
         assert_eq!(status.tokens, 20, "tokens since the first unit began");
         assert_eq!(status.total, Some(4));

@@ -584,10 +584,10 @@ impl ScriptHost {
     pub fn progress_source(&self) -> crate::progress::Source {
         let state = self.state.clone();
         Arc::new(move || {
-            let shards = state.config.shard.map_or(1, |(_, n)| n as u64);
+            let shard = state.config.shard.map(|(i, n)| (i as u64, n as u64));
             state
                 .units
-                .status(&state.script_name, state.generated_tokens(), shards)
+                .status(&state.script_name, state.generated_tokens(), shard)
                 .map(|status| status.line())
         })
     }
