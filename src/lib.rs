@@ -13,6 +13,7 @@ pub mod model;
 pub mod paper;
 pub mod persona;
 pub mod plot;
+pub mod progress;
 pub mod script;
 pub mod stats;
 pub mod store;

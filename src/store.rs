@@ -330,6 +330,11 @@ impl RunStore {
         self.done_units.get(key).map(Vec::as_slice)
     }
 
+    /// How many units are complete: those of earlier sessions, and this session's so far.
+    pub fn completed_units(&self) -> usize {
+        self.done_units.len()
+    }
+
     /// Appends one record and hands it to the operating system before returning, so it
     /// survives the process being killed.
     pub fn append(&mut self, record: Map<String, Value>) -> Result<()> {

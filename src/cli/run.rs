@@ -1,6 +1,7 @@
 //! `drift-script SCRIPT.rhai [--set name=value]… [--model SPEC] [--out DIR] [--seed N]
 //! [--jobs N] [--shard I/N] [--api-base URL] [--api-key-env NAME] [--max-… N] …`.
 
+use crate::progress::Mode;
 use crate::script::{HostConfig, ScriptHost, convert::parse_set_value, limits};
 use std::path::PathBuf;
 
@@ -73,6 +74,14 @@ pub struct RunArgs {
     /// Threads for the local engine (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Show the progress line (units done of the total the script declares, generated tokens
+    /// per second, time left) even when stderr is not a terminal [default: only when it is;
+    /// or DRIFT_SCRIPT_PROGRESS=1, 0 or auto].
+    #[arg(long, conflicts_with = "no_progress")]
+    pub progress: bool,
+    /// Never show the progress line.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 impl RunArgs {
@@ -204,8 +213,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::interrupt::ignore_file_size_signal();
     // `DRIFT_SCRIPT_PROFILE=1`: time per forward-pass phase over the whole run, printed at the end.
     let profiling = crate::model::local::profile::enable_from_environment();
+    let progress = Mode::choose(args.progress, args.no_progress).map_err(anyhow::Error::msg)?;
     let mut host = ScriptHost::new(args.host_config()?)?;
-    let result = host.run_script();
+    let result = {
+        // Cleared when the run ends, well or not, before anything below prints.
+        let _line = progress
+            .shows_line()
+            .then(|| crate::progress::show(host.progress_source()));
+        host.run_script()
+    };
     if profiling {
         eprintln!("forward-pass profile of this run:");
         eprint!("{}", crate::model::local::profile::table(1, "run"));

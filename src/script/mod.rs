@@ -163,6 +163,8 @@ pub(crate) struct HostState {
     last_call: Mutex<Option<Value>>,
     /// Record keys already warned about holding NaN or an infinity (stored as null).
     nulled_keys: Mutex<HashSet<String>>,
+    /// Units declared, resumed and finished, for the progress line (shared with workers).
+    units: Arc<crate::progress::UnitCounts>,
 }
 
 pub struct ScriptHost {
@@ -279,6 +281,7 @@ impl ScriptHost {
             loose_calls: Mutex::new(0),
             last_call: Mutex::new(None),
             nulled_keys: Mutex::new(HashSet::new()),
+            units: Arc::new(crate::progress::UnitCounts::default()),
             config,
         });
         Ok(Self::with_state(state))
@@ -315,6 +318,7 @@ impl ScriptHost {
             loose_calls: Mutex::new(0),
             last_call: Mutex::new(None),
             nulled_keys: Mutex::new(HashSet::new()),
+            units: s.units.clone(),
         });
         Self::with_state(state)
     }
@@ -344,15 +348,15 @@ impl ScriptHost {
         let label = name.clone();
         engine.on_print(move |text| {
             if printer.may_print() {
-                eprintln!("[{label}] {text}")
+                crate::progress::eprintln(format_args!("[{label}] {text}"))
             }
         });
         let printer = state.clone();
         engine.on_debug(move |text, _source, pos| {
             if printer.may_print() {
                 match pos.line() {
-                    Some(line) => eprintln!("[{name}:{line}] {text}"),
-                    None => eprintln!("[{name}] {text}"),
+                    Some(line) => crate::progress::eprintln(format_args!("[{name}:{line}] {text}")),
+                    None => crate::progress::eprintln(format_args!("[{name}] {text}")),
                 }
             }
         });
@@ -400,6 +404,7 @@ impl ScriptHost {
         // ends in a limit error rather than a stack overflow that aborts the process.
         let stack = self.state.config.limits.stack_bytes();
         on_script_stack(stack, || self.run_pass())?;
+        self.note_undeclared_units();
         let order = self.state.visits.lock().unwrap();
         let order: Vec<store::Entry<'_>> = order
             .order
@@ -416,6 +421,22 @@ impl ScriptHost {
                 .map_err(|e| ScriptError(crate::util::error_chain(&e)))?;
         }
         Ok(())
+    }
+
+    /// After a run that went to the end: says so when `progress(total)` declared another number
+    /// of units than the script met, since the line's counts and time left were off.
+    fn note_undeclared_units(&self) {
+        let Some(declared) = self.state.units.total() else {
+            return;
+        };
+        let met = self.state.visits.lock().unwrap().units.len() as u64;
+        if met != declared {
+            crate::progress::eprintln(format_args!(
+                "[{}] warning: progress({declared}) declared {declared} unit(s), but the script \
+                 has {met} once(…) unit(s); the progress line's counts and time left were off",
+                self.state.script_name
+            ));
+        }
     }
 
     fn run_workers(&mut self) -> Result<(), ScriptError> {
@@ -558,6 +579,19 @@ impl ScriptHost {
             .unwrap_or_default()
     }
 
+    /// What the progress line of this run says (`crate::progress::show`): units done of the
+    /// total the script declared, tokens per second, time left; read from any thread.
+    pub fn progress_source(&self) -> crate::progress::Source {
+        let state = self.state.clone();
+        Arc::new(move || {
+            let shard = state.config.shard.map(|(i, n)| (i as u64, n as u64));
+            state
+                .units
+                .status(&state.script_name, state.generated_tokens(), shard)
+                .map(|status| status.line())
+        })
+    }
+
     /// Whether the run wrote any records (its folder exists).
     pub fn has_records(&self) -> bool {
         self.state.store.lock().unwrap().is_some()
@@ -622,12 +656,13 @@ impl HostState {
             )
             .map_err(|e| Self::runtime_error(crate::util::error_chain(&e)))?;
             for note in &store.notes {
-                eprintln!(
+                crate::progress::eprintln(format_args!(
                     "[{}] resuming {}: {note}",
                     self.script_name,
                     self.run_dir.display()
-                );
+                ));
             }
+            self.units.set_resumed(store.completed_units() as u64);
             *guard = Some(store);
         }
         f(guard.as_mut().expect("opened above")).map_err(Self::runtime_error)
@@ -688,6 +723,15 @@ impl HostState {
         }));
     }
 
+    /// Tokens generated so far by every model this run loaded (their own counters).
+    fn generated_tokens(&self) -> u64 {
+        let models = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        models
+            .values()
+            .map(|m| m.0.model.usage().generated_tokens)
+            .sum()
+    }
+
     fn is_worker(&self) -> bool {
         matches!(self.role, Role::Worker { .. })
     }
@@ -698,11 +742,11 @@ impl HostState {
         let Some((i, n)) = self.config.shard else {
             return false;
         };
-        eprintln!(
+        crate::progress::eprintln(format_args!(
             "[{}] {path}: not drawn in shard {i}/{n} (a shard holds part of the results); \
              merge the shards, then `drift-script plot MERGED/records.jsonl`",
             self.script_name
-        );
+        ));
         true
     }
 

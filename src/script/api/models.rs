@@ -130,7 +130,8 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     if let Some(name) = spec.strip_prefix("openai:") {
         let mut options = state.config.http.clone();
         let label = state.script_name.clone();
-        options.log = Arc::new(move |msg| eprintln!("[{label}] {msg}"));
+        options.log =
+            Arc::new(move |msg| crate::progress::eprintln(format_args!("[{label}] {msg}")));
         let remote = OpenAiModel::new(name, &options).or_else(|e| {
             fail(format!(
                 "model(\"{spec}\"): {}",
@@ -152,7 +153,7 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
             .to_string()
     };
     let local = LocalModel::load(&resolved, &options, &mut |msg| {
-        eprintln!("[{}] {msg}", state.script_name)
+        crate::progress::eprintln(format_args!("[{}] {msg}", state.script_name))
     })
     .or_else(|e| {
         fail(format!(

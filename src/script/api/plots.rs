@@ -98,7 +98,7 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             && let Some(warning) = report.warning()
             && s.may_print()
         {
-            eprintln!("[{}] warning: plot {warning}", s.script_name);
+            crate::progress::eprintln(format_args!("[{}] warning: plot {warning}", s.script_name));
         }
         Ok(target.display().to_string())
     });

@@ -1,28 +1,28 @@
-//! Registers progress bars (`progress(total)`, `tick`, `finish`). No experiment logic here: wrap
-//! indicatif's bar, hidden in workers.
+//! Registers `progress(total)`: the script declares how many `once(…)` units its run has, so the
+//! progress line (`crate::progress`) can say units done of total and the time left. No
+//! experiment logic here: check the number and hand it to the run's unit counts.
 
+use super::{Fallible, fail};
 use crate::script::HostState;
 use rhai::Engine;
 use std::sync::Arc;
 
-#[derive(Clone)]
-pub struct Progress(indicatif::ProgressBar);
-
 pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
-    engine.register_type_with_name::<Progress>("Progress");
     let s = state.clone();
-    engine.register_fn("progress", move |total: rhai::INT| {
-        if s.is_worker() {
-            return Progress(indicatif::ProgressBar::hidden());
+    engine.register_fn("progress", move |total: rhai::INT| -> Fallible<()> {
+        let Ok(total) = u64::try_from(total) else {
+            return fail(format!(
+                "progress({total}): the number of units must be 0 or more"
+            ));
+        };
+        s.units.declare_total(total);
+        // A resumed run: open its folder now, so the units it completed count as done from
+        // the first drawing of the line. (A new run's folder is made by its first unit, as
+        // before; the REPL's by its first record.)
+        if s.config.script.is_some() && s.run_dir.join("run.json").exists() {
+            s.with_store(|_| Ok(()))?;
         }
-        let bar = indicatif::ProgressBar::new(total.max(0) as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} [{elapsed_precise}, {eta} left]",
-        ) {
-            bar.set_style(style);
-        }
-        Progress(bar)
+        crate::progress::refresh();
+        Ok(())
     });
-    engine.register_fn("tick", |p: &mut Progress| p.0.inc(1));
-    engine.register_fn("finish", |p: &mut Progress| p.0.finish());
 }

@@ -73,11 +73,11 @@ fn warn_of_non_finite(state: &HostState, map: &Map) {
             && state.may_print()
             && state.nulled_keys.lock().unwrap().insert(key.to_string())
         {
-            eprintln!(
+            crate::progress::eprintln(format_args!(
                 "[{}] warning: record key `{key}` holds NaN or an infinity, stored as null \
                  (JSON has neither); plots and means skip it",
                 state.script_name
-            );
+            ));
         }
     }
 }
@@ -119,6 +119,7 @@ fn once(
     if let Some((i, n)) = state.config.shard
         && crate::script::shard_of(&key, n) != i
     {
+        state.units.unit_elsewhere(&key);
         return Ok(Array::new());
     }
     if let Role::Worker { claimed, abort, .. } = &state.role {
@@ -147,6 +148,7 @@ fn once(
     // A unit's records must not depend on what ran before it (another worker or shard may
     // have run that): no call options carried over from outside.
     *state.last_call.lock().unwrap() = None;
+    state.units.unit_begins(|| state.generated_tokens());
     let result = body.call_within_context::<Dynamic>(ctx, ());
     let finished = state.unit.lock().unwrap().take().expect("set above");
     *state.last_call.lock().unwrap() = None;
@@ -168,5 +170,7 @@ fn once(
             .finish_unit(&key, seq, records)
             .map_err(|e| crate::util::error_chain(&e))
     })?;
+    state.units.unit_finished();
+    crate::progress::refresh();
     Ok(array)
 }
