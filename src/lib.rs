@@ -16,6 +16,7 @@ pub mod plot;
 pub mod script;
 pub mod stats;
 pub mod store;
+pub mod synth;
 pub mod util;
 pub mod vectors;
 pub mod view;
