@@ -321,3 +321,152 @@ fn bad_options_are_refused_with_a_reason() {
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0, "{args:?}");
     }
 }
+
+fn lines_starting(text: &str, prefix: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `bench engine` and `bench batch` on a synthetic model, our side only: every figure line,
+/// and the memory and weights lines measured in our own child process.
+#[test]
+fn bench_engine_and_batch_measure_our_side_in_a_child() {
+    let dir = TempDir::new("bench");
+    let model = make_model(&dir.0, "tiny.gguf", &["--preset", "tiny-llama"]);
+    let common = [
+        "--model",
+        model.to_str().unwrap(),
+        "--no-peer",
+        "--repetitions",
+        "1",
+    ];
+    let mut engine = vec![
+        "bench",
+        "engine",
+        "--prompt-tokens",
+        "16",
+        "--decode-tokens",
+        "4",
+    ];
+    engine.extend_from_slice(&common);
+    let output = drift(&engine, &dir.0);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    for prefix in [
+        "prompt  ours=",
+        "decode  ours=",
+        "memory  ours=",
+        "weights ours=",
+    ] {
+        assert_eq!(lines_starting(&text, prefix).len(), 1, "{prefix}: {text}");
+    }
+    // The child's own peak: the tiny model's weights (6 MB) and the engine, far below 1 GB.
+    let memory = &lines_starting(&text, "memory  ours=")[0];
+    let mb: f64 = memory["memory  ours=".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(mb > 1.0 && mb < 1000.0, "{memory}");
+
+    let mut batch = vec![
+        "bench",
+        "batch",
+        "--batch-sizes",
+        "1,3",
+        "--batch-prompt",
+        "8",
+        "--batch-decode",
+        "4",
+    ];
+    batch.extend_from_slice(&common);
+    let output = drift(&batch, &dir.0);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(lines_starting(&text, "batch 1 ").len(), 1, "{text}");
+    assert_eq!(lines_starting(&text, "batch 3 ").len(), 1, "{text}");
+    assert_eq!(lines_starting(&text, "memory  ours=").len(), 1, "{text}");
+
+    // Bad sizes are refused before anything runs.
+    let mut bad = vec!["bench", "batch", "--batch-sizes", "0"];
+    bad.extend_from_slice(&common);
+    let output = drift(&bad, &dir.0);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--batch-sizes must list sequence counts of at least 1"),
+        "{}",
+        stderr(&output)
+    );
+    let output = drift(&["bench", "scale", "--sizes", "7b", "--no-peer"], &dir.0);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("unknown size `7b`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// `bench scale` end to end against llama.cpp on the tiny preset (when llama.cpp is built):
+/// the per-model lines and one table row with every cell measured on both sides.
+#[test]
+fn bench_scale_prints_one_row_per_model_and_format() {
+    let Some(bin) = llama_cpp_bin() else {
+        eprintln!("skipped: llama.cpp is not built (bench/build_llama_cpp.sh)");
+        return;
+    };
+    let dir = TempDir::new("scale");
+    let output = Command::new(env!("CARGO_BIN_EXE_drift-script"))
+        .args([
+            "bench",
+            "scale",
+            "--sizes",
+            "tiny-llama",
+            "--formats",
+            "q8_0",
+            "--prompt-tokens",
+            "16",
+            "--decode-tokens",
+            "4",
+            "--batch-prompt",
+            "8",
+            "--batch-decode",
+            "4",
+            "--repetitions",
+            "1",
+            "--llama-cpp-bin",
+            bin.to_str().unwrap(),
+        ])
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        lines_starting(&text, "bandwidth  1 thread=").len(),
+        1,
+        "{text}"
+    );
+    for prefix in [
+        "prompt ",
+        "decode    ",
+        "decode 1 thread",
+        "batch 8",
+        "memory ",
+        "weights ",
+    ] {
+        assert_eq!(lines_starting(&text, prefix).len(), 1, "{prefix}: {text}");
+    }
+    let rows = lines_starting(&text, "| tiny-llama | Q8_0 |");
+    assert_eq!(rows.len(), 1, "{text}");
+    // Every cell that compares has a finite ratio.
+    let ratios = rows[0].matches(" (").count();
+    assert!(ratios >= 6, "{}", rows[0]);
+    assert!(
+        !rows[0].contains("NaN") && !rows[0].contains("inf"),
+        "{}",
+        rows[0]
+    );
+}

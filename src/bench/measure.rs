@@ -189,3 +189,45 @@ fn sum_words(words: &[u64]) -> u64 {
     let tail: u64 = chunks.remainder().iter().fold(0, |a, w| a.wrapping_add(*w));
     lanes.iter().fold(tail, |a, l| a.wrapping_add(*l))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python(code: &str) -> Command {
+        let mut command = Command::new("python3");
+        command.args(["-c", code]);
+        command
+    }
+
+    #[test]
+    fn each_child_reports_its_own_peak_not_the_largest_so_far() {
+        // 300 MB touched by the first child; the second holds almost nothing. A maximum over
+        // all children (RUSAGE_CHILDREN) would give the second the first one's figure.
+        let big = run_checked(python("b = bytearray(300_000_000); print(len(b))")).unwrap();
+        assert_eq!(String::from_utf8_lossy(&big.stdout).trim(), "300000000");
+        let small = run_checked(python("print('x')")).unwrap();
+        assert!(big.peak_rss_mb > 290.0, "{}", big.peak_rss_mb);
+        assert!(small.peak_rss_mb < 100.0, "{}", small.peak_rss_mb);
+    }
+
+    #[test]
+    fn a_failing_child_is_reported_with_its_last_line() {
+        let measured = run_measured(python("import sys; sys.exit(3)")).unwrap();
+        assert_eq!(measured.status.code(), Some(3));
+        let err = run_checked(python("raise SystemExit('no model here')"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("python3 failed (exit status: 1): no model here"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sums_count_every_word() {
+        let words: Vec<u64> = (1..=1003).collect();
+        assert_eq!(sum_words(&words), 1003 * 1004 / 2);
+    }
+}

@@ -43,18 +43,30 @@ struct Peer {
     batch: Vec<f64>,
 }
 
+/// A `--sizes` name: one of [`SIZES`], or any `make-model` preset by name (tiny ones too).
 fn preset_for(size: &str) -> anyhow::Result<&'static str> {
     let size = size.trim();
     SIZES
         .iter()
-        .find(|(name, preset)| name.eq_ignore_ascii_case(size) || preset.eq_ignore_ascii_case(size))
+        .find(|(name, _)| name.eq_ignore_ascii_case(size))
         .map(|(_, preset)| *preset)
+        .or_else(|| {
+            synth::PRESETS
+                .iter()
+                .find(|(preset, _)| preset.eq_ignore_ascii_case(size))
+                .map(|(preset, _)| *preset)
+        })
         .ok_or_else(|| {
             anyhow::anyhow!(
-                "unknown size `{size}` (available: {})",
+                "unknown size `{size}` (available: {}, or a make-model preset: {})",
                 SIZES
                     .iter()
                     .map(|(n, p)| format!("{n} = {p}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                synth::PRESETS
+                    .iter()
+                    .map(|(p, _)| *p)
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -176,10 +188,10 @@ fn print_row_lines(row: &Row, args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow:
     let figure = |name: &str, ours: f64, peer: Option<f64>| -> anyhow::Result<()> {
         match peer {
             Some(p) => say!(
-                "  {name:<14} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={}",
+                "  {name:<15} ours={ours:.1} tok/s  llama.cpp={p:.1} tok/s  ratio={}",
                 ratio(ours, p)
             ),
-            None => say!("  {name:<14} ours={ours:.1} tok/s"),
+            None => say!("  {name:<15} ours={ours:.1} tok/s"),
         }
         Ok(())
     };
@@ -196,16 +208,16 @@ fn print_row_lines(row: &Row, args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow:
     }
     match peer {
         Some(p) => say!(
-            "  {:<14} ours={:.0} MB  llama.cpp={:.0} MB  ratio={}  (peak resident during the engine run, each side its own process; lower is better)",
+            "  {:<15} ours={:.0} MB  llama.cpp={:.0} MB  ratio={}  (peak resident during the engine run, each side its own process; lower is better)",
             "memory",
             row.ours.peak_rss_mb,
             p.engine.peak_rss_mb,
             ratio(row.ours.peak_rss_mb, p.engine.peak_rss_mb)
         ),
-        None => say!("  {:<14} ours={:.0} MB", "memory", row.ours.peak_rss_mb),
+        None => say!("  {:<15} ours={:.0} MB", "memory", row.ours.peak_rss_mb),
     }
     say!(
-        "  {:<14} ours={:.0} MB in memory  file tensors={:.0} MB  ratio={}  (lower is better)",
+        "  {:<15} ours={:.0} MB in memory  file tensors={:.0} MB  ratio={}  (lower is better)",
         "weights",
         row.ours.weight_bytes as f64 / 1e6,
         row.tensor_bytes as f64 / 1e6,
@@ -215,7 +227,7 @@ fn print_row_lines(row: &Row, args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow:
     let ours_fraction_one = bandwidth_fraction(row.ours.weight_bytes, ours_single, bw_one);
     match peer {
         Some(p) => say!(
-            "  {:<14} ours={:.0}% ({:.0}% at 1 thread)  llama.cpp={:.0}% ({:.0}% at 1 thread)  of the read bandwidth at {} threads (weights read per token × tok/s)",
+            "  {:<15} ours={:.0}% ({:.0}% at 1 thread)  llama.cpp={:.0}% ({:.0}% at 1 thread)  of the read bandwidth at {} threads (weights read per token × tok/s)",
             "bandwidth use",
             ours_fraction * 100.0,
             ours_fraction_one * 100.0,
@@ -224,7 +236,7 @@ fn print_row_lines(row: &Row, args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow:
             args.threads
         ),
         None => say!(
-            "  {:<14} ours={:.0}% ({:.0}% at 1 thread) of the read bandwidth",
+            "  {:<15} ours={:.0}% ({:.0}% at 1 thread) of the read bandwidth",
             "bandwidth use",
             ours_fraction * 100.0,
             ours_fraction_one * 100.0
