@@ -102,7 +102,7 @@ fn a_seed_gives_the_same_file_which_loads_and_generates() {
 
     // Matrices normal(0, 0.02), norms 1.
     let device = candle_core::Device::Cpu;
-    let values = |name: &str| -> Vec<f32> {
+    let mut values = |name: &str| -> Vec<f32> {
         content
             .tensor(&mut file, name, &device)
             .unwrap()

@@ -39,7 +39,8 @@ pub struct MakeModelArgs {
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Also write these formats with llama.cpp's llama-quantize, comma-separated (Q4_0,
-    /// Q4_K_M, Q8_0, …), next to the file; reused when present.
+    /// Q4_K_M, Q8_0, …), next to the file (NAME.q4_k_m.gguf for NAME.f16.gguf); reused when
+    /// not older than the file.
     #[arg(long, value_delimiter = ',')]
     quantize: Vec<String>,
     /// Folder holding llama-quantize (default: $DRIFT_LLAMA_CPP_BIN or the cached build of
@@ -49,7 +50,7 @@ pub struct MakeModelArgs {
     /// Threads drawing the weights and quantizing (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Write again even if the file exists.
+    /// Write the cached file again even if it exists (a file named with -o is always written).
     #[arg(long)]
     force: bool,
 }
@@ -140,7 +141,9 @@ pub fn run(args: MakeModelArgs) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| synth::cache_dir().join(spec.file_name()));
-    if args.force || !path.is_file() {
+    // A file in the cache is named by every setting, so it is reused; a file named with -o is
+    // always written.
+    if args.force || args.output.is_some() || !path.is_file() {
         let tokenizer = synth::default_tokenizer_metadata(&mut |m| eprintln!("{m}"))?;
         let started = std::time::Instant::now();
         let mut last_report = std::time::Instant::now();

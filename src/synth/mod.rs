@@ -513,7 +513,8 @@ pub fn parse_format(name: &str) -> anyhow::Result<&'static str> {
 }
 
 /// `source` (an F16/F32 GGUF) in `format`, next to it: `NAME.FORMAT.gguf` in place of
-/// `NAME.f16.gguf`. Reused when present; otherwise made by `llama-quantize` from `bin`.
+/// `NAME.f16.gguf`. Reused when present and not older than the source; otherwise made by
+/// `llama-quantize` from `bin`.
 pub fn quantize(
     source: &Path,
     format: &str,
@@ -532,7 +533,12 @@ pub fn quantize(
         .or_else(|| name.strip_suffix(".gguf"))
         .unwrap_or(name);
     let target = source.with_file_name(format!("{stem}.{}.gguf", format.to_lowercase()));
-    if target.is_file() {
+    // Reused only when made from this very source (not older than it): a source written again
+    // makes its formats again.
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(made), Some(source_time)) = (modified(&target), modified(source))
+        && made >= source_time
+    {
         return Ok(target);
     }
     let exe = check_llama_quantize(bin)?;
