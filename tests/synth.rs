@@ -447,7 +447,7 @@ fn bench_scale_prints_one_row_per_model_and_format() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert_eq!(
-        lines_starting(&text, "bandwidth  1 thread=").len(),
+        lines_starting(&text, "read bandwidth  1 thread=").len(),
         1,
         "{text}"
     );

@@ -12,7 +12,8 @@
 //!   file's tensor bytes;
 //! - the fraction of the machine's read bandwidth decode reaches: bytes of weights one decode
 //!   step reads (every matrix once; the embedding is also the output, so all of it) × tokens
-//!   per second / bandwidth measured with as many threads.
+//!   per second / bandwidth measured with as many threads just before the row (a busy
+//!   machine's bandwidth changes during a run; above 100% means it changed within the row).
 
 use super::BenchArgs;
 use super::measure::{self, OursReport};
@@ -35,6 +36,10 @@ struct Row {
     ours_single: OursReport,
     ours_batch: OursReport,
     peer: Option<Peer>,
+    /// Read bandwidth measured just before this row, at 1 and at `--threads` threads (bytes
+    /// per second): measured per row, as a busy machine's bandwidth changes over a run.
+    bandwidth_one: f64,
+    bandwidth: f64,
 }
 
 struct Peer {
@@ -104,14 +109,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         args.batch_decode,
         args.repetitions
     );
-    let bandwidth_one = measure::read_bandwidth(1);
-    let bandwidth = measure::read_bandwidth(args.threads);
-    say!(
-        "bandwidth  1 thread={:.1} GB/s  {} threads={:.1} GB/s  (best streaming read of a 1 GiB buffer)",
-        bandwidth_one / 1e9,
-        args.threads,
-        bandwidth / 1e9
-    );
     let mut rows = Vec::new();
     for preset in presets {
         let spec = SynthSpec::preset(preset)?;
@@ -121,11 +118,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 eprintln!("{m}")
             })?;
             let row = measure_row(args, &bin, preset, format, path)?;
-            print_row_lines(&row, args, bandwidth_one, bandwidth)?;
+            print_row_lines(&row, args)?;
             rows.push(row);
         }
     }
-    print_table(&rows, args, bandwidth_one, bandwidth)
+    print_table(&rows, args)
 }
 
 fn measure_row(
@@ -136,6 +133,8 @@ fn measure_row(
     path: PathBuf,
 ) -> anyhow::Result<Row> {
     eprintln!("measuring {preset} {format}: {}", path.display());
+    let bandwidth_one = measure::read_bandwidth(1);
+    let bandwidth = measure::read_bandwidth(args.threads);
     // Decode only, at 1 thread.
     let single_args = BenchArgs {
         prompt_tokens: 0,
@@ -162,6 +161,8 @@ fn measure_row(
         ours_single,
         ours_batch,
         peer,
+        bandwidth_one,
+        bandwidth,
     })
 }
 
@@ -175,7 +176,8 @@ fn bandwidth_fraction(bytes: u64, tokens_per_s: f64, bandwidth: f64) -> f64 {
 }
 
 /// The row as `ratio=` lines, printed as soon as it is measured.
-fn print_row_lines(row: &Row, args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow::Result<()> {
+fn print_row_lines(row: &Row, args: &BenchArgs) -> anyhow::Result<()> {
+    let (bw_one, bw) = (row.bandwidth_one, row.bandwidth);
     let ours_prompt = row.ours.prompt.unwrap_or(f64::NAN);
     let ours_decode = row.ours.decode.unwrap_or(f64::NAN);
     let ours_single = row.ours_single.decode.unwrap_or(f64::NAN);
@@ -184,6 +186,13 @@ fn print_row_lines(row: &Row, args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow:
         row.model,
         row.format,
         row.file_bytes as f64 / (1 << 20) as f64
+    );
+    say!(
+        "  {:<15} 1 thread={:.1} GB/s  {} threads={:.1} GB/s  (best streaming read of a 1 GiB buffer, just before this model)",
+        "read bandwidth",
+        bw_one / 1e9,
+        args.threads,
+        bw / 1e9
     );
     let figure = |name: &str, ours: f64, peer: Option<f64>| -> anyhow::Result<()> {
         match peer {
@@ -246,7 +255,7 @@ fn print_row_lines(row: &Row, args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow:
 }
 
 /// Every row as one Markdown table: for each figure ours / llama.cpp (ratio).
-fn print_table(rows: &[Row], args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow::Result<()> {
+fn print_table(rows: &[Row], args: &BenchArgs) -> anyhow::Result<()> {
     let batch = args.batch_sizes.iter().max().copied().unwrap_or(1);
     say!("");
     say!(
@@ -260,6 +269,7 @@ fn print_table(rows: &[Row], args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow::
     );
     say!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for row in rows {
+        let (bw_one, bw) = (row.bandwidth_one, row.bandwidth);
         let ours_prompt = row.ours.prompt.unwrap_or(f64::NAN);
         let ours_decode = row.ours.decode.unwrap_or(f64::NAN);
         let ours_single = row.ours_single.decode.unwrap_or(f64::NAN);
@@ -325,10 +335,17 @@ fn print_table(rows: &[Row], args: &BenchArgs, bw_one: f64, bw: f64) -> anyhow::
     }
     say!("");
     say!(
-        "bandwidth: {:.1} GB/s at 1 thread, {:.1} GB/s at {} threads; a decode step reads every weight once (ours: the weights in memory; llama.cpp: the file's tensors).",
-        bw_one / 1e9,
-        bw / 1e9,
-        args.threads
+        "decode bandwidth use: bytes of weights one decode step reads (ours: the weights in memory; llama.cpp: the file's tensors; the tied embedding is also the output) × tok/s ÷ the read bandwidth measured just before the row with as many threads{}",
+        rows.iter()
+            .map(|r| format!(
+                "; {} {}: {:.1} / {:.1} GB/s at 1 / {} threads",
+                r.model,
+                r.format,
+                r.bandwidth_one / 1e9,
+                r.bandwidth / 1e9,
+                args.threads
+            ))
+            .collect::<String>()
     );
     Ok(())
 }
