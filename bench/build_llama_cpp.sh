@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-bench, llama-batched-bench and llama-server (CPU only, native) from the
+# Builds llama.cpp's llama-bench, llama-batched-bench, llama-server and llama-quantize (CPU only, native) from the
 # source tree vendored in the llama-cpp-python source distribution on PyPI, and caches the result
 # outside the repository so benchmarks reuse it. Prints the folder holding the binaries.
 #
@@ -10,7 +10,7 @@ version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 home="${DRIFT_SCRIPT_HOME:-$HOME/.cache/drift-script}"
 root="$home/llama.cpp/$version"
 bin="$root/build/bin"
-if [[ -x "$bin/llama-bench" && -x "$bin/llama-batched-bench" && -x "$bin/llama-server" ]]; then
+if [[ -x "$bin/llama-bench" && -x "$bin/llama-batched-bench" && -x "$bin/llama-server" && -x "$bin/llama-quantize" ]]; then
   echo "$bin"; exit 0
 fi
 mkdir -p "$root"
@@ -35,5 +35,5 @@ sed -i 's/list(APPEND ARCH_FLAGS -march=native)/list(APPEND ARCH_FLAGS -march=na
 cmake -S "$root/src" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
   -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON >&2
-cmake --build "$root/build" -j "$(nproc)" --target llama-bench llama-batched-bench llama-server >&2
+cmake --build "$root/build" -j "$(nproc)" --target llama-bench llama-batched-bench llama-server llama-quantize >&2
 echo "$bin"

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod script;
 pub mod stats;
 pub mod store;
+pub mod synth;
 pub mod util;
 pub mod vectors;
 pub mod view;

@@ -4,7 +4,8 @@
 //! Both sides: `B` sequences, each with its own `--batch-prompt` token prompt, then
 //! `--batch-decode` tokens for every sequence, one batched step at a time; the figure is
 //! `B × tokens / decode seconds` (llama.cpp's `S_TG`). Ours decodes greedily with end-of-turn
-//! tokens ignored, so every sequence produces exactly the same count.
+//! tokens ignored, so every sequence produces exactly the same count. Each side runs in a child
+//! process of its own, whose peak resident memory is printed for both (`measure.rs`).
 
 use super::BenchArgs;
 use crate::model::local::engine::Request;
@@ -12,10 +13,9 @@ use crate::model::{LocalModel, LocalOptions, SamplingOptions};
 use anyhow::Context;
 use std::path::Path;
 
-pub const BATCH_SIZES: [usize; 3] = [1, 4, 8];
-
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let path = super::gguf_path(&args.model)?;
+    check_sizes(&args.batch_sizes)?;
     say!(
         "batch: {} prompt tokens and {} decoded tokens per sequence, {} threads, {}",
         args.batch_prompt,
@@ -23,16 +23,29 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         args.threads,
         path.display()
     );
-    let ours = measure_ours(&path, args)?;
+    let ours = super::measure::ours_in_child("batch", &path, args, args.threads)?;
     let peer = if args.no_peer {
         None
     } else {
         let bin = super::llama_cpp::bin_dir(args.llama_cpp_bin.as_deref())?;
         Some(llama_batched_bench(&bin, &path, args)?)
     };
-    for (i, b) in BATCH_SIZES.iter().enumerate() {
-        print_line(&format!("batch {b}"), ours[i], peer.as_ref().map(|p| p[i]))?;
+    for (i, (b, figure)) in ours.batch.iter().enumerate() {
+        print_line(
+            &format!("batch {b}"),
+            *figure,
+            peer.as_ref().map(|(p, _)| p[i]),
+        )?;
     }
+    super::print_memory(ours.peak_rss_mb, peer.map(|(_, rss)| rss))?;
+    Ok(())
+}
+
+pub fn check_sizes(sizes: &[usize]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !sizes.is_empty() && sizes.iter().all(|&b| b >= 1),
+        "--batch-sizes must list sequence counts of at least 1"
+    );
     Ok(())
 }
 
@@ -48,8 +61,10 @@ pub fn print_line(name: &str, ours: f64, peer: Option<f64>) -> anyhow::Result<()
     Ok(())
 }
 
-/// Aggregate decode tokens per second at each batch size (best of the repetitions).
-pub fn measure_ours(path: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
+/// Aggregate decode tokens per second at each batch size (best of the repetitions), in this
+/// process (the child `bench ours-batch` runs this).
+/// Also returns the bytes of weights the engine holds.
+pub fn measure_ours(path: &Path, args: &BenchArgs) -> anyhow::Result<(Vec<(usize, f64)>, u64)> {
     let model = LocalModel::load_gguf(
         path,
         &LocalOptions {
@@ -65,7 +80,7 @@ pub fn measure_ours(path: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
         ..SamplingOptions::default()
     };
     let mut figures = Vec::new();
-    for b in BATCH_SIZES {
+    for &b in &args.batch_sizes {
         // Distinct pseudo-random prompts, so that nothing is shared between sequences.
         let prompts: Vec<Vec<u32>> = (0..b as u64)
             .map(|s| {
@@ -88,16 +103,21 @@ pub fn measure_ours(path: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
             let decode_s = answers.iter().map(|a| a[0].decode_ms).fold(0.0, f64::max) / 1e3;
             best = best.max((b * args.batch_decode) as f64 / decode_s);
         }
-        figures.push(best);
+        figures.push((b, best));
     }
-    Ok(figures)
+    Ok((figures, model.transformer().weight_bytes() as u64))
 }
 
-/// `llama-batched-bench -npp P -ntg N -npl 1,4,8` → S_TG per batch size.
-fn llama_batched_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result<Vec<f64>> {
-    let sizes: Vec<String> = BATCH_SIZES.iter().map(|b| b.to_string()).collect();
-    let context = BATCH_SIZES.iter().max().unwrap() * (args.batch_prompt + args.batch_decode) + 64;
-    let stdout = super::llama_cpp::run_tool(
+/// `llama-batched-bench -npp P -ntg N -npl 1,4,8` → S_TG per batch size, and its peak
+/// resident memory.
+pub fn llama_batched_bench(
+    bin: &Path,
+    model: &Path,
+    args: &BenchArgs,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let sizes = &args.batch_sizes;
+    let context = sizes.iter().max().unwrap_or(&1) * (args.batch_prompt + args.batch_decode) + 64;
+    let (stdout, peak_rss_mb) = super::llama_cpp::run_tool(
         bin,
         "llama-batched-bench",
         model,
@@ -111,7 +131,7 @@ fn llama_batched_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Re
             "-ntg",
             &args.batch_decode.to_string(),
             "-npl",
-            &sizes.join(","),
+            &super::measure::join(sizes),
             "--output-format",
             "jsonl",
         ],
@@ -122,7 +142,7 @@ fn llama_batched_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Re
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .context("llama-batched-bench printed a line that is not JSON")?;
-    BATCH_SIZES
+    let figures = sizes
         .iter()
         .map(|&b| {
             rows.iter()
@@ -130,5 +150,6 @@ fn llama_batched_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Re
                 .and_then(|r| r["speed_tg"].as_f64())
                 .with_context(|| format!("llama-batched-bench gave no figure for {b} sequences"))
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok((figures, peak_rss_mb))
 }

@@ -39,38 +39,42 @@ pub fn bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(dir.into())
 }
 
-/// Runs one of llama.cpp's tools on `model` and returns what it printed on stdout; a failure
-/// is reported with the tool's last line of stderr.
-pub fn run_tool(bin: &Path, tool: &str, model: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
+/// Runs one of llama.cpp's tools on `model` in a child of its own and returns what it printed
+/// on stdout and its peak resident memory (`measure::run_measured`); a failure is reported
+/// with the tool's last line of stderr.
+pub fn run_tool(
+    bin: &Path,
+    tool: &str,
+    model: &Path,
+    args: &[&str],
+) -> anyhow::Result<(Vec<u8>, f64)> {
     let exe = bin.join(tool);
-    let output = Command::new(&exe)
-        .arg("-m")
-        .arg(model)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", exe.display()))?;
     anyhow::ensure!(
-        output.status.success(),
-        "{} failed ({}): {}",
-        exe.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
+        exe.is_file(),
+        "{} does not exist: build llama.cpp with bench/build_llama_cpp.sh or name its folder \
+         with --llama-cpp-bin",
+        exe.display()
     );
-    Ok(output.stdout)
+    let mut command = Command::new(&exe);
+    command.arg("-m").arg(model).args(args);
+    let measured = super::measure::run_checked(command)?;
+    Ok((measured.stdout, measured.peak_rss_mb))
 }
 
 /// `llama-bench -p P -n N -t T -r R -o json` on the same file.
-pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result<Throughput> {
-    let stdout = run_tool(
+pub fn llama_bench(
+    bin: &Path,
+    model: &Path,
+    args: &BenchArgs,
+    threads: usize,
+) -> anyhow::Result<Throughput> {
+    let (stdout, peak_rss_mb) = run_tool(
         bin,
         "llama-bench",
         model,
         &[
             "-t",
-            &args.threads.to_string(),
+            &threads.to_string(),
             "-p",
             &args.prompt_tokens.to_string(),
             "-n",
@@ -83,7 +87,11 @@ pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result
     )?;
     let results: serde_json::Value =
         serde_json::from_slice(&stdout).context("llama-bench printed something other than JSON")?;
+    // A zero count means "not run" to llama-bench: that figure is then NaN here.
     let speed = |prompt: bool| -> anyhow::Result<f64> {
+        if (prompt && args.prompt_tokens == 0) || (!prompt && args.decode_tokens == 0) {
+            return Ok(f64::NAN);
+        }
         results
             .as_array()
             .and_then(|runs| {
@@ -103,6 +111,6 @@ pub fn llama_bench(bin: &Path, model: &Path, args: &BenchArgs) -> anyhow::Result
     Ok(Throughput {
         prompt: speed(true)?,
         decode: speed(false)?,
-        peak_rss_mb: super::peak_rss_mb(libc::RUSAGE_CHILDREN),
+        peak_rss_mb,
     })
 }

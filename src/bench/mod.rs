@@ -6,7 +6,13 @@
 //!
 //! `drift-script bench engine`: prompt processing (512 tokens from an empty cache) and decode
 //! (128 tokens, one at a time, greedy) of the local engine against llama.cpp's `llama-bench` on
-//! the same GGUF file and thread count, plus peak resident memory of both.
+//! the same GGUF file and thread count, plus peak resident memory of both, each side measured
+//! as a child process of its own (`measure.rs`), and the weights in memory against the file's
+//! tensor bytes.
+//!
+//! `drift-script bench scale` (`scale.rs`): engine and batch on synthetic 1B/3B Llama-shaped
+//! and 1.7B Qwen3-shaped models (`crate::synth`) in Q4_0, Q4_K_M and Q8_0, as one table with
+//! thread scaling and the fraction of the machine's memory bandwidth decode reaches.
 //!
 //! `drift-script bench episode` (`episode.rs`) and `drift-script bench http` (`http.rs`): one
 //! whole self-chat episode against the transformers pipeline, and against llama.cpp's server
@@ -25,22 +31,26 @@ pub mod episode;
 mod http;
 mod interventions;
 mod llama_cpp;
+mod measure;
 mod profile;
 mod reliability;
+mod scale;
 
 use crate::model::{LocalModel, LocalOptions};
 use std::time::Instant;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Which benchmark: `all` (engine, batch, episode and http in turn), `engine` (prompt and
     /// decode vs llama.cpp and transformers), `batch`
     /// (aggregate decode of 1, 4 and 8 sequences vs llama-batched-bench), `episode` (one paper
     /// episode vs the transformers pipeline), `http` (one episode on the local engine vs through
     /// the HTTP backend on llama.cpp's server), `interventions` (what the read-out,
-    /// split-softmax and guidance cost over plain generation) or `profile` (time per
-    /// forward-pass phase); `reliability` (crash and fault tests of run folders, see
-    /// reliability.rs) is not part of `all`.
+    /// split-softmax and guidance cost over plain generation), `profile` (time per
+    /// forward-pass phase) or `scale` (engine and batch on synthetic 1B–3B models in Q4_0,
+    /// Q4_K_M and Q8_0 vs llama.cpp, one table; `--sizes`, `--formats` narrow it);
+    /// `reliability` (crash and fault tests of run folders, see reliability.rs) is not part of
+    /// `all`. (`ours-engine` and `ours-batch` are the child processes that measure our side.)
     which: String,
     /// `smollm2` (default) or a GGUF file (llama.cpp needs GGUF).
     #[arg(long, default_value = "smollm2")]
@@ -48,19 +58,34 @@ pub struct BenchArgs {
     /// Threads for both sides.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Timed repetitions per figure (after one warm-up).
-    #[arg(long, default_value_t = 3)]
+    /// Timed repetitions per figure (after one warm-up). `scale`'s defaults are smaller
+    /// throughout (2, 128, 64, 32, 32, 8), so that it runs in minutes per model.
+    #[arg(long, default_value_t = 3, default_value_if("which", "scale", "2"))]
     repetitions: usize,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, default_value_if("which", "scale", "128"))]
     prompt_tokens: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, default_value_if("which", "scale", "64"))]
     decode_tokens: usize,
     /// batch: prompt tokens per sequence.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, default_value_if("which", "scale", "32"))]
     batch_prompt: usize,
     /// batch: decoded tokens per sequence.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, default_value_if("which", "scale", "32"))]
     batch_decode: usize,
+    /// batch: how many sequences decode together, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,4,8",
+        default_value_if("which", "scale", "8")
+    )]
+    batch_sizes: Vec<usize>,
+    /// scale: which synthetic models, comma-separated (1b, 3b, qwen3).
+    #[arg(long, value_delimiter = ',', default_value = "1b,3b,qwen3")]
+    sizes: Vec<String>,
+    /// scale: which formats, comma-separated (llama-quantize's names).
+    #[arg(long, value_delimiter = ',', default_value = "Q4_0,Q4_K_M,Q8_0")]
+    formats: Vec<String>,
     /// Measure only our engine.
     #[arg(long)]
     no_peer: bool,
@@ -99,6 +124,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "profile" => profile::run(&args),
         "http" => http::run(&args),
         "reliability" => reliability::run(&args),
+        "scale" => scale::run(&args),
+        "ours-engine" => {
+            let report = measure_ours(&gguf_path(&args.model)?, &args)?;
+            say!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        "ours-batch" => {
+            let path = gguf_path(&args.model)?;
+            batch::check_sizes(&args.batch_sizes)?;
+            let (batch, weight_bytes) = batch::measure_ours(&path, &args)?;
+            let report = measure::OursReport {
+                batch,
+                weight_bytes,
+                ..Default::default()
+            };
+            say!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         "all" => {
             // One line per figure with `ratio=`: prompt, decode, batch 1/4/8, episode (and the
             // HTTP episode against llama.cpp's server).
@@ -108,12 +151,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             http::run(&args)
         }
         other => anyhow::bail!(
-            "unknown benchmark `{other}` (available: all, engine, batch, episode, http, interventions, profile)"
+            "unknown benchmark `{other}` (available: all, engine, batch, episode, http, interventions, profile, scale)"
         ),
     }
 }
 
-/// Tokens per second of one side of a figure.
+/// Tokens per second of one side of a figure, and that side's peak resident memory.
 #[derive(Debug, Clone, Copy)]
 pub struct Throughput {
     pub prompt: f64,
@@ -121,10 +164,19 @@ pub struct Throughput {
     pub peak_rss_mb: f64,
 }
 
+/// The folder holding llama.cpp's binaries (see `llama_cpp::bin_dir`).
+pub fn llama_cpp_bin(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    llama_cpp::bin_dir(explicit)
+}
+
 fn engine(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions >= 1, "--repetitions must be at least 1");
     let model_path = gguf_path(&args.model)?;
-    let ours = measure_ours(&model_path, args)?;
+    let ours = measure::ours_in_child("engine", &model_path, args, args.threads)?;
+    let (ours_prompt, ours_decode) = (
+        ours.prompt.unwrap_or(f64::NAN),
+        ours.decode.unwrap_or(f64::NAN),
+    );
     say!(
         "engine: drift-script {} on {} ({} threads), {}",
         env!("CARGO_PKG_VERSION"),
@@ -136,7 +188,12 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
         None
     } else {
         let bin = llama_cpp::bin_dir(args.llama_cpp_bin.as_deref())?;
-        Some(llama_cpp::llama_bench(&bin, &model_path, args)?)
+        Some(llama_cpp::llama_bench(
+            &bin,
+            &model_path,
+            args,
+            args.threads,
+        )?)
     };
     let line = |name: &str, ours: f64, peer: Option<f64>| -> anyhow::Result<()> {
         match peer {
@@ -154,22 +211,39 @@ fn engine(args: &BenchArgs) -> anyhow::Result<()> {
             let transformers = transformers_prompt(&model_path, args)?;
             say!(
                 "prompt  ours={:.1} tok/s  llama.cpp={:.1} tok/s  transformers={transformers:.1} tok/s  ratio={:.2}",
-                ours.prompt,
+                ours_prompt,
                 p.prompt,
-                ours.prompt / p.prompt.max(transformers)
+                ours_prompt / p.prompt.max(transformers)
             );
         }
-        None => line("prompt", ours.prompt, None)?,
+        None => line("prompt", ours_prompt, None)?,
     }
-    line("decode", ours.decode, peer.map(|p| p.decode))?;
-    match peer {
+    line("decode", ours_decode, peer.map(|p| p.decode))?;
+    print_memory(ours.peak_rss_mb, peer.map(|p| p.peak_rss_mb))?;
+    print_weights(ours.weight_bytes, measure::file_tensor_bytes(&model_path)?)?;
+    Ok(())
+}
+
+/// The `memory` line: each side's peak resident memory, measured alike (its own child).
+fn print_memory(ours_mb: f64, peer_mb: Option<f64>) -> anyhow::Result<()> {
+    match peer_mb {
         Some(p) => say!(
-            "memory  ours={:.0} MB  llama.cpp={:.0} MB  (peak resident)",
-            ours.peak_rss_mb,
-            p.peak_rss_mb
+            "memory  ours={ours_mb:.0} MB  llama.cpp={p:.0} MB  ratio={:.2}  (peak resident of each side's own process; ratio here is ours / llama.cpp, lower is better)",
+            ours_mb / p
         ),
-        None => say!("memory  ours={:.0} MB  (peak resident)", ours.peak_rss_mb),
+        None => say!("memory  ours={ours_mb:.0} MB  (peak resident of our own process)"),
     }
+    Ok(())
+}
+
+/// The `weights` line: bytes our engine holds for the weights against the file's tensor bytes.
+fn print_weights(ours: u64, file: u64) -> anyhow::Result<()> {
+    say!(
+        "weights ours={:.0} MB in memory  file tensors={:.0} MB  ratio={:.2}  (ours / file, lower is better)",
+        ours as f64 / 1e6,
+        file as f64 / 1e6,
+        ours as f64 / file as f64
+    );
     Ok(())
 }
 
@@ -214,7 +288,10 @@ fn gguf_path(spec: &str) -> anyhow::Result<std::path::PathBuf> {
     }
 }
 
-fn measure_ours(path: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Throughput> {
+/// Prompt and decode speed of our engine in this process (the child `bench ours-engine` runs
+/// this). A count of 0 skips that figure (`None`).
+fn measure_ours(path: &std::path::Path, args: &BenchArgs) -> anyhow::Result<measure::OursReport> {
+    anyhow::ensure!(args.repetitions >= 1, "--repetitions must be at least 1");
     let options = LocalOptions {
         threads: args.threads,
         ..LocalOptions::default()
@@ -222,7 +299,7 @@ fn measure_ours(path: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Thro
     let model = LocalModel::load_gguf(path, &options)?;
     let vocab = model.transformer().config.vocab as u64;
     // Pseudo-random token ids, like llama-bench's synthetic prompts.
-    let prompt: Vec<u32> = (0..args.prompt_tokens as u64)
+    let prompt: Vec<u32> = (0..args.prompt_tokens.max(1) as u64)
         .map(|i| (i.wrapping_mul(2_654_435_761) % vocab) as u32)
         .collect();
     let time = |f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
@@ -235,25 +312,29 @@ fn measure_ours(path: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Thro
         }
         Ok(total / args.repetitions as f64)
     };
-    let prompt_seconds = time(&mut || {
-        model.prompt_logits(&prompt, false)?;
-        Ok(())
-    })?;
-    let decode_seconds = time(&mut || {
-        model.greedy_tokens(&prompt[..1], args.decode_tokens)?;
-        Ok(())
-    })?;
-    Ok(Throughput {
-        prompt: args.prompt_tokens as f64 / prompt_seconds,
-        decode: args.decode_tokens as f64 / decode_seconds,
-        peak_rss_mb: peak_rss_mb(libc::RUSAGE_SELF),
+    let prompt_speed = if args.prompt_tokens == 0 {
+        None
+    } else {
+        let seconds = time(&mut || {
+            model.prompt_logits(&prompt, false)?;
+            Ok(())
+        })?;
+        Some(args.prompt_tokens as f64 / seconds)
+    };
+    let decode_speed = if args.decode_tokens == 0 {
+        None
+    } else {
+        let seconds = time(&mut || {
+            model.greedy_tokens(&prompt[..1], args.decode_tokens)?;
+            Ok(())
+        })?;
+        Some(args.decode_tokens as f64 / seconds)
+    };
+    Ok(measure::OursReport {
+        prompt: prompt_speed,
+        decode: decode_speed,
+        batch: Vec::new(),
+        weight_bytes: model.transformer().weight_bytes() as u64,
+        peak_rss_mb: 0.0,
     })
-}
-
-/// Peak resident set size of this process (`RUSAGE_SELF`) or its waited-for children.
-pub fn peak_rss_mb(who: libc::c_int) -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a properly sized out-parameter.
-    unsafe { libc::getrusage(who, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
 }

@@ -19,6 +19,7 @@ macro_rules! outln {
 }
 
 mod chat;
+mod make_model;
 mod merge;
 mod personas;
 mod plot;
@@ -54,6 +55,10 @@ enum Command {
     FetchModel(FetchModelArgs),
     /// Benchmarks against peers; prints one line per figure with `ratio=X`.
     Bench(crate::bench::BenchArgs),
+    /// Writes a synthetic GGUF (seeded random weights, SmolLM2's tokenizer) of a given
+    /// architecture and size, for speed and memory measurements; optionally quantized by
+    /// llama.cpp's llama-quantize. Prints the files' paths.
+    MakeModel(make_model::MakeModelArgs),
     /// Draws a results file (JSON Lines) as a line plot, PNG or SVG.
     Plot(plot::PlotArgs),
     /// Lists the persona library (id, family, system prompt, probe), or prints it as JSON.
@@ -114,6 +119,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         Some(Command::Chat(args)) => chat::run(args),
         Some(Command::FetchModel(args)) => fetch_model(args),
         Some(Command::Bench(args)) => crate::bench::run(args),
+        Some(Command::MakeModel(args)) => make_model::run(args),
         Some(Command::Plot(args)) => plot::run(args),
         Some(Command::Personas(args)) => personas::run(args),
         Some(Command::Merge(args)) => merge::run(args),
