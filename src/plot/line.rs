@@ -765,6 +765,62 @@ mod tests {
         assert_eq!(p.picture.title, "score by turn");
     }
 
+    /// A bootstrap band is `stats::ci_bootstrap` of each point's values with the spec's
+    /// resamples and seed: the same every time, around the mean, narrower than the t band of a
+    /// few values; null scores (paper mode's raising checks) are left out of the mean.
+    #[test]
+    fn bootstrap_bands_are_seeded_percentile_intervals() {
+        let scores = [0.0, 1.0, 0.25, 1.0, 0.5, 0.75, 1.0, 0.0];
+        let mut recs: Vec<Value> = scores
+            .iter()
+            .map(|s| json!({"turn": 2, "score": s}))
+            .collect();
+        recs.push(json!({"turn": 2, "score": null}));
+        let method = BandMethod::Bootstrap {
+            resamples: 1000,
+            seed: 0,
+        };
+        let boot = LineSpec {
+            band: Some(0.68),
+            band_method: method,
+            ..spec(&["score"])
+        };
+        let p = prepare(&recs, &boot).unwrap();
+        let point = &p.picture.series[0].points[0];
+        assert_eq!((point.n, point.mean, p.non_numeric), (8, 0.5625, 1));
+        let (lo, hi) = point.band.unwrap();
+        assert_eq!(
+            Some((lo, hi)),
+            stats::ci_bootstrap(&scores, 0.68, 1000, 0).unwrap()
+        );
+        assert!(lo < point.mean && point.mean < hi, "{lo} {hi}");
+        let again = prepare(&recs, &boot).unwrap();
+        assert_eq!(again.picture.series[0].points[0].band, Some((lo, hi)));
+        let other_seed = LineSpec {
+            band_method: BandMethod::Bootstrap {
+                resamples: 1000,
+                seed: 1,
+            },
+            ..boot.clone()
+        };
+        let moved = prepare(&recs, &other_seed).unwrap().picture.series[0].points[0].band;
+        assert_ne!(moved, Some((lo, hi)));
+        let t = prepare(
+            &recs,
+            &LineSpec {
+                band_method: BandMethod::T,
+                ..boot.clone()
+            },
+        )
+        .unwrap();
+        let (t_lo, t_hi) = t.picture.series[0].points[0].band.unwrap();
+        assert!(
+            t_lo < lo && hi < t_hi,
+            "t [{t_lo}, {t_hi}] vs bootstrap [{lo}, {hi}]"
+        );
+        assert_eq!(p.picture.band, Some((0.68, method)));
+    }
+
     #[test]
     fn series_per_y_and_group_in_first_appearance_order() {
         let recs = vec![
