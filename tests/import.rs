@@ -668,7 +668,8 @@ fn paper_mode_scores_as_the_notebook_and_says_so() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).to_string()
+        // A script's print() goes to stderr, beside the run's other messages.
+        String::from_utf8_lossy(&o.stderr).to_string()
     };
     run(&["check.rhai", "--out", "check"]);
     let run_dir = std::fs::read_dir(dir.join("check"))
@@ -716,8 +717,8 @@ fn paper_mode_scores_as_the_notebook_and_says_so() {
         "--set",
         "max_tokens=16",
     ];
-    let stdout = run(&[&base[..], &["--set", "analysis=paper", "--out", "paper"]].concat());
-    assert!(stdout.contains("probe answers"), "{stdout}");
+    let said = run(&[&base[..], &["--set", "analysis=paper", "--out", "paper"]].concat());
+    assert!(said.contains("2 probe answers"), "{said}");
     let paper = probe_records(&dir.join("paper"));
     assert_eq!(paper.len(), 2);
     for r in &paper {

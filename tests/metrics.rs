@@ -1954,7 +1954,7 @@ mod paper_helpers {
             );
             compared += 1;
         }
-        assert_eq!(compared, 76);
+        assert_eq!(compared, 78);
     }
 
     #[test]
