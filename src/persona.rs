@@ -197,6 +197,10 @@ pub enum PersonaError {
     },
     #[error("persona `{persona}`: check failed: {message}")]
     CheckFailed { persona: String, message: String },
+    /// The check raised on this answer where the persona has an `on_error` score, and the
+    /// caller asked for the error instead ([`Library::score_raising`]).
+    #[error("persona `{persona}`: check raised: {message}")]
+    CheckRaised { persona: String, message: String },
     #[error(
         "{}: {persona}: the check calls what does not exist ({message}), found by running it \
          once on a sample answer",
@@ -348,13 +352,41 @@ impl Library {
         &self.topics
     }
 
-    /// Scores an answer with the persona's check: runs of whitespace (newlines included) are
-    /// folded to single spaces and the ends trimmed, the check runs with `x` bound to that text,
-    /// and the result (a boolean counts 1 or 0, an integer as itself) must lie in [0, 1].
+    /// Scores an answer with the persona's check: the answer is prepared (see
+    /// [`Library::prepare_answer`]), the check runs with `x` bound to that text, and the result
+    /// (a boolean counts 1 or 0, an integer as itself) must lie in [0, 1]. An answer on which
+    /// the check raises scores the persona's `on_error` where it has one.
     pub fn score(&self, persona: &Persona, answer: &str) -> Result<f64, PersonaError> {
-        // The paper folds newlines before scoring; folding every run of whitespace keeps word and
-        // sentence metrics independent of how a model lays out its answer.
-        let text = crate::metrics::fold_newlines(answer);
+        self.score_with(persona, answer, persona.on_error)
+    }
+
+    /// [`Library::score`] without `on_error`: an answer on which the check raises (what a
+    /// Python helper would raise on) is [`PersonaError::CheckRaised`], as the paper's notebook
+    /// saw it, for the paper analysis mode, which leaves such answers out.
+    pub fn score_raising(&self, persona: &Persona, answer: &str) -> Result<f64, PersonaError> {
+        self.score_with(persona, answer, None)
+    }
+
+    /// The text a persona's check sees as `x`. Personas imported from the paper (those with an
+    /// `index`) get the answer as the paper stored it, `answer.strip().replace("\n", " ")`
+    /// (its `process_answer`): each newline one space, so a blank line leaves two. Every other
+    /// persona gets runs of whitespace folded to single spaces and the ends trimmed, which keeps
+    /// word and sentence metrics independent of how a model lays out its answer.
+    pub fn prepare_answer(persona: &Persona, answer: &str) -> String {
+        if persona.index.is_some() {
+            crate::metrics::python::process_answer(answer)
+        } else {
+            crate::metrics::fold_newlines(answer)
+        }
+    }
+
+    fn score_with(
+        &self,
+        persona: &Persona,
+        answer: &str,
+        on_error: Option<f64>,
+    ) -> Result<f64, PersonaError> {
+        let text = Self::prepare_answer(persona, answer);
         let value: Dynamic = match eval_check(&self.engine, persona, text) {
             Ok(value) => value,
             Err(e) => {
@@ -388,9 +420,20 @@ impl Library {
                     | EvalAltResult::ErrorArrayBounds(..)
                     | EvalAltResult::ErrorStringBounds(..)
                     | EvalAltResult::ErrorArithmetic(..)
+                        if on_error.is_some() =>
+                    {
+                        Ok(on_error.expect("checked"))
+                    }
+                    e @ (EvalAltResult::ErrorRuntime(..)
+                    | EvalAltResult::ErrorArrayBounds(..)
+                    | EvalAltResult::ErrorStringBounds(..)
+                    | EvalAltResult::ErrorArithmetic(..))
                         if persona.on_error.is_some() =>
                     {
-                        Ok(persona.on_error.expect("checked"))
+                        Err(PersonaError::CheckRaised {
+                            persona: persona_id,
+                            message: raised_message(&e),
+                        })
                     }
                     _ => Err(PersonaError::CheckFailed {
                         persona: persona_id,
@@ -424,6 +467,21 @@ impl Library {
             });
         }
         Ok(number)
+    }
+}
+
+/// What a raising check said: the thrown value's text for an error a function returned, else
+/// Rhai's description (an index out of range, a division by zero).
+fn raised_message(e: &EvalAltResult) -> String {
+    match e {
+        EvalAltResult::ErrorRuntime(v, _) if v.is_string() => {
+            v.clone().into_string().unwrap_or_default()
+        }
+        other => {
+            // Rhai's message ends with the position, which names no file here.
+            let text = other.to_string();
+            text.split(" (line ").next().unwrap_or(&text).to_string()
+        }
     }
 }
 

@@ -556,3 +556,202 @@ fn a_missing_topics_file_writes_nothing() {
     assert!(!dir.join("lib").exists(), "a half-made library was left");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The imported persona whose check calls `helper` (a `paper_*` name).
+fn persona_calling<'a>(library: &'a Library, helper: &str) -> &'a drift_script::persona::Persona {
+    library
+        .personas()
+        .iter()
+        .find(|p| p.check_source.contains(helper))
+        .unwrap_or_else(|| panic!("no fixture persona calls {helper}"))
+}
+
+/// Imported personas see an answer as the paper's `process_answer` stored it
+/// (`answer.strip().replace("\n", " ")`): a blank line leaves two spaces, which length-based
+/// helpers count; the project's own personas keep seeing whitespace folded.
+#[test]
+fn imported_checks_see_answers_as_process_answer_stores_them() {
+    let (_dir, _report, library) = fixture_library("process-answer");
+    let non_letter = persona_calling(&library, "paper_non_letter_fraction");
+    // "ab  cd": two spaces of six characters; folding would give "ab cd", one of five.
+    assert_eq!(
+        library.score(non_letter, "\n ab\n\ncd \n").unwrap(),
+        2.0 / 6.0
+    );
+    assert_eq!(
+        Library::prepare_answer(non_letter, "\t Two lines.\n\nThree\r\nhere.\n"),
+        "Two lines.  Three\r here."
+    );
+    let shipped = Library::load(Path::new("personas")).unwrap();
+    let own = &shipped.personas()[0];
+    assert_eq!(
+        Library::prepare_answer(own, "\t Two lines.\n\nThree\r\nhere.\n"),
+        "Two lines. Three here."
+    );
+}
+
+/// Where a lambda would raise, an imported persona scores its `on_error` (0), and
+/// `score_raising` (the paper analysis mode) returns the error instead, with its text.
+#[test]
+fn raising_checks_score_on_error_or_report_the_error() {
+    let (_dir, _report, library) = fixture_library("raising");
+    let close = persona_calling(&library, "paper_close_to_number");
+    assert_eq!(library.score(close, "no number at all").unwrap(), 0.0);
+    match library.score_raising(close, "no number at all") {
+        Err(PersonaError::CheckRaised { persona, message }) => {
+            assert_eq!(persona, close.id);
+            assert!(message.contains("close_to_num"), "{message}");
+        }
+        other => panic!("expected CheckRaised, got {other:?}"),
+    }
+    assert_eq!(library.score_raising(close, "5").unwrap(), 1.0);
+}
+
+/// A project folder holding the repository's scripts and `lib`, the fixture imported with its
+/// word lists (scripts read persona libraries inside their project only).
+fn paper_project(name: &str) -> (PathBuf, Library) {
+    let dir = scratch(name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["scripts", "scripts/lib"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rhai") {
+                std::fs::copy(&path, dir.join(folder).join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    import_into(&dir, Path::new(FIXTURE), true, false).unwrap();
+    let library = Library::load(&dir.join("lib")).unwrap();
+    (dir, library)
+}
+
+fn probe_records(run_parent: &Path) -> Vec<serde_json::Value> {
+    let run = std::fs::read_dir(run_parent)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::read_to_string(run.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "probe")
+        .collect()
+}
+
+/// The paper analysis mode: `paper_check` gives the check times the notebook's fluency factor,
+/// or no score and the error where the check raises; `selfchat.rhai --set analysis=paper` (the
+/// real default model) records each probe answer so, saying `analysis: "paper"`, while a
+/// default run's records carry none of those keys.
+#[test]
+fn paper_mode_scores_as_the_notebook_and_says_so() {
+    let (dir, library) = paper_project("paper-mode");
+    let close = persona_calling(&library, "paper_close_to_number")
+        .id
+        .clone();
+    std::fs::write(
+        dir.join("check.rhai"),
+        format!(
+            "let p = library(\"lib\").persona(\"{close}\");\n\
+             record(#{{ a: p.paper_check(\"No number in this answer.\") }});\n\
+             record(#{{ a: p.paper_check(\"5 cats,\\n\\nI said, and five is right.\") }});\n\
+             record(#{{ a: p.paper_check(\"Cinq chats dorment ici: 5.\") }});\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_drift-script"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // A script's print() goes to stderr, beside the run's other messages.
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    run(&["check.rhai", "--out", "check"]);
+    let run_dir = std::fs::read_dir(dir.join("check"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let checks: Vec<serde_json::Value> = std::fs::read_to_string(run_dir.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["a"].clone())
+        .collect();
+    // No digit: close_to_num raises; the answer keeps its fluency but has no score.
+    assert_eq!(checks[0]["score"], serde_json::Value::Null);
+    assert_eq!(checks[0]["fluency"], 1.0);
+    assert!(
+        checks[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("close_to_num"),
+        "{checks:?}"
+    );
+    // 5 for a target of 5, fluent English (7 of 11 tokens are words): 1 × 1.
+    assert_eq!(
+        (&checks[1]["score"], &checks[1]["error"]),
+        (&1.0.into(), &serde_json::Value::Null)
+    );
+    // 5 again, but French (none of its 7 tokens is an English word): the fluency factor zeroes it.
+    assert_eq!(
+        (&checks[2]["score"], &checks[2]["fluency"]),
+        (&0.0.into(), &0.0.into())
+    );
+
+    let base = [
+        "scripts/selfchat.rhai",
+        "--set",
+        "personas=lib",
+        "--set",
+        "pairs=1",
+        "--set",
+        "turns=2",
+        "--set",
+        "runs=2",
+        "--set",
+        "max_tokens=16",
+    ];
+    let said = run(&[&base[..], &["--set", "analysis=paper", "--out", "paper"]].concat());
+    assert!(said.contains("2 probe answers"), "{said}");
+    let paper = probe_records(&dir.join("paper"));
+    assert_eq!(paper.len(), 2);
+    for r in &paper {
+        assert_eq!(r["analysis"], "paper");
+        let fluency = r["fluency"].as_f64().unwrap();
+        assert!(fluency == 0.0 || fluency == 1.0, "{r}");
+        match r["score"].as_f64() {
+            Some(s) => assert!(r["error"].is_null() && (fluency == 1.0 || s == 0.0), "{r}"),
+            None => assert!(r["error"].is_string(), "{r}"),
+        }
+        assert!(
+            r["user_score"].is_number() || r["user_error"].is_string(),
+            "{r}"
+        );
+    }
+    run(&[&base[..], &["--out", "default"]].concat());
+    for r in probe_records(&dir.join("default")) {
+        for key in ["analysis", "fluency", "error", "user_error"] {
+            assert!(r.get(key).is_none(), "a default run recorded {key}: {r}");
+        }
+        assert!(r["score"].is_number() && r["user_score"].is_number(), "{r}");
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_drift-script"))
+        .args([&base[..], &["--set", "analysis=notebook", "--out", "bad"]].concat())
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("--set analysis=notebook: must be \"default\" or \"paper\""),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

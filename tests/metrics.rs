@@ -1954,7 +1954,7 @@ mod paper_helpers {
             );
             compared += 1;
         }
-        assert_eq!(compared, 76);
+        assert_eq!(compared, 78);
     }
 
     #[test]
@@ -1986,5 +1986,37 @@ mod paper_helpers {
         assert_eq!(py_count("Eerie", "e"), 2);
         assert_eq!(py_word_runs("l'été_2 — ok"), vec!["l", "été_2", "ok"]);
         assert_eq!(strip_ascii_punctuation("a-b's «c»!"), "abs «c»");
+    }
+}
+
+/// `sentiment` scores with NLTK's own VADER lexicon (shipped from nltk_data), not the
+/// `vader_sentiment` crate's: the crate has `flawed` (−2.1), NLTK's has not, so the issue's
+/// example scores neg 0.315 as in NLTK 3.10 (0.574 with the crate's lexicon); `badass` is −0.6.
+#[test]
+fn sentiment_uses_nltks_own_lexicon() {
+    let flawed = sentiment("We're all just different, imperfect, flawed.");
+    assert_eq!((flawed.neg, flawed.neu, flawed.pos), (0.315, 0.685, 0.0));
+    assert_eq!(flawed.compound, -0.3182);
+    let badass = sentiment("That movie was badass :p");
+    assert_eq!(
+        (badass.neg, badass.pos, badass.compound),
+        (0.229, 0.343, 0.2023)
+    );
+}
+
+/// The paper notebook's `is_fluent_english`: more than half of NLTK's tokens (punctuation
+/// included), lower-cased, in NLTK's Words corpus; values from NLTK 3.8 with its own corpus.
+#[test]
+fn paper_fluency_factor_on_known_sentences() {
+    use drift_script::paper::helpers::is_fluent_english;
+    for (text, expected) in [
+        ("The cat sat on the mat.", 1.0), // 6 of 7 tokens: the full stop is no word
+        ("Le chat est sur le tapis rouge.", 0.0), // 4 of 8: exactly half is not more
+        ("", 0.0),                        // no tokens
+        ("cat xyzzy", 0.0),               // 1 of 2
+        ("Photosynthesis, chlorophyll!!! OK?", 0.0), // 3 of 8: `!!!` is three tokens
+        ("I'm sure it's fine, isn't it?", 1.0), // 6 of 11: `'m`, `'s`, `n't` are tokens
+    ] {
+        assert_eq!(is_fluent_english(text).unwrap(), expected, "{text:?}");
     }
 }

@@ -5,25 +5,26 @@ line: {"text": ..., "neg": ..., "neu": ..., "pos": ..., "compound": ...}
 
     python3 -m venv /tmp/nv && /tmp/nv/bin/pip install nltk==3.10.4
 
-NLTK reads its lexicon from `$NLTK_DATA/sentiment/vader_lexicon.zip`, a zip holding
-`vader_lexicon/vader_lexicon.txt` (`python -m nltk.downloader vader_lexicon` fetches it; any
-copy of VADER's `vader_lexicon.txt` laid out that way works):
+NLTK reads its lexicon from `$NLTK_DATA/sentiment/vader_lexicon.zip`: NLTK's own file
+(`python -m nltk.downloader vader_lexicon`, or nltk_data's `packages/sentiment/vader_lexicon.zip`,
+the file drift-script ships as `src/metrics/data/vader_lexicon.zip`):
 
-    mkdir -p /tmp/nv_data/sentiment/vader_lexicon && cp vader_lexicon.txt /tmp/nv_data/sentiment/vader_lexicon/
-    (cd /tmp/nv_data/sentiment && zip -r vader_lexicon.zip vader_lexicon)
+    mkdir -p /tmp/nv_data/sentiment && cp src/metrics/data/vader_lexicon.zip /tmp/nv_data/sentiment/
     NLTK_DATA=/tmp/nv_data /tmp/nv/bin/python tests/nltk_vader_reference.py > tests/fixtures/nltk_vader_reference.jsonl
 
 tests/metrics.rs (`nltk_vader_matches_nltk`) compares `metrics::nltk_vader` with that file,
-which was produced this way (Python 3.11.7, with the vaderSentiment package's
-vader_lexicon.txt). That lexicon has `heart` (3.2) and `hearts` (3.3), which the
-`vader_sentiment` crate's copy lacks, so no text here uses those two words. To test more
-texts, add them here and rerun.
+which was produced this way (Python 3.11.7, NLTK's own lexicon). To test more texts, add them
+here and rerun.
 """
 import json
 
 from nltk.sentiment.vader import SentimentIntensityAnalyzer
 
 TEXTS = [
+    # Words where NLTK's lexicon differs from the vaderSentiment package's: `flawed` (only in
+    # the package's), `badass` (1.4 there, -0.6 in NLTK's), `:p` (1.4 in NLTK's, the later line).
+    "We're all just different, imperfect, flawed.",
+    "That movie was badass :p",
     # Nothing to score.
     "",
     "   \t\n  ",

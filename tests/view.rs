@@ -332,6 +332,7 @@ fn a_selfchat_run_renders_with_filters_and_a_screenshot() {
         y: vec!["score".into()],
         group: None,
         band: Some(0.68),
+        band_method: Default::default(),
         title: Some("Persona stability".into()),
         xlabel: None,
         ylabel: None,

@@ -36,6 +36,7 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         y: args.y.clone(),
         group: args.group.clone(),
         band: (args.band > 0.0).then_some(args.band),
+        band_method: Default::default(),
         title: args.title.clone(),
         xlabel: None,
         ylabel: None,

@@ -68,6 +68,7 @@
 mod format;
 pub mod language;
 mod lexicon;
+pub mod nltk_data;
 mod numbers;
 pub mod pos;
 pub mod python;

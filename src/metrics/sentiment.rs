@@ -39,14 +39,16 @@
 //!
 //! # Lexicon
 //!
-//! The words and valences are the crate's embedded `vader_lexicon.txt` (its public
-//! `LEXICON`). NLTK builds a plain `dict`, where a later line replaces an earlier one with the
-//! same key; the crate's map is case-insensitive, so lines differing only in case share one
-//! entry (keyed by the first spelling, valued by the last line). That changes one lowercase
-//! key, `:p` (NLTK 1.0; the crate holds the later `:P` line's 1.4), which is restored here.
-//! NLTK only looks words up in lowercase, so the uppercase spellings lost in the merge never
-//! matter. The lexicon NLTK's data package ships may differ from the crate's by a few words
-//! (the vaderSentiment file has `heart` 3.2 and `hearts` 3.3, which the crate lacks).
+//! The words and valences are NLTK's own `vader_lexicon.txt` (nltk_data
+//! `packages/sentiment/vader_lexicon.zip`, MIT), shipped in `data/` and read as NLTK's
+//! `make_lex_dict` reads it ([`super::nltk_data::vader_lexicon`]). Until December 2026 this
+//! port used the `vader_sentiment` crate's embedded lexicon (the *vaderSentiment* package's
+//! later file), which differs from NLTK's in four lower-case keys: the crate has `flawed` (−2.1),
+//! `:-þ` and `:þ`, which NLTK's lacks, and gives `badass` 1.4 where NLTK gives −0.6; and the
+//! crate's case-insensitive map had lost NLTK's `:p` (1.4, the later of two lower-case lines).
+//! So "We're all just different, imperfect, flawed." scored neg 0.574 here and 0.315 in NLTK.
+//! One scorer per job: the project's `positivity`/`negativity` and the paper's `get_sentiment`
+//! both score with NLTK's data.
 //!
 //! NLTK 3.10 on Python 3.11 sums the valences left to right (`sum`); Python 3.12 and later
 //! sum floats with compensation, which can move the last bit of the sum (and, rarely, the
@@ -97,16 +99,8 @@ const PUNC_LIST: [&str; 17] = [
     "!?!?",
 ];
 
-/// The lexicon as NLTK's `make_lex_dict` builds it (see the module notes).
-static LEXICON: LazyLock<HashMap<String, f64>> = LazyLock::new(|| {
-    let mut lexicon: HashMap<String, f64> = vader_sentiment::LEXICON
-        .iter()
-        .map(|(word, &valence)| ((**word).to_string(), valence))
-        .collect();
-    // `:p	1.0` and the later `:P	1.4` share one case-insensitive entry in the crate.
-    lexicon.insert(":p".to_string(), 1.0);
-    lexicon
-});
+/// The lexicon as NLTK's `make_lex_dict` builds it from NLTK's own data file.
+static LEXICON: LazyLock<HashMap<String, f64>> = LazyLock::new(super::nltk_data::vader_lexicon);
 
 fn in_lexicon(word_lower: &str) -> bool {
     LEXICON.contains_key(word_lower)
@@ -653,7 +647,9 @@ mod tests {
     #[test]
     fn lexicon_follows_nltks_dict() {
         // Later duplicate lines win, as in a Python dict.
-        assert_eq!(LEXICON[":p"], 1.0);
+        assert_eq!(LEXICON[":p"], 1.4);
+        assert!(!LEXICON.contains_key("flawed"));
+        assert_eq!(LEXICON["badass"], -0.6);
         assert_eq!(LEXICON["d:"], 1.2);
         assert_eq!(LEXICON["lol"], 1.8);
         assert_eq!(LEXICON["o.o"], -0.8);

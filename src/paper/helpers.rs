@@ -709,3 +709,26 @@ pub fn paper_past_tense_fraction(text: &str) -> Result<f64, String> {
         .count();
     Ok(share(past, verbs.len()))
 }
+
+/// The notebook's `is_fluent_english` (the paper's `utils.py`), the factor every probe score is
+/// multiplied by in its analysis: 1.0 when more than half of the tokens of `nltk.word_tokenize`
+/// (punctuation tokens included), lower-cased, are in NLTK's Words corpus (`en` and
+/// `en-basic`, shipped: [`crate::metrics::nltk_data`]), else 0.0; 0.0 for text without tokens.
+/// The error is only for Punkt data that cannot be had (the tokenizer's, see [`pos`]).
+pub fn is_fluent_english(text: &str) -> Result<f64, String> {
+    let data = pos::shared()?;
+    let tokens = pos::tokenize::word_tokenize(text, &data.punkt);
+    if tokens.is_empty() {
+        return Ok(0.0);
+    }
+    let real = tokens
+        .iter()
+        .filter(|t| crate::metrics::nltk_data::is_nltk_word(t))
+        .count();
+    // Python's `num_real_words / num_words > 0.5`: the same division of the same integers.
+    Ok(if real as f64 / tokens.len() as f64 > 0.5 {
+        1.0
+    } else {
+        0.0
+    })
+}

@@ -148,6 +148,10 @@ pub fn register(engine: &mut Engine) {
         },
     );
     engine.register_fn("paper_sentiment", |x: &str| sentiment_map(sentiment(x)));
+    engine.register_fn("paper_fluency", |x: &str| tagger(is_fluent_english(x)));
+    engine.register_fn("paper_process_answer", |x: &str| {
+        crate::metrics::python::process_answer(x)
+    });
     engine.register_fn("paper_is_language", |x: &str, code: &str| {
         detector(paper_is_language(x, code))
     });

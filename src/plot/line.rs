@@ -28,8 +28,10 @@ pub struct LineSpec {
     pub y: Vec<String>,
     /// Key whose distinct values split each y into several lines.
     pub group: Option<String>,
-    /// Confidence level of the shaded band around each line (e.g. 0.68), t-based.
+    /// Confidence level of the shaded band around each line (e.g. 0.68), by `band_method`.
     pub band: Option<f64>,
+    /// How the band is computed: Student-t (the default) or a percentile bootstrap.
+    pub band_method: BandMethod,
     /// Title; default "score, user_score by turn".
     pub title: Option<String>,
     /// x axis label; default the x key.
@@ -42,6 +44,19 @@ pub struct LineSpec {
     pub y_range: Option<(f64, f64)>,
     /// Panels stacked one above the other, sharing the x axis; `None` for one chart.
     pub facet: Option<Facet>,
+}
+
+/// How the band around each mean is computed ([`LineSpec::band_method`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum BandMethod {
+    /// The Student-t interval of the mean ([`stats::ci_t`]).
+    #[default]
+    T,
+    /// The percentile bootstrap interval of the mean ([`stats::ci_bootstrap`]): `resamples`
+    /// resamples drawn from a stream seeded with `seed`, the same seed at every point, so a plot
+    /// drawn twice is the same plot. What seaborn draws for `errorbar=('ci', 68)` (the paper's
+    /// notebook), with 1,000 resamples.
+    Bootstrap { resamples: usize, seed: u64 },
 }
 
 /// How a faceted line plot is split into panels, stacked top to bottom with one shared x axis
@@ -149,7 +164,8 @@ pub(crate) struct LinePicture {
     pub legend: Vec<(String, RGBColor)>,
     pub title: String,
     pub xlabel: String,
-    pub band: Option<f64>,
+    /// The band's level and how it was computed, for the note under the legend.
+    pub band: Option<(f64, BandMethod)>,
     pub y_range: Option<(f64, f64)>,
     /// Every panel spans the y range of all of them (panels of one quantity, per value of a
     /// key), rather than its own (panels of different quantities, per y key).
@@ -385,7 +401,7 @@ fn prepare_flat(records: &[Value], spec: &LineSpec) -> Result<Prepared, PlotErro
                 None => y.clone(),
                 Some(g) => format!("{y} · {g}={}", show_group(group_value)),
             };
-            let points = points_of(pairs, spec.band)?;
+            let points = points_of(pairs, spec.band, spec.band_method)?;
             series.push(Series {
                 name,
                 color: series_color(series.len()),
@@ -417,7 +433,7 @@ fn prepare_flat(records: &[Value], spec: &LineSpec) -> Result<Prepared, PlotErro
             .clone()
             .unwrap_or_else(|| format!("{joined} by {}", spec.x)),
         xlabel: spec.xlabel.clone().unwrap_or_else(|| spec.x.clone()),
-        band: spec.band,
+        band: spec.band.map(|level| (level, spec.band_method)),
         y_range: spec.y_range,
         shared_y: false,
     };
@@ -430,13 +446,23 @@ fn prepare_flat(records: &[Value], spec: &LineSpec) -> Result<Prepared, PlotErro
 }
 
 /// Sorts (x, y) pairs by x and summarizes the y values at each distinct x.
-fn points_of(mut pairs: Vec<(f64, f64)>, band: Option<f64>) -> Result<Vec<Point>, PlotError> {
+fn points_of(
+    mut pairs: Vec<(f64, f64)>,
+    band: Option<f64>,
+    method: BandMethod,
+) -> Result<Vec<Point>, PlotError> {
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut points = Vec::new();
     for run in pairs.chunk_by(|a, b| a.0 == b.0) {
         let ys: Vec<f64> = run.iter().map(|p| p.1).collect();
-        let s = stats::summarize(&ys, band)?.expect("finite values only");
-        let band = s.lo.zip(s.hi);
+        let t_level = band.filter(|_| method == BandMethod::T);
+        let s = stats::summarize(&ys, t_level)?.expect("finite values only");
+        let band = match (band, method) {
+            (Some(level), BandMethod::Bootstrap { resamples, seed }) => {
+                stats::ci_bootstrap(&ys, level, resamples, seed)?
+            }
+            _ => s.lo.zip(s.hi),
+        };
         points.push(Point {
             x: run[0].0,
             mean: s.mean,
@@ -476,9 +502,13 @@ impl Picture for LinePicture {
 
         // Legend to the right of the chart: it never hides data.
         let note_font: TextStyle = ("sans-serif", 14).into();
-        let note = self
-            .band
-            .map(|level| format!("bands: {}% CI of the mean", format_number(level * 100.0)));
+        let note = self.band.map(|(level, method)| match method {
+            BandMethod::T => format!("bands: {}% CI of the mean", format_number(level * 100.0)),
+            BandMethod::Bootstrap { .. } => format!(
+                "bands: {}% bootstrap CI of the mean",
+                format_number(level * 100.0)
+            ),
+        });
         let mut text_w = 0u32;
         for (name, _) in &self.legend {
             text_w = text_w.max(
@@ -733,6 +763,64 @@ mod tests {
         assert_eq!(s.points[2].band, None);
         assert_eq!((p.used, p.skipped, p.non_numeric), (5, 0, 0));
         assert_eq!(p.picture.title, "score by turn");
+    }
+
+    /// A bootstrap band is `stats::ci_bootstrap` of each point's values with the spec's
+    /// resamples and seed: the same every time, around the mean, moved by another seed; the
+    /// default stays the t band; null scores (paper mode's raising checks) are left out.
+    #[test]
+    fn bootstrap_bands_are_seeded_percentile_intervals() {
+        // Not on a coarse lattice, so another seed moves the band's edges.
+        let scores = [0.0, 1.0, 0.13, 0.97, 0.41, 0.77, 1.0, 0.058];
+        let mut recs: Vec<Value> = scores
+            .iter()
+            .map(|s| json!({"turn": 2, "score": s}))
+            .collect();
+        recs.push(json!({"turn": 2, "score": null}));
+        let method = BandMethod::Bootstrap {
+            resamples: 1000,
+            seed: 0,
+        };
+        let boot = LineSpec {
+            band: Some(0.68),
+            band_method: method,
+            ..spec(&["score"])
+        };
+        let p = prepare(&recs, &boot).unwrap();
+        let point = &p.picture.series[0].points[0];
+        assert_eq!((point.n, p.non_numeric), (8, 1));
+        assert_eq!(Some(point.mean), stats::mean(&scores));
+        let (lo, hi) = point.band.unwrap();
+        assert_eq!(
+            Some((lo, hi)),
+            stats::ci_bootstrap(&scores, 0.68, 1000, 0).unwrap()
+        );
+        assert!(lo < point.mean && point.mean < hi, "{lo} {hi}");
+        let again = prepare(&recs, &boot).unwrap();
+        assert_eq!(again.picture.series[0].points[0].band, Some((lo, hi)));
+        let other_seed = LineSpec {
+            band_method: BandMethod::Bootstrap {
+                resamples: 1000,
+                seed: 1,
+            },
+            ..boot.clone()
+        };
+        let moved = prepare(&recs, &other_seed).unwrap().picture.series[0].points[0].band;
+        assert_eq!(moved, stats::ci_bootstrap(&scores, 0.68, 1000, 1).unwrap());
+        assert_ne!(moved, Some((lo, hi)));
+        let t = prepare(
+            &recs,
+            &LineSpec {
+                band_method: BandMethod::T,
+                ..boot.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            t.picture.series[0].points[0].band,
+            stats::ci_t(&scores, 0.68).unwrap()
+        );
+        assert_eq!(p.picture.band, Some((0.68, method)));
     }
 
     #[test]

@@ -29,6 +29,10 @@
 //!   point with a single record has no interval and gets no band. t rather than normal quantiles
 //!   because a point often averages few values (a handful of probe answers, a few dozen persona
 //!   pairs), where a normal band would be visibly too narrow; the paper plots 68% bands.
+//! - With `band_method: BandMethod::Bootstrap { resamples, seed }` the band is instead the
+//!   percentile bootstrap interval of the mean ([`crate::stats::ci_bootstrap`]: `resamples`
+//!   resamples, a fixed seed), what seaborn's `errorbar=('ci', 68)` draws in the paper's
+//!   notebook; the paper analysis mode of `scripts/selfchat.rhai` plots that way.
 //! - With `facet` ([`Facet`]) the plot becomes panels stacked top to bottom that share the x
 //!   axis: one per y key (each on its own y range: the projection on an axis above, stability
 //!   below) or one per value of a record key (on one shared y range). Panels, not a second y
@@ -65,7 +69,7 @@ mod scatter;
 
 pub use heatmap::{HeatmapSpec, heatmap};
 pub use jsonl::read_jsonl;
-pub use line::{Facet, LineSpec, MAX_PANELS, line_plot};
+pub use line::{BandMethod, Facet, LineSpec, MAX_PANELS, line_plot};
 pub use scatter::{DEFAULT_MAX_LABELS, ScatterSpec, scatter_plot};
 
 use plotters::coord::Shift;

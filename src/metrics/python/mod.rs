@@ -32,6 +32,13 @@ pub fn py_strip(text: &str) -> &str {
     text.trim_matches(py_is_space)
 }
 
+/// `answer.strip().replace("\n", " ")`: how the paper's code stores every answer before any
+/// check sees it (its `process_answer`). Each newline becomes one space, so a blank line leaves
+/// two and a `\r\n` keeps its `\r`.
+pub fn process_answer(answer: &str) -> String {
+    py_strip(answer).replace('\n', " ")
+}
+
 /// Python's `str.count(sub)`: non-overlapping occurrences, case-sensitive; an empty `sub`
 /// counts the positions between characters (length + 1).
 pub fn py_count(text: &str, sub: &str) -> usize {

@@ -3,7 +3,7 @@
 
 use super::{Fallible, fail};
 use crate::script::HostState;
-use rhai::{Array, Dynamic, Engine};
+use rhai::{Array, Dynamic, Engine, Map};
 use std::sync::Arc;
 
 /// A persona library as scripts see it.
@@ -109,6 +109,31 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
             p.library
                 .score(p.get(), answer)
                 .or_else(|e| fail(crate::util::error_chain(&e)))
+        },
+    );
+    // The paper analysis mode's score (scripts/selfchat.rhai with `--set analysis=paper`): the
+    // check times the notebook's fluency factor, or no score and the error where the check
+    // raises (the notebook drops such answers; imported personas' `on_error` is not applied).
+    engine.register_fn(
+        "paper_check",
+        |p: &mut ScriptPersona, answer: &str| -> Fallible<Map> {
+            let prepared = crate::metrics::python::process_answer(answer);
+            let fluency = crate::paper::helpers::is_fluent_english(&prepared)
+                .or_else(|e| fail(format!("paper_check: {e}")))?;
+            let mut out = Map::new();
+            out.insert("fluency".into(), Dynamic::from_float(fluency));
+            match p.library.score_raising(p.get(), answer) {
+                Ok(value) => {
+                    out.insert("score".into(), Dynamic::from_float(value * fluency));
+                    out.insert("error".into(), Dynamic::UNIT);
+                }
+                Err(crate::persona::PersonaError::CheckRaised { message, .. }) => {
+                    out.insert("score".into(), Dynamic::UNIT);
+                    out.insert("error".into(), message.into());
+                }
+                Err(e) => return fail(crate::util::error_chain(&e)),
+            }
+            Ok(out)
         },
     );
     engine.register_fn("to_string", |p: &mut ScriptPersona| {

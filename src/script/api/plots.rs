@@ -151,6 +151,37 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     engine.register_fn("plot_heatmap", heatmap);
 }
 
+/// `band: #{ bootstrap: LEVEL, resamples: N, seed: S }`: a percentile bootstrap band at LEVEL
+/// (resamples 1,000 and seed 0 unless given), as seaborn's `errorbar=('ci', 68)` draws.
+fn bootstrap_band(band: &Map) -> Fallible<(Option<f64>, crate::plot::BandMethod)> {
+    const USAGE: &str = "plot: a bootstrap band is #{ bootstrap: 0.68, resamples: 1000, seed: 0 } \
+         (a level in (0, 1); resamples at least 1 and seed at least 0, both optional)";
+    if let Some(key) = band
+        .keys()
+        .find(|k| !matches!(k.as_str(), "bootstrap" | "resamples" | "seed"))
+    {
+        return fail(format!("{USAGE}; unknown key `{key}`"));
+    }
+    let level = band
+        .get("bootstrap")
+        .and_then(as_number)
+        .ok_or_else(|| HostState::runtime_error(USAGE))?;
+    let count = |key: &str, default: rhai::INT| -> Fallible<u64> {
+        match band.get(key) {
+            None => Ok(default as u64),
+            Some(v) => match v.as_int() {
+                Ok(n) if n >= 0 && (key == "seed" || n >= 1) => Ok(n as u64),
+                _ => fail(format!("{USAGE}; `{key}` is {v}")),
+            },
+        }
+    };
+    let method = crate::plot::BandMethod::Bootstrap {
+        resamples: count("resamples", 1000)? as usize,
+        seed: count("seed", 0)?,
+    };
+    Ok((Some(level), method))
+}
+
 /// `plot(#{kind: "line", …})`'s options as a [`crate::plot::LineSpec`].
 fn line_spec(opts: &Map, x: String) -> Fallible<crate::plot::LineSpec> {
     let text = |key: &str| opts.get(key).map(|v| v.to_string());
@@ -165,11 +196,18 @@ fn line_spec(opts: &Map, x: String) -> Fallible<crate::plot::LineSpec> {
         Some(v) => vec![v.to_string()],
         None => return fail("plot: option `y` is required"),
     };
-    let band = match opts.get("band") {
-        Some(v) => Some(as_number(v).ok_or_else(|| {
-            HostState::runtime_error("plot: `band` must be a confidence level such as 0.68")
-        })?),
-        None => None,
+    let (band, band_method) = match opts.get("band") {
+        Some(v) if v.is_map() => bootstrap_band(&v.clone().cast::<Map>())?,
+        Some(v) => (
+            Some(as_number(v).ok_or_else(|| {
+                HostState::runtime_error(
+                    "plot: `band` must be a confidence level such as 0.68, or \
+                     #{ bootstrap: 0.68, resamples: 1000, seed: 0 }",
+                )
+            })?),
+            crate::plot::BandMethod::T,
+        ),
+        None => (None, crate::plot::BandMethod::T),
     };
     let y_range = match opts.get("ylim") {
         Some(v) => {
@@ -207,6 +245,7 @@ fn line_spec(opts: &Map, x: String) -> Fallible<crate::plot::LineSpec> {
         y,
         group: text("group"),
         band,
+        band_method,
         title: text("title"),
         xlabel: text("xlabel"),
         ylabel: text("ylabel"),
