@@ -83,6 +83,10 @@ const LLAMA2: &str = "{% if messages[0]['role'] == 'system' %}\
 {% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}\
 {% endfor %}";
 
+/// Instructions one rendering may execute: some 0.1–1 s of work, thousands of times what a
+/// long conversation needs.
+const TEMPLATE_FUEL: u64 = 20_000_000;
+
 /// Stands in for the system content in a probe rendering. Private-use characters: no real prompt
 /// contains them, and `strip`, `upper`, `lower` leave them alone.
 const SENTINEL: &str = "\u{E000}\u{E001}\u{E002}\u{E003}";
@@ -104,6 +108,10 @@ impl ChatTemplate {
             .map_err(|e| template_error(&e))?;
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        // A template from a model file must end: loops and recursion are bounded by
+        // instructions per render (a real template spends a few hundred per message; found by
+        // the fuzz suite, tests/fuzz/template.rs: nested `range` loops ran for hours).
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
