@@ -321,7 +321,10 @@ fn generate(rng: &mut ChaCha8Rng) -> Vec<u8> {
             0 | 1 => {
                 let f = *rng.pick(&w.fields);
                 let v = interesting_u64(rng).to_le_bytes();
-                w.bytes[f.at..f.at + f.width].copy_from_slice(&v[..f.width]);
+                // (An earlier cut may have removed the field.)
+                if let Some(field) = w.bytes.get_mut(f.at..f.at + f.width) {
+                    field.copy_from_slice(&v[..f.width]);
+                }
             }
             2 => {
                 let cut = rng.below(w.bytes.len());

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use std::path::Path;
 
 const VOCAB: usize = 32;
-const HIDDEN: usize = 16;
-const FFN: usize = 32;
+const HIDDEN: usize = 64;
+const FFN: usize = 64;
 
 fn hf_config() -> Value {
     json!({
@@ -24,8 +24,8 @@ fn hf_config() -> Value {
         "hidden_size": HIDDEN,
         "intermediate_size": FFN,
         "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
         "vocab_size": VOCAB,
         "max_position_embeddings": 128,
         "rms_norm_eps": 1e-5,

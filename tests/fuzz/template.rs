@@ -200,6 +200,14 @@ fn the_smollm2_template_renders() {
     let template = ChatTemplate::from_jinja(SMOLLM2, None, None).unwrap();
     let text = template.render(&[Message::user("hi")], true).unwrap().text;
     assert!(text.ends_with("<|im_start|>assistant\n"), "{text}");
+    // The fuel bound leaves room for conversations far longer than the paper's.
+    let long: Vec<Message> = (0..1000)
+        .map(|i| match i % 2 {
+            0 => Message::user(format!("question {i}")),
+            _ => Message::assistant(format!("answer {i}")),
+        })
+        .collect();
+    template.render(&long, true).expect("1,000 messages render");
 }
 
 #[test]
