@@ -578,19 +578,41 @@ impl Inner {
         if let Some(key) = &self.key {
             request = request.header(reqwest::header::AUTHORIZATION, key.clone());
         }
+        let started = Instant::now();
         let response = request.send().map_err(|e| Failure::Retry {
             why: describe_transport(&e, self.options.timeout),
             wait: None,
         })?;
         let status = response.status();
         let wait = retry_after(response.headers());
-        let text = response.text().map_err(|e| Failure::Retry {
-            why: format!(
-                "HTTP {status}: the response was cut short ({})",
-                describe_transport(&e, self.options.timeout)
-            ),
-            wait: None,
-        })?;
+        let text = match read_body(response, self.options.timeout, started) {
+            Ok(text) => text,
+            Err(BodyError::TooLarge) => {
+                return Err(Failure::Fatal {
+                    why: format!(
+                        "HTTP {status}: the response is larger than {} MiB, more than any chat \
+                         completion needs; is --api-base a chat-completions server?",
+                        MAX_RESPONSE_BYTES >> 20
+                    ),
+                    status: status.as_u16(),
+                });
+            }
+            Err(BodyError::Slow) => {
+                return Err(Failure::Retry {
+                    why: format!(
+                        "HTTP {status}: the response was still arriving after {:.1}s (timed out)",
+                        self.options.timeout.as_secs_f64()
+                    ),
+                    wait: None,
+                });
+            }
+            Err(BodyError::Transport(e)) => {
+                return Err(Failure::Retry {
+                    why: format!("HTTP {status}: the response was cut short ({e})"),
+                    wait: None,
+                });
+            }
+        };
         if status.is_success() {
             let value: Value = serde_json::from_str(&text).map_err(|e| Failure::Retry {
                 why: format!("malformed JSON in the response ({e}): {}", snippet(&text)),
@@ -664,6 +686,46 @@ impl Inner {
              one: count with a local model of the same family, or use the `usage` the records carry"
         )))
     }
+}
+
+/// The most a response body may hold. Chat completions are a few kilobytes; a server (or
+/// something else on that port) that sends gigabytes must not take the machine's memory
+/// (found by the fuzz suite, tests/fuzz/http.rs).
+pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+enum BodyError {
+    TooLarge,
+    Slow,
+    Transport(std::io::Error),
+}
+
+/// Reads a response body up to [`MAX_RESPONSE_BYTES`], within `timeout` of `started` in all:
+/// the blocking client's timeout bounds each read, so a server dripping a byte at a time would
+/// otherwise hold the request open for good.
+fn read_body(
+    mut response: reqwest::blocking::Response,
+    timeout: Duration,
+    started: Instant,
+) -> std::result::Result<String, BodyError> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 64 << 10];
+    loop {
+        if started.elapsed() > timeout {
+            return Err(BodyError::Slow);
+        }
+        let n = match response.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BodyError::Transport(e)),
+        };
+        if body.len() as u64 + n as u64 > MAX_RESPONSE_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Sleeps in short steps so Ctrl-C in the REPL stops a long `Retry-After` wait.

@@ -46,6 +46,9 @@ pub struct TransformerConfig {
     pub embedding_scale: Option<f32>,
 }
 
+/// More layers than any model has (the largest have a few hundred).
+const MAX_LAYERS: usize = 4096;
+
 impl TransformerConfig {
     pub fn q_dim(&self) -> usize {
         self.heads * self.head_dim
@@ -72,6 +75,33 @@ impl TransformerConfig {
     /// The values the description leaves to the model: attention scale, soft-caps, embedding
     /// scale. `query_scalar` is the model's `query_pre_attn_scalar`, `caps` its attention and
     /// final-logit soft-caps.
+    /// Refuses sizes no model has before anything is sized by them: a damaged header's
+    /// `block_count` of 2^63 would otherwise size the per-layer tables (found by the fuzz suite,
+    /// tests/fuzz/gguf.rs).
+    fn check_sizes(self) -> Result<Self> {
+        let sizes = [
+            ("block_count", self.layers, MAX_LAYERS),
+            ("embedding_length", self.hidden, 1 << 20),
+            ("feed_forward_length", self.ffn_hidden, 1 << 22),
+            ("attention.head_count", self.heads, 4096),
+            ("attention.head_count_kv", self.kv_heads, 4096),
+            ("head_dim", self.head_dim, 1 << 16),
+            ("vocab_size", self.vocab, 1 << 24),
+            ("context_length", self.context_length, 1 << 24),
+        ];
+        for (key, value, limit) in sizes {
+            if value > limit {
+                return Err(ModelError::Metadata {
+                    key: key.into(),
+                    reason: format!(
+                        "{value} is beyond any model this tool can load (at most {limit})"
+                    ),
+                });
+            }
+        }
+        Ok(self)
+    }
+
     fn with_features(
         mut self,
         query_scalar: Option<f32>,
@@ -203,6 +233,7 @@ impl TransformerConfig {
             final_softcap: None,
             embedding_scale: None,
         }
+        .check_sizes()?
         .with_features(
             query_scalar,
             (
@@ -274,7 +305,9 @@ impl TransformerConfig {
                     reason: format!("{} entries for {layers} layers", types.len()),
                 });
             }
-            (None, Some(period)) if period > 0 => (0..layers)
+            // (A layer count no model has is refused by `check_sizes` below, before this table
+            // would be sized by it.)
+            (None, Some(period)) if period > 0 && layers <= MAX_LAYERS => (0..layers)
                 .map(|l| WindowLayers::AllButEvery(period as usize).is_windowed(l))
                 .collect(),
             _ => Vec::new(),
@@ -308,6 +341,7 @@ impl TransformerConfig {
             final_softcap: None,
             embedding_scale: None,
         }
+        .check_sizes()?
         .with_features(
             float("query_pre_attn_scalar"),
             (

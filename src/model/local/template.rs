@@ -83,6 +83,12 @@ const LLAMA2: &str = "{% if messages[0]['role'] == 'system' %}\
 {% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}\
 {% endfor %}";
 
+/// Instructions one rendering may execute: some 25 times what a 200-message conversation
+/// needs in the larger templates (about 100 per message). Low, because fuel counts
+/// instructions, not their cost: a loop that appends to a namespace list copies the list each
+/// time, so its time grows with the square of the fuel (tests/fixtures/fuzz/template/).
+const TEMPLATE_FUEL: u64 = 500_000;
+
 /// Stands in for the system content in a probe rendering. Private-use characters: no real prompt
 /// contains them, and `strip`, `upper`, `lower` leave them alone.
 const SENTINEL: &str = "\u{E000}\u{E001}\u{E002}\u{E003}";
@@ -104,6 +110,10 @@ impl ChatTemplate {
             .map_err(|e| template_error(&e))?;
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        // A template from a model file must end: loops and recursion are bounded by
+        // instructions per render (a real template spends a few hundred per message; found by
+        // the fuzz suite, tests/fuzz/template.rs).
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
