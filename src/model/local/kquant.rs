@@ -21,8 +21,13 @@
 //! the activations' 8-bit codes, which come in 32-value blocks too, then combine in f32 in
 //! sub-block order.
 
-use super::quant::{QBLOCK, TILE};
 use half::f16;
+
+/// Rows side by side in a tile and values per activation block: `quant::TILE` and
+/// `quant::QBLOCK` (restated here so that `quant` can use this module without a cycle; `quant`
+/// asserts that they agree).
+pub const TILE: usize = 16;
+pub const QBLOCK: usize = 32;
 
 /// Values per super-block.
 pub const KBLOCK: usize = 256;

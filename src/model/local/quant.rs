@@ -32,6 +32,7 @@ use half::{bf16, f16};
 pub const TILE: usize = 16;
 /// Values per quantization block along the input dimension.
 pub const QBLOCK: usize = 32;
+const _: () = assert!(TILE == super::kquant::TILE && QBLOCK == super::kquant::QBLOCK);
 
 /// One 32-value block of 16 rows with 4-bit codes. `qs[c*64 + row*4 + j]` holds, in its low
 /// nibble, the code of input `4c + j` and, in its high nibble, that of input `16 + 4c + j`.
