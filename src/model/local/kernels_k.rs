@@ -174,10 +174,16 @@ mod x86 {
     /// 2.3–3.4 KB; see `kernels.rs` for why prefetching helps).
     const PREFETCH_SUPERBLOCKS: usize = 2;
 
+    /// Requests part `j` (of `KSUB`) of the lines of the super-block `PREFETCH_SUPERBLOCKS`
+    /// after `blk`: spread over the sub-blocks, because 37–53 requests at once overflow the
+    /// core's line-fill buffers and most of them are dropped (measured: the loads then stall
+    /// as if nothing had been prefetched).
     #[inline(always)]
-    fn prefetch_ahead<B>(blk: &B) {
+    fn prefetch_ahead<B>(blk: &B, j: usize) {
         let ahead = (blk as *const B).wrapping_add(PREFETCH_SUPERBLOCKS) as *const i8;
-        for line in (0..std::mem::size_of::<B>()).step_by(64) {
+        let lines = std::mem::size_of::<B>().div_ceil(64);
+        let part = lines.div_ceil(KSUB);
+        for line in (j * part..((j + 1) * part).min(lines)).map(|l| l * 64) {
             // SAFETY: prefetching is a hint; it never faults, whatever the address.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line)) };
         }
@@ -291,28 +297,52 @@ mod x86 {
             let bit4 = _mm512_set1_epi8(0x10);
             let mut acc = [_mm512_setzero_ps(); MR];
             for (s, sb) in blocks.iter().enumerate() {
-                if r0 == 0 {
-                    prefetch_ahead(sb);
-                }
                 let blk = sb.low();
                 let d = _mm512_cvtph_ps(_mm256_loadu_si256(blk.d.as_ptr() as *const __m256i));
                 let dmin = _mm512_cvtph_ps(_mm256_loadu_si256(blk.dmin.as_ptr() as *const __m256i));
                 for j in 0..KSUB {
+                    if r0 == 0 {
+                        prefetch_ahead(sb, j);
+                    }
                     let scale = scale512(d, blk.scales[j].as_ptr(), false);
                     let min = scale512(dmin, blk.mins[j].as_ptr(), false);
                     let p = blk.qs[j].as_ptr() as *const __m512i;
-                    let raw: [__m512i; 4] = std::array::from_fn(|c| _mm512_load_si512(p.add(c)));
-                    let mut lo = raw.map(|v| _mm512_and_si512(v, mask));
-                    let mut hi = raw.map(|v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask));
-                    if let Some(qh) = sb.fifth() {
-                        let h = _mm512_load_si512(qh[j].as_ptr() as *const __m512i);
-                        for c in 0..4 {
-                            let l = fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, false);
-                            let u = fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, true);
-                            lo[c] = _mm512_or_si512(lo[c], _mm512_and_si512(l, bit4));
-                            hi[c] = _mm512_or_si512(hi[c], _mm512_and_si512(u, bit4));
+                    let h = sb
+                        .fifth()
+                        .map(|qh| _mm512_load_si512(qh[j].as_ptr() as *const __m512i));
+                    // Written out element by element: built with `map`/`from_fn` and then
+                    // changed, the arrays went through memory (memcpy calls in the loop).
+                    let codes = |c: usize, high: bool| {
+                        let raw = _mm512_load_si512(p.add(c));
+                        let nib = if high {
+                            _mm512_and_si512(_mm512_srli_epi16::<4>(raw), mask)
+                        } else {
+                            _mm512_and_si512(raw, mask)
+                        };
+                        match h {
+                            Some(h) => {
+                                let bit = if high {
+                                    fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, true)
+                                } else {
+                                    fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, false)
+                                };
+                                _mm512_or_si512(nib, _mm512_and_si512(bit, bit4))
+                            }
+                            None => nib,
                         }
-                    }
+                    };
+                    let lo = [
+                        codes(0, false),
+                        codes(1, false),
+                        codes(2, false),
+                        codes(3, false),
+                    ];
+                    let hi = [
+                        codes(0, true),
+                        codes(1, true),
+                        codes(2, true),
+                        codes(3, true),
+                    ];
                     let b = s * KSUB + j;
                     for (i, acc) in acc.iter_mut().enumerate() {
                         let r = r0 + i;
@@ -358,31 +388,40 @@ mod x86 {
             let mut acc = [_mm512_setzero_ps(); MR];
             for (s, blk) in blocks.iter().enumerate() {
                 let blk = blk.q6();
-                if r0 == 0 {
-                    prefetch_ahead(blk);
-                }
                 let d = _mm512_cvtph_ps(_mm256_loadu_si256(blk.d.as_ptr() as *const __m256i));
                 for j in 0..KSUB {
+                    if r0 == 0 {
+                        prefetch_ahead(blk, j);
+                    }
                     let scale_lo = scale512(d, blk.scales[j].as_ptr() as *const u8, true);
                     let scale_hi = scale512(d, blk.scales[j][TILE..].as_ptr() as *const u8, true);
                     let p = blk.ql[j].as_ptr() as *const __m512i;
-                    let raw: [__m512i; 4] = std::array::from_fn(|c| _mm512_load_si512(p.add(c)));
                     let ph = blk.qh[j].as_ptr() as *const __m512i;
                     let (h0, h1) = (_mm512_load_si512(ph), _mm512_load_si512(ph.add(1)));
-                    let lo: [__m512i; 4] = std::array::from_fn(|c| {
-                        let high = high_pair!(_mm512_slli_epi16, _mm512_srli_epi16, h0, c);
-                        _mm512_or_si512(
-                            _mm512_and_si512(raw[c], mask),
-                            _mm512_and_si512(high, bits45),
-                        )
-                    });
-                    let hi: [__m512i; 4] = std::array::from_fn(|c| {
-                        let high = high_pair!(_mm512_slli_epi16, _mm512_srli_epi16, h1, c);
-                        _mm512_or_si512(
-                            _mm512_and_si512(_mm512_srli_epi16::<4>(raw[c]), mask),
-                            _mm512_and_si512(high, bits45),
-                        )
-                    });
+                    let codes = |c: usize, high: bool| {
+                        let raw = _mm512_load_si512(p.add(c));
+                        let (nib, pair) = if high {
+                            (
+                                _mm512_srli_epi16::<4>(raw),
+                                high_pair!(_mm512_slli_epi16, _mm512_srli_epi16, h1, c),
+                            )
+                        } else {
+                            (raw, high_pair!(_mm512_slli_epi16, _mm512_srli_epi16, h0, c))
+                        };
+                        _mm512_or_si512(_mm512_and_si512(nib, mask), _mm512_and_si512(pair, bits45))
+                    };
+                    let lo = [
+                        codes(0, false),
+                        codes(1, false),
+                        codes(2, false),
+                        codes(3, false),
+                    ];
+                    let hi = [
+                        codes(0, true),
+                        codes(1, true),
+                        codes(2, true),
+                        codes(3, true),
+                    ];
                     let b = s * KSUB + j;
                     for (i, acc) in acc.iter_mut().enumerate() {
                         let r = r0 + i;
