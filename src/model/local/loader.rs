@@ -5,6 +5,7 @@
 
 use super::architecture::{Architecture, TensorNames};
 use super::config::TransformerConfig;
+use super::kquant::{KBLOCK, KFormat};
 use super::quant::{Matrix, MatrixData, QBLOCK, StorageFormat};
 use super::transformer::{Layer, Transformer};
 use crate::model::error::{ModelError, Result};
@@ -277,7 +278,17 @@ impl GgufFile {
                 let q = std::array::from_fn(|i| (blk[2 + i] as i8 as i16 + 128) as u8);
                 (q, d, f16::from_f32(-128.0 * d.to_f32()))
             }),
-            // K-quants and the rest: re-quantized to 8 bits from their f32 values.
+            // Q4_K, Q5_K, Q6_K: kept at their own width, exactly (rows of whole super-blocks,
+            // as GGUF requires of them; anything else falls through to re-quantization).
+            GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K if cols % KBLOCK == 0 => {
+                let format = match dtype {
+                    GgmlDType::Q4K => KFormat::Q4K,
+                    GgmlDType::Q5K => KFormat::Q5K,
+                    _ => KFormat::Q6K,
+                };
+                Matrix::from_k_quant(format, rows, cols, &bytes)
+            }
+            // Q2_K, Q3_K and the rest: re-quantized to 8 bits from their f32 values.
             _ => Matrix::quantize_u8(rows, cols, &dequantize(name, dtype, &dims, &bytes)?),
         })
     }
@@ -314,45 +325,24 @@ fn dequantize(name: &str, dtype: GgmlDType, dims: &[usize], bytes: &[u8]) -> Res
     Ok(tensor)
 }
 
-/// Brings matrices that will be stacked to one format: 4-bit codes widen exactly to 8-bit;
-/// dense formats widen to f32; a quantized/dense mix becomes 8-bit quantized.
+/// Brings matrices that will be stacked to formats `Matrix::stack` accepts: quantized parts
+/// keep their own formats (stacked side by side, each tile in its part's layout); dense
+/// formats widen to f32; a quantized/dense mix becomes 8-bit quantized.
 fn unify_formats(parts: Vec<Matrix>) -> Vec<Matrix> {
     let first = parts[0].format();
-    if parts.iter().all(|p| p.format() == first) {
+    if parts.iter().all(|p| p.format() == first) || parts.iter().all(Matrix::is_quantized) {
         return parts;
     }
     let any_quantized = parts.iter().any(Matrix::is_quantized);
     parts
         .into_iter()
         .map(|m| match (&m.data, any_quantized) {
-            (MatrixData::U4(_), _) => widen_u4(&m),
-            (MatrixData::U8(_), _) => m,
+            (_, true) if m.is_quantized() => m,
             (_, true) => Matrix::quantize_u8(m.rows, m.cols, &m.to_f32_rows()),
             (MatrixData::F32(_), false) => m,
             (_, false) => Matrix::dense(m.rows, m.cols, &m.to_f32_rows(), StorageFormat::F32),
         })
         .collect()
-}
-
-fn widen_u4(m: &Matrix) -> Matrix {
-    let MatrixData::U4(blocks) = &m.data else {
-        unreachable!()
-    };
-    let nb = m.cols / QBLOCK;
-    Matrix::from_blocks(m.rows, m.cols, true, |r, b| {
-        let (t, lane) = (r / 16, r % 16);
-        let blk = &blocks[t * nb + b];
-        let q = std::array::from_fn(|i| {
-            let (c, j, high) = if i < 16 {
-                (i / 4, i % 4, false)
-            } else {
-                ((i - 16) / 4, (i - 16) % 4, true)
-            };
-            let byte = blk.qs[c * 64 + lane * 4 + j];
-            if high { byte >> 4 } else { byte & 15 }
-        });
-        (q, blk.d[lane], blk.m[lane])
-    })
 }
 
 /// Loads a GGUF file of any family in the architecture table.

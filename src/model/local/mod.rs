@@ -3,8 +3,8 @@
 //! Owns: loading (`config`, `loader`: GGUF metadata, `config.json` + safetensors), tokenizing
 //! and chat templates (`tokenizer`, `template`), the forward pass (`transformer`) with its
 //! explicit attention (`attention`) and the hooks that read or change it (`hooks`), key/value
-//! state shared by prefix (`kv_cache`), weight layouts and matrix kernels (`quant`, `kernels`,
-//! `isa`, `math`), threads (`pool`), the sampler, per-phase timers (`profile`), and `engine`,
+//! state shared by prefix (`kv_cache`), weight layouts and matrix kernels (`quant`, `kquant`,
+//! `kernels`, `kernels_k`, `isa`, `math`), threads (`pool`), the sampler, per-phase timers (`profile`), and `engine`,
 //! which ties them into [`LocalModel`], a [`ChatModel`](super::ChatModel).
 //!
 //! Must not import: the HTTP backend, or anything above `model` (scripts, personas, records).
@@ -17,6 +17,8 @@ pub mod engine;
 pub mod hooks;
 pub mod isa;
 pub mod kernels;
+pub mod kernels_k;
+pub mod kquant;
 pub mod kv_cache;
 pub mod loader;
 pub mod math;

@@ -7,9 +7,15 @@
 //! - `U4`: 4-bit unsigned codes, value = d·q + m per 32-value block (f16 d and m). Q4_0 and
 //!   Q4_1 convert exactly (Q4_0: m = −8d).
 //! - `U8`: 8-bit unsigned codes with the same d·q + m rule. Q8_0 (q + 128, m = −128d), Q5_0 and
-//!   Q5_1 convert exactly; the K-quants (Q2_K…Q6_K) are re-quantized to it from their f32
-//!   values (error at most 1/510 of each 32-value block's range, well under the K-quants' own).
+//!   Q5_1 convert exactly; Q2_K and Q3_K are re-quantized to it from their f32 values (error at
+//!   most 1/510 of each 32-value block's range, well under those K-quants' own).
+//! - `Q4K`, `Q5K`, `Q6K`: the K-quants at their own bit width, converted exactly, with their
+//!   256-value super-blocks and integer sub-block scales (`kquant.rs`).
 //! - `F32`, `F16`, `BF16`: dense values, for float checkpoints and the f32 reference mode.
+//!
+//! A matrix stacked from parts of different quantized formats (Q4_K_M's q and k in Q4_K with v
+//! in Q6_K) keeps each part in its own layout (`MatrixData::Stacked`); parts are tile-aligned,
+//! so each tile is one part's.
 //!
 //! Quantized matrices multiply 8-bit quantized activations (`QuantizedRows`) with exact integer
 //! dot products per block, then combine blocks in f32 in block order. Dense matrices accumulate
@@ -19,12 +25,14 @@
 //! is computed in one pass, token by token, from the prefix cache, or batched with other
 //! sequences. Tests rely on this.
 
+use super::kquant::{KBLOCK, KData, KFormat};
 use half::{bf16, f16};
 
 /// Output rows stored side by side in one tile.
 pub const TILE: usize = 16;
 /// Values per quantization block along the input dimension.
 pub const QBLOCK: usize = 32;
+const _: () = assert!(TILE == super::kquant::TILE && QBLOCK == super::kquant::QBLOCK);
 
 /// One 32-value block of 16 rows with 4-bit codes. `qs[c*64 + row*4 + j]` holds, in its low
 /// nibble, the code of input `4c + j` and, in its high nibble, that of input `16 + 4c + j`.
@@ -52,6 +60,10 @@ pub enum MatrixData {
     F32(Vec<f32>),
     F16(Vec<f16>),
     BF16(Vec<bf16>),
+    /// K-quants, `[tile][super-block]`.
+    K(KData),
+    /// Quantized parts of different formats, stacked vertically, each a multiple of 16 rows.
+    Stacked(Vec<Matrix>),
 }
 
 /// A weight matrix of `rows` outputs by `cols` inputs (rows padded to a multiple of 16 inside).
@@ -69,6 +81,11 @@ pub enum StorageFormat {
     F32,
     F16,
     BF16,
+    Q4K,
+    Q5K,
+    Q6K,
+    /// Stacked parts of different quantized formats.
+    Mixed,
 }
 
 impl std::fmt::Display for StorageFormat {
@@ -79,6 +96,10 @@ impl std::fmt::Display for StorageFormat {
             StorageFormat::F32 => "f32",
             StorageFormat::F16 => "f16",
             StorageFormat::BF16 => "bf16",
+            StorageFormat::Q4K => "q4_k",
+            StorageFormat::Q5K => "q5_k",
+            StorageFormat::Q6K => "q6_k",
+            StorageFormat::Mixed => "mixed",
         };
         f.write_str(name)
     }
@@ -89,22 +110,57 @@ impl Matrix {
         self.rows.div_ceil(TILE)
     }
 
-    pub fn blocks_per_row(&self) -> usize {
-        self.cols / QBLOCK
-    }
-
     pub fn format(&self) -> StorageFormat {
-        match self.data {
+        match &self.data {
             MatrixData::U4(_) => StorageFormat::U4,
             MatrixData::U8(_) => StorageFormat::U8,
             MatrixData::F32(_) => StorageFormat::F32,
             MatrixData::F16(_) => StorageFormat::F16,
             MatrixData::BF16(_) => StorageFormat::BF16,
+            MatrixData::K(k) => match k.format() {
+                KFormat::Q4K => StorageFormat::Q4K,
+                KFormat::Q5K => StorageFormat::Q5K,
+                KFormat::Q6K => StorageFormat::Q6K,
+            },
+            MatrixData::Stacked(_) => StorageFormat::Mixed,
         }
     }
 
     pub fn is_quantized(&self) -> bool {
-        matches!(self.data, MatrixData::U4(_) | MatrixData::U8(_))
+        match &self.data {
+            MatrixData::U4(_) | MatrixData::U8(_) | MatrixData::K(_) => true,
+            MatrixData::Stacked(parts) => parts.iter().all(Matrix::is_quantized),
+            MatrixData::F32(_) | MatrixData::F16(_) | MatrixData::BF16(_) => false,
+        }
+    }
+
+    /// Blocks per row of one tile in the `[tile][block]` layouts: 32-value blocks for U4/U8,
+    /// 256-value super-blocks for the K-quants.
+    pub fn tile_blocks(&self) -> usize {
+        match &self.data {
+            MatrixData::K(_) => self.cols / KBLOCK,
+            _ => self.cols / QBLOCK,
+        }
+    }
+
+    /// A K-quant matrix from a GGUF tensor's bytes (`cols` a multiple of 256).
+    pub fn from_k_quant(format: KFormat, rows: usize, cols: usize, bytes: &[u8]) -> Matrix {
+        Matrix {
+            rows,
+            cols,
+            data: MatrixData::K(KData::from_file(format, rows, cols, bytes)),
+        }
+    }
+
+    /// The part of a stacked matrix that holds tile `t`, and `t`'s index inside it.
+    pub fn part_of_tile(parts: &[Matrix], mut t: usize) -> (&Matrix, usize) {
+        for p in parts {
+            if t < p.tiles() {
+                return (p, t);
+            }
+            t -= p.tiles();
+        }
+        panic!("tile past the stacked matrix's end")
     }
 
     pub fn size_bytes(&self) -> usize {
@@ -114,6 +170,8 @@ impl Matrix {
             MatrixData::F32(v) => v.len() * 4,
             MatrixData::F16(v) => v.len() * 2,
             MatrixData::BF16(v) => v.len() * 2,
+            MatrixData::K(k) => k.size_bytes(),
+            MatrixData::Stacked(parts) => parts.iter().map(Matrix::size_bytes).sum(),
         }
     }
 
@@ -136,7 +194,12 @@ impl Matrix {
             StorageFormat::BF16 => {
                 MatrixData::BF16(tiled.iter().map(|&v| bf16::from_f32(v)).collect())
             }
-            StorageFormat::U4 | StorageFormat::U8 => {
+            StorageFormat::U4
+            | StorageFormat::U8
+            | StorageFormat::Q4K
+            | StorageFormat::Q5K
+            | StorageFormat::Q6K
+            | StorageFormat::Mixed => {
                 return Matrix::quantize_u8(rows, cols, values);
             }
         };
@@ -266,6 +329,11 @@ impl Matrix {
             MatrixData::F32(v) => dense_row(v, self.cols, t, lane, out, |x| x),
             MatrixData::F16(v) => dense_row(v, self.cols, t, lane, out, f16::to_f32),
             MatrixData::BF16(v) => dense_row(v, self.cols, t, lane, out, bf16::to_f32),
+            MatrixData::K(k) => k.dequantize_row(r, self.cols, out),
+            MatrixData::Stacked(parts) => {
+                let (part, local) = Matrix::part_of_tile(parts, t);
+                part.dequantize_row(local * TILE + lane, out);
+            }
         }
     }
 
@@ -278,18 +346,37 @@ impl Matrix {
         out
     }
 
-    /// Stacks matrices with the same input dimension and format vertically (q, k, v into one
-    /// matrix; gate and up into one), so that one multiplication serves them all. Each part's
-    /// rows must be a multiple of 16 so the parts stay tile-aligned.
+    /// Stacks matrices with the same input dimension vertically (q, k, v into one matrix; gate
+    /// and up into one), so that one multiplication serves them all. Each part's rows must be
+    /// a multiple of 16 so the parts stay tile-aligned. Parts of one format are concatenated;
+    /// quantized parts of different formats stay as they are, side by side.
     pub fn stack(parts: Vec<Matrix>) -> Matrix {
         let cols = parts[0].cols;
         let format = parts[0].format();
-        assert!(parts.iter().all(|p| p.cols == cols && p.format() == format));
+        assert!(parts.iter().all(|p| p.cols == cols));
         assert!(
             parts.iter().all(|p| p.rows % TILE == 0),
             "stacked parts must be tile-aligned"
         );
         let rows = parts.iter().map(|p| p.rows).sum();
+        if parts.iter().any(|p| p.format() != format) || format == StorageFormat::Mixed {
+            assert!(
+                parts.iter().all(Matrix::is_quantized),
+                "only quantized parts may differ in format"
+            );
+            let mut flat = Vec::new();
+            for p in parts {
+                match p.data {
+                    MatrixData::Stacked(inner) => flat.extend(inner),
+                    _ => flat.push(p),
+                }
+            }
+            return Matrix {
+                rows,
+                cols,
+                data: MatrixData::Stacked(flat),
+            };
+        }
         macro_rules! concat {
             ($variant:ident) => {{
                 let mut all = Vec::new();
@@ -308,6 +395,16 @@ impl Matrix {
             StorageFormat::F32 => concat!(F32),
             StorageFormat::F16 => concat!(F16),
             StorageFormat::BF16 => concat!(BF16),
+            StorageFormat::Q4K | StorageFormat::Q5K | StorageFormat::Q6K => {
+                let mut parts = parts.into_iter().map(|p| match p.data {
+                    MatrixData::K(k) => k,
+                    _ => unreachable!(),
+                });
+                let mut all = parts.next().expect("at least one part");
+                parts.for_each(|k| all.extend(k));
+                MatrixData::K(all)
+            }
+            StorageFormat::Mixed => unreachable!("handled above"),
         };
         Matrix { rows, cols, data }
     }
@@ -327,7 +424,8 @@ fn dense_row<E: Copy>(
 }
 
 /// Activation rows quantized to 8 bits per 32-value block: q = round(x/d) with d = max|x|/127,
-/// and s = d·Σq, the block's sum, which the kernels need for the `m` term of the weights.
+/// and s = d·Σq, the block's sum, which the kernels need for the `m` term of the weights;
+/// `half_sums` holds Σq over each block's first and second 16 codes (Q6_K's sub-blocks).
 #[derive(Default)]
 pub struct QuantizedRows {
     pub rows: usize,
@@ -335,6 +433,7 @@ pub struct QuantizedRows {
     pub qs: Vec<i8>,
     pub d: Vec<f32>,
     pub s: Vec<f32>,
+    pub half_sums: Vec<i32>,
 }
 
 impl QuantizedRows {
@@ -345,6 +444,7 @@ impl QuantizedRows {
         self.qs.resize(rows * cols, 0);
         self.d.resize(rows * cols / QBLOCK, 0.0);
         self.s.resize(rows * cols / QBLOCK, 0.0);
+        self.half_sums.resize(2 * rows * cols / QBLOCK, 0);
     }
 
     /// Quantizes blocks `blocks` of row `r` from `x` (which holds those blocks' values),
@@ -363,19 +463,21 @@ impl QuantizedRows {
             &mut self.qs[first * QBLOCK..last * QBLOCK],
             &mut self.d[first..last],
             &mut self.s[first..last],
+            &mut self.half_sums[2 * first..2 * last],
             x,
         );
     }
 }
 
 super::isa::compiled_for_isa! {
-    fn quantize_row_for(qs: &mut [i8], d: &mut [f32], s: &mut [f32], x: &[f32]) = quantize_row;
+    fn quantize_row_for(qs: &mut [i8], d: &mut [f32], s: &mut [f32], hs: &mut [i32], x: &[f32]) = quantize_row;
 }
 
 /// Symmetric 8-bit codes of one activation row, per 32-value block: d = max|x|/127,
-/// q = round(x/d), and s = d·Σq (the term a weight block's offset multiplies).
+/// q = round(x/d), s = d·Σq (the term a weight block's offset multiplies), and the sums of
+/// each half's codes.
 #[inline(always)]
-fn quantize_row(qs: &mut [i8], d: &mut [f32], s: &mut [f32], x: &[f32]) {
+fn quantize_row(qs: &mut [i8], d: &mut [f32], s: &mut [f32], hs: &mut [i32], x: &[f32]) {
     for (b, xs) in x.chunks_exact(QBLOCK).enumerate() {
         // max |x| on the bit patterns, halves folded onto each other: for non-negative floats
         // the integer order is the numeric order, and NaN (above +inf) counts as 0, as the
@@ -400,14 +502,19 @@ fn quantize_row(qs: &mut [i8], d: &mut [f32], s: &mut [f32], x: &[f32]) {
         let amax = f32::from_bits(lanes[0]);
         let scale = amax / 127.0;
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-        let mut sum = 0i32;
-        for (q, &v) in qs[b * QBLOCK..(b + 1) * QBLOCK].iter_mut().zip(xs) {
+        let mut halves = [0i32; 2];
+        for (i, (q, &v)) in qs[b * QBLOCK..(b + 1) * QBLOCK]
+            .iter_mut()
+            .zip(xs)
+            .enumerate()
+        {
             let code = super::math::round_small_int((v * inv).clamp(-127.0, 127.0)) as i8;
             *q = code;
-            sum += i32::from(code);
+            halves[i / 16] += i32::from(code);
         }
         d[b] = scale;
-        s[b] = scale * sum as f32;
+        s[b] = scale * (halves[0] + halves[1]) as f32;
+        hs[2 * b..2 * b + 2].copy_from_slice(&halves);
     }
 }
 
@@ -435,8 +542,8 @@ mod tests {
     #[test]
     fn activation_codes_match_the_definition() {
         // The definition, written plainly: max |x| over the block in turn.
-        let reference = |x: &[f32]| -> (Vec<i8>, Vec<f32>, Vec<f32>) {
-            let (mut qs, mut d, mut s) = (Vec::new(), Vec::new(), Vec::new());
+        let reference = |x: &[f32]| -> (Vec<i8>, Vec<f32>, Vec<f32>, Vec<i32>) {
+            let (mut qs, mut d, mut s, mut hs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for xs in x.chunks_exact(QBLOCK) {
                 let amax = xs.iter().fold(0f32, |a, &v| a.max(v.abs()));
                 let scale = amax / 127.0;
@@ -446,10 +553,13 @@ mod tests {
                     .map(|&v| (v * inv).clamp(-127.0, 127.0).round_ties_even() as i8)
                     .collect();
                 s.push(scale * codes.iter().map(|&c| i32::from(c)).sum::<i32>() as f32);
+                for half in codes.chunks(16) {
+                    hs.push(half.iter().map(|&c| i32::from(c)).sum());
+                }
                 d.push(scale);
                 qs.extend(codes);
             }
-            (qs, d, s)
+            (qs, d, s, hs)
         };
         let mut x: Vec<f32> = (0..4 * QBLOCK)
             .map(|i| ((i * 7919 % 613) as f32 - 306.0) * 0.013)
@@ -459,8 +569,9 @@ mod tests {
         x[3 * QBLOCK] = -0.0;
         x[3 * QBLOCK + 5] = f32::NAN; // ignored by the block's max, as by `f32::max`
         let (mut qs, mut d, mut s) = (vec![0i8; x.len()], vec![0f32; 4], vec![0f32; 4]);
-        quantize_row(&mut qs, &mut d, &mut s, &x);
-        assert_eq!((qs, d, s), reference(&x));
+        let mut hs = vec![0i32; 8];
+        quantize_row(&mut qs, &mut d, &mut s, &mut hs, &x);
+        assert_eq!((qs, d, s, hs), reference(&x));
     }
 
     #[test]

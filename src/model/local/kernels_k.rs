@@ -1,0 +1,637 @@
+//! Kernels for the K-quant tiles of `kquant.rs`: one 16-row tile times 8-bit activations.
+//!
+//! Every path (AVX-512 VNNI, AVX2, portable) computes the same bits. Per 32-value sub-block j
+//! of activation row r (activation block b, scale dₓ, sum sₓ = dₓ·Σq, half sums h₀, h₁):
+//!
+//! - Q4_K / Q5_K: `isum = Σ q·a` exactly in integers, then in f32, per lane,
+//!   `acc = fma(isum, (d·sc)·dₓ, acc)` and `acc = fma(dmin·m, −sₓ, acc)`.
+//! - Q6_K: `t₀ = Σ_{first 16} q·a − 32·h₀` and `t₁` likewise for the second 16, exactly, then
+//!   `acc = fma(t₀, (d·sc₀)·dₓ, acc)` and `acc = fma(t₁, (d·sc₁)·dₓ, acc)`.
+//!
+//! `d·sc` and `dmin·m` are exact in f32 (an 11-bit mantissa times a 6- or 8-bit integer), so
+//! computing them once per super-block (SIMD) or per use (portable) gives the same values;
+//! the integer sums are exact whatever their order; and the f32 steps are the same operations
+//! in the same order on every path. Sub-blocks are combined in input order, so an output's
+//! arithmetic depends only on its row and column, as for the other layouts (`quant.rs`).
+
+use super::isa::Isa;
+use super::kquant::{KSUB, Q4KBlock, Q5KBlock, Q6KBlock};
+use super::quant::{QBLOCK, QuantizedRows, TILE};
+
+/// A K-quant tile: the super-blocks of 16 rows, in input order.
+#[derive(Clone, Copy)]
+pub enum KTile<'a> {
+    Q4K(&'a [Q4KBlock]),
+    Q5K(&'a [Q5KBlock]),
+    Q6K(&'a [Q6KBlock]),
+}
+
+/// Q4_K and Q5_K tiles: the 4-bit part and, for Q5_K, the fifth-bit plane.
+pub trait Q45Block {
+    fn low(&self) -> &Q4KBlock;
+    fn fifth(&self) -> Option<&[[u8; 64]; KSUB]>;
+}
+
+impl Q45Block for Q4KBlock {
+    #[inline(always)]
+    fn low(&self) -> &Q4KBlock {
+        self
+    }
+    #[inline(always)]
+    fn fifth(&self) -> Option<&[[u8; 64]; KSUB]> {
+        None
+    }
+}
+
+impl Q45Block for Q5KBlock {
+    #[inline(always)]
+    fn low(&self) -> &Q4KBlock {
+        &self.low
+    }
+    #[inline(always)]
+    fn fifth(&self) -> Option<&[[u8; 64]; KSUB]> {
+        Some(&self.qh)
+    }
+}
+
+/// Multiplies all of `xq`'s rows by one tile; `store(r, lanes)` receives row r's 16 outputs.
+///
+/// # Safety
+/// `isa` must be available on this CPU (as `detected_isa` guarantees).
+pub unsafe fn k_tile(
+    isa: Isa,
+    tile: KTile<'_>,
+    xq: &QuantizedRows,
+    store: &mut dyn FnMut(usize, &[f32; TILE]),
+) {
+    match (isa, tile) {
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512Vnni, KTile::Q4K(b)) => unsafe { x86::q45_tile_avx512(b, xq, store) },
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512Vnni, KTile::Q5K(b)) => unsafe { x86::q45_tile_avx512(b, xq, store) },
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512Vnni, KTile::Q6K(b)) => unsafe { x86::q6_tile_avx512(b, xq, store) },
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx2, KTile::Q4K(b)) => unsafe { x86::q45_tile_avx2(b, xq, store) },
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx2, KTile::Q5K(b)) => unsafe { x86::q45_tile_avx2(b, xq, store) },
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx2, KTile::Q6K(b)) => unsafe { x86::q6_tile_avx2(b, xq, store) },
+        (_, KTile::Q4K(b)) => q45_tile_portable(b, xq, store),
+        (_, KTile::Q5K(b)) => q45_tile_portable(b, xq, store),
+        (_, KTile::Q6K(b)) => q6_tile_portable(b, xq, store),
+    }
+}
+
+/// The code of input `i` (0..32) of lane `lane` in a sub-block's nibble bytes.
+#[inline(always)]
+fn nibble(qs: &[u8; 256], lane: usize, i: usize) -> u8 {
+    let byte = qs[((i % 16) / 4) * 64 + lane * 4 + i % 4];
+    if i < 16 { byte & 15 } else { byte >> 4 }
+}
+
+fn q45_tile_portable<B: Q45Block>(
+    blocks: &[B],
+    xq: &QuantizedRows,
+    store: &mut dyn FnMut(usize, &[f32; TILE]),
+) {
+    let nb = blocks.len() * KSUB;
+    for r in 0..xq.rows {
+        let mut acc = [0f32; TILE];
+        for (s, sb) in blocks.iter().enumerate() {
+            let blk = sb.low();
+            for j in 0..KSUB {
+                let b = s * KSUB + j;
+                let a = &xq.qs[r * xq.cols + b * QBLOCK..][..QBLOCK];
+                let (dx, sx) = (xq.d[r * nb + b], xq.s[r * nb + b]);
+                for (l, acc) in acc.iter_mut().enumerate() {
+                    let mut isum = 0i32;
+                    for (i, &x) in a.iter().enumerate() {
+                        let mut q = nibble(&blk.qs[j], l, i);
+                        if let Some(qh) = sb.fifth() {
+                            let (c, k) = ((i % 16) / 4, i % 4);
+                            let shift = if i < 16 { c } else { 4 + c };
+                            q |= ((qh[j][l * 4 + k] >> shift) & 1) << 4;
+                        }
+                        isum += i32::from(q) * i32::from(x);
+                    }
+                    let scale = blk.d[l].to_f32() * f32::from(blk.scales[j][l]);
+                    let min = blk.dmin[l].to_f32() * f32::from(blk.mins[j][l]);
+                    *acc = (isum as f32).mul_add(scale * dx, *acc);
+                    *acc = min.mul_add(-sx, *acc);
+                }
+            }
+        }
+        store(r, &acc);
+    }
+}
+
+fn q6_tile_portable(
+    blocks: &[Q6KBlock],
+    xq: &QuantizedRows,
+    store: &mut dyn FnMut(usize, &[f32; TILE]),
+) {
+    let nb = blocks.len() * KSUB;
+    for r in 0..xq.rows {
+        let mut acc = [0f32; TILE];
+        for (s, blk) in blocks.iter().enumerate() {
+            for j in 0..KSUB {
+                let b = s * KSUB + j;
+                let a = &xq.qs[r * xq.cols + b * QBLOCK..][..QBLOCK];
+                let dx = xq.d[r * nb + b];
+                let halves = [
+                    xq.half_sums[2 * (r * nb + b)],
+                    xq.half_sums[2 * (r * nb + b) + 1],
+                ];
+                for (l, acc) in acc.iter_mut().enumerate() {
+                    let mut sums = [0i32; 2];
+                    for (i, &x) in a.iter().enumerate() {
+                        let (c, k) = ((i % 16) / 4, i % 4);
+                        let plane = if i < 16 { 0 } else { 64 };
+                        let high = (blk.qh[j][plane + l * 4 + k] >> (2 * c)) & 3;
+                        let q = nibble(&blk.ql[j], l, i) | (high << 4);
+                        sums[i / 16] += i32::from(q) * i32::from(x);
+                    }
+                    let d = blk.d[l].to_f32();
+                    for h in 0..2 {
+                        let t = sums[h] - 32 * halves[h];
+                        let scale = d * f32::from(blk.scales[j][h * TILE + l]);
+                        *acc = (t as f32).mul_add(scale * dx, *acc);
+                    }
+                }
+            }
+        }
+        store(r, &acc);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// Super-blocks ahead of the one being multiplied whose lines are requested now (each is
+    /// 2.3–3.4 KB; see `kernels.rs` for why prefetching helps).
+    const PREFETCH_SUPERBLOCKS: usize = 2;
+
+    /// Requests part `j` (of `KSUB`) of the lines of the super-block `PREFETCH_SUPERBLOCKS`
+    /// after `blk`: spread over the sub-blocks, because 37–53 requests at once overflow the
+    /// core's line-fill buffers and most of them are dropped (measured: the loads then stall
+    /// as if nothing had been prefetched).
+    #[inline(always)]
+    fn prefetch_ahead<B>(blk: &B, j: usize) {
+        let ahead = (blk as *const B).wrapping_add(PREFETCH_SUPERBLOCKS) as *const i8;
+        let lines = std::mem::size_of::<B>().div_ceil(64);
+        let part = lines.div_ceil(KSUB);
+        for line in (j * part..((j + 1) * part).min(lines)).map(|l| l * 64) {
+            // SAFETY: prefetching is a hint; it never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line)) };
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn bcast4(a: *const i8, group: usize) -> i32 {
+        unsafe { (a as *const i32).add(group).read_unaligned() }
+    }
+
+    /// Q5_K: the fifth bits of nibble group `c` moved to bit 4 of each byte (low nibbles: bit
+    /// c of the plane byte; high nibbles: bit 4 + c).
+    macro_rules! fifth_bits {
+        ($sll:ident, $srl:ident, $h:expr, $c:expr, $high:expr) => {{
+            let h = $h;
+            if $high {
+                match $c {
+                    0 => h,
+                    1 => $srl::<1>(h),
+                    2 => $srl::<2>(h),
+                    _ => $srl::<3>(h),
+                }
+            } else {
+                match $c {
+                    0 => $sll::<4>(h),
+                    1 => $sll::<3>(h),
+                    2 => $sll::<2>(h),
+                    _ => $sll::<1>(h),
+                }
+            }
+        }};
+    }
+
+    /// Q6_K: the two high bits of nibble group `c` (bits 2c, 2c + 1) moved to bits 4 and 5.
+    macro_rules! high_pair {
+        ($sll:ident, $srl:ident, $h:expr, $c:expr) => {{
+            let h = $h;
+            match $c {
+                0 => $sll::<4>(h),
+                1 => $sll::<2>(h),
+                2 => h,
+                _ => $srl::<2>(h),
+            }
+        }};
+    }
+
+    macro_rules! rows_by_four {
+        ($f:ident, $blocks:expr, $xq:expr, $store:expr) => {{
+            let mut r = 0;
+            while r < $xq.rows {
+                let left = $xq.rows - r;
+                unsafe {
+                    match left {
+                        1 => $f::<_, 1>($blocks, $xq, r, $store),
+                        2 => $f::<_, 2>($blocks, $xq, r, $store),
+                        3 => $f::<_, 3>($blocks, $xq, r, $store),
+                        _ => $f::<_, 4>($blocks, $xq, r, $store),
+                    }
+                }
+                r += left.min(4);
+            }
+        }};
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma,f16c")]
+    pub(super) unsafe fn q45_tile_avx512<B: Q45Block>(
+        blocks: &[B],
+        xq: &QuantizedRows,
+        store: &mut dyn FnMut(usize, &[f32; TILE]),
+    ) {
+        rows_by_four!(q45_rows_avx512, blocks, xq, store)
+    }
+
+    /// Scales of 16 lanes from 16 bytes (unsigned or signed) times the lanes' f32 `d`.
+    #[inline(always)]
+    unsafe fn scale512(d: __m512, bytes: *const u8, signed: bool) -> __m512 {
+        unsafe {
+            let raw = _mm_loadu_si128(bytes as *const __m128i);
+            let wide = if signed {
+                _mm512_cvtepi8_epi32(raw)
+            } else {
+                _mm512_cvtepu8_epi32(raw)
+            };
+            _mm512_mul_ps(d, _mm512_cvtepi32_ps(wide))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn rows_store<const MR: usize>(
+        acc: &[__m512; MR],
+        r0: usize,
+        store: &mut dyn FnMut(usize, &[f32; TILE]),
+    ) {
+        for (i, acc) in acc.iter().enumerate() {
+            let mut lanes = [0f32; TILE];
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), *acc) };
+            store(r0 + i, &lanes);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn q45_rows_avx512<B: Q45Block, const MR: usize>(
+        blocks: &[B],
+        xq: &QuantizedRows,
+        r0: usize,
+        store: &mut dyn FnMut(usize, &[f32; TILE]),
+    ) {
+        unsafe {
+            let nb = blocks.len() * KSUB;
+            let mask = _mm512_set1_epi8(0x0f);
+            let bit4 = _mm512_set1_epi8(0x10);
+            let mut acc = [_mm512_setzero_ps(); MR];
+            for (s, sb) in blocks.iter().enumerate() {
+                let blk = sb.low();
+                let d = _mm512_cvtph_ps(_mm256_loadu_si256(blk.d.as_ptr() as *const __m256i));
+                let dmin = _mm512_cvtph_ps(_mm256_loadu_si256(blk.dmin.as_ptr() as *const __m256i));
+                for j in 0..KSUB {
+                    if r0 == 0 {
+                        prefetch_ahead(sb, j);
+                    }
+                    let scale = scale512(d, blk.scales[j].as_ptr(), false);
+                    let min = scale512(dmin, blk.mins[j].as_ptr(), false);
+                    let p = blk.qs[j].as_ptr() as *const __m512i;
+                    let h = sb
+                        .fifth()
+                        .map(|qh| _mm512_load_si512(qh[j].as_ptr() as *const __m512i));
+                    // Written out element by element: built with `map`/`from_fn` and then
+                    // changed, the arrays went through memory (memcpy calls in the loop).
+                    let codes = |c: usize, high: bool| {
+                        let raw = _mm512_load_si512(p.add(c));
+                        let nib = if high {
+                            _mm512_and_si512(_mm512_srli_epi16::<4>(raw), mask)
+                        } else {
+                            _mm512_and_si512(raw, mask)
+                        };
+                        match h {
+                            Some(h) => {
+                                let bit = if high {
+                                    fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, true)
+                                } else {
+                                    fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, false)
+                                };
+                                _mm512_or_si512(nib, _mm512_and_si512(bit, bit4))
+                            }
+                            None => nib,
+                        }
+                    };
+                    let lo = [
+                        codes(0, false),
+                        codes(1, false),
+                        codes(2, false),
+                        codes(3, false),
+                    ];
+                    let hi = [
+                        codes(0, true),
+                        codes(1, true),
+                        codes(2, true),
+                        codes(3, true),
+                    ];
+                    let b = s * KSUB + j;
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        let r = r0 + i;
+                        let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                        let mut s0 = _mm512_setzero_si512();
+                        let mut s1 = _mm512_setzero_si512();
+                        for c in 0..4 {
+                            s0 = _mm512_dpbusd_epi32(s0, lo[c], _mm512_set1_epi32(bcast4(a, c)));
+                            s1 =
+                                _mm512_dpbusd_epi32(s1, hi[c], _mm512_set1_epi32(bcast4(a, 4 + c)));
+                        }
+                        let isum = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+                        let dx = _mm512_set1_ps(xq.d[r * nb + b]);
+                        *acc = _mm512_fmadd_ps(isum, _mm512_mul_ps(scale, dx), *acc);
+                        *acc = _mm512_fmadd_ps(min, _mm512_set1_ps(-xq.s[r * nb + b]), *acc);
+                    }
+                }
+            }
+            rows_store(&acc, r0, store);
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma,f16c")]
+    pub(super) unsafe fn q6_tile_avx512(
+        blocks: &[Q6KBlock],
+        xq: &QuantizedRows,
+        store: &mut dyn FnMut(usize, &[f32; TILE]),
+    ) {
+        rows_by_four!(q6_rows_avx512, blocks, xq, store)
+    }
+
+    #[inline(always)]
+    unsafe fn q6_rows_avx512<B: AsQ6, const MR: usize>(
+        blocks: &[B],
+        xq: &QuantizedRows,
+        r0: usize,
+        store: &mut dyn FnMut(usize, &[f32; TILE]),
+    ) {
+        unsafe {
+            let nb = blocks.len() * KSUB;
+            let mask = _mm512_set1_epi8(0x0f);
+            let bits45 = _mm512_set1_epi8(0x30);
+            let mut acc = [_mm512_setzero_ps(); MR];
+            for (s, blk) in blocks.iter().enumerate() {
+                let blk = blk.q6();
+                let d = _mm512_cvtph_ps(_mm256_loadu_si256(blk.d.as_ptr() as *const __m256i));
+                for j in 0..KSUB {
+                    if r0 == 0 {
+                        prefetch_ahead(blk, j);
+                    }
+                    let scale_lo = scale512(d, blk.scales[j].as_ptr() as *const u8, true);
+                    let scale_hi = scale512(d, blk.scales[j][TILE..].as_ptr() as *const u8, true);
+                    let p = blk.ql[j].as_ptr() as *const __m512i;
+                    let ph = blk.qh[j].as_ptr() as *const __m512i;
+                    let (h0, h1) = (_mm512_load_si512(ph), _mm512_load_si512(ph.add(1)));
+                    let codes = |c: usize, high: bool| {
+                        let raw = _mm512_load_si512(p.add(c));
+                        let (nib, pair) = if high {
+                            (
+                                _mm512_srli_epi16::<4>(raw),
+                                high_pair!(_mm512_slli_epi16, _mm512_srli_epi16, h1, c),
+                            )
+                        } else {
+                            (raw, high_pair!(_mm512_slli_epi16, _mm512_srli_epi16, h0, c))
+                        };
+                        _mm512_or_si512(_mm512_and_si512(nib, mask), _mm512_and_si512(pair, bits45))
+                    };
+                    let lo = [
+                        codes(0, false),
+                        codes(1, false),
+                        codes(2, false),
+                        codes(3, false),
+                    ];
+                    let hi = [
+                        codes(0, true),
+                        codes(1, true),
+                        codes(2, true),
+                        codes(3, true),
+                    ];
+                    let b = s * KSUB + j;
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        let r = r0 + i;
+                        let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                        let mut s0 = _mm512_set1_epi32(-32 * xq.half_sums[2 * (r * nb + b)]);
+                        let mut s1 = _mm512_set1_epi32(-32 * xq.half_sums[2 * (r * nb + b) + 1]);
+                        for c in 0..4 {
+                            s0 = _mm512_dpbusd_epi32(s0, lo[c], _mm512_set1_epi32(bcast4(a, c)));
+                            s1 =
+                                _mm512_dpbusd_epi32(s1, hi[c], _mm512_set1_epi32(bcast4(a, 4 + c)));
+                        }
+                        let dx = _mm512_set1_ps(xq.d[r * nb + b]);
+                        let t0 = _mm512_cvtepi32_ps(s0);
+                        let t1 = _mm512_cvtepi32_ps(s1);
+                        *acc = _mm512_fmadd_ps(t0, _mm512_mul_ps(scale_lo, dx), *acc);
+                        *acc = _mm512_fmadd_ps(t1, _mm512_mul_ps(scale_hi, dx), *acc);
+                    }
+                }
+            }
+            rows_store(&acc, r0, store);
+        }
+    }
+
+    /// Lets `rows_by_four!` name the Q6_K row function with the same generic shape as Q4_K's.
+    pub(super) trait AsQ6 {
+        fn q6(&self) -> &Q6KBlock;
+    }
+    impl AsQ6 for Q6KBlock {
+        #[inline(always)]
+        fn q6(&self) -> &Q6KBlock {
+            self
+        }
+    }
+
+    /// Sum of 4 byte products per 32-bit lane, u8 codes (≤ 63) times i8 activations, exact:
+    /// pairs fit in i16 because 2·63·127 < 32768.
+    #[inline(always)]
+    unsafe fn dot4_avx2(w: __m256i, a: __m256i) -> __m256i {
+        unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)) }
+    }
+
+    /// Scales of 8 lanes from 8 bytes (unsigned or signed) times the lanes' f32 `d`.
+    #[inline(always)]
+    unsafe fn scale256(d: __m256, bytes: *const u8, signed: bool) -> __m256 {
+        unsafe {
+            let raw = _mm_loadl_epi64(bytes as *const __m128i);
+            let wide = if signed {
+                _mm256_cvtepi8_epi32(raw)
+            } else {
+                _mm256_cvtepu8_epi32(raw)
+            };
+            _mm256_mul_ps(d, _mm256_cvtepi32_ps(wide))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn half_f16(v: &[half::f16; TILE], half: usize) -> __m256 {
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(v.as_ptr().add(8 * half) as *const __m128i)) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q45_tile_avx2<B: Q45Block>(
+        blocks: &[B],
+        xq: &QuantizedRows,
+        store: &mut dyn FnMut(usize, &[f32; TILE]),
+    ) {
+        unsafe {
+            let nb = blocks.len() * KSUB;
+            let mask = _mm256_set1_epi8(0x0f);
+            let bit4 = _mm256_set1_epi8(0x10);
+            for r in 0..xq.rows {
+                let mut acc = [_mm256_setzero_ps(); 2];
+                for (s, sb) in blocks.iter().enumerate() {
+                    let blk = sb.low();
+                    for (half, acc) in acc.iter_mut().enumerate() {
+                        let d = half_f16(&blk.d, half);
+                        let dmin = half_f16(&blk.dmin, half);
+                        for j in 0..KSUB {
+                            let scale = scale256(d, blk.scales[j][8 * half..].as_ptr(), false);
+                            let min = scale256(dmin, blk.mins[j][8 * half..].as_ptr(), false);
+                            let b = s * KSUB + j;
+                            let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                            let h = sb.fifth().map(|qh| {
+                                _mm256_loadu_si256(qh[j].as_ptr().add(32 * half) as *const __m256i)
+                            });
+                            let mut isum = _mm256_setzero_si256();
+                            for c in 0..4 {
+                                let raw =
+                                    _mm256_loadu_si256(blk.qs[j].as_ptr().add(c * 64 + half * 32)
+                                        as *const __m256i);
+                                let mut lo = _mm256_and_si256(raw, mask);
+                                let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), mask);
+                                if let Some(h) = h {
+                                    let l = fifth_bits!(
+                                        _mm256_slli_epi16,
+                                        _mm256_srli_epi16,
+                                        h,
+                                        c,
+                                        false
+                                    );
+                                    let u = fifth_bits!(
+                                        _mm256_slli_epi16,
+                                        _mm256_srli_epi16,
+                                        h,
+                                        c,
+                                        true
+                                    );
+                                    lo = _mm256_or_si256(lo, _mm256_and_si256(l, bit4));
+                                    hi = _mm256_or_si256(hi, _mm256_and_si256(u, bit4));
+                                }
+                                isum = _mm256_add_epi32(
+                                    isum,
+                                    dot4_avx2(lo, _mm256_set1_epi32(bcast4(a, c))),
+                                );
+                                isum = _mm256_add_epi32(
+                                    isum,
+                                    dot4_avx2(hi, _mm256_set1_epi32(bcast4(a, 4 + c))),
+                                );
+                            }
+                            let dx = _mm256_set1_ps(xq.d[r * nb + b]);
+                            *acc = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(isum),
+                                _mm256_mul_ps(scale, dx),
+                                *acc,
+                            );
+                            *acc = _mm256_fmadd_ps(min, _mm256_set1_ps(-xq.s[r * nb + b]), *acc);
+                        }
+                    }
+                }
+                let mut lanes = [0f32; TILE];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+                store(r, &lanes);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q6_tile_avx2(
+        blocks: &[Q6KBlock],
+        xq: &QuantizedRows,
+        store: &mut dyn FnMut(usize, &[f32; TILE]),
+    ) {
+        unsafe {
+            let nb = blocks.len() * KSUB;
+            let mask = _mm256_set1_epi8(0x0f);
+            let bits45 = _mm256_set1_epi8(0x30);
+            for r in 0..xq.rows {
+                let mut acc = [_mm256_setzero_ps(); 2];
+                for (s, blk) in blocks.iter().enumerate() {
+                    for (half, acc) in acc.iter_mut().enumerate() {
+                        let d = half_f16(&blk.d, half);
+                        for j in 0..KSUB {
+                            let sc = blk.scales[j].as_ptr() as *const u8;
+                            let scale_lo = scale256(d, sc.add(8 * half), true);
+                            let scale_hi = scale256(d, sc.add(TILE + 8 * half), true);
+                            let b = s * KSUB + j;
+                            let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
+                            let ph = blk.qh[j].as_ptr().add(32 * half);
+                            let h0 = _mm256_loadu_si256(ph as *const __m256i);
+                            let h1 = _mm256_loadu_si256(ph.add(64) as *const __m256i);
+                            let mut s0 = _mm256_set1_epi32(-32 * xq.half_sums[2 * (r * nb + b)]);
+                            let mut s1 =
+                                _mm256_set1_epi32(-32 * xq.half_sums[2 * (r * nb + b) + 1]);
+                            for c in 0..4 {
+                                let raw =
+                                    _mm256_loadu_si256(blk.ql[j].as_ptr().add(c * 64 + half * 32)
+                                        as *const __m256i);
+                                let lo = _mm256_or_si256(
+                                    _mm256_and_si256(raw, mask),
+                                    _mm256_and_si256(
+                                        high_pair!(_mm256_slli_epi16, _mm256_srli_epi16, h0, c),
+                                        bits45,
+                                    ),
+                                );
+                                let hi = _mm256_or_si256(
+                                    _mm256_and_si256(_mm256_srli_epi16::<4>(raw), mask),
+                                    _mm256_and_si256(
+                                        high_pair!(_mm256_slli_epi16, _mm256_srli_epi16, h1, c),
+                                        bits45,
+                                    ),
+                                );
+                                s0 = _mm256_add_epi32(
+                                    s0,
+                                    dot4_avx2(lo, _mm256_set1_epi32(bcast4(a, c))),
+                                );
+                                s1 = _mm256_add_epi32(
+                                    s1,
+                                    dot4_avx2(hi, _mm256_set1_epi32(bcast4(a, 4 + c))),
+                                );
+                            }
+                            let dx = _mm256_set1_ps(xq.d[r * nb + b]);
+                            *acc = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(s0),
+                                _mm256_mul_ps(scale_lo, dx),
+                                *acc,
+                            );
+                            *acc = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(s1),
+                                _mm256_mul_ps(scale_hi, dx),
+                                *acc,
+                            );
+                        }
+                    }
+                }
+                let mut lanes = [0f32; TILE];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+                store(r, &lanes);
+            }
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! K-quant layouts: Q4_K, Q5_K and Q6_K kept at their own bit width.
+//!
+//! A K-quant row is cut into 256-value super-blocks with one f16 scale `d` (and for Q4_K/Q5_K
+//! an f16 `dmin`), each split into sub-blocks with small integer scales. The tiles here keep
+//! exactly that information, 16 rows side by side (as `U4Block` does), so that a matrix takes
+//! within 3% of the file's bytes:
+//!
+//! - `Q4KBlock` (Q4_K): value = d·sc·q − dmin·m, q in 0..16, (sc, m) 6-bit per 32 values.
+//! - `Q5KBlock` (Q5_K): the same with a fifth bit per value in a separate plane, q in 0..32.
+//! - `Q6KBlock` (Q6_K): value = d·sc·(q − 32), q in 0..64 (4 low bits + a 2-bit plane), sc an
+//!   i8 per 16 values.
+//!
+//! The 4-bit codes of each 32-value sub-block use `U4Block`'s byte order: `qs[j][c*64 + row*4
+//! + k]` holds input `32j + 4c + k` in its low nibble and input `32j + 16 + 4c + k` in its high
+//! nibble. The extra bits sit in bytes of the same lane order, so one shift and mask puts them
+//! beside the nibble they belong to: Q5_K's `qh[j][row*4 + k]` bit c is input 4c+k's fifth
+//! bit and bit 4+c is input 16+4c+k's; Q6_K's `qh[j][row*4 + k]` bits 2c..2c+2 are input
+//! 4c+k's two high bits and `qh[j][64 + row*4 + k]` those of input 16+4c+k.
+//!
+//! The kernels (`kernels_k.rs`) multiply each 32-value sub-block exactly in integers against
+//! the activations' 8-bit codes, which come in 32-value blocks too, then combine in f32 in
+//! sub-block order.
+
+use half::f16;
+
+/// Rows side by side in a tile and values per activation block: `quant::TILE` and
+/// `quant::QBLOCK` (restated here so that `quant` can use this module without a cycle; `quant`
+/// asserts that they agree).
+pub const TILE: usize = 16;
+pub const QBLOCK: usize = 32;
+
+/// Values per super-block.
+pub const KBLOCK: usize = 256;
+/// 32-value sub-blocks per super-block.
+pub const KSUB: usize = KBLOCK / QBLOCK;
+
+/// Bytes per 256-value super-block of one row in the GGUF file.
+pub const Q4K_FILE_BYTES: usize = 144;
+pub const Q5K_FILE_BYTES: usize = 176;
+pub const Q6K_FILE_BYTES: usize = 210;
+
+/// One 256-value super-block of 16 rows in Q4_K.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Q4KBlock {
+    pub qs: [[u8; 256]; KSUB],
+    /// Per sub-block, per row: the 6-bit scale and minimum.
+    pub scales: [[u8; TILE]; KSUB],
+    pub mins: [[u8; TILE]; KSUB],
+    pub d: [f16; TILE],
+    pub dmin: [f16; TILE],
+}
+
+/// One 256-value super-block of 16 rows in Q5_K: Q4_K's fields and the fifth-bit plane.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Q5KBlock {
+    pub low: Q4KBlock,
+    pub qh: [[u8; 64]; KSUB],
+}
+
+/// One 256-value super-block of 16 rows in Q6_K.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Q6KBlock {
+    pub ql: [[u8; 256]; KSUB],
+    pub qh: [[u8; 128]; KSUB],
+    /// Per sub-block: `[row]` is the scale of its first 16 inputs, `[16 + row]` of the rest.
+    pub scales: [[i8; 2 * TILE]; KSUB],
+    pub d: [f16; TILE],
+}
+
+/// One row's super-block decoded from the file: codes in input order and the scales.
+struct Decoded {
+    codes: [u8; KBLOCK],
+    /// Q4_K/Q5_K: (sc, m) per 32 values. Q6_K: sc per 16 values (as i8 bits).
+    scales: [u8; 16],
+    mins: [u8; KSUB],
+    d: f16,
+    dmin: f16,
+}
+
+fn f16_at(b: &[u8], i: usize) -> f16 {
+    f16::from_le_bytes([b[i], b[i + 1]])
+}
+
+/// The 6-bit (scale, min) pair `j` of a Q4_K/Q5_K block's 12 packed scale bytes.
+fn scale_min(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
+
+/// Q4_K: d, dmin, 12 scale bytes, 128 bytes of nibbles (64-value chunks: low nibbles first).
+/// Q5_K: the same with 32 bytes of fifth bits before the nibbles.
+fn decode_q45(blk: &[u8], fifth_bit: bool) -> Decoded {
+    let (qh, qs) = if fifth_bit {
+        (&blk[16..48], &blk[48..176])
+    } else {
+        (&blk[16..16], &blk[16..144])
+    };
+    let mut out = Decoded {
+        codes: [0; KBLOCK],
+        scales: [0; 16],
+        mins: [0; KSUB],
+        d: f16_at(blk, 0),
+        dmin: f16_at(blk, 2),
+    };
+    for j in 0..KSUB {
+        (out.scales[j], out.mins[j]) = scale_min(j, &blk[4..16]);
+    }
+    for chunk in 0..4 {
+        for l in 0..32 {
+            let byte = qs[32 * chunk + l];
+            let (mut lo, mut hi) = (byte & 15, byte >> 4);
+            if fifth_bit {
+                lo |= ((qh[l] >> (2 * chunk)) & 1) << 4;
+                hi |= ((qh[l] >> (2 * chunk + 1)) & 1) << 4;
+            }
+            out.codes[64 * chunk + l] = lo;
+            out.codes[64 * chunk + 32 + l] = hi;
+        }
+    }
+    out
+}
+
+/// Q6_K: 128 bytes of low nibbles, 64 bytes of 2-bit pairs, 16 i8 scales, d.
+fn decode_q6(blk: &[u8]) -> Decoded {
+    let (ql, qh) = (&blk[0..128], &blk[128..192]);
+    let mut out = Decoded {
+        codes: [0; KBLOCK],
+        scales: std::array::from_fn(|i| blk[192 + i]),
+        mins: [0; KSUB],
+        d: f16_at(blk, 208),
+        dmin: f16::ZERO,
+    };
+    for half in 0..2 {
+        let (ql, qh) = (&ql[64 * half..], &qh[32 * half..]);
+        let codes = &mut out.codes[128 * half..];
+        for l in 0..32 {
+            codes[l] = (ql[l] & 15) | ((qh[l] & 3) << 4);
+            codes[l + 32] = (ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4);
+            codes[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+            codes[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+        }
+    }
+    out
+}
+
+/// Which K-quant a tiled matrix holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KFormat {
+    Q4K,
+    Q5K,
+    Q6K,
+}
+
+impl KFormat {
+    pub fn file_block_bytes(self) -> usize {
+        match self {
+            KFormat::Q4K => Q4K_FILE_BYTES,
+            KFormat::Q5K => Q5K_FILE_BYTES,
+            KFormat::Q6K => Q6K_FILE_BYTES,
+        }
+    }
+}
+
+/// Tiled K-quant storage, `[tile][super-block]`.
+pub enum KData {
+    Q4K(Vec<Q4KBlock>),
+    Q5K(Vec<Q5KBlock>),
+    Q6K(Vec<Q6KBlock>),
+}
+
+/// Puts code `q` of input `i` (0..32 in its sub-block) of lane `lane` into the nibble tiles.
+fn put_nibble(qs: &mut [u8; 256], lane: usize, i: usize, q: u8) {
+    let (c, k, high) = ((i % 16) / 4, i % 4, i >= 16);
+    let byte = &mut qs[c * 64 + lane * 4 + k];
+    *byte |= if high { (q & 15) << 4 } else { q & 15 };
+}
+
+impl KData {
+    /// Converts a GGUF tensor's bytes (`rows` × `cols`, row-major super-blocks) to tiles.
+    /// `cols` must be a multiple of 256.
+    pub fn from_file(format: KFormat, rows: usize, cols: usize, bytes: &[u8]) -> KData {
+        assert_eq!(cols % KBLOCK, 0, "K-quant rows are whole super-blocks");
+        let nb = cols / KBLOCK;
+        let tiles = rows.div_ceil(TILE);
+        let size = format.file_block_bytes();
+        assert_eq!(bytes.len(), rows * nb * size, "K-quant tensor size");
+        let decoded = |r: usize, b: usize| {
+            let blk = &bytes[(r * nb + b) * size..][..size];
+            match format {
+                KFormat::Q4K => decode_q45(blk, false),
+                KFormat::Q5K => decode_q45(blk, true),
+                KFormat::Q6K => decode_q6(blk),
+            }
+        };
+        let empty4 = Q4KBlock {
+            qs: [[0; 256]; KSUB],
+            scales: [[0; TILE]; KSUB],
+            mins: [[0; TILE]; KSUB],
+            d: [f16::ZERO; TILE],
+            dmin: [f16::ZERO; TILE],
+        };
+        let fill4 = |dst: &mut Q4KBlock, lane: usize, v: &Decoded| {
+            for j in 0..KSUB {
+                for i in 0..QBLOCK {
+                    put_nibble(&mut dst.qs[j], lane, i, v.codes[j * QBLOCK + i]);
+                }
+                dst.scales[j][lane] = v.scales[j];
+                dst.mins[j][lane] = v.mins[j];
+            }
+            dst.d[lane] = v.d;
+            dst.dmin[lane] = v.dmin;
+        };
+        match format {
+            KFormat::Q4K => {
+                let mut blocks = vec![empty4; tiles * nb];
+                for r in 0..rows {
+                    for b in 0..nb {
+                        fill4(&mut blocks[(r / TILE) * nb + b], r % TILE, &decoded(r, b));
+                    }
+                }
+                KData::Q4K(blocks)
+            }
+            KFormat::Q5K => {
+                let empty = Q5KBlock {
+                    low: empty4,
+                    qh: [[0; 64]; KSUB],
+                };
+                let mut blocks = vec![empty; tiles * nb];
+                for r in 0..rows {
+                    let lane = r % TILE;
+                    for b in 0..nb {
+                        let v = decoded(r, b);
+                        let dst = &mut blocks[(r / TILE) * nb + b];
+                        fill4(&mut dst.low, lane, &v);
+                        for j in 0..KSUB {
+                            for i in 0..QBLOCK {
+                                let bit = v.codes[j * QBLOCK + i] >> 4;
+                                let (c, k) = ((i % 16) / 4, i % 4);
+                                let shift = if i < 16 { c } else { 4 + c };
+                                dst.qh[j][lane * 4 + k] |= bit << shift;
+                            }
+                        }
+                    }
+                }
+                KData::Q5K(blocks)
+            }
+            KFormat::Q6K => {
+                let empty = Q6KBlock {
+                    ql: [[0; 256]; KSUB],
+                    qh: [[0; 128]; KSUB],
+                    scales: [[0; 2 * TILE]; KSUB],
+                    d: [f16::ZERO; TILE],
+                };
+                let mut blocks = vec![empty; tiles * nb];
+                for r in 0..rows {
+                    let lane = r % TILE;
+                    for b in 0..nb {
+                        let v = decoded(r, b);
+                        let dst = &mut blocks[(r / TILE) * nb + b];
+                        for j in 0..KSUB {
+                            for i in 0..QBLOCK {
+                                let q = v.codes[j * QBLOCK + i];
+                                put_nibble(&mut dst.ql[j], lane, i, q);
+                                let (c, k) = ((i % 16) / 4, i % 4);
+                                let plane = if i < 16 { 0 } else { 64 };
+                                dst.qh[j][plane + lane * 4 + k] |= (q >> 4) << (2 * c);
+                            }
+                            dst.scales[j][lane] = v.scales[2 * j] as i8;
+                            dst.scales[j][TILE + lane] = v.scales[2 * j + 1] as i8;
+                        }
+                        dst.d[lane] = v.d;
+                    }
+                }
+                KData::Q6K(blocks)
+            }
+        }
+    }
+
+    pub fn format(&self) -> KFormat {
+        match self {
+            KData::Q4K(_) => KFormat::Q4K,
+            KData::Q5K(_) => KFormat::Q5K,
+            KData::Q6K(_) => KFormat::Q6K,
+        }
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            KData::Q4K(b) => std::mem::size_of_val(b.as_slice()),
+            KData::Q5K(b) => std::mem::size_of_val(b.as_slice()),
+            KData::Q6K(b) => std::mem::size_of_val(b.as_slice()),
+        }
+    }
+
+    /// Appends another matrix's tiles of the same format (stacking q, k, v).
+    pub fn extend(&mut self, other: KData) {
+        match (self, other) {
+            (KData::Q4K(a), KData::Q4K(b)) => a.extend(b),
+            (KData::Q5K(a), KData::Q5K(b)) => a.extend(b),
+            (KData::Q6K(a), KData::Q6K(b)) => a.extend(b),
+            _ => panic!("stacked K-quant parts must share a format"),
+        }
+    }
+
+    /// Row `r` (of a matrix with `cols` inputs) as f32, with the file's arithmetic:
+    /// Q4_K/Q5_K (d·sc)·q − dmin·m, Q6_K (d·sc)·(q − 32), as candle and ggml compute them.
+    pub fn dequantize_row(&self, r: usize, cols: usize, out: &mut [f32]) {
+        let nb = cols / KBLOCK;
+        let (t, lane) = (r / TILE, r % TILE);
+        let nibble = |qs: &[u8; 256], i: usize| {
+            let byte = qs[((i % 16) / 4) * 64 + lane * 4 + i % 4];
+            if i < 16 { byte & 15 } else { byte >> 4 }
+        };
+        for b in 0..nb {
+            let out = &mut out[b * KBLOCK..(b + 1) * KBLOCK];
+            match self {
+                KData::Q4K(blocks) => {
+                    let blk = &blocks[t * nb + b];
+                    q45_row(blk, lane, out, |j, i| nibble(&blk.qs[j], i));
+                }
+                KData::Q5K(blocks) => {
+                    let blk = &blocks[t * nb + b];
+                    q45_row(&blk.low, lane, out, |j, i| {
+                        let (c, k) = ((i % 16) / 4, i % 4);
+                        let shift = if i < 16 { c } else { 4 + c };
+                        let fifth = (blk.qh[j][lane * 4 + k] >> shift) & 1;
+                        nibble(&blk.low.qs[j], i) | (fifth << 4)
+                    });
+                }
+                KData::Q6K(blocks) => {
+                    let blk = &blocks[t * nb + b];
+                    let d = blk.d[lane].to_f32();
+                    for j in 0..KSUB {
+                        for i in 0..QBLOCK {
+                            let (c, k) = ((i % 16) / 4, i % 4);
+                            let plane = if i < 16 { 0 } else { 64 };
+                            let high = (blk.qh[j][plane + lane * 4 + k] >> (2 * c)) & 3;
+                            let q = nibble(&blk.ql[j], i) | (high << 4);
+                            let sc = blk.scales[j][if i < 16 { lane } else { TILE + lane }];
+                            out[j * QBLOCK + i] = d * f32::from(sc) * f32::from(q as i8 - 32);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn q45_row(blk: &Q4KBlock, lane: usize, out: &mut [f32], code: impl Fn(usize, usize) -> u8) {
+    let (d, dmin) = (blk.d[lane].to_f32(), blk.dmin[lane].to_f32());
+    for j in 0..KSUB {
+        let scale = d * f32::from(blk.scales[j][lane]);
+        let min = dmin * f32::from(blk.mins[j][lane]);
+        for i in 0..QBLOCK {
+            out[j * QBLOCK + i] = scale * f32::from(code(j, i)) - min;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use candle_core::quantized::GgmlDType;
+
+    /// Random file bytes (every code and scale pattern) with finite super-block scales, for
+    /// `rows` × `cols`.
+    fn random_tensor(format: KFormat, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+        let size = format.file_block_bytes();
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut bytes: Vec<u8> = (0..rows * cols / KBLOCK * size)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        for (i, blk) in bytes.chunks_mut(size).enumerate() {
+            // Finite scales of both signs, a subnormal among them.
+            let d = f16::from_f32([0.0123, -0.5, 3.0e-6, 1.75][i % 4]).to_le_bytes();
+            let dmin = f16::from_f32([0.02, 0.001, -0.3][i % 3]).to_le_bytes();
+            match format {
+                KFormat::Q6K => blk[208..210].copy_from_slice(&d),
+                _ => {
+                    blk[0..2].copy_from_slice(&d);
+                    blk[2..4].copy_from_slice(&dmin);
+                }
+            }
+        }
+        bytes
+    }
+
+    /// Every value of the tiles equals candle's dequantization of the file's bytes, bit for
+    /// bit, and the tiles take within 3% of the file's bytes.
+    #[test]
+    fn tiles_hold_the_file_values_exactly() {
+        let (rows, cols) = (37, 768);
+        for (format, dtype) in [
+            (KFormat::Q4K, GgmlDType::Q4K),
+            (KFormat::Q5K, GgmlDType::Q5K),
+            (KFormat::Q6K, GgmlDType::Q6K),
+        ] {
+            let bytes = random_tensor(format, rows, cols, 7);
+            let expected: Vec<f32> = candle_core::quantized::ggml_file::qtensor_from_ggml(
+                dtype,
+                &bytes,
+                vec![rows, cols],
+                &Device::Cpu,
+            )
+            .and_then(|q| q.dequantize(&Device::Cpu))
+            .and_then(|t| t.flatten_all()?.to_vec1())
+            .unwrap();
+            let tiles = KData::from_file(format, rows, cols, &bytes);
+            let mut row = vec![0f32; cols];
+            for r in 0..rows {
+                tiles.dequantize_row(r, cols, &mut row);
+                for (c, (&got, &want)) in row.iter().zip(&expected[r * cols..]).enumerate() {
+                    assert!(
+                        got.to_bits() == want.to_bits() || got == want,
+                        "{format:?} row {r} col {c}: {got} vs {want}"
+                    );
+                }
+            }
+            // 37 rows fill 3 tiles of 16: compare per 48 rows.
+            let per_row = tiles.size_bytes() as f64 / 48.0;
+            let file_per_row = (cols / KBLOCK * format.file_block_bytes()) as f64;
+            assert!(
+                per_row <= file_per_row * 1.03,
+                "{format:?}: {per_row} bytes a row in memory, {file_per_row} in the file"
+            );
+        }
+    }
+}
