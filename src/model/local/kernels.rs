@@ -116,6 +116,8 @@ unsafe fn one_tile(
             MatrixData::U8(blocks) => u8_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out),
             MatrixData::K(k) => {
                 let tile = match k {
+                    KData::Q2K(b) => KTile::Q2K(&b[t * nb..(t + 1) * nb]),
+                    KData::Q3K(b) => KTile::Q3K(&b[t * nb..(t + 1) * nb]),
                     KData::Q4K(b) => KTile::Q4K(&b[t * nb..(t + 1) * nb]),
                     KData::Q5K(b) => KTile::Q5K(&b[t * nb..(t + 1) * nb]),
                     KData::Q6K(b) => KTile::Q6K(&b[t * nb..(t + 1) * nb]),
@@ -738,6 +740,11 @@ mod tests {
             let dmin = half::f16::from_f32(0.0004 + 0.0001 * (i % 3) as f32).to_le_bytes();
             match format {
                 KFormat::Q6K => blk[208..210].copy_from_slice(&d),
+                KFormat::Q3K => blk[108..110].copy_from_slice(&d),
+                KFormat::Q2K => {
+                    blk[80..82].copy_from_slice(&d);
+                    blk[82..84].copy_from_slice(&dmin);
+                }
                 _ => {
                     blk[0..2].copy_from_slice(&d);
                     blk[2..4].copy_from_slice(&dmin);
@@ -778,6 +785,8 @@ mod tests {
             Matrix::dense(rows, cols, &w_values, StorageFormat::F16),
             Matrix::dense(rows, cols, &w_values, StorageFormat::BF16),
             // K-quants: 2 super-blocks per row, every code and scale value occurring.
+            k_matrix(KFormat::Q2K, rows, 512, 9),
+            k_matrix(KFormat::Q3K, rows, 512, 10),
             k_matrix(KFormat::Q4K, rows, 512, 3),
             k_matrix(KFormat::Q5K, rows, 512, 4),
             k_matrix(KFormat::Q6K, rows, 512, 5),
@@ -786,6 +795,13 @@ mod tests {
                 k_matrix(KFormat::Q4K, 32, 512, 6),
                 k_matrix(KFormat::Q6K, 16, 512, 7),
                 k_matrix(KFormat::Q5K, 16, 512, 8),
+            ]),
+            // Q2_K's and Q3_K's mixes (Q2_K with Q4_K and Q3_K beside it; Q3_K with Q5_K).
+            Matrix::stack(vec![
+                k_matrix(KFormat::Q2K, 32, 512, 11),
+                k_matrix(KFormat::Q4K, 16, 512, 12),
+                k_matrix(KFormat::Q3K, 16, 512, 13),
+                k_matrix(KFormat::Q5K, 16, 512, 14),
             ]),
         ];
         for pool_threads in [1, 3] {

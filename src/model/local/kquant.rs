@@ -1,10 +1,15 @@
-//! K-quant layouts: Q4_K, Q5_K and Q6_K kept at their own bit width.
+//! K-quant layouts: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K kept at their own bit width.
 //!
-//! A K-quant row is cut into 256-value super-blocks with one f16 scale `d` (and for Q4_K/Q5_K
-//! an f16 `dmin`), each split into sub-blocks with small integer scales. The tiles here keep
-//! exactly that information, 16 rows side by side (as `U4Block` does), so that a matrix takes
-//! within 3% of the file's bytes:
+//! A K-quant row is cut into 256-value super-blocks with one f16 scale `d` (and for Q2_K, Q4_K
+//! and Q5_K an f16 `dmin`), each split into sub-blocks with small integer scales. The tiles
+//! here keep exactly that information, 16 rows side by side (as `U4Block` does), so that a
+//! matrix takes within 3% of the file's bytes (Q3_K: 5.5%, its tile padded to whole cache
+//! lines):
 //!
+//! - `Q2KBlock` (Q2_K): value = d·sc·q − dmin·m, q in 0..4, (sc, m) 4-bit per 16 values, kept
+//!   packed as in the file (`sc | m << 4`).
+//! - `Q3KBlock` (Q3_K): value = d·sc·(q − 4), q in 0..8 (2 low bits + a 1-bit plane), sc a
+//!   6-bit signed scale per 16 values, kept as an i8.
 //! - `Q4KBlock` (Q4_K): value = d·sc·q − dmin·m, q in 0..16, (sc, m) 6-bit per 32 values.
 //! - `Q5KBlock` (Q5_K): the same with a fifth bit per value in a separate plane, q in 0..32.
 //! - `Q6KBlock` (Q6_K): value = d·sc·(q − 32), q in 0..64 (4 low bits + a 2-bit plane), sc an
@@ -16,6 +21,12 @@
 //! beside the nibble they belong to: Q5_K's `qh[j][row*4 + k]` bit c is input 4c+k's fifth
 //! bit and bit 4+c is input 16+4c+k's; Q6_K's `qh[j][row*4 + k]` bits 2c..2c+2 are input
 //! 4c+k's two high bits and `qh[j][64 + row*4 + k]` those of input 16+4c+k.
+//!
+//! The 2-bit codes of Q2_K and Q3_K use the same lanes with four codes to a byte:
+//! `qs[j][h*64 + row*4 + k]` bits 2c..2c+2 hold input `16h + 4c + k`'s code, so each 64-byte
+//! half is one 16-value sub-block (one scale) and one shift and mask gives the bytes of input
+//! group c. Q3_K's third bit uses Q5_K's plane layout: `qh[j][row*4 + k]` bit c is input
+//! 4c+k's and bit 4+c is input 16+4c+k's.
 //!
 //! The kernels (`kernels_k.rs`) multiply each 32-value sub-block exactly in integers against
 //! the activations' 8-bit codes, which come in 32-value blocks too, then combine in f32 in
@@ -35,9 +46,37 @@ pub const KBLOCK: usize = 256;
 pub const KSUB: usize = KBLOCK / QBLOCK;
 
 /// Bytes per 256-value super-block of one row in the GGUF file.
+pub const Q2K_FILE_BYTES: usize = 84;
+pub const Q3K_FILE_BYTES: usize = 110;
 pub const Q4K_FILE_BYTES: usize = 144;
 pub const Q5K_FILE_BYTES: usize = 176;
 pub const Q6K_FILE_BYTES: usize = 210;
+
+/// One 256-value super-block of 16 rows in Q2_K (exactly the file's 84 bytes a row).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Q2KBlock {
+    /// Per sub-block: `[h*64 + row*4 + k]` bits 2c..2c+2 are input 16h + 4c + k's code.
+    pub qs: [[u8; 128]; KSUB],
+    /// Per sub-block: `[h*16 + row]` is `sc | m << 4` of its inputs 16h..16h+16.
+    pub scales: [[u8; 2 * TILE]; KSUB],
+    pub d: [f16; TILE],
+    pub dmin: [f16; TILE],
+}
+
+/// One 256-value super-block of 16 rows in Q3_K.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Q3KBlock {
+    /// The codes' low two bits, laid out as `Q2KBlock::qs`.
+    pub qs: [[u8; 128]; KSUB],
+    /// The codes' third bit: `[row*4 + k]` bit c is input 4c+k's, bit 4+c input 16+4c+k's.
+    pub qh: [[u8; 64]; KSUB],
+    /// Per sub-block: `[h*16 + row]` is the signed scale (file's 6 bits − 32) of inputs
+    /// 16h..16h+16.
+    pub scales: [[i8; 2 * TILE]; KSUB],
+    pub d: [f16; TILE],
+}
 
 /// One 256-value super-block of 16 rows in Q4_K.
 #[derive(Clone, Copy)]
@@ -73,9 +112,10 @@ pub struct Q6KBlock {
 /// One row's super-block decoded from the file: codes in input order and the scales.
 struct Decoded {
     codes: [u8; KBLOCK],
-    /// Q4_K/Q5_K: (sc, m) per 32 values. Q6_K: sc per 16 values (as i8 bits).
+    /// Q4_K/Q5_K: (sc, m) per 32 values. Q2_K: (sc, m) per 16 values. Q6_K and Q3_K: sc per
+    /// 16 values (as i8 bits; Q3_K's with 32 taken off).
     scales: [u8; 16],
-    mins: [u8; KSUB],
+    mins: [u8; 16],
     d: f16,
     dmin: f16,
 }
@@ -107,7 +147,7 @@ fn decode_q45(blk: &[u8], fifth_bit: bool) -> Decoded {
     let mut out = Decoded {
         codes: [0; KBLOCK],
         scales: [0; 16],
-        mins: [0; KSUB],
+        mins: [0; 16],
         d: f16_at(blk, 0),
         dmin: f16_at(blk, 2),
     };
@@ -135,7 +175,7 @@ fn decode_q6(blk: &[u8]) -> Decoded {
     let mut out = Decoded {
         codes: [0; KBLOCK],
         scales: std::array::from_fn(|i| blk[192 + i]),
-        mins: [0; KSUB],
+        mins: [0; 16],
         d: f16_at(blk, 208),
         dmin: f16::ZERO,
     };
@@ -152,9 +192,56 @@ fn decode_q6(blk: &[u8]) -> Decoded {
     out
 }
 
+/// Where Q2_K and Q3_K keep value `128n + 32j + i` (i in 0..32): bits 2j..2j+2 of byte
+/// `32n + i` of the 64 code bytes, and for Q3_K bit `4n + j` of hmask byte i (set: +4).
+fn two_bit_code(qs: &[u8], v: usize) -> u8 {
+    let (n, j, i) = (v / 128, (v % 128) / 32, v % 32);
+    (qs[32 * n + i] >> (2 * j)) & 3
+}
+
+/// Q2_K: 16 scale bytes (sc | m << 4 per 16 values), 64 bytes of 2-bit codes, d, dmin.
+fn decode_q2(blk: &[u8]) -> Decoded {
+    let qs = &blk[16..80];
+    Decoded {
+        codes: std::array::from_fn(|v| two_bit_code(qs, v)),
+        scales: std::array::from_fn(|i| blk[i] & 15),
+        mins: std::array::from_fn(|i| blk[i] >> 4),
+        d: f16_at(blk, 80),
+        dmin: f16_at(blk, 82),
+    }
+}
+
+/// Q3_K: 32 bytes of high bits (hmask), 64 bytes of 2-bit codes, 12 bytes of packed 6-bit
+/// scales, d. The code kept is `low | hbit << 2` (value d·(s − 32)·(code − 4)).
+fn decode_q3(blk: &[u8]) -> Decoded {
+    let (hmask, qs, packed) = (&blk[0..32], &blk[32..96], &blk[96..108]);
+    Decoded {
+        codes: std::array::from_fn(|v| {
+            let (n, j, i) = (v / 128, (v % 128) / 32, v % 32);
+            two_bit_code(qs, v) | (((hmask[i] >> (4 * n + j)) & 1) << 2)
+        }),
+        // Scale i: low 4 bits from byte i % 8 (low nibble for i < 8, high for the rest), high
+        // 2 bits from byte 8 + i % 4, bits 2·(i / 4)..
+        scales: std::array::from_fn(|i| {
+            let low = if i < 8 {
+                packed[i] & 15
+            } else {
+                packed[i - 8] >> 4
+            };
+            let high = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
+            ((low | (high << 4)) as i8 - 32) as u8
+        }),
+        mins: [0; 16],
+        d: f16_at(blk, 108),
+        dmin: f16::ZERO,
+    }
+}
+
 /// Which K-quant a tiled matrix holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KFormat {
+    Q2K,
+    Q3K,
     Q4K,
     Q5K,
     Q6K,
@@ -163,6 +250,8 @@ pub enum KFormat {
 impl KFormat {
     pub fn file_block_bytes(self) -> usize {
         match self {
+            KFormat::Q2K => Q2K_FILE_BYTES,
+            KFormat::Q3K => Q3K_FILE_BYTES,
             KFormat::Q4K => Q4K_FILE_BYTES,
             KFormat::Q5K => Q5K_FILE_BYTES,
             KFormat::Q6K => Q6K_FILE_BYTES,
@@ -172,9 +261,25 @@ impl KFormat {
 
 /// Tiled K-quant storage, `[tile][super-block]`.
 pub enum KData {
+    Q2K(Vec<Q2KBlock>),
+    Q3K(Vec<Q3KBlock>),
     Q4K(Vec<Q4KBlock>),
     Q5K(Vec<Q5KBlock>),
     Q6K(Vec<Q6KBlock>),
+}
+
+/// Puts the 2-bit code `q` of input `i` (0..32 in its sub-block) of lane `lane` into the
+/// 2-bit tiles.
+fn put_crumb(qs: &mut [u8; 128], lane: usize, i: usize, q: u8) {
+    let (h, c, k) = (i / 16, (i % 16) / 4, i % 4);
+    qs[h * 64 + lane * 4 + k] |= (q & 3) << (2 * c);
+}
+
+/// Puts a bit of input `i` (0..32) of lane `lane` into a Q5_K-style bit plane.
+fn put_bit(qh: &mut [u8; 64], lane: usize, i: usize, bit: u8) {
+    let (c, k) = ((i % 16) / 4, i % 4);
+    let shift = if i < 16 { c } else { 4 + c };
+    qh[lane * 4 + k] |= (bit & 1) << shift;
 }
 
 /// Puts code `q` of input `i` (0..32 in its sub-block) of lane `lane` into the nibble tiles.
@@ -196,6 +301,8 @@ impl KData {
         let decoded = |r: usize, b: usize| {
             let blk = &bytes[(r * nb + b) * size..][..size];
             match format {
+                KFormat::Q2K => decode_q2(blk),
+                KFormat::Q3K => decode_q3(blk),
                 KFormat::Q4K => decode_q45(blk, false),
                 KFormat::Q5K => decode_q45(blk, true),
                 KFormat::Q6K => decode_q6(blk),
@@ -220,6 +327,62 @@ impl KData {
             dst.dmin[lane] = v.dmin;
         };
         match format {
+            KFormat::Q2K => {
+                let empty = Q2KBlock {
+                    qs: [[0; 128]; KSUB],
+                    scales: [[0; 2 * TILE]; KSUB],
+                    d: [f16::ZERO; TILE],
+                    dmin: [f16::ZERO; TILE],
+                };
+                let mut blocks = vec![empty; tiles * nb];
+                for r in 0..rows {
+                    let lane = r % TILE;
+                    for b in 0..nb {
+                        let v = decoded(r, b);
+                        let dst = &mut blocks[(r / TILE) * nb + b];
+                        for j in 0..KSUB {
+                            for i in 0..QBLOCK {
+                                put_crumb(&mut dst.qs[j], lane, i, v.codes[j * QBLOCK + i]);
+                            }
+                            for h in 0..2 {
+                                let s = 2 * j + h;
+                                dst.scales[j][h * TILE + lane] = v.scales[s] | (v.mins[s] << 4);
+                            }
+                        }
+                        dst.d[lane] = v.d;
+                        dst.dmin[lane] = v.dmin;
+                    }
+                }
+                KData::Q2K(blocks)
+            }
+            KFormat::Q3K => {
+                let empty = Q3KBlock {
+                    qs: [[0; 128]; KSUB],
+                    qh: [[0; 64]; KSUB],
+                    scales: [[0; 2 * TILE]; KSUB],
+                    d: [f16::ZERO; TILE],
+                };
+                let mut blocks = vec![empty; tiles * nb];
+                for r in 0..rows {
+                    let lane = r % TILE;
+                    for b in 0..nb {
+                        let v = decoded(r, b);
+                        let dst = &mut blocks[(r / TILE) * nb + b];
+                        for j in 0..KSUB {
+                            for i in 0..QBLOCK {
+                                let q = v.codes[j * QBLOCK + i];
+                                put_crumb(&mut dst.qs[j], lane, i, q);
+                                put_bit(&mut dst.qh[j], lane, i, q >> 2);
+                            }
+                            for h in 0..2 {
+                                dst.scales[j][h * TILE + lane] = v.scales[2 * j + h] as i8;
+                            }
+                        }
+                        dst.d[lane] = v.d;
+                    }
+                }
+                KData::Q3K(blocks)
+            }
             KFormat::Q4K => {
                 let mut blocks = vec![empty4; tiles * nb];
                 for r in 0..rows {
@@ -243,10 +406,7 @@ impl KData {
                         fill4(&mut dst.low, lane, &v);
                         for j in 0..KSUB {
                             for i in 0..QBLOCK {
-                                let bit = v.codes[j * QBLOCK + i] >> 4;
-                                let (c, k) = ((i % 16) / 4, i % 4);
-                                let shift = if i < 16 { c } else { 4 + c };
-                                dst.qh[j][lane * 4 + k] |= bit << shift;
+                                put_bit(&mut dst.qh[j], lane, i, v.codes[j * QBLOCK + i] >> 4);
                             }
                         }
                     }
@@ -287,6 +447,8 @@ impl KData {
 
     pub fn format(&self) -> KFormat {
         match self {
+            KData::Q2K(_) => KFormat::Q2K,
+            KData::Q3K(_) => KFormat::Q3K,
             KData::Q4K(_) => KFormat::Q4K,
             KData::Q5K(_) => KFormat::Q5K,
             KData::Q6K(_) => KFormat::Q6K,
@@ -295,6 +457,8 @@ impl KData {
 
     pub fn size_bytes(&self) -> usize {
         match self {
+            KData::Q2K(b) => std::mem::size_of_val(b.as_slice()),
+            KData::Q3K(b) => std::mem::size_of_val(b.as_slice()),
             KData::Q4K(b) => std::mem::size_of_val(b.as_slice()),
             KData::Q5K(b) => std::mem::size_of_val(b.as_slice()),
             KData::Q6K(b) => std::mem::size_of_val(b.as_slice()),
@@ -304,6 +468,8 @@ impl KData {
     /// Appends another matrix's tiles of the same format (stacking q, k, v).
     pub fn extend(&mut self, other: KData) {
         match (self, other) {
+            (KData::Q2K(a), KData::Q2K(b)) => a.extend(b),
+            (KData::Q3K(a), KData::Q3K(b)) => a.extend(b),
             (KData::Q4K(a), KData::Q4K(b)) => a.extend(b),
             (KData::Q5K(a), KData::Q5K(b)) => a.extend(b),
             (KData::Q6K(a), KData::Q6K(b)) => a.extend(b),
@@ -312,7 +478,8 @@ impl KData {
     }
 
     /// Row `r` (of a matrix with `cols` inputs) as f32, with the file's arithmetic:
-    /// Q4_K/Q5_K (d·sc)·q − dmin·m, Q6_K (d·sc)·(q − 32), as candle and ggml compute them.
+    /// Q2_K/Q4_K/Q5_K (d·sc)·q − dmin·m, Q3_K (d·sc)·(q − 4), Q6_K (d·sc)·(q − 32), as candle
+    /// and ggml compute them.
     pub fn dequantize_row(&self, r: usize, cols: usize, out: &mut [f32]) {
         let nb = cols / KBLOCK;
         let (t, lane) = (r / TILE, r % TILE);
@@ -320,9 +487,42 @@ impl KData {
             let byte = qs[((i % 16) / 4) * 64 + lane * 4 + i % 4];
             if i < 16 { byte & 15 } else { byte >> 4 }
         };
+        let crumb = |qs: &[u8; 128], i: usize| {
+            let (h, c, k) = (i / 16, (i % 16) / 4, i % 4);
+            (qs[h * 64 + lane * 4 + k] >> (2 * c)) & 3
+        };
+        let bit = |qh: &[u8; 64], i: usize| {
+            let (c, k) = ((i % 16) / 4, i % 4);
+            let shift = if i < 16 { c } else { 4 + c };
+            (qh[lane * 4 + k] >> shift) & 1
+        };
         for b in 0..nb {
             let out = &mut out[b * KBLOCK..(b + 1) * KBLOCK];
             match self {
+                KData::Q2K(blocks) => {
+                    let blk = &blocks[t * nb + b];
+                    let (d, dmin) = (blk.d[lane].to_f32(), blk.dmin[lane].to_f32());
+                    for j in 0..KSUB {
+                        for i in 0..QBLOCK {
+                            let packed = blk.scales[j][(i / 16) * TILE + lane];
+                            let scale = d * f32::from(packed & 15);
+                            let min = dmin * f32::from(packed >> 4);
+                            let q = crumb(&blk.qs[j], i);
+                            out[j * QBLOCK + i] = scale * f32::from(q) - min;
+                        }
+                    }
+                }
+                KData::Q3K(blocks) => {
+                    let blk = &blocks[t * nb + b];
+                    let d = blk.d[lane].to_f32();
+                    for j in 0..KSUB {
+                        for i in 0..QBLOCK {
+                            let q = crumb(&blk.qs[j], i) | (bit(&blk.qh[j], i) << 2);
+                            let sc = blk.scales[j][(i / 16) * TILE + lane];
+                            out[j * QBLOCK + i] = d * f32::from(sc) * f32::from(q as i8 - 4);
+                        }
+                    }
+                }
                 KData::Q4K(blocks) => {
                     let blk = &blocks[t * nb + b];
                     q45_row(blk, lane, out, |j, i| nibble(&blk.qs[j], i));
@@ -330,10 +530,7 @@ impl KData {
                 KData::Q5K(blocks) => {
                     let blk = &blocks[t * nb + b];
                     q45_row(&blk.low, lane, out, |j, i| {
-                        let (c, k) = ((i % 16) / 4, i % 4);
-                        let shift = if i < 16 { c } else { 4 + c };
-                        let fifth = (blk.qh[j][lane * 4 + k] >> shift) & 1;
-                        nibble(&blk.low.qs[j], i) | (fifth << 4)
+                        nibble(&blk.low.qs[j], i) | (bit(&blk.qh[j], i) << 4)
                     });
                 }
                 KData::Q6K(blocks) => {
@@ -391,6 +588,11 @@ mod tests {
             let dmin = f16::from_f32([0.02, 0.001, -0.3][i % 3]).to_le_bytes();
             match format {
                 KFormat::Q6K => blk[208..210].copy_from_slice(&d),
+                KFormat::Q3K => blk[108..110].copy_from_slice(&d),
+                KFormat::Q2K => {
+                    blk[80..82].copy_from_slice(&d);
+                    blk[82..84].copy_from_slice(&dmin);
+                }
                 _ => {
                     blk[0..2].copy_from_slice(&d);
                     blk[2..4].copy_from_slice(&dmin);
@@ -401,11 +603,13 @@ mod tests {
     }
 
     /// Every value of the tiles equals candle's dequantization of the file's bytes, bit for
-    /// bit, and the tiles take within 3% of the file's bytes.
+    /// bit, and the tiles take within 3% of the file's bytes (Q3_K 6%).
     #[test]
     fn tiles_hold_the_file_values_exactly() {
         let (rows, cols) = (37, 768);
         for (format, dtype) in [
+            (KFormat::Q2K, GgmlDType::Q2K),
+            (KFormat::Q3K, GgmlDType::Q3K),
             (KFormat::Q4K, GgmlDType::Q4K),
             (KFormat::Q5K, GgmlDType::Q5K),
             (KFormat::Q6K, GgmlDType::Q6K),
@@ -434,8 +638,10 @@ mod tests {
             // 37 rows fill 3 tiles of 16: compare per 48 rows.
             let per_row = tiles.size_bytes() as f64 / 48.0;
             let file_per_row = (cols / KBLOCK * format.file_block_bytes()) as f64;
+            // Q3_K's 1824-byte tile is padded to 29 cache lines.
+            let bound = if format == KFormat::Q3K { 1.06 } else { 1.03 };
             assert!(
-                per_row <= file_per_row * 1.03,
+                per_row <= file_per_row * bound,
                 "{format:?}: {per_row} bytes a row in memory, {file_per_row} in the file"
             );
         }

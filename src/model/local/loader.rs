@@ -278,17 +278,21 @@ impl GgufFile {
                 let q = std::array::from_fn(|i| (blk[2 + i] as i8 as i16 + 128) as u8);
                 (q, d, f16::from_f32(-128.0 * d.to_f32()))
             }),
-            // Q4_K, Q5_K, Q6_K: kept at their own width, exactly (rows of whole super-blocks,
-            // as GGUF requires of them; anything else falls through to re-quantization).
-            GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K if cols % KBLOCK == 0 => {
+            // Q2_K…Q6_K: kept at their own width, exactly (rows of whole super-blocks, as
+            // GGUF requires of them; anything else falls through to re-quantization).
+            GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K
+                if cols % KBLOCK == 0 =>
+            {
                 let format = match dtype {
+                    GgmlDType::Q2K => KFormat::Q2K,
+                    GgmlDType::Q3K => KFormat::Q3K,
                     GgmlDType::Q4K => KFormat::Q4K,
                     GgmlDType::Q5K => KFormat::Q5K,
                     _ => KFormat::Q6K,
                 };
                 Matrix::from_k_quant(format, rows, cols, &bytes)
             }
-            // Q2_K, Q3_K and the rest: re-quantized to 8 bits from their f32 values.
+            // Anything else candle dequantizes: re-quantized to 8 bits from its f32 values.
             _ => Matrix::quantize_u8(rows, cols, &dequantize(name, dtype, &dims, &bytes)?),
         })
     }

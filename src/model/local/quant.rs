@@ -7,10 +7,9 @@
 //! - `U4`: 4-bit unsigned codes, value = d·q + m per 32-value block (f16 d and m). Q4_0 and
 //!   Q4_1 convert exactly (Q4_0: m = −8d).
 //! - `U8`: 8-bit unsigned codes with the same d·q + m rule. Q8_0 (q + 128, m = −128d), Q5_0 and
-//!   Q5_1 convert exactly; Q2_K and Q3_K are re-quantized to it from their f32 values (error at
-//!   most 1/510 of each 32-value block's range, well under those K-quants' own).
-//! - `Q4K`, `Q5K`, `Q6K`: the K-quants at their own bit width, converted exactly, with their
-//!   256-value super-blocks and integer sub-block scales (`kquant.rs`).
+//!   Q5_1 convert exactly.
+//! - `Q2K`, `Q3K`, `Q4K`, `Q5K`, `Q6K`: the K-quants at their own bit width, converted
+//!   exactly, with their 256-value super-blocks and integer sub-block scales (`kquant.rs`).
 //! - `F32`, `F16`, `BF16`: dense values, for float checkpoints and the f32 reference mode.
 //!
 //! A matrix stacked from parts of different quantized formats (Q4_K_M's q and k in Q4_K with v
@@ -81,6 +80,8 @@ pub enum StorageFormat {
     F32,
     F16,
     BF16,
+    Q2K,
+    Q3K,
     Q4K,
     Q5K,
     Q6K,
@@ -96,6 +97,8 @@ impl std::fmt::Display for StorageFormat {
             StorageFormat::F32 => "f32",
             StorageFormat::F16 => "f16",
             StorageFormat::BF16 => "bf16",
+            StorageFormat::Q2K => "q2_k",
+            StorageFormat::Q3K => "q3_k",
             StorageFormat::Q4K => "q4_k",
             StorageFormat::Q5K => "q5_k",
             StorageFormat::Q6K => "q6_k",
@@ -118,6 +121,8 @@ impl Matrix {
             MatrixData::F16(_) => StorageFormat::F16,
             MatrixData::BF16(_) => StorageFormat::BF16,
             MatrixData::K(k) => match k.format() {
+                KFormat::Q2K => StorageFormat::Q2K,
+                KFormat::Q3K => StorageFormat::Q3K,
                 KFormat::Q4K => StorageFormat::Q4K,
                 KFormat::Q5K => StorageFormat::Q5K,
                 KFormat::Q6K => StorageFormat::Q6K,
@@ -196,6 +201,8 @@ impl Matrix {
             }
             StorageFormat::U4
             | StorageFormat::U8
+            | StorageFormat::Q2K
+            | StorageFormat::Q3K
             | StorageFormat::Q4K
             | StorageFormat::Q5K
             | StorageFormat::Q6K
@@ -395,7 +402,11 @@ impl Matrix {
             StorageFormat::F32 => concat!(F32),
             StorageFormat::F16 => concat!(F16),
             StorageFormat::BF16 => concat!(BF16),
-            StorageFormat::Q4K | StorageFormat::Q5K | StorageFormat::Q6K => {
+            StorageFormat::Q2K
+            | StorageFormat::Q3K
+            | StorageFormat::Q4K
+            | StorageFormat::Q5K
+            | StorageFormat::Q6K => {
                 let mut parts = parts.into_iter().map(|p| match p.data {
                     MatrixData::K(k) => k,
                     _ => unreachable!(),
@@ -425,7 +436,8 @@ fn dense_row<E: Copy>(
 
 /// Activation rows quantized to 8 bits per 32-value block: q = round(x/d) with d = max|x|/127,
 /// and s = d·Σq, the block's sum, which the kernels need for the `m` term of the weights;
-/// `half_sums` holds Σq over each block's first and second 16 codes (Q6_K's sub-blocks).
+/// `half_sums` holds Σq over each block's first and second 16 codes (the 16-value sub-blocks
+/// of Q2_K, Q3_K and Q6_K).
 #[derive(Default)]
 pub struct QuantizedRows {
     pub rows: usize,
