@@ -628,7 +628,8 @@ mod x86 {
                     }
                     // sc | m << 4 per lane, for each half.
                     let packed = |h: usize| {
-                        let raw = _mm_loadu_si128(blk.scales[j][h * TILE..].as_ptr() as *const __m128i);
+                        let raw =
+                            _mm_loadu_si128(blk.scales[j][h * TILE..].as_ptr() as *const __m128i);
                         _mm512_cvtepu8_epi32(raw)
                     };
                     let (p0, p1) = (packed(0), packed(1));
@@ -668,7 +669,8 @@ mod x86 {
                         let t1 = _mm512_cvtepi32_ps(s1);
                         *acc = _mm512_fmadd_ps(t0, _mm512_mul_ps(scale_lo, dxv), *acc);
                         *acc = _mm512_fmadd_ps(t1, _mm512_mul_ps(scale_hi, dxv), *acc);
-                        *acc = _mm512_fmadd_ps(mins, _mm512_mul_ps(dmin, _mm512_set1_ps(-dx)), *acc);
+                        *acc =
+                            _mm512_fmadd_ps(mins, _mm512_mul_ps(dmin, _mm512_set1_ps(-dx)), *acc);
                     }
                 }
             }
@@ -959,7 +961,8 @@ mod x86 {
                         for j in 0..KSUB {
                             let sc = blk.scales[j].as_ptr();
                             let packed = |h: usize| {
-                                let raw = _mm_loadl_epi64(sc.add(h * TILE + 8 * half) as *const __m128i);
+                                let raw =
+                                    _mm_loadl_epi64(sc.add(h * TILE + 8 * half) as *const __m128i);
                                 _mm256_cvtepu8_epi32(raw)
                             };
                             let (p0, p1) = (packed(0), packed(1));
@@ -1051,8 +1054,7 @@ mod x86 {
                                 blk.qh[j].as_ptr().add(32 * half) as *const __m256i
                             );
                             let mut s0 = _mm256_set1_epi32(-4 * xq.half_sums[2 * (r * nb + b)]);
-                            let mut s1 =
-                                _mm256_set1_epi32(-4 * xq.half_sums[2 * (r * nb + b) + 1]);
+                            let mut s1 = _mm256_set1_epi32(-4 * xq.half_sums[2 * (r * nb + b) + 1]);
                             for c in 0..4 {
                                 let lo = _mm256_or_si256(
                                     _mm256_and_si256(crumbs!(_mm256_srli_epi16, v0, c), mask),

@@ -281,7 +281,7 @@ impl GgufFile {
             // Q2_K…Q6_K: kept at their own width, exactly (rows of whole super-blocks, as
             // GGUF requires of them; anything else falls through to re-quantization).
             GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K
-                if cols % KBLOCK == 0 =>
+                if cols.is_multiple_of(KBLOCK) =>
             {
                 let format = match dtype {
                     GgmlDType::Q2K => KFormat::Q2K,
