@@ -78,19 +78,18 @@ struct Format {
     memory: f32,
 }
 
-/// Memory ratios above 1.10: Q4_0 stores an f16 offset (−8d) beside d, 20 bytes per 18;
-/// Q5_0/Q5_1 widen to 8-bit codes (36 bytes per 22/24); Q2_K/Q3_K are re-quantized to 8 bits
+/// Memory ratios above 1.10: Q2_K/Q3_K are re-quantized to 8 bits
 /// (36 bytes per 10.5/13.75).
 #[rustfmt::skip]
 const FORMATS: &[Format] = &[
     Format { dtype: GgmlDType::F32, dims: SMALL, storage: StorageFormat::F32, conversion: Conversion::Exact, native_tol: 1e-5, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::F16, dims: SMALL, storage: StorageFormat::F16, conversion: Conversion::Exact, native_tol: 1e-5, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::BF16, dims: SMALL, storage: StorageFormat::BF16, conversion: Conversion::Exact, native_tol: 1e-5, tied: false, memory: 1.0 },
-    Format { dtype: GgmlDType::Q4_0, dims: SMALL, storage: StorageFormat::U4, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.12 },
+    Format { dtype: GgmlDType::Q4_0, dims: SMALL, storage: StorageFormat::U4, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::Q4_1, dims: SMALL, storage: StorageFormat::U4, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
-    Format { dtype: GgmlDType::Q5_0, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.64 },
-    Format { dtype: GgmlDType::Q5_1, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.5 },
-    Format { dtype: GgmlDType::Q8_0, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.06 },
+    Format { dtype: GgmlDType::Q5_0, dims: SMALL, storage: StorageFormat::U5, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
+    Format { dtype: GgmlDType::Q5_1, dims: SMALL, storage: StorageFormat::U5, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
+    Format { dtype: GgmlDType::Q8_0, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::Q2K, dims: KQUANT, storage: StorageFormat::U8, conversion: Conversion::Requantized, native_tol: 0.08, tied: true, memory: 3.43 },
     Format { dtype: GgmlDType::Q3K, dims: KQUANT, storage: StorageFormat::U8, conversion: Conversion::Requantized, native_tol: 0.08, tied: true, memory: 2.62 },
     Format { dtype: GgmlDType::Q4K, dims: KQUANT, storage: StorageFormat::Q4K, conversion: Conversion::Exact, native_tol: 0.08, tied: true, memory: 1.03 },
