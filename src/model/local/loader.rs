@@ -497,6 +497,39 @@ fn load_transformer(
     names: &TensorNames,
     mut fetch: impl FnMut(&str, Shape) -> Result<Tensor>,
 ) -> Result<Transformer> {
+    large_buffers_from_mmap();
+    let transformer = build_transformer(config, names, &mut fetch);
+    return_free_memory();
+    transformer
+}
+
+/// Makes every allocation of 4 MiB or more its own mapping, returned to the system when freed.
+/// glibc's default raises that threshold to the largest freed size (up to 32 MiB), after which
+/// each tensor's file bytes, read, converted and freed, left a hole in the heap that stayed
+/// resident: peak memory was 16% above the weights on a 1B Q8_0 model, against llama.cpp's
+/// mapped file. The engine allocates its large buffers once, so mapping them costs nothing later.
+fn large_buffers_from_mmap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's policy for later allocations.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
+/// Returns the heap's free pages (small buffers freed while loading) to the system.
+fn return_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory no allocation holds.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+fn build_transformer(
+    config: TransformerConfig,
+    names: &TensorNames,
+    fetch: &mut impl FnMut(&str, Shape) -> Result<Tensor>,
+) -> Result<Transformer> {
     let c = &config;
     let (hidden, q_dim, kv_dim, ffn) = (c.hidden, c.q_dim(), c.kv_dim(), c.ffn_hidden);
     let embedding = fetch(names.embedding, Shape::Matrix(c.vocab, hidden))?.matrix();

@@ -536,6 +536,8 @@ impl Matrix {
                     _ => unreachable!(),
                 });
                 let mut all = parts.next().expect("at least one part");
+                // Exactly the stacked size: growing by doubling would leave unused capacity.
+                all.blocks.reserve_exact(rows / TILE * (cols / QBLOCK) - all.blocks.len());
                 parts.for_each(|b| all.extend(b, |blk| blk.d));
                 MatrixData::$variant(all)
             }};
