@@ -432,7 +432,7 @@ impl Library {
                     {
                         Err(PersonaError::CheckRaised {
                             persona: persona_id,
-                            message: raised_message(&e),
+                            message: raised_message(e),
                         })
                     }
                     _ => Err(PersonaError::CheckFailed {

@@ -76,18 +76,18 @@ struct Format {
     memory: f32,
 }
 
-/// Memory ratios above 1.10: Q4_0 stores an f16 offset (−8d) beside d, 20 bytes per 18;
-/// Q5_0/Q5_1 widen to 8-bit codes (36 bytes per 22/24).
+/// No row is above the bar of 1.10; Q3_K's 1.055 is its tile padded to whole cache
+/// lines (`kquant::Q3KBlock`).
 #[rustfmt::skip]
 const FORMATS: &[Format] = &[
     Format { dtype: GgmlDType::F32, dims: SMALL, storage: StorageFormat::F32, conversion: Conversion::Exact, native_tol: 1e-5, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::F16, dims: SMALL, storage: StorageFormat::F16, conversion: Conversion::Exact, native_tol: 1e-5, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::BF16, dims: SMALL, storage: StorageFormat::BF16, conversion: Conversion::Exact, native_tol: 1e-5, tied: false, memory: 1.0 },
-    Format { dtype: GgmlDType::Q4_0, dims: SMALL, storage: StorageFormat::U4, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.12 },
+    Format { dtype: GgmlDType::Q4_0, dims: SMALL, storage: StorageFormat::U4, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::Q4_1, dims: SMALL, storage: StorageFormat::U4, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
-    Format { dtype: GgmlDType::Q5_0, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.64 },
-    Format { dtype: GgmlDType::Q5_1, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.5 },
-    Format { dtype: GgmlDType::Q8_0, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.06 },
+    Format { dtype: GgmlDType::Q5_0, dims: SMALL, storage: StorageFormat::U5, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
+    Format { dtype: GgmlDType::Q5_1, dims: SMALL, storage: StorageFormat::U5, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
+    Format { dtype: GgmlDType::Q8_0, dims: SMALL, storage: StorageFormat::U8, conversion: Conversion::Exact, native_tol: 0.05, tied: false, memory: 1.0 },
     Format { dtype: GgmlDType::Q2K, dims: KQUANT, storage: StorageFormat::Q2K, conversion: Conversion::Exact, native_tol: 0.08, tied: true, memory: 1.0 },
     Format { dtype: GgmlDType::Q3K, dims: KQUANT, storage: StorageFormat::Q3K, conversion: Conversion::Exact, native_tol: 0.08, tied: true, memory: 1.06 },
     Format { dtype: GgmlDType::Q4K, dims: KQUANT, storage: StorageFormat::Q4K, conversion: Conversion::Exact, native_tol: 0.08, tied: true, memory: 1.03 },

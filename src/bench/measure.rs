@@ -62,7 +62,8 @@ pub fn run_measured(mut command: Command) -> anyhow::Result<Measured> {
         status: std::process::ExitStatus::from_raw(raw_status),
         stdout: stdout.join().expect("reader thread")?,
         stderr: stderr.join().expect("reader thread")?,
-        peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        // ru_maxrss is in KiB; MB here are 10^6 bytes, as in the `weights` line.
+        peak_rss_mb: usage.ru_maxrss as f64 * 1024.0 / 1e6,
     })
 }
 

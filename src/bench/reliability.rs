@@ -166,7 +166,7 @@ fn without_time(bytes: &[u8]) -> Vec<u8> {
         out.push_str(&rest[..value]);
         rest = &rest[value..];
         let end = rest.find('"').unwrap_or(rest.len());
-        out.push_str("…");
+        out.push('…');
         rest = &rest[end..];
     }
     out.push_str(rest);

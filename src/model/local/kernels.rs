@@ -12,7 +12,9 @@
 use super::kernels_k::{KTile, k_tile};
 use super::kquant::KData;
 use super::pool::ThreadPool;
-use super::quant::{Matrix, MatrixData, QBLOCK, QuantizedRows, TILE, U4Block, U8Block};
+use super::quant::{
+    Matrix, MatrixData, QBLOCK, QuantizedRows, TILE, TileOffsets, U4Block, U5Block, U8Block,
+};
 use half::{bf16, f16};
 use std::ops::Range;
 
@@ -112,8 +114,18 @@ unsafe fn one_tile(
     let nb = w.tile_blocks();
     unsafe {
         match &w.data {
-            MatrixData::U4(blocks) => u4_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out),
-            MatrixData::U8(blocks) => u8_tile(isa, &blocks[t * nb..(t + 1) * nb], xq, tile_out),
+            MatrixData::U4(q) => {
+                let (blocks, offsets) = q.tile(t, nb);
+                with_offsets!(offsets, |o| nibble_tile(isa, blocks, o, xq, tile_out))
+            }
+            MatrixData::U5(q) => {
+                let (blocks, offsets) = q.tile(t, nb);
+                with_offsets!(offsets, |o| nibble_tile(isa, blocks, o, xq, tile_out))
+            }
+            MatrixData::U8(q) => {
+                let (blocks, offsets) = q.tile(t, nb);
+                with_offsets!(offsets, |o| u8_tile(isa, blocks, o, xq, tile_out))
+            }
             MatrixData::K(k) => {
                 let tile = match k {
                     KData::Q2K(b) => KTile::Q2K(&b[t * nb..(t + 1) * nb]),
@@ -220,23 +232,171 @@ pub fn quantize_rows_of<'a>(
 // Quantized tiles
 // ---------------------------------------------------------------------------------------------
 
-unsafe fn u4_tile(isa: Isa, blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => unsafe { x86::u4_tile_avx512(blocks, xq, out) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::u4_tile_avx2(blocks, xq, out) },
-        _ => unsafe { u4_tile_portable(blocks, xq, out) },
+/// Calls `$call` with the tile's offsets as a type of its own (`StoredLanes` or
+/// `ScaledLanes`), so that the kernels are compiled for each and never branch on them.
+macro_rules! with_offsets {
+    ($offsets:expr, |$o:ident| $call:expr) => {
+        match $offsets {
+            TileOffsets::Stored(m) => {
+                let $o = StoredLanes(m);
+                $call
+            }
+            TileOffsets::Scaled(k) => {
+                let $o = ScaledLanes(k);
+                $call
+            }
+        }
+    };
+}
+use with_offsets;
+
+/// A tile's block offsets m (value = d·q + m), as f32 lanes.
+trait OffsetLanes: Copy {
+    /// Block `b`'s 16 offsets, given its scales `d`.
+    fn lanes(&self, b: usize, d: &[f16; TILE]) -> [f32; TILE];
+    /// The same from the scales as f32 lanes (`dw`): all 16, or lanes `8·half..` of 8.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn lanes512(&self, b: usize, dw: std::arch::x86_64::__m512)
+    -> std::arch::x86_64::__m512;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn lanes256(
+        &self,
+        b: usize,
+        half: usize,
+        dw: std::arch::x86_64::__m256,
+    ) -> std::arch::x86_64::__m256;
+}
+
+/// Offsets stored per block and lane.
+#[derive(Clone, Copy)]
+struct StoredLanes<'a>(&'a [[f16; TILE]]);
+
+/// Offsets `k·d` (exact in f32: `k` is a power of two).
+#[derive(Clone, Copy)]
+struct ScaledLanes(f32);
+
+impl OffsetLanes for StoredLanes<'_> {
+    #[inline(always)]
+    fn lanes(&self, b: usize, _: &[f16; TILE]) -> [f32; TILE] {
+        self.0[b].map(f16::to_f32)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn lanes512(&self, b: usize, _: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(self.0[b].as_ptr() as *const __m256i)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn lanes256(
+        &self,
+        b: usize,
+        half: usize,
+        _: std::arch::x86_64::__m256,
+    ) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        unsafe {
+            _mm256_cvtph_ps(_mm_loadu_si128(
+                self.0[b].as_ptr().add(8 * half) as *const __m128i
+            ))
+        }
     }
 }
 
-unsafe fn u8_tile(isa: Isa, blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+impl OffsetLanes for ScaledLanes {
+    #[inline(always)]
+    fn lanes(&self, _: usize, d: &[f16; TILE]) -> [f32; TILE] {
+        d.map(|d| self.0 * d.to_f32())
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn lanes512(
+        &self,
+        _: usize,
+        dw: std::arch::x86_64::__m512,
+    ) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_mul_ps(dw, _mm512_set1_ps(self.0)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn lanes256(
+        &self,
+        _: usize,
+        _: usize,
+        dw: std::arch::x86_64::__m256,
+    ) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        unsafe { _mm256_mul_ps(dw, _mm256_set1_ps(self.0)) }
+    }
+}
+
+/// Blocks of 4-bit codes, with or without a plane of fifth bits (`U4Block`, `U5Block`).
+trait NibbleBlock: Copy {
+    fn qs(&self) -> &[u8; 256];
+    fn fifth(&self) -> Option<&[u8; 64]>;
+    fn d(&self) -> &[f16; TILE];
+}
+
+impl NibbleBlock for U4Block {
+    #[inline(always)]
+    fn qs(&self) -> &[u8; 256] {
+        &self.qs
+    }
+    #[inline(always)]
+    fn fifth(&self) -> Option<&[u8; 64]> {
+        None
+    }
+    #[inline(always)]
+    fn d(&self) -> &[f16; TILE] {
+        &self.d
+    }
+}
+
+impl NibbleBlock for U5Block {
+    #[inline(always)]
+    fn qs(&self) -> &[u8; 256] {
+        &self.qs
+    }
+    #[inline(always)]
+    fn fifth(&self) -> Option<&[u8; 64]> {
+        Some(&self.qh)
+    }
+    #[inline(always)]
+    fn d(&self) -> &[f16; TILE] {
+        &self.d
+    }
+}
+
+unsafe fn nibble_tile<B: NibbleBlock, O: OffsetLanes>(
+    isa: Isa,
+    blocks: &[B],
+    offsets: O,
+    xq: &QuantizedRows,
+    out: TileOut,
+) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => unsafe { x86::u8_tile_avx512(blocks, xq, out) },
+        Isa::Avx512Vnni => unsafe { x86::nibble_tile_avx512(blocks, offsets, xq, out) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::u8_tile_avx2(blocks, xq, out) },
-        _ => unsafe { u8_tile_portable(blocks, xq, out) },
+        Isa::Avx2 => unsafe { x86::nibble_tile_avx2(blocks, offsets, xq, out) },
+        _ => unsafe { nibble_tile_portable(blocks, offsets, xq, out) },
+    }
+}
+
+unsafe fn u8_tile<O: OffsetLanes>(
+    isa: Isa,
+    blocks: &[U8Block],
+    offsets: O,
+    xq: &QuantizedRows,
+    out: TileOut,
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { x86::u8_tile_avx512(blocks, offsets, xq, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::u8_tile_avx2(blocks, offsets, xq, out) },
+        _ => unsafe { u8_tile_portable(blocks, offsets, xq, out) },
     }
 }
 
@@ -246,18 +406,23 @@ fn combine_block(
     acc: &mut [f32; TILE],
     isum: &[i32; TILE],
     d: &[f16; TILE],
-    m: &[f16; TILE],
+    m: &[f32; TILE],
     dx: f32,
     sx: f32,
 ) {
     for l in 0..TILE {
         let scale = d[l].to_f32() * dx;
         acc[l] = (isum[l] as f32).mul_add(scale, acc[l]);
-        acc[l] = m[l].to_f32().mul_add(sx, acc[l]);
+        acc[l] = m[l].mul_add(sx, acc[l]);
     }
 }
 
-unsafe fn u4_tile_portable(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
+unsafe fn nibble_tile_portable<B: NibbleBlock, O: OffsetLanes>(
+    blocks: &[B],
+    offsets: O,
+    xq: &QuantizedRows,
+    out: TileOut,
+) {
     let nb = blocks.len();
     for r in 0..xq.rows {
         let mut acc = [0f32; TILE];
@@ -267,17 +432,22 @@ unsafe fn u4_tile_portable(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut)
             for c in 0..4 {
                 for (l, sum) in isum.iter_mut().enumerate() {
                     for j in 0..4 {
-                        let byte = blk.qs[c * 64 + l * 4 + j];
-                        *sum += i32::from(byte & 15) * i32::from(a[4 * c + j]);
-                        *sum += i32::from(byte >> 4) * i32::from(a[16 + 4 * c + j]);
+                        let byte = blk.qs()[c * 64 + l * 4 + j];
+                        let (mut low, mut high) = (byte & 15, byte >> 4);
+                        if let Some(qh) = blk.fifth() {
+                            low |= ((qh[l * 4 + j] >> c) & 1) << 4;
+                            high |= ((qh[l * 4 + j] >> (4 + c)) & 1) << 4;
+                        }
+                        *sum += i32::from(low) * i32::from(a[4 * c + j]);
+                        *sum += i32::from(high) * i32::from(a[16 + 4 * c + j]);
                     }
                 }
             }
             combine_block(
                 &mut acc,
                 &isum,
-                &blk.d,
-                &blk.m,
+                blk.d(),
+                &offsets.lanes(b, blk.d()),
                 xq.d[r * nb + b],
                 xq.s[r * nb + b],
             );
@@ -286,7 +456,12 @@ unsafe fn u4_tile_portable(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut)
     }
 }
 
-unsafe fn u8_tile_portable(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+unsafe fn u8_tile_portable<O: OffsetLanes>(
+    blocks: &[U8Block],
+    offsets: O,
+    xq: &QuantizedRows,
+    out: TileOut,
+) {
     let nb = blocks.len();
     for r in 0..xq.rows {
         let mut acc = [0f32; TILE];
@@ -304,7 +479,7 @@ unsafe fn u8_tile_portable(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut)
                 &mut acc,
                 &isum,
                 &blk.d,
-                &blk.m,
+                &offsets.lanes(b, &blk.d),
                 xq.d[r * nb + b],
                 xq.s[r * nb + b],
             );
@@ -440,12 +615,10 @@ mod x86 {
 
     /// A block's 16 scales and offsets as f32 lanes.
     #[inline(always)]
-    unsafe fn scales512(d: &[f16; TILE], m: &[f16; TILE]) -> (__m512, __m512) {
+    unsafe fn scales512<O: OffsetLanes>(d: &[f16; TILE], offsets: O, b: usize) -> (__m512, __m512) {
         unsafe {
-            (
-                _mm512_cvtph_ps(_mm256_loadu_si256(d.as_ptr() as *const __m256i)),
-                _mm512_cvtph_ps(_mm256_loadu_si256(m.as_ptr() as *const __m256i)),
-            )
+            let dw = _mm512_cvtph_ps(_mm256_loadu_si256(d.as_ptr() as *const __m256i));
+            (dw, offsets.lanes512(b, dw))
         }
     }
 
@@ -465,17 +638,49 @@ mod x86 {
         }
     }
 
+    /// U5: the fifth bits of nibble group `c` (`high`: the high nibbles) moved to bit 4 of
+    /// each byte: plane bit c for low nibbles, bit 4 + c for high ones (see `U5Block`).
+    /// Shifts of 16-bit lanes by at most 4 carry no neighbour's bit into bit 4.
+    #[inline(always)]
+    unsafe fn fifth512(h: __m512i, c: usize, high: bool) -> __m512i {
+        unsafe {
+            let moved = if high {
+                _mm512_srl_epi16(h, _mm_cvtsi32_si128(c as i32))
+            } else {
+                _mm512_sll_epi16(h, _mm_cvtsi32_si128(4 - c as i32))
+            };
+            _mm512_and_si512(moved, _mm512_set1_epi8(0x10))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn fifth256(h: __m256i, c: usize, high: bool) -> __m256i {
+        unsafe {
+            let moved = if high {
+                _mm256_srl_epi16(h, _mm_cvtsi32_si128(c as i32))
+            } else {
+                _mm256_sll_epi16(h, _mm_cvtsi32_si128(4 - c as i32))
+            };
+            _mm256_and_si256(moved, _mm256_set1_epi8(0x10))
+        }
+    }
+
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma,f16c")]
-    pub(super) unsafe fn u4_tile_avx512(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
+    pub(super) unsafe fn nibble_tile_avx512<B: NibbleBlock, O: OffsetLanes>(
+        blocks: &[B],
+        offsets: O,
+        xq: &QuantizedRows,
+        out: TileOut,
+    ) {
         let mut r = 0;
         while r < xq.rows {
             let left = xq.rows - r;
             unsafe {
                 match left {
-                    1 => u4_rows_avx512::<1>(blocks, xq, r, out),
-                    2 => u4_rows_avx512::<2>(blocks, xq, r, out),
-                    3 => u4_rows_avx512::<3>(blocks, xq, r, out),
-                    _ => u4_rows_avx512::<4>(blocks, xq, r, out),
+                    1 => nibble_rows_avx512::<B, O, 1>(blocks, offsets, xq, r, out),
+                    2 => nibble_rows_avx512::<B, O, 2>(blocks, offsets, xq, r, out),
+                    3 => nibble_rows_avx512::<B, O, 3>(blocks, offsets, xq, r, out),
+                    _ => nibble_rows_avx512::<B, O, 4>(blocks, offsets, xq, r, out),
                 }
             }
             r += left.min(4);
@@ -483,8 +688,9 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn u4_rows_avx512<const MR: usize>(
-        blocks: &[U4Block],
+    unsafe fn nibble_rows_avx512<B: NibbleBlock, O: OffsetLanes, const MR: usize>(
+        blocks: &[B],
+        offsets: O,
         xq: &QuantizedRows,
         r0: usize,
         out: TileOut,
@@ -497,16 +703,24 @@ mod x86 {
                 if r0 == 0 {
                     prefetch_ahead(blk);
                 }
-                let p = blk.qs.as_ptr() as *const __m512i;
+                // Blocks are 32-byte aligned (288 bytes for U4): unaligned loads.
+                let p = blk.qs().as_ptr() as *const __m512i;
                 let raw = [
-                    _mm512_load_si512(p),
-                    _mm512_load_si512(p.add(1)),
-                    _mm512_load_si512(p.add(2)),
-                    _mm512_load_si512(p.add(3)),
+                    _mm512_loadu_si512(p),
+                    _mm512_loadu_si512(p.add(1)),
+                    _mm512_loadu_si512(p.add(2)),
+                    _mm512_loadu_si512(p.add(3)),
                 ];
-                let lo = raw.map(|v| _mm512_and_si512(v, mask));
-                let hi = raw.map(|v| _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
-                let scales = scales512(&blk.d, &blk.m);
+                let mut lo = raw.map(|v| _mm512_and_si512(v, mask));
+                let mut hi = raw.map(|v| _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
+                if let Some(qh) = blk.fifth() {
+                    let h = _mm512_loadu_si512(qh.as_ptr() as *const __m512i);
+                    for c in 0..4 {
+                        lo[c] = _mm512_or_si512(lo[c], fifth512(h, c, false));
+                        hi[c] = _mm512_or_si512(hi[c], fifth512(h, c, true));
+                    }
+                }
+                let scales = scales512(blk.d(), offsets, b);
                 for (i, acc) in acc.iter_mut().enumerate() {
                     let r = r0 + i;
                     let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
@@ -529,16 +743,21 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma,f16c")]
-    pub(super) unsafe fn u8_tile_avx512(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+    pub(super) unsafe fn u8_tile_avx512<O: OffsetLanes>(
+        blocks: &[U8Block],
+        offsets: O,
+        xq: &QuantizedRows,
+        out: TileOut,
+    ) {
         let mut r = 0;
         while r < xq.rows {
             let left = xq.rows - r;
             unsafe {
                 match left {
-                    1 => u8_rows_avx512::<1>(blocks, xq, r, out),
-                    2 => u8_rows_avx512::<2>(blocks, xq, r, out),
-                    3 => u8_rows_avx512::<3>(blocks, xq, r, out),
-                    _ => u8_rows_avx512::<4>(blocks, xq, r, out),
+                    1 => u8_rows_avx512::<O, 1>(blocks, offsets, xq, r, out),
+                    2 => u8_rows_avx512::<O, 2>(blocks, offsets, xq, r, out),
+                    3 => u8_rows_avx512::<O, 3>(blocks, offsets, xq, r, out),
+                    _ => u8_rows_avx512::<O, 4>(blocks, offsets, xq, r, out),
                 }
             }
             r += left.min(4);
@@ -546,8 +765,9 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn u8_rows_avx512<const MR: usize>(
+    unsafe fn u8_rows_avx512<O: OffsetLanes, const MR: usize>(
         blocks: &[U8Block],
+        offsets: O,
         xq: &QuantizedRows,
         r0: usize,
         out: TileOut,
@@ -560,8 +780,8 @@ mod x86 {
                     prefetch_ahead(blk);
                 }
                 let p = blk.qs.as_ptr() as *const __m512i;
-                let w: [__m512i; 8] = std::array::from_fn(|g| _mm512_load_si512(p.add(g)));
-                let scales = scales512(&blk.d, &blk.m);
+                let w: [__m512i; 8] = std::array::from_fn(|g| _mm512_loadu_si512(p.add(g)));
+                let scales = scales512(&blk.d, offsets, b);
                 for (i, acc) in acc.iter_mut().enumerate() {
                     let r = r0 + i;
                     let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
@@ -590,20 +810,23 @@ mod x86 {
         unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)) }
     }
 
-    /// The f32 steps of `combine_block` on 8 lanes (`half` selects lanes 0–7 or 8–15).
+    /// The f32 steps of `combine_block` on 8 lanes (`half` selects lanes 0–7 or 8–15) of
+    /// block `b`.
     #[inline(always)]
-    unsafe fn combine256(
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn combine256<O: OffsetLanes>(
         acc: __m256,
         isum: __m256i,
         d: &[f16; TILE],
-        m: &[f16; TILE],
+        offsets: O,
+        b: usize,
         half: usize,
         dx: f32,
         sx: f32,
     ) -> __m256 {
         unsafe {
             let dw = _mm256_cvtph_ps(_mm_loadu_si128(d.as_ptr().add(8 * half) as *const __m128i));
-            let mw = _mm256_cvtph_ps(_mm_loadu_si128(m.as_ptr().add(8 * half) as *const __m128i));
+            let mw = offsets.lanes256(b, half, dw);
             let scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx));
             let acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
             _mm256_fmadd_ps(mw, _mm256_set1_ps(sx), acc)
@@ -611,7 +834,12 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn u4_tile_avx2(blocks: &[U4Block], xq: &QuantizedRows, out: TileOut) {
+    pub(super) unsafe fn nibble_tile_avx2<B: NibbleBlock, O: OffsetLanes>(
+        blocks: &[B],
+        offsets: O,
+        xq: &QuantizedRows,
+        out: TileOut,
+    ) {
         unsafe {
             let nb = blocks.len();
             let mask = _mm256_set1_epi8(0x0f);
@@ -620,13 +848,20 @@ mod x86 {
                 for (b, blk) in blocks.iter().enumerate() {
                     let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
                     for (half, acc) in acc.iter_mut().enumerate() {
+                        let h = blk.fifth().map(|qh| {
+                            _mm256_loadu_si256(qh.as_ptr().add(32 * half) as *const __m256i)
+                        });
                         let mut isum = _mm256_setzero_si256();
                         for c in 0..4 {
                             let raw = _mm256_loadu_si256(
-                                blk.qs.as_ptr().add(c * 64 + half * 32) as *const __m256i
+                                blk.qs().as_ptr().add(c * 64 + half * 32) as *const __m256i
                             );
-                            let lo = _mm256_and_si256(raw, mask);
-                            let hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+                            let mut lo = _mm256_and_si256(raw, mask);
+                            let mut hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+                            if let Some(h) = h {
+                                lo = _mm256_or_si256(lo, fifth256(h, c, false));
+                                hi = _mm256_or_si256(hi, fifth256(h, c, true));
+                            }
                             isum = _mm256_add_epi32(
                                 isum,
                                 dot4_avx2(lo, _mm256_set1_epi32(bcast4(a, c))),
@@ -639,8 +874,9 @@ mod x86 {
                         *acc = combine256(
                             *acc,
                             isum,
-                            &blk.d,
-                            &blk.m,
+                            blk.d(),
+                            offsets,
+                            b,
                             half,
                             xq.d[r * nb + b],
                             xq.s[r * nb + b],
@@ -656,7 +892,12 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn u8_tile_avx2(blocks: &[U8Block], xq: &QuantizedRows, out: TileOut) {
+    pub(super) unsafe fn u8_tile_avx2<O: OffsetLanes>(
+        blocks: &[U8Block],
+        offsets: O,
+        xq: &QuantizedRows,
+        out: TileOut,
+    ) {
         unsafe {
             let nb = blocks.len();
             let mask = _mm256_set1_epi8(0x0f);
@@ -688,7 +929,8 @@ mod x86 {
                             *acc,
                             isum,
                             &blk.d,
-                            &blk.m,
+                            offsets,
+                            b,
                             half,
                             xq.d[r * nb + b],
                             xq.s[r * nb + b],
@@ -754,6 +996,19 @@ mod tests {
         Matrix::from_k_quant(format, rows, cols, &bytes)
     }
 
+    /// A matrix of `width`-bit codes covering every code value, with varied scales.
+    fn coded_matrix(rows: usize, cols: usize, width: u32, offsets_scale: Option<f32>) -> Matrix {
+        Matrix::from_blocks(rows, cols, width, offsets_scale, |r, b| {
+            let q = std::array::from_fn(|i| ((r * 5 + b * 3 + i * 7) % (1 << width)) as u8);
+            let d = half::f16::from_f32(0.01 * (r % 7) as f32 + 0.02);
+            let m = match offsets_scale {
+                Some(k) => half::f16::from_f32(k * d.to_f32()),
+                None => half::f16::from_f32(-0.05 - 0.01 * (b % 3) as f32),
+            };
+            (q, d, m)
+        })
+    }
+
     fn sample(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
             .map(|i| {
@@ -773,14 +1028,18 @@ mod tests {
         let w_values = sample(rows * cols, 1);
         let matrices = [
             Matrix::quantize_u8(rows, cols, &w_values),
-            Matrix::from_blocks(rows, cols, false, |r, b| {
-                let q = std::array::from_fn(|i| ((r * 5 + b * 3 + i) % 16) as u8);
-                (
-                    q,
-                    half::f16::from_f32(0.01 * (r % 7) as f32 + 0.02),
-                    half::f16::from_f32(-0.05),
-                )
-            }),
+            // Every code width, with offsets stored and derived from d (Q4_1/Q4_0, Q5_1/Q5_0,
+            // re-quantized/Q8_0).
+            coded_matrix(rows, cols, 4, None),
+            coded_matrix(rows, cols, 4, Some(-8.0)),
+            coded_matrix(rows, cols, 5, None),
+            coded_matrix(rows, cols, 5, Some(-16.0)),
+            coded_matrix(rows, cols, 8, Some(-128.0)),
+            // Stacked parts whose offsets differ in kind.
+            Matrix::stack(vec![
+                coded_matrix(32, cols, 4, Some(-8.0)),
+                coded_matrix(16, cols, 4, None),
+            ]),
             Matrix::dense(rows, cols, &w_values, StorageFormat::F32),
             Matrix::dense(rows, cols, &w_values, StorageFormat::F16),
             Matrix::dense(rows, cols, &w_values, StorageFormat::BF16),

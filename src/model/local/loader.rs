@@ -226,7 +226,7 @@ impl GgufFile {
             ),
             // Q4_0: d, 16 bytes of nibbles; element j is the low nibble of byte j, element
             // j + 16 the high nibble; value = d·(q − 8).
-            GgmlDType::Q4_0 => Matrix::from_blocks(rows, cols, false, |r, b| {
+            GgmlDType::Q4_0 => Matrix::from_blocks(rows, cols, 4, Some(-8.0), |r, b| {
                 let blk = block(r, b, 18);
                 let d = f16_at(blk, 0);
                 let q = std::array::from_fn(|i| {
@@ -239,7 +239,7 @@ impl GgufFile {
                 (q, d, f16::from_f32(-8.0 * d.to_f32()))
             }),
             // Q4_1: d, m, 16 bytes of nibbles; value = d·q + m.
-            GgmlDType::Q4_1 => Matrix::from_blocks(rows, cols, false, |r, b| {
+            GgmlDType::Q4_1 => Matrix::from_blocks(rows, cols, 4, None, |r, b| {
                 let blk = block(r, b, 20);
                 let q = std::array::from_fn(|i| {
                     if i < 16 {
@@ -251,7 +251,7 @@ impl GgufFile {
                 (q, f16_at(blk, 0), f16_at(blk, 2))
             }),
             // Q5_0: d, 32 high bits, 16 bytes of nibbles; value = d·(q − 16).
-            GgmlDType::Q5_0 => Matrix::from_blocks(rows, cols, true, |r, b| {
+            GgmlDType::Q5_0 => Matrix::from_blocks(rows, cols, 5, Some(-16.0), |r, b| {
                 let blk = block(r, b, 22);
                 let d = f16_at(blk, 0);
                 let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
@@ -262,7 +262,7 @@ impl GgufFile {
                 )
             }),
             // Q5_1: d, m, 32 high bits, 16 bytes of nibbles; value = d·q + m.
-            GgmlDType::Q5_1 => Matrix::from_blocks(rows, cols, true, |r, b| {
+            GgmlDType::Q5_1 => Matrix::from_blocks(rows, cols, 5, None, |r, b| {
                 let blk = block(r, b, 24);
                 let qh = u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]);
                 (
@@ -272,7 +272,7 @@ impl GgufFile {
                 )
             }),
             // Q8_0: d, 32 signed bytes; stored as q + 128 with m = −128·d.
-            GgmlDType::Q8_0 => Matrix::from_blocks(rows, cols, true, |r, b| {
+            GgmlDType::Q8_0 => Matrix::from_blocks(rows, cols, 8, Some(-128.0), |r, b| {
                 let blk = block(r, b, 34);
                 let d = f16_at(blk, 0);
                 let q = std::array::from_fn(|i| (blk[2 + i] as i8 as i16 + 128) as u8);
@@ -500,6 +500,39 @@ fn load_transformer(
     config: TransformerConfig,
     names: &TensorNames,
     mut fetch: impl FnMut(&str, Shape) -> Result<Tensor>,
+) -> Result<Transformer> {
+    large_buffers_from_mmap();
+    let transformer = build_transformer(config, names, &mut fetch);
+    return_free_memory();
+    transformer
+}
+
+/// Makes every allocation of 4 MiB or more its own mapping, returned to the system when freed.
+/// glibc's default raises that threshold to the largest freed size (up to 32 MiB), after which
+/// each tensor's file bytes, read, converted and freed, left a hole in the heap that stayed
+/// resident: peak memory was 16% above the weights on a 1B Q8_0 model, against llama.cpp's
+/// mapped file. The engine allocates its large buffers once, so mapping them costs nothing later.
+fn large_buffers_from_mmap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's policy for later allocations.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
+/// Returns the heap's free pages (small buffers freed while loading) to the system.
+fn return_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory no allocation holds.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+fn build_transformer(
+    config: TransformerConfig,
+    names: &TensorNames,
+    fetch: &mut impl FnMut(&str, Shape) -> Result<Tensor>,
 ) -> Result<Transformer> {
     let c = &config;
     let (hidden, q_dim, kv_dim, ffn) = (c.hidden, c.q_dim(), c.kv_dim(), c.ffn_hidden);

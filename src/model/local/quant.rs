@@ -1,13 +1,14 @@
 //! Weight storage: every matrix the engine multiplies by, in a layout made for its kernels.
 //!
 //! GGUF files arrive in a dozen block formats. Instead of one kernel per format, the loader
-//! converts each weight matrix into one of five *tiled* layouts, all of them holding 16 output
+//! converts each weight matrix into one of a few *tiled* layouts, all of them holding 16 output
 //! rows side by side so that one SIMD register computes 16 outputs at once:
 //!
-//! - `U4`: 4-bit unsigned codes, value = d·q + m per 32-value block (f16 d and m). Q4_0 and
-//!   Q4_1 convert exactly (Q4_0: m = −8d).
-//! - `U8`: 8-bit unsigned codes with the same d·q + m rule. Q8_0 (q + 128, m = −128d), Q5_0 and
-//!   Q5_1 convert exactly.
+//! - `U4`, `U5`, `U8`: 4-, 5- and 8-bit unsigned codes, value = d·q + m per 32-value block,
+//!   f16 d. The offset m is either stored (f16) or, where the format fixes it as a power-of-two
+//!   multiple of d, derived and not stored (`Offsets`), so each GGUF format keeps its own size:
+//!   Q4_0 (U4, m = −8d) and Q4_1 (U4, stored m), Q5_0 (U5, m = −16d) and Q5_1 (U5, stored m),
+//!   Q8_0 (U8, q + 128, m = −128d), all exactly.
 //! - `Q2K`, `Q3K`, `Q4K`, `Q5K`, `Q6K`: the K-quants at their own bit width, converted
 //!   exactly, with their 256-value super-blocks and integer sub-block scales (`kquant.rs`).
 //! - `F32`, `F16`, `BF16`: dense values, for float checkpoints and the f32 reference mode.
@@ -35,27 +36,122 @@ const _: () = assert!(TILE == super::kquant::TILE && QBLOCK == super::kquant::QB
 
 /// One 32-value block of 16 rows with 4-bit codes. `qs[c*64 + row*4 + j]` holds, in its low
 /// nibble, the code of input `4c + j` and, in its high nibble, that of input `16 + 4c + j`.
+/// Aligned to 32 bytes, not 64: 288 bytes keep Q4_0 at its file's size (the kernels load
+/// unaligned).
 #[derive(Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C, align(32))]
 pub struct U4Block {
     pub qs: [u8; 256],
     pub d: [f16; TILE],
-    pub m: [f16; TILE],
+}
+
+/// One 32-value block of 16 rows with 5-bit codes: `U4Block`'s nibbles and a plane of fifth
+/// bits in the order of `kquant::Q5KBlock`'s: `qh[row*4 + j]` bit c is input `4c + j`'s fifth
+/// bit and bit `4 + c` input `16 + 4c + j`'s.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+pub struct U5Block {
+    pub qs: [u8; 256],
+    pub qh: [u8; 64],
+    pub d: [f16; TILE],
 }
 
 /// One 32-value block of 16 rows with 8-bit codes: `qs[g*64 + row*4 + j]` is input `4g + j`.
 #[derive(Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C, align(32))]
 pub struct U8Block {
     pub qs: [u8; 512],
     pub d: [f16; TILE],
-    pub m: [f16; TILE],
+}
+
+/// Receives one block while a matrix is built: (index in `[tile][block]`, lane, codes, d).
+type BlockSink<'a> = dyn FnMut(usize, usize, &[u8; QBLOCK], f16) + 'a;
+
+/// Where a block's offsets `m` (value = d·q + m) come from.
+#[derive(Clone, Debug)]
+pub enum Offsets {
+    /// One f16 per block and row, `[tile][block]` like the blocks (Q4_1, Q5_1, re-quantized
+    /// weights).
+    Stored(Vec<[f16; TILE]>),
+    /// `m = k·d` in every block, nothing stored (Q4_0: k = −8, Q5_0: −16, Q8_0: −128). `k` is
+    /// a power of two, so `k·d` is exact in f32 and equals what a stored f16 would hold.
+    Scaled(f32),
+}
+
+/// Quantized blocks `[tile][block]` and their offsets.
+pub struct Blocks<B> {
+    pub blocks: Vec<B>,
+    pub offsets: Offsets,
+}
+
+impl<B: Copy> Blocks<B> {
+    /// Tile `t`'s blocks (`nb` per tile) and offsets.
+    pub fn tile(&self, t: usize, nb: usize) -> (&[B], TileOffsets<'_>) {
+        let offsets = match &self.offsets {
+            Offsets::Stored(m) => TileOffsets::Stored(&m[t * nb..(t + 1) * nb]),
+            Offsets::Scaled(k) => TileOffsets::Scaled(*k),
+        };
+        (&self.blocks[t * nb..(t + 1) * nb], offsets)
+    }
+
+    fn size_bytes(&self) -> usize {
+        let offsets = match &self.offsets {
+            Offsets::Stored(m) => m.len() * size_of::<[f16; TILE]>(),
+            Offsets::Scaled(_) => 0,
+        };
+        self.blocks.len() * size_of::<B>() + offsets
+    }
+
+    /// Appends `other`'s blocks; offsets of different kinds become stored ones.
+    fn extend(&mut self, other: Blocks<B>, d_of: impl Fn(&B) -> [f16; TILE]) {
+        let mut other = other;
+        let same_scale = matches!(
+            (&self.offsets, &other.offsets),
+            (Offsets::Scaled(a), Offsets::Scaled(b)) if a == b
+        );
+        if !same_scale {
+            self.store_offsets(&d_of);
+            other.store_offsets(&d_of);
+        }
+        self.blocks.extend(other.blocks);
+        if let (Offsets::Stored(m), Offsets::Stored(more)) = (&mut self.offsets, other.offsets) {
+            m.extend(more);
+        }
+    }
+
+    /// Turns scaled offsets into stored ones (exact unless k·d overflows f16).
+    fn store_offsets(&mut self, d_of: &impl Fn(&B) -> [f16; TILE]) {
+        if let Offsets::Scaled(k) = self.offsets {
+            let m = self
+                .blocks
+                .iter()
+                .map(|b| d_of(b).map(|d| f16::from_f32(k * d.to_f32())))
+                .collect();
+            self.offsets = Offsets::Stored(m);
+        }
+    }
+
+    /// Block `i`'s offset for `lane`, as f32.
+    fn offset(&self, i: usize, lane: usize, d: f16) -> f32 {
+        match &self.offsets {
+            Offsets::Stored(m) => m[i][lane].to_f32(),
+            Offsets::Scaled(k) => k * d.to_f32(),
+        }
+    }
+}
+
+/// One tile's offsets, as the kernels see them.
+#[derive(Clone, Copy)]
+pub enum TileOffsets<'a> {
+    Stored(&'a [[f16; TILE]]),
+    Scaled(f32),
 }
 
 /// Tiled storage. Quantized: `[tile][block]`. Dense: `[tile][input][16 rows]`.
 pub enum MatrixData {
-    U4(Vec<U4Block>),
-    U8(Vec<U8Block>),
+    U4(Blocks<U4Block>),
+    U5(Blocks<U5Block>),
+    U8(Blocks<U8Block>),
     F32(Vec<f32>),
     F16(Vec<f16>),
     BF16(Vec<bf16>),
@@ -76,6 +172,7 @@ pub struct Matrix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageFormat {
     U4,
+    U5,
     U8,
     F32,
     F16,
@@ -93,6 +190,7 @@ impl std::fmt::Display for StorageFormat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = match self {
             StorageFormat::U4 => "u4",
+            StorageFormat::U5 => "u5",
             StorageFormat::U8 => "u8",
             StorageFormat::F32 => "f32",
             StorageFormat::F16 => "f16",
@@ -116,6 +214,7 @@ impl Matrix {
     pub fn format(&self) -> StorageFormat {
         match &self.data {
             MatrixData::U4(_) => StorageFormat::U4,
+            MatrixData::U5(_) => StorageFormat::U5,
             MatrixData::U8(_) => StorageFormat::U8,
             MatrixData::F32(_) => StorageFormat::F32,
             MatrixData::F16(_) => StorageFormat::F16,
@@ -133,13 +232,13 @@ impl Matrix {
 
     pub fn is_quantized(&self) -> bool {
         match &self.data {
-            MatrixData::U4(_) | MatrixData::U8(_) | MatrixData::K(_) => true,
+            MatrixData::U4(_) | MatrixData::U5(_) | MatrixData::U8(_) | MatrixData::K(_) => true,
             MatrixData::Stacked(parts) => parts.iter().all(Matrix::is_quantized),
             MatrixData::F32(_) | MatrixData::F16(_) | MatrixData::BF16(_) => false,
         }
     }
 
-    /// Blocks per row of one tile in the `[tile][block]` layouts: 32-value blocks for U4/U8,
+    /// Blocks per row of one tile in the `[tile][block]` layouts: 32-value blocks for U4/U5/U8,
     /// 256-value super-blocks for the K-quants.
     pub fn tile_blocks(&self) -> usize {
         match &self.data {
@@ -170,8 +269,9 @@ impl Matrix {
 
     pub fn size_bytes(&self) -> usize {
         match &self.data {
-            MatrixData::U4(b) => b.len() * size_of::<U4Block>(),
-            MatrixData::U8(b) => b.len() * size_of::<U8Block>(),
+            MatrixData::U4(b) => b.size_bytes(),
+            MatrixData::U5(b) => b.size_bytes(),
+            MatrixData::U8(b) => b.size_bytes(),
             MatrixData::F32(v) => v.len() * 4,
             MatrixData::F16(v) => v.len() * 2,
             MatrixData::BF16(v) => v.len() * 2,
@@ -200,6 +300,7 @@ impl Matrix {
                 MatrixData::BF16(tiled.iter().map(|&v| bf16::from_f32(v)).collect())
             }
             StorageFormat::U4
+            | StorageFormat::U5
             | StorageFormat::U8
             | StorageFormat::Q2K
             | StorageFormat::Q3K
@@ -214,11 +315,13 @@ impl Matrix {
     }
 
     /// Builds a quantized matrix from per-block codes: `block(row, block_index)` returns the 32
-    /// codes and the block's (d, m). `wide` selects U8 (codes up to 255) over U4 (up to 15).
+    /// codes and the block's (d, m), codes below 2^`width` (4, 5 or 8 bits). With
+    /// `offsets_scale: Some(k)` every m must be k·d and none is stored.
     pub fn from_blocks(
         rows: usize,
         cols: usize,
-        wide: bool,
+        width: u32,
+        offsets_scale: Option<f32>,
         mut block: impl FnMut(usize, usize) -> ([u8; QBLOCK], f16, f16),
     ) -> Matrix {
         assert_eq!(
@@ -228,66 +331,95 @@ impl Matrix {
         );
         let nb = cols / QBLOCK;
         let tiles = rows.div_ceil(TILE);
-        if wide {
-            let empty = U8Block {
-                qs: [0; 512],
-                d: [f16::ZERO; TILE],
-                m: [f16::ZERO; TILE],
-            };
-            let mut blocks = vec![empty; tiles * nb];
+        let mut stored = vec![
+            [f16::ZERO; TILE];
+            if offsets_scale.is_some() {
+                0
+            } else {
+                tiles * nb
+            }
+        ];
+        let offsets = |stored: Vec<[f16; TILE]>| match offsets_scale {
+            Some(k) => Offsets::Scaled(k),
+            None => Offsets::Stored(stored),
+        };
+        // Visits every block once: `put(tile block index, lane, codes, d)`.
+        let mut each_block = |put: &mut BlockSink| {
             for r in 0..rows {
                 let (t, lane) = (r / TILE, r % TILE);
                 for b in 0..nb {
                     let (q, d, m) = block(r, b);
-                    let dst = &mut blocks[t * nb + b];
-                    for (i, &code) in q.iter().enumerate() {
-                        dst.qs[(i / 4) * 64 + lane * 4 + i % 4] = code;
+                    debug_assert!(q.iter().all(|&c| u32::from(c) < 1 << width));
+                    match offsets_scale {
+                        Some(k) => debug_assert_eq!(m.to_f32(), k * d.to_f32()),
+                        None => stored[t * nb + b][lane] = m,
                     }
-                    dst.d[lane] = d;
-                    dst.m[lane] = m;
+                    put(t * nb + b, lane, &q, d);
                 }
             }
-            Matrix {
-                rows,
-                cols,
-                data: MatrixData::U8(blocks),
-            }
-        } else {
-            let empty = U4Block {
-                qs: [0; 256],
-                d: [f16::ZERO; TILE],
-                m: [f16::ZERO; TILE],
-            };
-            let mut blocks = vec![empty; tiles * nb];
-            for r in 0..rows {
-                let (t, lane) = (r / TILE, r % TILE);
-                for b in 0..nb {
-                    let (q, d, m) = block(r, b);
-                    let dst = &mut blocks[t * nb + b];
+        };
+        let data = match width {
+            4 | 5 => {
+                let mut nibbles = vec![[0u8; 256]; tiles * nb];
+                let mut fifth = vec![[0u8; 64]; if width == 5 { tiles * nb } else { 0 }];
+                let mut ds = vec![[f16::ZERO; TILE]; tiles * nb];
+                each_block(&mut |i, lane, q, d| {
                     for c in 0..4 {
                         for j in 0..4 {
-                            let low = q[4 * c + j];
-                            let high = q[16 + 4 * c + j];
-                            debug_assert!(low < 16 && high < 16);
-                            dst.qs[c * 64 + lane * 4 + j] = low | (high << 4);
+                            let (low, high) = (q[4 * c + j], q[16 + 4 * c + j]);
+                            nibbles[i][c * 64 + lane * 4 + j] = (low & 15) | (high << 4);
+                            if width == 5 {
+                                fifth[i][lane * 4 + j] |=
+                                    ((low >> 4) << c) | ((high >> 4) << (4 + c));
+                            }
                         }
                     }
-                    dst.d[lane] = d;
-                    dst.m[lane] = m;
+                    ds[i][lane] = d;
+                });
+                if width == 4 {
+                    let blocks = nibbles.iter().zip(&ds).map(|(&qs, &d)| U4Block { qs, d });
+                    MatrixData::U4(Blocks {
+                        blocks: blocks.collect(),
+                        offsets: offsets(stored),
+                    })
+                } else {
+                    let blocks = (0..tiles * nb).map(|i| U5Block {
+                        qs: nibbles[i],
+                        qh: fifth[i],
+                        d: ds[i],
+                    });
+                    MatrixData::U5(Blocks {
+                        blocks: blocks.collect(),
+                        offsets: offsets(stored),
+                    })
                 }
             }
-            Matrix {
-                rows,
-                cols,
-                data: MatrixData::U4(blocks),
+            8 => {
+                let empty = U8Block {
+                    qs: [0; 512],
+                    d: [f16::ZERO; TILE],
+                };
+                let mut blocks = vec![empty; tiles * nb];
+                each_block(&mut |i, lane, q, d| {
+                    for (k, &code) in q.iter().enumerate() {
+                        blocks[i].qs[(k / 4) * 64 + lane * 4 + k % 4] = code;
+                    }
+                    blocks[i].d[lane] = d;
+                });
+                MatrixData::U8(Blocks {
+                    blocks,
+                    offsets: offsets(stored),
+                })
             }
-        }
+            _ => panic!("code width {width} is not a stored layout"),
+        };
+        Matrix { rows, cols, data }
     }
 
     /// Asymmetric 8-bit quantization of row-major f32 values: per 32-value block,
     /// m = min, d = (max − min)/255, q = round((x − m)/d).
     pub fn quantize_u8(rows: usize, cols: usize, values: &[f32]) -> Matrix {
-        Matrix::from_blocks(rows, cols, true, |r, b| {
+        Matrix::from_blocks(rows, cols, 8, None, |r, b| {
             let x = &values[r * cols + b * QBLOCK..r * cols + (b + 1) * QBLOCK];
             let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
             let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -312,8 +444,9 @@ impl Matrix {
         match &self.data {
             MatrixData::U4(blocks) => {
                 for b in 0..nb {
-                    let blk = &blocks[t * nb + b];
-                    let (d, m) = (blk.d[lane].to_f32(), blk.m[lane].to_f32());
+                    let i = t * nb + b;
+                    let blk = &blocks.blocks[i];
+                    let (d, m) = (blk.d[lane].to_f32(), blocks.offset(i, lane, blk.d[lane]));
                     for c in 0..4 {
                         for j in 0..4 {
                             let byte = blk.qs[c * 64 + lane * 4 + j];
@@ -323,13 +456,31 @@ impl Matrix {
                     }
                 }
             }
+            MatrixData::U5(blocks) => {
+                for b in 0..nb {
+                    let i = t * nb + b;
+                    let blk = &blocks.blocks[i];
+                    let (d, m) = (blk.d[lane].to_f32(), blocks.offset(i, lane, blk.d[lane]));
+                    for c in 0..4 {
+                        for j in 0..4 {
+                            let byte = blk.qs[c * 64 + lane * 4 + j];
+                            let bits = blk.qh[lane * 4 + j];
+                            let low = (byte & 15) | (((bits >> c) & 1) << 4);
+                            let high = (byte >> 4) | (((bits >> (4 + c)) & 1) << 4);
+                            out[b * QBLOCK + 4 * c + j] = d * f32::from(low) + m;
+                            out[b * QBLOCK + 16 + 4 * c + j] = d * f32::from(high) + m;
+                        }
+                    }
+                }
+            }
             MatrixData::U8(blocks) => {
                 for b in 0..nb {
-                    let blk = &blocks[t * nb + b];
-                    let (d, m) = (blk.d[lane].to_f32(), blk.m[lane].to_f32());
-                    for i in 0..QBLOCK {
-                        let code = blk.qs[(i / 4) * 64 + lane * 4 + i % 4];
-                        out[b * QBLOCK + i] = d * f32::from(code) + m;
+                    let i = t * nb + b;
+                    let blk = &blocks.blocks[i];
+                    let (d, m) = (blk.d[lane].to_f32(), blocks.offset(i, lane, blk.d[lane]));
+                    for k in 0..QBLOCK {
+                        let code = blk.qs[(k / 4) * 64 + lane * 4 + k % 4];
+                        out[b * QBLOCK + k] = d * f32::from(code) + m;
                     }
                 }
             }
@@ -384,6 +535,20 @@ impl Matrix {
                 data: MatrixData::Stacked(flat),
             };
         }
+        macro_rules! concat_blocks {
+            ($variant:ident) => {{
+                let mut parts = parts.into_iter().map(|p| match p.data {
+                    MatrixData::$variant(b) => b,
+                    _ => unreachable!(),
+                });
+                let mut all = parts.next().expect("at least one part");
+                // Exactly the stacked size: growing by doubling would leave unused capacity.
+                all.blocks
+                    .reserve_exact(rows / TILE * (cols / QBLOCK) - all.blocks.len());
+                parts.for_each(|b| all.extend(b, |blk| blk.d));
+                MatrixData::$variant(all)
+            }};
+        }
         macro_rules! concat {
             ($variant:ident) => {{
                 let mut all = Vec::new();
@@ -397,8 +562,9 @@ impl Matrix {
             }};
         }
         let data = match format {
-            StorageFormat::U4 => concat!(U4),
-            StorageFormat::U8 => concat!(U8),
+            StorageFormat::U4 => concat_blocks!(U4),
+            StorageFormat::U5 => concat_blocks!(U5),
+            StorageFormat::U8 => concat_blocks!(U8),
             StorageFormat::F32 => concat!(F32),
             StorageFormat::F16 => concat!(F16),
             StorageFormat::BF16 => concat!(BF16),
@@ -602,19 +768,25 @@ mod tests {
     fn blocks_round_trip_through_tiles() {
         let rows = 20;
         let cols = 64;
-        for wide in [false, true] {
-            let max = if wide { 255 } else { 15 };
-            let code = |r: usize, c: usize| ((r * 7 + c * 3) % (max + 1)) as u8;
-            let m = Matrix::from_blocks(rows, cols, wide, |r, b| {
-                let q = std::array::from_fn(|i| code(r, b * QBLOCK + i));
-                (q, f16::from_f32(0.5 + r as f32), f16::from_f32(-(b as f32)))
-            });
-            let mut row = vec![0f32; cols];
-            for r in 0..rows {
-                m.dequantize_row(r, &mut row);
-                for (c, &v) in row.iter().enumerate() {
-                    let expected = (0.5 + r as f32) * f32::from(code(r, c)) - (c / QBLOCK) as f32;
-                    assert_eq!(v, expected, "wide={wide} r={r} c={c}");
+        for width in [4, 5, 8] {
+            for offsets_scale in [None, Some(-8.0)] {
+                let code = |r: usize, c: usize| ((r * 7 + c * 3) % (1 << width)) as u8;
+                let d = |r: usize| f16::from_f32(0.5 + r as f32);
+                let m = |r: usize, b: usize| match offsets_scale {
+                    Some(k) => k * d(r).to_f32(),
+                    None => -(b as f32),
+                };
+                let matrix = Matrix::from_blocks(rows, cols, width, offsets_scale, |r, b| {
+                    let q = std::array::from_fn(|i| code(r, b * QBLOCK + i));
+                    (q, d(r), f16::from_f32(m(r, b)))
+                });
+                let mut row = vec![0f32; cols];
+                for r in 0..rows {
+                    matrix.dequantize_row(r, &mut row);
+                    for (c, &v) in row.iter().enumerate() {
+                        let expected = d(r).to_f32() * f32::from(code(r, c)) + m(r, c / QBLOCK);
+                        assert_eq!(v, expected, "width {width} {offsets_scale:?} r={r} c={c}");
+                    }
                 }
             }
         }
