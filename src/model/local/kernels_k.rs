@@ -709,8 +709,9 @@ mod x86 {
                     let scale_lo = scale512(d, blk.scales[j].as_ptr() as *const u8, true);
                     let scale_hi = scale512(d, blk.scales[j][TILE..].as_ptr() as *const u8, true);
                     let p = blk.qs[j].as_ptr() as *const __m512i;
-                    let (v0, v1) = (_mm512_load_si512(p), _mm512_load_si512(p.add(1)));
-                    let h = _mm512_load_si512(blk.qh[j].as_ptr() as *const __m512i);
+                    // Unaligned: Q3KBlock is aligned to 32 bytes only.
+                    let (v0, v1) = (_mm512_loadu_si512(p), _mm512_loadu_si512(p.add(1)));
+                    let h = _mm512_loadu_si512(blk.qh[j].as_ptr() as *const __m512i);
                     let codes = |c: usize, high: bool| {
                         let (v, bit) = if high {
                             (
