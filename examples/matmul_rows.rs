@@ -12,8 +12,8 @@ use drift_script::model::local::quant::{Matrix, QuantizedRows};
 use half::f16;
 
 fn matrix(rows: usize, cols: usize, wide: bool, seed: usize) -> Matrix {
-    let top = if wide { 256u32 } else { 16 };
-    Matrix::from_blocks(rows, cols, wide, |r, b| {
+    let (width, top) = if wide { (8, 256u32) } else { (4, 16) };
+    Matrix::from_blocks(rows, cols, width, None, |r, b| {
         let mut q = [0u8; 32];
         for (i, c) in q.iter_mut().enumerate() {
             *c = ((r * 31 + b * 7 + i * 13 + seed) as u32 % top) as u8;

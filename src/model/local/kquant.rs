@@ -466,13 +466,19 @@ impl KData {
     }
 
     /// Appends another matrix's tiles of the same format (stacking q, k, v).
-    pub fn extend(&mut self, other: KData) {
+    /// Appends `other`'s super-blocks, reserving `room` more beyond them so that a stack built
+    /// part by part is allocated once, at its exact size.
+    pub fn extend(&mut self, other: KData, room: usize) {
+        fn append<B>(a: &mut Vec<B>, b: Vec<B>, room: usize) {
+            a.reserve_exact(b.len() + room);
+            a.extend(b);
+        }
         match (self, other) {
-            (KData::Q2K(a), KData::Q2K(b)) => a.extend(b),
-            (KData::Q3K(a), KData::Q3K(b)) => a.extend(b),
-            (KData::Q4K(a), KData::Q4K(b)) => a.extend(b),
-            (KData::Q5K(a), KData::Q5K(b)) => a.extend(b),
-            (KData::Q6K(a), KData::Q6K(b)) => a.extend(b),
+            (KData::Q2K(a), KData::Q2K(b)) => append(a, b, room),
+            (KData::Q3K(a), KData::Q3K(b)) => append(a, b, room),
+            (KData::Q4K(a), KData::Q4K(b)) => append(a, b, room),
+            (KData::Q5K(a), KData::Q5K(b)) => append(a, b, room),
+            (KData::Q6K(a), KData::Q6K(b)) => append(a, b, room),
             _ => panic!("stacked K-quant parts must share a format"),
         }
     }

@@ -516,7 +516,8 @@ impl Matrix {
             parts.iter().all(|p| p.rows % TILE == 0),
             "stacked parts must be tile-aligned"
         );
-        let rows = parts.iter().map(|p| p.rows).sum();
+        let part_rows: Vec<usize> = parts.iter().map(|p| p.rows).collect();
+        let rows = part_rows.iter().sum();
         if parts.iter().any(|p| p.format() != format) || format == StorageFormat::Mixed {
             assert!(
                 parts.iter().all(Matrix::is_quantized),
@@ -573,12 +574,18 @@ impl Matrix {
             | StorageFormat::Q4K
             | StorageFormat::Q5K
             | StorageFormat::Q6K => {
+                // Super-blocks still to come after each part, so the stack is allocated once.
+                let nb = cols / KBLOCK;
+                let mut to_come = (rows - parts[0].rows) / TILE * nb;
                 let mut parts = parts.into_iter().map(|p| match p.data {
                     MatrixData::K(k) => k,
                     _ => unreachable!(),
                 });
                 let mut all = parts.next().expect("at least one part");
-                parts.for_each(|k| all.extend(k));
+                for (k, part_rows) in parts.zip(part_rows.into_iter().skip(1)) {
+                    to_come -= part_rows / TILE * nb;
+                    all.extend(k, to_come);
+                }
                 MatrixData::K(all)
             }
             StorageFormat::Mixed => unreachable!("handled above"),
