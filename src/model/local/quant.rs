@@ -131,6 +131,13 @@ impl<B: Copy> Blocks<B> {
         }
     }
 
+    fn spans(&self, out: &mut Vec<(usize, usize)>) {
+        out.push(span(&self.blocks));
+        if let Offsets::Stored(m) = &self.offsets {
+            out.push(span(m));
+        }
+    }
+
     /// Block `i`'s offset for `lane`, as f32.
     fn offset(&self, i: usize, lane: usize, d: f16) -> f32 {
         match &self.offsets {
@@ -277,6 +284,20 @@ impl Matrix {
             MatrixData::BF16(v) => v.len() * 2,
             MatrixData::K(k) => k.size_bytes(),
             MatrixData::Stacked(parts) => parts.iter().map(Matrix::size_bytes).sum(),
+        }
+    }
+
+    /// The address and length in bytes of each buffer holding the matrix (for memory advice).
+    pub fn spans(&self, out: &mut Vec<(usize, usize)>) {
+        match &self.data {
+            MatrixData::U4(b) => b.spans(out),
+            MatrixData::U5(b) => b.spans(out),
+            MatrixData::U8(b) => b.spans(out),
+            MatrixData::F32(v) => out.push(span(v)),
+            MatrixData::F16(v) => out.push(span(v)),
+            MatrixData::BF16(v) => out.push(span(v)),
+            MatrixData::K(k) => out.push(k.span()),
+            MatrixData::Stacked(parts) => parts.iter().for_each(|p| p.spans(out)),
         }
     }
 
@@ -592,6 +613,10 @@ impl Matrix {
         };
         Matrix { rows, cols, data }
     }
+}
+
+fn span<T>(v: &[T]) -> (usize, usize) {
+    (v.as_ptr() as usize, size_of_val(v))
 }
 
 fn dense_row<E: Copy>(
