@@ -380,40 +380,43 @@ impl Matrix {
             }
         };
         let data = match width {
-            4 | 5 => {
-                let mut nibbles = vec![[0u8; 256]; tiles * nb];
-                let mut fifth = vec![[0u8; 64]; if width == 5 { tiles * nb } else { 0 }];
-                let mut ds = vec![[f16::ZERO; TILE]; tiles * nb];
+            4 => {
+                let empty = U4Block {
+                    qs: [0; 256],
+                    d: [f16::ZERO; TILE],
+                };
+                let mut blocks = vec![empty; tiles * nb];
                 each_block(&mut |i, lane, q, d| {
+                    put_nibbles(&mut blocks[i].qs, lane, q);
+                    blocks[i].d[lane] = d;
+                });
+                MatrixData::U4(Blocks {
+                    blocks,
+                    offsets: offsets(stored),
+                })
+            }
+            5 => {
+                let empty = U5Block {
+                    qs: [0; 256],
+                    qh: [0; 64],
+                    d: [f16::ZERO; TILE],
+                };
+                let mut blocks = vec![empty; tiles * nb];
+                each_block(&mut |i, lane, q, d| {
+                    let blk = &mut blocks[i];
+                    put_nibbles(&mut blk.qs, lane, q);
                     for c in 0..4 {
                         for j in 0..4 {
                             let (low, high) = (q[4 * c + j], q[16 + 4 * c + j]);
-                            nibbles[i][c * 64 + lane * 4 + j] = (low & 15) | (high << 4);
-                            if width == 5 {
-                                fifth[i][lane * 4 + j] |=
-                                    ((low >> 4) << c) | ((high >> 4) << (4 + c));
-                            }
+                            blk.qh[lane * 4 + j] |= ((low >> 4) << c) | ((high >> 4) << (4 + c));
                         }
                     }
-                    ds[i][lane] = d;
+                    blk.d[lane] = d;
                 });
-                if width == 4 {
-                    let blocks = nibbles.iter().zip(&ds).map(|(&qs, &d)| U4Block { qs, d });
-                    MatrixData::U4(Blocks {
-                        blocks: blocks.collect(),
-                        offsets: offsets(stored),
-                    })
-                } else {
-                    let blocks = (0..tiles * nb).map(|i| U5Block {
-                        qs: nibbles[i],
-                        qh: fifth[i],
-                        d: ds[i],
-                    });
-                    MatrixData::U5(Blocks {
-                        blocks: blocks.collect(),
-                        offsets: offsets(stored),
-                    })
-                }
+                MatrixData::U5(Blocks {
+                    blocks,
+                    offsets: offsets(stored),
+                })
             }
             8 => {
                 let empty = U8Block {
@@ -612,6 +615,15 @@ impl Matrix {
             StorageFormat::Mixed => unreachable!("handled above"),
         };
         Matrix { rows, cols, data }
+    }
+}
+
+/// Puts one row's 32 codes (their low 4 bits) into a 4-bit tile's nibbles (`U4Block`'s order).
+fn put_nibbles(qs: &mut [u8; 256], lane: usize, q: &[u8; QBLOCK]) {
+    for c in 0..4 {
+        for j in 0..4 {
+            qs[c * 64 + lane * 4 + j] = (q[4 * c + j] & 15) | ((q[16 + 4 * c + j] & 15) << 4);
+        }
     }
 }
 
