@@ -465,20 +465,7 @@ impl KData {
         }
     }
 
-    /// The address and length in bytes of the tiles' buffer.
-    pub fn span(&self) -> (usize, usize) {
-        fn span<B>(v: &[B]) -> (usize, usize) {
-            (v.as_ptr() as usize, std::mem::size_of_val(v))
-        }
-        match self {
-            KData::Q2K(b) => span(b),
-            KData::Q3K(b) => span(b),
-            KData::Q4K(b) => span(b),
-            KData::Q5K(b) => span(b),
-            KData::Q6K(b) => span(b),
-        }
-    }
-
+    /// Appends another matrix's tiles of the same format (stacking q, k, v).
     /// Appends `other`'s super-blocks, reserving `room` more beyond them so that a stack built
     /// part by part is allocated once, at its exact size.
     pub fn extend(&mut self, other: KData, room: usize) {

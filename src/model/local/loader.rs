@@ -504,32 +504,7 @@ fn load_transformer(
     large_buffers_from_mmap();
     let transformer = build_transformer(config, names, &mut fetch);
     return_free_memory();
-    if let Ok(t) = &transformer {
-        back_with_huge_pages(&t.weight_spans());
-    }
     transformer
-}
-
-/// Moves the weights onto 2 MiB pages where the system allows (Linux transparent huge pages,
-/// `MADV_COLLAPSE`, kernel 6.1 or later; elsewhere, or refused, nothing changes). Decoding
-/// streams every weight once per token; on 4 KiB pages each page costs a TLB walk and the
-/// hardware prefetcher stops at every page boundary.
-fn back_with_huge_pages(spans: &[(usize, usize)]) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    for &(start, len) in spans {
-        const HUGE_PAGE: usize = 2 << 20;
-        let first = start.next_multiple_of(HUGE_PAGE);
-        let end = (start + len) / HUGE_PAGE * HUGE_PAGE;
-        if end > first {
-            // SAFETY: advice on whole pages inside a live allocation; it never changes contents.
-            unsafe {
-                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_COLLAPSE);
-            }
-        }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = spans;
 }
 
 /// Makes every allocation of 4 MiB or more its own mapping, returned to the system when freed.

@@ -131,13 +131,6 @@ impl<B: Copy> Blocks<B> {
         }
     }
 
-    fn spans(&self, out: &mut Vec<(usize, usize)>) {
-        out.push(span(&self.blocks));
-        if let Offsets::Stored(m) = &self.offsets {
-            out.push(span(m));
-        }
-    }
-
     /// Block `i`'s offset for `lane`, as f32.
     fn offset(&self, i: usize, lane: usize, d: f16) -> f32 {
         match &self.offsets {
@@ -284,20 +277,6 @@ impl Matrix {
             MatrixData::BF16(v) => v.len() * 2,
             MatrixData::K(k) => k.size_bytes(),
             MatrixData::Stacked(parts) => parts.iter().map(Matrix::size_bytes).sum(),
-        }
-    }
-
-    /// The address and length in bytes of each buffer holding the matrix (for memory advice).
-    pub fn spans(&self, out: &mut Vec<(usize, usize)>) {
-        match &self.data {
-            MatrixData::U4(b) => b.spans(out),
-            MatrixData::U5(b) => b.spans(out),
-            MatrixData::U8(b) => b.spans(out),
-            MatrixData::F32(v) => out.push(span(v)),
-            MatrixData::F16(v) => out.push(span(v)),
-            MatrixData::BF16(v) => out.push(span(v)),
-            MatrixData::K(k) => out.push(k.span()),
-            MatrixData::Stacked(parts) => parts.iter().for_each(|p| p.spans(out)),
         }
     }
 
@@ -625,10 +604,6 @@ fn put_nibbles(qs: &mut [u8; 256], lane: usize, q: &[u8; QBLOCK]) {
             qs[c * 64 + lane * 4 + j] = (q[4 * c + j] & 15) | ((q[16 + 4 * c + j] & 15) << 4);
         }
     }
-}
-
-fn span<T>(v: &[T]) -> (usize, usize) {
-    (v.as_ptr() as usize, size_of_val(v))
 }
 
 fn dense_row<E: Copy>(

@@ -308,21 +308,6 @@ impl Transformer {
             + self.layer_weight_bytes()
     }
 
-    /// The address and length of every buffer holding weight matrices.
-    pub fn weight_spans(&self) -> Vec<(usize, usize)> {
-        let mut spans = Vec::new();
-        self.embedding.spans(&mut spans);
-        if let Some(output) = &self.output {
-            output.spans(&mut spans);
-        }
-        for l in &self.layers {
-            for m in [&l.qkv, &l.attn_output, &l.gate_up, &l.down] {
-                m.spans(&mut spans);
-            }
-        }
-        spans
-    }
-
     /// Bytes of the layers' projection matrices.
     fn layer_weight_bytes(&self) -> usize {
         self.layers
