@@ -577,6 +577,7 @@ unsafe fn dense_group<E: DenseElem, const MR: usize>(w: &[E], x: &[f32], r0: usi
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::kernels_k::fifth_bits;
     use super::*;
     use std::arch::x86_64::*;
 
@@ -638,33 +639,6 @@ mod x86 {
         }
     }
 
-    /// U5: the fifth bits of nibble group `c` (`high`: the high nibbles) moved to bit 4 of
-    /// each byte: plane bit c for low nibbles, bit 4 + c for high ones (see `U5Block`).
-    /// Shifts of 16-bit lanes by at most 4 carry no neighbour's bit into bit 4.
-    #[inline(always)]
-    unsafe fn fifth512(h: __m512i, c: usize, high: bool) -> __m512i {
-        unsafe {
-            let moved = if high {
-                _mm512_srl_epi16(h, _mm_cvtsi32_si128(c as i32))
-            } else {
-                _mm512_sll_epi16(h, _mm_cvtsi32_si128(4 - c as i32))
-            };
-            _mm512_and_si512(moved, _mm512_set1_epi8(0x10))
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn fifth256(h: __m256i, c: usize, high: bool) -> __m256i {
-        unsafe {
-            let moved = if high {
-                _mm256_srl_epi16(h, _mm_cvtsi32_si128(c as i32))
-            } else {
-                _mm256_sll_epi16(h, _mm_cvtsi32_si128(4 - c as i32))
-            };
-            _mm256_and_si256(moved, _mm256_set1_epi8(0x10))
-        }
-    }
-
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma,f16c")]
     pub(super) unsafe fn nibble_tile_avx512<B: NibbleBlock, O: OffsetLanes>(
         blocks: &[B],
@@ -715,9 +689,12 @@ mod x86 {
                 let mut hi = raw.map(|v| _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
                 if let Some(qh) = blk.fifth() {
                     let h = _mm512_loadu_si512(qh.as_ptr() as *const __m512i);
+                    let bit4 = _mm512_set1_epi8(0x10);
                     for c in 0..4 {
-                        lo[c] = _mm512_or_si512(lo[c], fifth512(h, c, false));
-                        hi[c] = _mm512_or_si512(hi[c], fifth512(h, c, true));
+                        let low = fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, false);
+                        let high = fifth_bits!(_mm512_slli_epi16, _mm512_srli_epi16, h, c, true);
+                        lo[c] = _mm512_or_si512(lo[c], _mm512_and_si512(low, bit4));
+                        hi[c] = _mm512_or_si512(hi[c], _mm512_and_si512(high, bit4));
                     }
                 }
                 let scales = scales512(blk.d(), offsets, b);
@@ -859,8 +836,13 @@ mod x86 {
                             let mut lo = _mm256_and_si256(raw, mask);
                             let mut hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
                             if let Some(h) = h {
-                                lo = _mm256_or_si256(lo, fifth256(h, c, false));
-                                hi = _mm256_or_si256(hi, fifth256(h, c, true));
+                                let bit4 = _mm256_set1_epi8(0x10);
+                                let l =
+                                    fifth_bits!(_mm256_slli_epi16, _mm256_srli_epi16, h, c, false);
+                                let u =
+                                    fifth_bits!(_mm256_slli_epi16, _mm256_srli_epi16, h, c, true);
+                                lo = _mm256_or_si256(lo, _mm256_and_si256(l, bit4));
+                                hi = _mm256_or_si256(hi, _mm256_and_si256(u, bit4));
                             }
                             isum = _mm256_add_epi32(
                                 isum,

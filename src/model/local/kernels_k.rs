@@ -269,6 +269,32 @@ fn q6_tile_portable(
     }
 }
 
+/// Q5_K and the U5 tile (`quant::U5Block`): the fifth bits of nibble group `c` moved to bit 4
+/// of each byte (low nibbles: bit c of the plane byte; high nibbles: bit 4 + c). Shifts of
+/// 16-bit lanes by at most 4 carry no neighbour's bit into bit 4; callers mask it.
+macro_rules! fifth_bits {
+    ($sll:ident, $srl:ident, $h:expr, $c:expr, $high:expr) => {{
+        let h = $h;
+        if $high {
+            match $c {
+                0 => h,
+                1 => $srl::<1>(h),
+                2 => $srl::<2>(h),
+                _ => $srl::<3>(h),
+            }
+        } else {
+            match $c {
+                0 => $sll::<4>(h),
+                1 => $sll::<3>(h),
+                2 => $sll::<2>(h),
+                _ => $sll::<1>(h),
+            }
+        }
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+pub(super) use fifth_bits;
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
@@ -296,29 +322,6 @@ mod x86 {
     #[inline(always)]
     unsafe fn bcast4(a: *const i8, group: usize) -> i32 {
         unsafe { (a as *const i32).add(group).read_unaligned() }
-    }
-
-    /// Q5_K: the fifth bits of nibble group `c` moved to bit 4 of each byte (low nibbles: bit
-    /// c of the plane byte; high nibbles: bit 4 + c).
-    macro_rules! fifth_bits {
-        ($sll:ident, $srl:ident, $h:expr, $c:expr, $high:expr) => {{
-            let h = $h;
-            if $high {
-                match $c {
-                    0 => h,
-                    1 => $srl::<1>(h),
-                    2 => $srl::<2>(h),
-                    _ => $srl::<3>(h),
-                }
-            } else {
-                match $c {
-                    0 => $sll::<4>(h),
-                    1 => $sll::<3>(h),
-                    2 => $sll::<2>(h),
-                    _ => $sll::<1>(h),
-                }
-            }
-        }};
     }
 
     /// Q6_K: the two high bits of nibble group `c` (bits 2c, 2c + 1) moved to bits 4 and 5.

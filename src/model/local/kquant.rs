@@ -275,11 +275,23 @@ fn put_crumb(qs: &mut [u8; 128], lane: usize, i: usize, q: u8) {
     qs[h * 64 + lane * 4 + k] |= (q & 3) << (2 * c);
 }
 
-/// Puts a bit of input `i` (0..32) of lane `lane` into a Q5_K-style bit plane.
-fn put_bit(qh: &mut [u8; 64], lane: usize, i: usize, bit: u8) {
+/// Where input `i` (0..32) of lane `lane` sits in a Q5_K-style bit plane: (byte, bit).
+fn bit_place(lane: usize, i: usize) -> (usize, usize) {
     let (c, k) = ((i % 16) / 4, i % 4);
-    let shift = if i < 16 { c } else { 4 + c };
-    qh[lane * 4 + k] |= (bit & 1) << shift;
+    (lane * 4 + k, if i < 16 { c } else { 4 + c })
+}
+
+/// Puts a bit of input `i` (0..32) of lane `lane` into a Q5_K-style bit plane (Q5_K, Q3_K and
+/// `quant::U5Block` share it).
+pub(super) fn put_bit(qh: &mut [u8; 64], lane: usize, i: usize, bit: u8) {
+    let (byte, shift) = bit_place(lane, i);
+    qh[byte] |= (bit & 1) << shift;
+}
+
+/// The bit `put_bit` put there.
+pub(super) fn plane_bit(qh: &[u8; 64], lane: usize, i: usize) -> u8 {
+    let (byte, shift) = bit_place(lane, i);
+    (qh[byte] >> shift) & 1
 }
 
 /// Puts code `q` of input `i` (0..32 in its sub-block) of lane `lane` into the nibble tiles.
@@ -295,7 +307,6 @@ impl KData {
     pub fn from_file(format: KFormat, rows: usize, cols: usize, bytes: &[u8]) -> KData {
         assert_eq!(cols % KBLOCK, 0, "K-quant rows are whole super-blocks");
         let nb = cols / KBLOCK;
-        let tiles = rows.div_ceil(TILE);
         let size = format.file_block_bytes();
         assert_eq!(bytes.len(), rows * nb * size, "K-quant tensor size");
         let decoded = |r: usize, b: usize| {
@@ -326,6 +337,22 @@ impl KData {
             dst.d[lane] = v.d;
             dst.dmin[lane] = v.dmin;
         };
+        // Every row's super-blocks decoded and written into their tile by `fill(dst, lane, v)`.
+        fn tiles_of<B: Copy>(
+            (rows, nb): (usize, usize),
+            empty: B,
+            decoded: &dyn Fn(usize, usize) -> Decoded,
+            fill: impl Fn(&mut B, usize, &Decoded),
+        ) -> Vec<B> {
+            let mut blocks = vec![empty; rows.div_ceil(TILE) * nb];
+            for r in 0..rows {
+                for b in 0..nb {
+                    fill(&mut blocks[(r / TILE) * nb + b], r % TILE, &decoded(r, b));
+                }
+            }
+            blocks
+        }
+        let shape = (rows, nb);
         match format {
             KFormat::Q2K => {
                 let empty = Q2KBlock {
@@ -334,12 +361,11 @@ impl KData {
                     d: [f16::ZERO; TILE],
                     dmin: [f16::ZERO; TILE],
                 };
-                let mut blocks = vec![empty; tiles * nb];
-                for r in 0..rows {
-                    let lane = r % TILE;
-                    for b in 0..nb {
-                        let v = decoded(r, b);
-                        let dst = &mut blocks[(r / TILE) * nb + b];
+                KData::Q2K(tiles_of(
+                    shape,
+                    empty,
+                    &decoded,
+                    |dst: &mut Q2KBlock, lane, v| {
                         for j in 0..KSUB {
                             for i in 0..QBLOCK {
                                 put_crumb(&mut dst.qs[j], lane, i, v.codes[j * QBLOCK + i]);
@@ -351,9 +377,8 @@ impl KData {
                         }
                         dst.d[lane] = v.d;
                         dst.dmin[lane] = v.dmin;
-                    }
-                }
-                KData::Q2K(blocks)
+                    },
+                ))
             }
             KFormat::Q3K => {
                 let empty = Q3KBlock {
@@ -362,12 +387,11 @@ impl KData {
                     scales: [[0; 2 * TILE]; KSUB],
                     d: [f16::ZERO; TILE],
                 };
-                let mut blocks = vec![empty; tiles * nb];
-                for r in 0..rows {
-                    let lane = r % TILE;
-                    for b in 0..nb {
-                        let v = decoded(r, b);
-                        let dst = &mut blocks[(r / TILE) * nb + b];
+                KData::Q3K(tiles_of(
+                    shape,
+                    empty,
+                    &decoded,
+                    |dst: &mut Q3KBlock, lane, v| {
                         for j in 0..KSUB {
                             for i in 0..QBLOCK {
                                 let q = v.codes[j * QBLOCK + i];
@@ -379,39 +403,28 @@ impl KData {
                             }
                         }
                         dst.d[lane] = v.d;
-                    }
-                }
-                KData::Q3K(blocks)
+                    },
+                ))
             }
-            KFormat::Q4K => {
-                let mut blocks = vec![empty4; tiles * nb];
-                for r in 0..rows {
-                    for b in 0..nb {
-                        fill4(&mut blocks[(r / TILE) * nb + b], r % TILE, &decoded(r, b));
-                    }
-                }
-                KData::Q4K(blocks)
-            }
+            KFormat::Q4K => KData::Q4K(tiles_of(shape, empty4, &decoded, fill4)),
             KFormat::Q5K => {
                 let empty = Q5KBlock {
                     low: empty4,
                     qh: [[0; 64]; KSUB],
                 };
-                let mut blocks = vec![empty; tiles * nb];
-                for r in 0..rows {
-                    let lane = r % TILE;
-                    for b in 0..nb {
-                        let v = decoded(r, b);
-                        let dst = &mut blocks[(r / TILE) * nb + b];
-                        fill4(&mut dst.low, lane, &v);
+                KData::Q5K(tiles_of(
+                    shape,
+                    empty,
+                    &decoded,
+                    |dst: &mut Q5KBlock, lane, v| {
+                        fill4(&mut dst.low, lane, v);
                         for j in 0..KSUB {
                             for i in 0..QBLOCK {
                                 put_bit(&mut dst.qh[j], lane, i, v.codes[j * QBLOCK + i] >> 4);
                             }
                         }
-                    }
-                }
-                KData::Q5K(blocks)
+                    },
+                ))
             }
             KFormat::Q6K => {
                 let empty = Q6KBlock {
@@ -420,12 +433,11 @@ impl KData {
                     scales: [[0; 2 * TILE]; KSUB],
                     d: [f16::ZERO; TILE],
                 };
-                let mut blocks = vec![empty; tiles * nb];
-                for r in 0..rows {
-                    let lane = r % TILE;
-                    for b in 0..nb {
-                        let v = decoded(r, b);
-                        let dst = &mut blocks[(r / TILE) * nb + b];
+                KData::Q6K(tiles_of(
+                    shape,
+                    empty,
+                    &decoded,
+                    |dst: &mut Q6KBlock, lane, v| {
                         for j in 0..KSUB {
                             for i in 0..QBLOCK {
                                 let q = v.codes[j * QBLOCK + i];
@@ -438,9 +450,8 @@ impl KData {
                             dst.scales[j][TILE + lane] = v.scales[2 * j + 1] as i8;
                         }
                         dst.d[lane] = v.d;
-                    }
-                }
-                KData::Q6K(blocks)
+                    },
+                ))
             }
         }
     }
@@ -465,7 +476,6 @@ impl KData {
         }
     }
 
-    /// Appends another matrix's tiles of the same format (stacking q, k, v).
     /// Appends `other`'s super-blocks, reserving `room` more beyond them so that a stack built
     /// part by part is allocated once, at its exact size.
     pub fn extend(&mut self, other: KData, room: usize) {
@@ -497,11 +507,7 @@ impl KData {
             let (h, c, k) = (i / 16, (i % 16) / 4, i % 4);
             (qs[h * 64 + lane * 4 + k] >> (2 * c)) & 3
         };
-        let bit = |qh: &[u8; 64], i: usize| {
-            let (c, k) = ((i % 16) / 4, i % 4);
-            let shift = if i < 16 { c } else { 4 + c };
-            (qh[lane * 4 + k] >> shift) & 1
-        };
+        let bit = |qh: &[u8; 64], i: usize| plane_bit(qh, lane, i);
         for b in 0..nb {
             let out = &mut out[b * KBLOCK..(b + 1) * KBLOCK];
             match self {

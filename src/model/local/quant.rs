@@ -25,7 +25,7 @@
 //! is computed in one pass, token by token, from the prefix cache, or batched with other
 //! sequences. Tests rely on this.
 
-use super::kquant::{KBLOCK, KData, KFormat};
+use super::kquant::{KBLOCK, KData, KFormat, plane_bit, put_bit};
 use half::{bf16, f16};
 
 /// Output rows stored side by side in one tile.
@@ -384,11 +384,8 @@ impl Matrix {
                 each_block(&mut |i, lane, q, d| {
                     let blk = &mut blocks[i];
                     put_nibbles(&mut blk.qs, lane, q);
-                    for c in 0..4 {
-                        for j in 0..4 {
-                            let (low, high) = (q[4 * c + j], q[16 + 4 * c + j]);
-                            blk.qh[lane * 4 + j] |= ((low >> 4) << c) | ((high >> 4) << (4 + c));
-                        }
+                    for (i, &code) in q.iter().enumerate() {
+                        put_bit(&mut blk.qh, lane, i, code >> 4);
                     }
                     blk.d[lane] = d;
                 });
@@ -466,12 +463,12 @@ impl Matrix {
                     let (d, m) = (blk.d[lane].to_f32(), blocks.offset(i, lane, blk.d[lane]));
                     for c in 0..4 {
                         for j in 0..4 {
+                            let (i_low, i_high) = (4 * c + j, 16 + 4 * c + j);
                             let byte = blk.qs[c * 64 + lane * 4 + j];
-                            let bits = blk.qh[lane * 4 + j];
-                            let low = (byte & 15) | (((bits >> c) & 1) << 4);
-                            let high = (byte >> 4) | (((bits >> (4 + c)) & 1) << 4);
-                            out[b * QBLOCK + 4 * c + j] = d * f32::from(low) + m;
-                            out[b * QBLOCK + 16 + 4 * c + j] = d * f32::from(high) + m;
+                            let low = (byte & 15) | (plane_bit(&blk.qh, lane, i_low) << 4);
+                            let high = (byte >> 4) | (plane_bit(&blk.qh, lane, i_high) << 4);
+                            out[b * QBLOCK + i_low] = d * f32::from(low) + m;
+                            out[b * QBLOCK + i_high] = d * f32::from(high) + m;
                         }
                     }
                 }
