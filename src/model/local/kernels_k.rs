@@ -219,8 +219,8 @@ fn q45_tile_portable<B: Q45Block>(
                         }
                         isum += i32::from(q) * i32::from(x);
                     }
-                    let scale = blk.d[l].to_f32() * f32::from(blk.scales[j][l]);
-                    let min = blk.dmin[l].to_f32() * f32::from(blk.mins[j][l]);
+                    let scale = blk.d[l].to_f32() * f32::from(blk.scale(j, l));
+                    let min = blk.dmin[l].to_f32() * f32::from(blk.min(j, l));
                     *acc = (isum as f32).mul_add(scale * dx, *acc);
                     *acc = min.mul_add(-sx, *acc);
                 }
@@ -319,6 +319,29 @@ mod x86 {
         }
     }
 
+    /// Sub-block `j`'s 6-bit scales and minimums of the tile's 16 rows, one byte each, unpacked
+    /// from [`Q4KBlock`]'s 12 bits a row (SSE2, so every x86-64 path can use it).
+    #[inline(always)]
+    unsafe fn q4k_scales_mins(blk: &Q4KBlock, j: usize) -> (__m128i, __m128i) {
+        unsafe {
+            let low = _mm_loadu_si128(blk.scale_min_low[j].as_ptr() as *const __m128i);
+            let high = _mm_loadu_si128(blk.scale_min_high[j / 2].as_ptr() as *const __m128i);
+            // An odd sub-block's top bits sit in the high nibbles (bits shifted in from the
+            // neighbouring byte are masked off below).
+            let high = _mm_srl_epi16(high, _mm_cvtsi32_si128(4 * (j % 2) as i32));
+            let nibble = _mm_set1_epi8(0x0f);
+            let scales = _mm_or_si128(
+                _mm_and_si128(low, nibble),
+                _mm_slli_epi16::<4>(_mm_and_si128(high, _mm_set1_epi8(0x03))),
+            );
+            let mins = _mm_or_si128(
+                _mm_and_si128(_mm_srli_epi16::<4>(low), nibble),
+                _mm_slli_epi16::<2>(_mm_and_si128(high, _mm_set1_epi8(0x0c))),
+            );
+            (scales, mins)
+        }
+    }
+
     #[inline(always)]
     unsafe fn bcast4(a: *const i8, group: usize) -> i32 {
         unsafe { (a as *const i32).add(group).read_unaligned() }
@@ -367,8 +390,13 @@ mod x86 {
     /// Scales of 16 lanes from 16 bytes (unsigned or signed) times the lanes' f32 `d`.
     #[inline(always)]
     unsafe fn scale512(d: __m512, bytes: *const u8, signed: bool) -> __m512 {
+        unsafe { scale512_of(d, _mm_loadu_si128(bytes as *const __m128i), signed) }
+    }
+
+    /// [`scale512`] of 16 bytes already in a register.
+    #[inline(always)]
+    unsafe fn scale512_of(d: __m512, raw: __m128i, signed: bool) -> __m512 {
         unsafe {
-            let raw = _mm_loadu_si128(bytes as *const __m128i);
             let wide = if signed {
                 _mm512_cvtepi8_epi32(raw)
             } else {
@@ -412,8 +440,9 @@ mod x86 {
                     if r0 == 0 {
                         prefetch_ahead(sb, j);
                     }
-                    let scale = scale512(d, blk.scales[j].as_ptr(), false);
-                    let min = scale512(dmin, blk.mins[j].as_ptr(), false);
+                    let (scales, mins) = q4k_scales_mins(blk, j);
+                    let scale = scale512_of(d, scales, false);
+                    let min = scale512_of(dmin, mins, false);
                     let p = blk.qs[j].as_ptr() as *const __m512i;
                     let h = sb
                         .fifth()
@@ -783,8 +812,13 @@ mod x86 {
     /// Scales of 8 lanes from 8 bytes (unsigned or signed) times the lanes' f32 `d`.
     #[inline(always)]
     unsafe fn scale256(d: __m256, bytes: *const u8, signed: bool) -> __m256 {
+        unsafe { scale256_of(d, _mm_loadl_epi64(bytes as *const __m128i), signed) }
+    }
+
+    /// [`scale256`] of the low 8 bytes of a register.
+    #[inline(always)]
+    unsafe fn scale256_of(d: __m256, raw: __m128i, signed: bool) -> __m256 {
         unsafe {
-            let raw = _mm_loadl_epi64(bytes as *const __m128i);
             let wide = if signed {
                 _mm256_cvtepi8_epi32(raw)
             } else {
@@ -817,8 +851,14 @@ mod x86 {
                         let d = half_f16(&blk.d, half);
                         let dmin = half_f16(&blk.dmin, half);
                         for j in 0..KSUB {
-                            let scale = scale256(d, blk.scales[j][8 * half..].as_ptr(), false);
-                            let min = scale256(dmin, blk.mins[j][8 * half..].as_ptr(), false);
+                            let (scales, mins) = q4k_scales_mins(blk, j);
+                            let (scales, mins) = if half == 0 {
+                                (scales, mins)
+                            } else {
+                                (_mm_srli_si128::<8>(scales), _mm_srli_si128::<8>(mins))
+                            };
+                            let scale = scale256_of(d, scales, false);
+                            let min = scale256_of(dmin, mins, false);
                             let b = s * KSUB + j;
                             let a = xq.qs.as_ptr().add(r * xq.cols + b * QBLOCK);
                             let h = sb.fifth().map(|qh| {
