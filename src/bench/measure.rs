@@ -24,9 +24,18 @@ pub struct Measured {
 
 /// Runs `command` to its end, reading its output, and returns its peak resident memory as
 /// `wait4` reports it for that process alone.
+///
+/// The child is forked, not spawned with `posix_spawn` (std's default), which shares the
+/// parent's memory until `exec` like `vfork`: Linux then carries the parent's own peak into the
+/// child's `ru_maxrss` (at `exec` it keeps the peak of the memory it leaves), so every child
+/// of a `bench scale` reported at least the 1 GiB of its bandwidth probe. A forked child's
+/// count starts from the parent's current resident memory instead, a few MB here.
 pub fn run_measured(mut command: Command) -> anyhow::Result<Measured> {
-    use std::os::unix::process::ExitStatusExt;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
     let program = command.get_program().to_string_lossy().into_owned();
+    // SAFETY: the hook does nothing, so it is trivially async-signal-safe; its presence is what
+    // makes std fork.
+    unsafe { command.pre_exec(|| Ok(())) };
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -201,14 +210,31 @@ mod tests {
         command
     }
 
+    /// Held by the tests that measure a small child: a forked child starts from this test
+    /// process's resident memory, which another test holding 400 MB would raise.
+    static PARENT_MEMORY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn each_child_reports_its_own_peak_not_the_largest_so_far() {
+        let _alone = PARENT_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
         // 300 MB touched by the first child; the second holds almost nothing. A maximum over
         // all children (RUSAGE_CHILDREN) would give the second the first one's figure.
         let big = run_checked(python("b = bytearray(300_000_000); print(len(b))")).unwrap();
         assert_eq!(String::from_utf8_lossy(&big.stdout).trim(), "300000000");
         let small = run_checked(python("print('x')")).unwrap();
         assert!(big.peak_rss_mb > 290.0, "{}", big.peak_rss_mb);
+        assert!(small.peak_rss_mb < 100.0, "{}", small.peak_rss_mb);
+    }
+
+    #[test]
+    fn a_child_does_not_inherit_the_parents_peak() {
+        let _alone = PARENT_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+        // 400 MB touched and freed here first (as `bench scale`'s bandwidth probe does); a
+        // child started with posix_spawn reported at least that much.
+        let buffer: Vec<u8> = vec![1; 400_000_000];
+        assert_eq!(std::hint::black_box(&buffer).iter().step_by(4096).count(), 97_657);
+        drop(buffer);
+        let small = run_checked(python("print('x')")).unwrap();
         assert!(small.peak_rss_mb < 100.0, "{}", small.peak_rss_mb);
     }
 
