@@ -438,6 +438,8 @@ fn bench_scale_prints_one_row_per_model_and_format() {
             "4",
             "--repetitions",
             "1",
+            "--decode-pairs",
+            "2",
             "--llama-cpp-bin",
             bin.to_str().unwrap(),
         ])
@@ -454,12 +456,23 @@ fn bench_scale_prints_one_row_per_model_and_format() {
     for prefix in [
         "prompt ",
         "decode    ",
+        "decode pairs    ratio=",
         "decode 1 thread",
         "batch 8",
         "memory ",
         "weights ",
     ] {
         assert_eq!(lines_starting(&text, prefix).len(), 1, "{prefix}: {text}");
+    }
+    // Each side's own peak: the tiny model takes a few MB, and neither child may carry the
+    // benchmark's 1 GiB bandwidth probe (children started with posix_spawn reported ≥ 1081 MB).
+    let memory = &lines_starting(&text, "memory ")[0];
+    let figure = |side: &str| -> f64 {
+        let at = memory.find(&format!("{side}=")).unwrap() + side.len() + 1;
+        memory[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    for side in ["ours", "llama.cpp"] {
+        assert!(figure(side) > 1.0 && figure(side) < 500.0, "{side}: {memory}");
     }
     let rows = lines_starting(&text, "| tiny-llama | Q8_0 |");
     assert_eq!(rows.len(), 1, "{text}");

@@ -86,6 +86,13 @@ pub struct BenchArgs {
     /// scale: which formats, comma-separated (llama-quantize's names).
     #[arg(long, value_delimiter = ',', default_value = "Q4_0,Q4_K_M,Q8_0")]
     formats: Vec<String>,
+    /// scale: decode-only runs of each side, alternated in pairs (ours first, then llama.cpp
+    /// first, …), after a row's other figures; the row's decode ratio is then also given as the
+    /// median of the pairs' ratios, which the drift of a shared machine's memory bandwidth
+    /// (both sides decode at it; ±15% from minute to minute) moves far less than one run each.
+    /// 0 skips them.
+    #[arg(long, default_value_t = 4)]
+    decode_pairs: usize,
     /// Measure only our engine.
     #[arg(long)]
     no_peer: bool,

@@ -10,6 +10,9 @@
 //! - aggregate decode of `--batch-sizes` sequences, against `llama-batched-bench`;
 //! - each side's peak resident memory during the engine run; our weights in memory against the
 //!   file's tensor bytes;
+//! - `--decode-pairs` decode-only runs of each side, alternated (ours first, then llama.cpp
+//!   first, …), whose median pair ratio is the decode ratio least moved by the machine's
+//!   memory bandwidth drifting during the row;
 //! - the fraction of the machine's read bandwidth decode reaches: bytes of weights one decode
 //!   step reads (every matrix once; the embedding is also the output, so all of it) × tokens
 //!   per second / bandwidth measured with as many threads just before the row (a busy
@@ -46,6 +49,20 @@ struct Peer {
     engine: super::Throughput,
     single: super::Throughput,
     batch: Vec<f64>,
+    /// Decode tok/s of the alternated decode-only runs, (ours, llama.cpp) per pair.
+    decode_pairs: Vec<(f64, f64)>,
+}
+
+impl Peer {
+    /// The median of the pairs' ratios ours ÷ llama.cpp, and their smallest and largest.
+    fn pair_ratios(&self) -> Option<(f64, f64, f64)> {
+        let ratios: Vec<f64> = self.decode_pairs.iter().map(|(o, p)| o / p).collect();
+        Some((
+            crate::stats::percentile(&ratios, 0.5)?,
+            crate::stats::percentile(&ratios, 0.0)?,
+            crate::stats::percentile(&ratios, 1.0)?,
+        ))
+    }
 }
 
 /// A `--sizes` name: one of [`SIZES`], or any `make-model` preset by name (tiny ones too).
@@ -150,6 +167,7 @@ fn measure_row(
             engine: super::llama_cpp::llama_bench(bin, &path, args, args.threads)?,
             single: super::llama_cpp::llama_bench(bin, &path, &single_args, 1)?,
             batch: super::batch::llama_batched_bench(bin, &path, args)?.0,
+            decode_pairs: decode_pairs(args, bin, &path)?,
         })
     };
     Ok(Row {
@@ -164,6 +182,39 @@ fn measure_row(
         bandwidth_one,
         bandwidth,
     })
+}
+
+/// `--decode-pairs` decode-only runs of each side at `--threads` (one timed repetition each:
+/// the pairs are the repetitions), pair i running ours first when i is even and llama.cpp
+/// first when it is odd, so that a drift in bandwidth falls on both sides alike.
+fn decode_pairs(
+    args: &BenchArgs,
+    bin: &std::path::Path,
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<(f64, f64)>> {
+    let pair_args = BenchArgs {
+        prompt_tokens: 0,
+        repetitions: 1,
+        ..args.clone()
+    };
+    let ours = || -> anyhow::Result<f64> {
+        let report = measure::ours_in_child("engine", path, &pair_args, args.threads)?;
+        Ok(report.decode.unwrap_or(f64::NAN))
+    };
+    let peer = || -> anyhow::Result<f64> {
+        Ok(super::llama_cpp::llama_bench(bin, path, &pair_args, args.threads)?.decode)
+    };
+    (0..args.decode_pairs)
+        .map(|i| {
+            if i % 2 == 0 {
+                let o = ours()?;
+                Ok((o, peer()?))
+            } else {
+                let p = peer()?;
+                Ok((ours()?, p))
+            }
+        })
+        .collect()
 }
 
 fn ratio(ours: f64, peer: f64) -> String {
@@ -207,6 +258,19 @@ fn print_row_lines(row: &Row, args: &BenchArgs) -> anyhow::Result<()> {
     let peer = row.peer.as_ref();
     figure("prompt", ours_prompt, peer.map(|p| p.engine.prompt))?;
     figure("decode", ours_decode, peer.map(|p| p.engine.decode))?;
+    if let Some((median, low, high)) = peer.and_then(Peer::pair_ratios) {
+        let pairs = &peer.expect("pairs come with a peer").decode_pairs;
+        say!(
+            "  {:<15} ratio={median:.2}  (median of {} alternated decode-only pairs, ratios {low:.2}–{high:.2}: {})",
+            "decode pairs",
+            pairs.len(),
+            pairs
+                .iter()
+                .map(|(o, p)| format!("{o:.1}/{p:.1}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     figure(
         "decode 1 thread",
         ours_single,
@@ -264,10 +328,10 @@ fn print_table(rows: &[Row], args: &BenchArgs) -> anyhow::Result<()> {
     );
     say!("");
     say!(
-        "| model | format | file MiB | weights in memory / file tensors (MB) | prompt | decode | decode 1 thread | scaling 1 → {} threads | batch {batch} | peak RSS MB | decode bandwidth use |",
+        "| model | format | file MiB | weights in memory / file tensors (MB) | prompt | decode | decode, pairs | decode 1 thread | scaling 1 → {} threads | batch {batch} | peak RSS MB | decode bandwidth use |",
         args.threads
     );
-    say!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    say!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for row in rows {
         let (bw_one, bw) = (row.bandwidth_one, row.bandwidth);
         let ours_prompt = row.ours.prompt.unwrap_or(f64::NAN);
@@ -316,8 +380,13 @@ fn print_table(rows: &[Row], args: &BenchArgs) -> anyhow::Result<()> {
                 bandwidth_fraction(row.ours.weight_bytes, ours_single, bw_one) * 100.0
             ),
         };
+        let pairs = peer
+            .and_then(Peer::pair_ratios)
+            .map_or("–".to_string(), |(median, low, high)| {
+                format!("{median:.2} ({low:.2}–{high:.2})")
+            });
         say!(
-            "| {} | {} | {:.0} | {:.0} / {:.0} ({}) | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} / {:.0} ({}) | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.model,
             row.format,
             row.file_bytes as f64 / (1 << 20) as f64,
@@ -326,6 +395,7 @@ fn print_table(rows: &[Row], args: &BenchArgs) -> anyhow::Result<()> {
             ratio(row.ours.weight_bytes as f64, row.tensor_bytes as f64),
             cell(ours_prompt, peer.map(|p| p.engine.prompt), 1),
             cell(ours_decode, peer.map(|p| p.engine.decode), 1),
+            pairs,
             cell(ours_single, peer.map(|p| p.single.decode), 1),
             scaling,
             cell(ours_batch, peer_batch, 1),
@@ -334,6 +404,10 @@ fn print_table(rows: &[Row], args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     say!("");
+    say!(
+        "decode, pairs: the median ratio of {} alternated decode-only runs of each side (and the range of the pair ratios); decode: one run each",
+        args.decode_pairs
+    );
     say!(
         "decode bandwidth use: bytes of weights one decode step reads (ours: the weights in memory; llama.cpp: the file's tensors; the tied embedding is also the output) × tok/s ÷ the read bandwidth measured just before the row with as many threads{}",
         rows.iter()
