@@ -30,28 +30,31 @@
 //!
 //! Measured differences are printed (`cargo test --release --test families -- --nocapture`).
 //!
-//! Over 1,000 lines: the tiny-model kit (weights, GGUF and Hugging Face writers, the candle
-//! references) serves every family's tests, and a second test file would have to copy it.
+//! The family-specific part of the tiny-model kit (weights, GGUF and Hugging Face writers, the
+//! candle references) is here; what it shares with `tests/formats.rs` is in `tests/common`.
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{gemma2, gemma3, quantized_qwen3};
 use drift_script::model::local::config::RopeStyle;
-use drift_script::model::local::kv_cache::KvPrecision;
 use drift_script::model::local::loader::WeightMode;
-use drift_script::model::{ChatModel, LocalModel, LocalOptions, Message};
+use drift_script::model::{ChatModel, LocalModel, Message};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
+
+mod common;
+use common::{
+    Rng, TempDir, VOCAB, default_metadata, load_gguf, load_hf, logits, max_abs, max_abs_diff,
+    options, prompt,
+};
 
 /// Our logits against an f32 reference on the same weights: max |difference| (as formats.rs).
 const EXACT_TOL: f32 = 1e-4;
 /// Q8_0 weights, both sides quantizing activations to 8 bits: a fraction of max |logit|.
 const NATIVE_TOL: f32 = 0.05;
 
-const VOCAB: usize = 49152;
 const CONTEXT: usize = 512;
 const RMS_EPS: f32 = 1e-6;
 /// The prompt is longer than every window below, so the windowed layers matter.
@@ -139,30 +142,6 @@ impl Spec {
     }
 }
 
-/// splitmix64 seeded by FNV-1a of a label: every tensor its own stream.
-struct Rng(u64);
-
-impl Rng {
-    fn new(label: &str) -> Self {
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for b in label.bytes() {
-            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        Rng(h)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
-
 /// Weights keyed by GGUF name, in Hugging Face row order (no family here permutes q/k), norm
 /// weights as used (`1 + 0.2u`): GGUF stores them so; Gemma's HF checkpoints store 1 less.
 #[derive(Clone)]
@@ -219,40 +198,6 @@ impl TinyModel {
             tensors,
         }
     }
-}
-
-/// A temporary folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("drift-families-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn default_metadata() -> &'static HashMap<String, Value> {
-    static META: OnceLock<HashMap<String, Value>> = OnceLock::new();
-    META.get_or_init(|| {
-        let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}"))
-            .expect("default model");
-        let mut file = std::fs::File::open(&path).unwrap();
-        gguf_file::Content::read(&mut file)
-            .expect("read the default model's header")
-            .metadata
-    })
 }
 
 /// GGUF metadata as llama.cpp writes it for the family, with the default model's tokenizer and
@@ -432,51 +377,6 @@ fn write_hf_folder(dir: &Path, model: &TinyModel, config: &serde_json::Value) {
     }
 }
 
-fn options(weights: WeightMode) -> LocalOptions {
-    LocalOptions {
-        threads: 2,
-        weights,
-        kv_precision: KvPrecision::F32,
-        ..Default::default()
-    }
-}
-
-fn load_gguf(path: &Path, weights: WeightMode) -> LocalModel {
-    LocalModel::load_gguf(path, &options(weights))
-        .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
-}
-
-fn load_hf(dir: &Path) -> LocalModel {
-    LocalModel::load_hf(dir, &options(WeightMode::Native))
-        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
-}
-
-fn prompt(seed: &str, len: usize) -> Vec<u32> {
-    let mut rng = Rng::new(seed);
-    (0..len)
-        .map(|_| (rng.next_u64() % VOCAB as u64) as u32)
-        .collect()
-}
-
-fn logits(model: &LocalModel, ids: &[u32]) -> Vec<f32> {
-    let out = model.prompt_logits(ids, false).unwrap();
-    assert_eq!(out.len(), VOCAB);
-    assert!(out.iter().all(|x| x.is_finite()), "non-finite logits");
-    out
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn max_abs(a: &[f32]) -> f32 {
-    a.iter().map(|x| x.abs()).fold(0.0, f32::max)
-}
-
 fn to_vec(t: candle_core::Result<Tensor>) -> Vec<f32> {
     t.unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
@@ -597,7 +497,7 @@ fn qwen3_gguf_and_hf_match_candle() {
     let candle_native = candle_qwen3(&q8_path, &ids);
     let native_diff = max_abs_diff(&native, &candle_native);
 
-    let from_hf = load_hf(&hf);
+    let from_hf = load_hf(&hf, WeightMode::Native);
     assert_eq!(from_hf.transformer().config.head_dim, 32);
     let hf_logits = logits(&from_hf, &ids);
     let hf_vs_gguf = max_abs_diff(&hf_logits, &ours_logits);
@@ -656,7 +556,7 @@ fn gemma2_hf_matches_candle() {
         let config = hf_config(&spec);
         let hf = dir.join(&format!("hf-{layers}"));
         write_hf_folder(&hf, &model, &config);
-        let ours = load_hf(&hf);
+        let ours = load_hf(&hf, WeightMode::Native);
         let c = &ours.transformer().config;
         assert_eq!(ours.info().architecture, "gemma2");
         assert_eq!(c.attention_softcap, Some(2.0));
@@ -672,7 +572,10 @@ fn gemma2_hf_matches_candle() {
         uncapped["final_logit_softcapping"] = serde_json::Value::Null;
         let hf_uncapped = dir.join(&format!("uncapped-{layers}"));
         write_hf_folder(&hf_uncapped, &model, &uncapped);
-        let caps = max_abs_diff(&got, &logits(&load_hf(&hf_uncapped), &ids));
+        let caps = max_abs_diff(
+            &got,
+            &logits(&load_hf(&hf_uncapped, WeightMode::Native), &ids),
+        );
         eprintln!(
             "gemma2 {label}: HF vs candle {diff:.2e} (max|logit| {:.2}); caps change {caps:.2e}",
             max_abs(&reference)
@@ -709,7 +612,7 @@ fn gemma2_gguf_matches_hf_and_alternates_windows() {
     );
     assert_eq!(c.attention_scale, 1.0 / 32f32.sqrt());
     let gguf_logits = logits(&from_gguf, &ids);
-    let hf_logits = logits(&load_hf(&hf), &ids);
+    let hf_logits = logits(&load_hf(&hf, WeightMode::Native), &ids);
     let hf_vs_gguf = max_abs_diff(&gguf_logits, &hf_logits);
 
     let mut differs = Vec::new();
@@ -723,7 +626,10 @@ fn gemma2_gguf_matches_hf_and_alternates_windows() {
         write_hf_folder(&path, &model, &other);
         differs.push((
             label,
-            max_abs_diff(&hf_logits, &logits(&load_hf(&path), &ids)),
+            max_abs_diff(
+                &hf_logits,
+                &logits(&load_hf(&path, WeightMode::Native), &ids),
+            ),
         ));
     }
     eprintln!("gemma2: GGUF vs HF {hf_vs_gguf:.2e}; {differs:?}");
@@ -752,14 +658,14 @@ fn gemma2_query_pre_attn_scalar_scales_scores() {
     write_hf_folder(&dir.join("halved"), &halved, &hf_config(&spec));
     write_hf_folder(&dir.join("plain"), &model, &hf_config(&spec));
     let ids = prompt("gemma2-scalar", PROMPT);
-    let scaled = load_hf(&dir.join("scalar"));
+    let scaled = load_hf(&dir.join("scalar"), WeightMode::Native);
     assert_eq!(
         scaled.transformer().config.attention_scale,
         1.0 / 128f32.sqrt()
     );
     let a = logits(&scaled, &ids);
-    let b = logits(&load_hf(&dir.join("halved")), &ids);
-    let plain = logits(&load_hf(&dir.join("plain")), &ids);
+    let b = logits(&load_hf(&dir.join("halved"), WeightMode::Native), &ids);
+    let plain = logits(&load_hf(&dir.join("plain"), WeightMode::Native), &ids);
     let (same, changed) = (max_abs_diff(&a, &b), max_abs_diff(&a, &plain));
     eprintln!("gemma2 query_pre_attn_scalar: vs halved q {same:.2e}, vs head_dim {changed:.2e}");
     assert_close("scalar 4·head_dim vs halved queries", same, EXACT_TOL);
@@ -782,7 +688,7 @@ fn gemma3_hf_matches_candle_and_gguf_matches_hf() {
     write_gguf(&gguf, &model, GgmlDType::F32, None);
     let ids = prompt("gemma3", PROMPT);
 
-    let from_hf = load_hf(&hf);
+    let from_hf = load_hf(&hf, WeightMode::Native);
     let c = &from_hf.transformer().config;
     assert_eq!(from_hf.info().architecture, "gemma3");
     let global: Vec<usize> = (0..6).filter(|&l| c.layer_window(l).is_none()).collect();
@@ -812,7 +718,10 @@ fn gemma3_hf_matches_candle_and_gguf_matches_hf() {
         write_hf_folder(&path, &model, &other);
         matters.push((
             label,
-            max_abs_diff(&hf_logits, &logits(&load_hf(&path), &ids)),
+            max_abs_diff(
+                &hf_logits,
+                &logits(&load_hf(&path, WeightMode::Native), &ids),
+            ),
         ));
     }
     eprintln!(
@@ -1080,7 +989,7 @@ fn gemma3_1b_head_shape_matches_candle() {
     let hf = dir.join("hf");
     write_hf_folder(&hf, &model, &config);
     let ids = prompt("gemma3-1b-heads", PROMPT);
-    let ours = load_hf(&hf);
+    let ours = load_hf(&hf, WeightMode::Native);
     assert_eq!(ours.transformer().config.q_dim(), 1024);
     let got = logits(&ours, &ids);
     let reference = candle_gemma(&hf, &config, &ids);

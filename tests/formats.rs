@@ -34,14 +34,18 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use drift_script::model::local::config::RopeStyle;
-use drift_script::model::local::kv_cache::KvPrecision;
 use drift_script::model::local::loader::WeightMode;
 use drift_script::model::local::quant::{Matrix, StorageFormat};
-use drift_script::model::{ChatModel, LocalModel, LocalOptions};
+use drift_script::model::{ChatModel, LocalModel};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
+
+mod common;
+use common::{
+    Rng, TempDir, VOCAB, default_metadata, load_gguf, load_hf, logits, max_abs, max_abs_diff,
+    options, prompt,
+};
 
 // ---------------------------------------------------------------------------------------------
 // The table: GGUF weight types, what the engine must turn them into, and tolerances.
@@ -166,7 +170,6 @@ const KQUANT: Dims = Dims {
     ffn: 512,
 };
 
-const VOCAB: usize = 49152;
 const CONTEXT: usize = 512;
 const RMS_EPS: f32 = 1e-5;
 const ROPE_THETA: f32 = 10_000.0;
@@ -183,31 +186,6 @@ impl Arch {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
         }
-    }
-}
-
-/// splitmix64: deterministic and independent of test order.
-struct Rng(u64);
-
-impl Rng {
-    fn new(label: &str) -> Self {
-        // FNV-1a of the label, so every tensor has its own stream.
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for b in label.bytes() {
-            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        Rng(h)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 }
 
@@ -303,41 +281,6 @@ fn permute_for_gguf(w: &[f32], n_head: usize, cols: usize) -> Vec<f32> {
 // ---------------------------------------------------------------------------------------------
 // Writing files.
 // ---------------------------------------------------------------------------------------------
-
-/// A temporary folder removed when dropped (also when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("drift-formats-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The default model's GGUF metadata (read once per test binary).
-fn default_metadata() -> &'static HashMap<String, Value> {
-    static META: OnceLock<HashMap<String, Value>> = OnceLock::new();
-    META.get_or_init(|| {
-        let path = drift_script::fetch::default_model_path(&mut |m| eprintln!("{m}"))
-            .expect("default model");
-        let mut file = std::fs::File::open(&path).unwrap();
-        gguf_file::Content::read(&mut file)
-            .expect("read the default model's header")
-            .metadata
-    })
-}
 
 /// Metadata as llama.cpp writes it, with the default model's tokenizer.
 fn gguf_metadata(arch_name: &str, dims: Dims) -> Vec<(String, Value)> {
@@ -526,40 +469,6 @@ fn write_hf_folder(
 // Running models.
 // ---------------------------------------------------------------------------------------------
 
-fn options(weights: WeightMode) -> LocalOptions {
-    LocalOptions {
-        threads: 2,
-        weights,
-        kv_precision: KvPrecision::F32,
-        ..Default::default()
-    }
-}
-
-/// 40 token ids spread over the whole vocabulary.
-fn prompt(seed: &str, len: usize) -> Vec<u32> {
-    let mut rng = Rng::new(seed);
-    (0..len)
-        .map(|_| (rng.next_u64() % VOCAB as u64) as u32)
-        .collect()
-}
-
-fn load_gguf(path: &Path, weights: WeightMode) -> LocalModel {
-    LocalModel::load_gguf(path, &options(weights))
-        .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
-}
-
-fn load_hf(dir: &Path, weights: WeightMode) -> LocalModel {
-    LocalModel::load_hf(dir, &options(weights))
-        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
-}
-
-fn logits(model: &LocalModel, ids: &[u32]) -> Vec<f32> {
-    let out = model.prompt_logits(ids, false).unwrap();
-    assert_eq!(out.len(), VOCAB);
-    assert!(out.iter().all(|x| x.is_finite()), "non-finite logits");
-    out
-}
-
 /// candle-transformers' reference forward pass over a GGUF file: last-position logits.
 fn candle_logits(arch: Arch, path: &Path, ids: &[u32]) -> Vec<f32> {
     CandleModel::load(arch, path).logits(ids)
@@ -602,21 +511,9 @@ impl CandleModel {
     }
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 fn rms_diff(a: &[f32], b: &[f32]) -> f32 {
     let sum: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
     (sum / a.len() as f64).sqrt() as f32
-}
-
-fn max_abs(a: &[f32]) -> f32 {
-    a.iter().map(|x| x.abs()).fold(0.0, f32::max)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -472,7 +472,10 @@ fn bench_scale_prints_one_row_per_model_and_format() {
         memory[at..].split(' ').next().unwrap().parse().unwrap()
     };
     for side in ["ours", "llama.cpp"] {
-        assert!(figure(side) > 1.0 && figure(side) < 500.0, "{side}: {memory}");
+        assert!(
+            figure(side) > 1.0 && figure(side) < 500.0,
+            "{side}: {memory}"
+        );
     }
     let rows = lines_starting(&text, "| tiny-llama | Q8_0 |");
     assert_eq!(rows.len(), 1, "{text}");

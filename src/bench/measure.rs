@@ -232,7 +232,7 @@ mod tests {
         // 400 MB touched and freed here first (as `bench scale`'s bandwidth probe does); a
         // child started with posix_spawn reported at least that much.
         let buffer: Vec<u8> = vec![1; 400_000_000];
-        assert_eq!(std::hint::black_box(&buffer).iter().step_by(4096).count(), 97_657);
+        assert_eq!(std::hint::black_box(&buffer)[399_999_999], 1);
         drop(buffer);
         let small = run_checked(python("print('x')")).unwrap();
         assert!(small.peak_rss_mb < 100.0, "{}", small.peak_rss_mb);
