@@ -302,3 +302,30 @@ fn shareable_between_threads() {
     assert_send_sync::<ChatTemplate>();
     assert_send_sync::<TextTokenizer>();
 }
+
+/// A template that doubles a string in a loop (found by the fuzz suite, which replays it too)
+/// runs out of fuel, not memory: minijinja charges fuel for every byte an operator produces, so
+/// the template fuel ends it by about 32 MB of string.
+#[test]
+fn a_template_that_doubles_a_string_runs_out_of_fuel() {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fuzz/template/string-doubling.jinja"
+    ))
+    .unwrap();
+    let before = peak_rss_kib();
+    let msg = template_error(
+        ChatTemplate::from_jinja(&source, None, None)
+            .and_then(|t| t.render(&[Message::user("hi")], false)),
+    );
+    assert!(msg.contains("fuel"), "{msg}");
+    let grown_mib = (peak_rss_kib() - before) / 1024;
+    assert!(grown_mib < 512, "the peak grew by {grown_mib} MiB");
+}
+
+/// This process's peak resident memory (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}

@@ -115,9 +115,14 @@ fn statements(rng: &mut ChaCha8Rng, depth: usize, out: &mut String) {
                 statements(rng, depth - 1, out);
                 out.push_str("{% endfor %}");
             }
-            // Growth by one piece per step. (Doubling, `ns.text ~ ns.text` in a loop, is a
-            // known limit: tests/fixtures/fuzz/known/.)
-            5 => out.push_str("{% set ns.text = ns.text ~ 'ab' %}{% set ns.count = ns.count + 1 %}"),
+            // Growth by one piece per step, or doubling (minijinja charges fuel per byte an
+            // operator produces, so either ends on fuel).
+            5 => {
+                let grown = rng.pick(&["ns.text ~ 'ab'", "ns.text ~ ns.text"]);
+                out.push_str(&format!(
+                    "{{% set ns.text = {grown} %}}{{% set ns.count = ns.count + 1 %}}"
+                ));
+            }
             6 => out.push_str("{% set ns.list = ns.list + [ns.count] %}"),
             7 => {
                 out.push_str("{% for message in messages %}{% if loop.first and message.role == 'system' %}{{ '<|im_start|>system\n' ~ message['content'] ~ '<|im_end|>\n' }}{% else %}{{ '<|im_start|>' ~ message['role'] ~ '\n' ~ message['content'] ~ '<|im_end|>\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")

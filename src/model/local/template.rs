@@ -83,10 +83,13 @@ const LLAMA2: &str = "{% if messages[0]['role'] == 'system' %}\
 {% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}\
 {% endfor %}";
 
-/// Instructions one rendering may execute: some 25 times what a 200-message conversation
-/// needs in the larger templates (about 100 per message). Low, because fuel counts
-/// instructions, not their cost: a loop that appends to a namespace list copies the list each
-/// time, so its time grows with the square of the fuel (tests/fixtures/fuzz/template/).
+/// Fuel one rendering may spend: some 25 times what a 200-message conversation needs in the
+/// larger templates (about 100 instructions per message). minijinja charges one fuel per
+/// instruction and one per 64 bytes that an operator or the output produces, so this also caps
+/// the strings a template can build at about 32 MB (a string doubled in a loop ends here:
+/// `tests/template.rs`). Low, because some work is charged less than it costs: a loop that
+/// appends to a namespace list copies the list each time, so its time grows with the square of
+/// the fuel (tests/fixtures/fuzz/template/).
 const TEMPLATE_FUEL: u64 = 500_000;
 
 /// Stands in for the system content in a probe rendering. Private-use characters: no real prompt
