@@ -722,6 +722,69 @@ fn plot_command_draws_a_results_file_and_names_bad_lines() {
         "{}",
         stderr(&o)
     );
+    // A bootstrap band: seeded, so the same picture twice; another seed moves the band (30
+    // scores a turn, so that resamples have room to differ).
+    let mut many = String::new();
+    for turn in [2, 4, 6] {
+        for pair in 0..30 {
+            let score = ((pair * 37 + turn * 11) % 100) as f64 / 100.0;
+            many.push_str(&format!(
+                "{{\"turn\": {turn}, \"pair\": {pair}, \"score\": {score}}}\n"
+            ));
+        }
+    }
+    p.write("many.jsonl", &many);
+    let bootstrap = |seed: &str, out: &str| {
+        let args = [
+            "plot",
+            "many.jsonl",
+            "-o",
+            out,
+            "--band-method",
+            "bootstrap",
+            "--resamples",
+            "200",
+            "--seed",
+            seed,
+        ];
+        let o = p.run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(p.dir.join(out)).unwrap()
+    };
+    let first = bootstrap("3", "boot-a.png");
+    assert!(
+        first == bootstrap("3", "boot-b.png"),
+        "same seed, another picture"
+    );
+    assert!(
+        first != bootstrap("4", "boot-c.png"),
+        "another seed, the same picture"
+    );
+    let o = p.run(&["plot", "many.jsonl", "-o", "t.png"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        first != std::fs::read(p.dir.join("t.png")).unwrap(),
+        "the bootstrap band drew the t band"
+    );
+    // Options that do not fit together are refused before anything is drawn.
+    for (args, expected) in [
+        (
+            vec!["--resamples", "0", "--band-method", "bootstrap"],
+            "--resamples must be at least 1",
+        ),
+        (
+            vec!["--seed", "1"],
+            "--resamples and --seed apply to --band-method bootstrap only",
+        ),
+        (vec!["--band-method", "normal"], "invalid value 'normal'"),
+    ] {
+        let mut all = vec!["plot", "results.jsonl", "-o", "refused.png"];
+        all.extend(args);
+        let o = p.run(&all);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(expected), "{}", stderr(&o));
+        assert!(!p.dir.join("refused.png").exists());
+    }
     p.write(
         "bad.jsonl",
         "{\"turn\": 2, \"score\": 1}\n{\"turn\": oops}\n",

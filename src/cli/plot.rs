@@ -1,4 +1,5 @@
-//! `drift-script plot RESULTS.jsonl [-o FILE.png|.svg] [--x turn --y score --group method]`.
+//! `drift-script plot RESULTS.jsonl [-o FILE.png|.svg] [--x turn --y score --group method]
+//! [--band LEVEL] [--band-method t|bootstrap [--resamples N] [--seed S]]`.
 
 use std::path::PathBuf;
 
@@ -21,11 +22,42 @@ pub struct PlotArgs {
     /// Confidence level of the shaded band around each line (0 for none).
     #[arg(long, default_value_t = 0.68)]
     band: f64,
+    /// How the band is computed: `t`, the Student-t interval of the mean, or `bootstrap`, the
+    /// percentile bootstrap interval of the mean (what seaborn draws for `errorbar=('ci', 68)`,
+    /// as the paper's notebook does; a script's `band: #{bootstrap: 0.68}`).
+    #[arg(long, default_value = "t", value_parser = ["t", "bootstrap"])]
+    band_method: String,
+    /// --band-method bootstrap: resamples per point [default: 1000].
+    #[arg(long)]
+    resamples: Option<usize>,
+    /// --band-method bootstrap: the seed of the resampling stream, the same at every point
+    /// [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     #[arg(long)]
     title: Option<String>,
 }
 
+/// The band's method from `--band-method`, `--resamples` and `--seed`, refused before anything
+/// is read when they do not fit together.
+fn band_method(args: &PlotArgs) -> anyhow::Result<crate::plot::BandMethod> {
+    if args.band_method == "bootstrap" {
+        let resamples = args.resamples.unwrap_or(1000);
+        anyhow::ensure!(resamples >= 1, "--resamples must be at least 1");
+        return Ok(crate::plot::BandMethod::Bootstrap {
+            resamples,
+            seed: args.seed.unwrap_or(0),
+        });
+    }
+    anyhow::ensure!(
+        args.resamples.is_none() && args.seed.is_none(),
+        "--resamples and --seed apply to --band-method bootstrap only"
+    );
+    Ok(crate::plot::BandMethod::T)
+}
+
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
+    let band_method = band_method(&args)?;
     let records = crate::plot::read_jsonl(&args.results)?;
     let output = args
         .output
@@ -36,7 +68,7 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         y: args.y.clone(),
         group: args.group.clone(),
         band: (args.band > 0.0).then_some(args.band),
-        band_method: Default::default(),
+        band_method,
         title: args.title.clone(),
         xlabel: None,
         ylabel: None,
