@@ -455,7 +455,18 @@ fn every_fault_is_survived_and_the_answer_arrives() {
     p.write("one.rhai", ONE_CHAT);
     let mut args = http_args(&server);
     args.insert(0, "one.rhai".into());
-    let o = run_with(&p, &args, &["--api-timeout", "1", "--api-retries", "8"]);
+    let o = run_with(
+        &p,
+        &args,
+        &[
+            "--api-timeout",
+            "1",
+            "--api-retries",
+            "8",
+            "--chat-template-kwargs",
+            r#"{"enable_thinking": false}"#,
+        ],
+    );
     let log = stderr(&o);
     assert!(o.status.success(), "{log}");
     assert!(log.contains("answers: 2"), "{log}");
@@ -485,6 +496,11 @@ fn every_fault_is_survived_and_the_answer_arrives() {
     assert_eq!(bodies[0]["seed"], 7);
     assert_eq!(bodies[0]["max_tokens"], 10);
     assert_eq!(bodies[0]["model"], "tiny");
+    // --chat-template-kwargs goes to the server's template (vLLM, llama.cpp's server).
+    assert_eq!(
+        bodies[0]["chat_template_kwargs"],
+        serde_json::json!({"enable_thinking": false})
+    );
     // The server's model name and usage are recorded.
     let records = lines_without_time(&p.run_dir("selfchat"));
     let meta = &records[0]["_meta"];

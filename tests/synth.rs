@@ -488,3 +488,104 @@ fn bench_scale_prints_one_row_per_model_and_format() {
         rows[0]
     );
 }
+
+/// `--chat-template-kwargs '{"enable_thinking": false}'` reaches Qwen3's own template, in
+/// `chat` and in a script run: the prompt gains the empty think block that non-thinking mode
+/// writes after the assistant header, and the run records the variables in `run.json` and its
+/// folder name. Values that are not a JSON object, and the variables the renderer sets itself,
+/// are refused with what was expected.
+#[test]
+fn chat_template_kwargs_turn_qwen3_thinking_off() {
+    let dir = TempDir::new("kwargs");
+    let model = make_model(&dir.0, "qwen3.gguf", &["--preset", "tiny-qwen3"]);
+    let model = model.to_str().unwrap();
+    let chat = |extra: &[&str]| {
+        let mut args = vec![
+            "chat",
+            "hi",
+            "--model",
+            model,
+            "--json",
+            "--max-tokens",
+            "2",
+            "--temperature",
+            "0",
+            "--threads",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        drift(&args, &dir.0)
+    };
+    let prompt_tokens = |output: &Output| -> u64 {
+        assert!(output.status.success(), "{}", stderr(output));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["prompt_tokens"].as_u64().unwrap()
+    };
+    let thinking = prompt_tokens(&chat(&[]));
+    let plain = prompt_tokens(&chat(&[
+        "--chat-template-kwargs",
+        r#"{"enable_thinking": false}"#,
+    ]));
+    // `<think>\n\n</think>\n\n` in SmolLM2's tokenizer.
+    assert!(plain > thinking, "{plain} vs {thinking}");
+
+    for (value, expected) in [
+        ("[1]", "expected a JSON object such as"),
+        ("{", "not JSON"),
+        (r#"{"messages": []}"#, "may not set `messages`"),
+    ] {
+        let output = chat(&["--chat-template-kwargs", value]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains(expected),
+            "{value}: {}",
+            stderr(&output)
+        );
+    }
+
+    // A run: the variables are in run.json and in the folder's identity.
+    std::fs::write(
+        dir.0.join("hi.rhai"),
+        "let m = model();\nrecord(#{answer: m.chat([#{role: \"user\", content: \"hi\"}], #{max_tokens: 2})});\n",
+    )
+    .unwrap();
+    let folders = || -> Vec<PathBuf> {
+        let mut all: Vec<PathBuf> = std::fs::read_dir(dir.0.join("out"))
+            .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        all.sort();
+        all
+    };
+    // Runs the script and returns the run folder it made.
+    let run = |extra: &[&str]| -> PathBuf {
+        let before = folders();
+        let mut args = vec![
+            "hi.rhai",
+            "--model",
+            model,
+            "--threads",
+            "1",
+            "--out",
+            "out",
+        ];
+        args.extend_from_slice(extra);
+        let output = drift(&args, &dir.0);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let made: Vec<PathBuf> = folders()
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
+        assert_eq!(made.len(), 1, "{made:?}");
+        made[0].clone()
+    };
+    let with = run(&["--chat-template-kwargs", r#"{"enable_thinking": false}"#]);
+    let without = run(&[]);
+    let run_json = |folder: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(folder.join("run.json")).unwrap()).unwrap()
+    };
+    assert_eq!(
+        run_json(&with)["chat_template_kwargs"],
+        serde_json::json!({"enable_thinking": false})
+    );
+    assert!(run_json(&without).get("chat_template_kwargs").is_none());
+}

@@ -79,6 +79,10 @@ pub struct ModelArgs {
     /// Threads for the engine (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Extra variables for the chat template, a JSON object: '{"enable_thinking": false}'
+    /// turns Qwen3's thinking mode off.
+    #[arg(long, value_name = "JSON")]
+    pub chat_template_kwargs: Option<String>,
 }
 
 impl ModelArgs {
@@ -87,6 +91,9 @@ impl ModelArgs {
         if let Some(threads) = self.threads {
             anyhow::ensure!(threads >= 1, "--threads must be at least 1");
             options.threads = threads;
+        }
+        if let Some(text) = &self.chat_template_kwargs {
+            options.chat_template_kwargs = parse_template_kwargs(text)?;
         }
         Ok(options)
     }
@@ -103,6 +110,39 @@ impl ModelArgs {
         let model =
             crate::model::LocalModel::load(&self.model, &options, &mut |msg| eprintln!("{msg}"))?;
         Ok(model)
+    }
+}
+
+/// `--chat-template-kwargs`: a JSON object.
+pub(crate) fn parse_template_kwargs(
+    text: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    let example = r#"'{"enable_thinking": false}'"#;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => {
+            // Refused here too, so that a run stops before anything runs, not at `model()`.
+            let reserved = crate::model::local::template::RESERVED_VARIABLES;
+            if let Some(name) = map.keys().find(|k| reserved.contains(&k.as_str())) {
+                anyhow::bail!(
+                    "--chat-template-kwargs {text}: may not set `{name}`: the renderer sets it ({})",
+                    reserved.join(", ")
+                );
+            }
+            Ok(map.into_iter().collect())
+        }
+        Ok(other) => anyhow::bail!(
+            "--chat-template-kwargs {text}: expected a JSON object such as {example}, got {}",
+            match other {
+                serde_json::Value::Array(_) => "a list",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => "null",
+            }
+        ),
+        Err(e) => anyhow::bail!(
+            "--chat-template-kwargs {text}: not JSON ({e}); expected an object such as {example}"
+        ),
     }
 }
 

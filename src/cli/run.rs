@@ -16,6 +16,12 @@ pub struct RunArgs {
     /// `openai:NAME` (a model served over an OpenAI-compatible HTTP API, see --api-base).
     #[arg(long, default_value = "smollm2")]
     pub model: String,
+    /// Extra variables for every model's chat template, a JSON object, as transformers'
+    /// `apply_chat_template(**kwargs)` takes them: '{"enable_thinking": false}' turns Qwen3's
+    /// thinking mode off. Sent as `chat_template_kwargs` to `openai:` models; part of the
+    /// run's identity.
+    #[arg(long, value_name = "JSON")]
+    pub chat_template_kwargs: Option<String>,
     /// The OpenAI-compatible API root for `openai:NAME` models.
     #[arg(long, env = "DRIFT_API_BASE", default_value = crate::model::openai::DEFAULT_API_BASE)]
     pub api_base: String,
@@ -154,6 +160,10 @@ impl RunArgs {
                 }
             }
         };
+        let chat_template_kwargs = match &self.chat_template_kwargs {
+            None => Default::default(),
+            Some(text) => super::parse_template_kwargs(text)?,
+        };
         let http = crate::model::HttpOptions {
             api_base: self.api_base.clone(),
             api_key_env: self.api_key_env.clone(),
@@ -161,6 +171,7 @@ impl RunArgs {
             max_retries: self.api_retries,
             backoff: std::time::Duration::from_millis(self.api_backoff_ms),
             max_in_flight: 16.max(self.jobs * 4),
+            chat_template_kwargs: chat_template_kwargs.clone(),
             ..crate::model::HttpOptions::default()
         };
         Ok(HostConfig {
@@ -168,6 +179,7 @@ impl RunArgs {
             project_dir: self.project.clone(),
             out_root: self.out.clone(),
             model_spec: self.model.clone(),
+            chat_template_kwargs,
             seed: seed.unwrap_or(0),
             params,
             limits: self.limits()?,

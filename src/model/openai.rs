@@ -65,6 +65,9 @@ pub struct HttpOptions {
     pub max_in_flight: usize,
     /// Where retry notices go (the model layer never prints).
     pub log: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Sent as `chat_template_kwargs` with every request when not empty: vLLM, SGLang and
+    /// llama.cpp's server pass it to the model's chat template (hosted APIs may refuse it).
+    pub chat_template_kwargs: std::collections::BTreeMap<String, Value>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -77,6 +80,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("backoff", &self.backoff)
             .field("max_backoff", &self.max_backoff)
             .field("max_in_flight", &self.max_in_flight)
+            .field("chat_template_kwargs", &self.chat_template_kwargs)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +95,7 @@ impl Default for HttpOptions {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             max_in_flight: 16,
+            chat_template_kwargs: Default::default(),
             log: Arc::new(|msg| eprintln!("{msg}")),
         }
     }
@@ -356,6 +361,9 @@ impl Inner {
         if opts.top_k > 0 {
             // Not in OpenAI's schema; vLLM, TGI and llama.cpp take it, hosted APIs refuse it.
             body["top_k"] = json!(opts.top_k);
+        }
+        if !self.options.chat_template_kwargs.is_empty() {
+            body["chat_template_kwargs"] = json!(self.options.chat_template_kwargs);
         }
         body
     }

@@ -37,6 +37,9 @@ pub struct HostConfig {
     pub out_root: PathBuf,
     /// The model `model()` loads without an argument, and the `MODEL` constant.
     pub model_spec: String,
+    /// `--chat-template-kwargs`: extra variables for every local model's chat template (the
+    /// HTTP backend has its copy in `http`).
+    pub chat_template_kwargs: std::collections::BTreeMap<String, serde_json::Value>,
     /// The run seed (`--seed`, or `--set seed`): `SEED` and `param("seed", …)`.
     pub seed: u64,
     /// `--set name=value`, in command-line order; never `seed`, which is `seed` above.
@@ -59,6 +62,7 @@ impl Default for HostConfig {
             project_dir: PathBuf::from("."),
             out_root: PathBuf::from("selfchat"),
             model_spec: crate::fetch::DEFAULT_MODEL_NAME.into(),
+            chat_template_kwargs: Default::default(),
             seed: 0,
             params: Vec::new(),
             limits: limits::Limits::default(),
@@ -216,7 +220,7 @@ impl ScriptHost {
                     .display()
                     .to_string()
             });
-        let run_config = json!({
+        let mut run_config = json!({
             "script": script_rel,
             "script_sha256": script_source.as_deref().map(sha256_hex),
             "params": params_json,
@@ -224,17 +228,28 @@ impl ScriptHost {
             "model": config.model_spec,
             "drift_script_version": env!("CARGO_PKG_VERSION"),
         });
+        // Template variables change every prompt, so they are part of the run; absent when
+        // unset, so that runs without them keep their folders.
+        if !config.chat_template_kwargs.is_empty() {
+            run_config["chat_template_kwargs"] = json!(config.chat_template_kwargs);
+        }
         let run_name = match &config.script {
             Some(path) => {
                 let stem = path
                     .file_stem()
                     .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-                let identity = json!([
+                let mut identity = json!([
                     run_config["script"],
                     run_config["params"],
                     run_config["seed"],
                     run_config["model"]
                 ]);
+                if let Some(kwargs) = run_config.get("chat_template_kwargs") {
+                    identity
+                        .as_array_mut()
+                        .expect("a list")
+                        .push(kwargs.clone());
+                }
                 let name = format!("{stem}-{}", &sha256_hex(&identity.to_string())[..8]);
                 match config.shard {
                     Some((i, n)) => format!("{name}-shard-{i}-of-{n}"),

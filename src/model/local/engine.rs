@@ -80,6 +80,9 @@ pub struct LocalOptions {
     /// Tokens drafted per decoding step by prompt lookup (0: none); see [`prompt_lookup_draft`](super::drafting::prompt_lookup_draft).
     /// Drafting never changes an answer, only how many forward passes it takes.
     pub draft_tokens: usize,
+    /// Extra variables for the chat template (`{"enable_thinking": false}` for Qwen3); see
+    /// [`ChatTemplate::with_kwargs`].
+    pub chat_template_kwargs: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for LocalOptions {
@@ -90,6 +93,7 @@ impl Default for LocalOptions {
             kv_precision: KvPrecision::F16,
             cache_budget_bytes: 512 << 20,
             draft_tokens: default_draft_tokens(),
+            chat_template_kwargs: Default::default(),
         }
     }
 }
@@ -215,7 +219,8 @@ impl LocalModel {
                 transformer.config.vocab
             )));
         }
-        let template = ChatTemplate::for_tokenizer(&tokenizer)?;
+        let template =
+            ChatTemplate::for_tokenizer(&tokenizer)?.with_kwargs(&options.chat_template_kwargs)?;
         let cache = PrefixCache::new(
             transformer.kv_shape(),
             options.kv_precision,

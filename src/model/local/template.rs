@@ -59,7 +59,39 @@ pub struct ChatTemplate {
     eos_token: Option<String>,
     /// The template refuses a system message: it is folded into the first user turn.
     system_in_first_user: bool,
+    /// Extra variables every rendering sees ([`ChatTemplate::with_kwargs`]).
+    kwargs: BTreeMap<String, Value>,
 }
+
+/// A JSON value as the template sees it (Python's `None`, `True`, numbers, strings, lists,
+/// dicts).
+fn json_value(v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::from(()),
+        J::Bool(b) => Value::from(*b),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Value::from(i),
+            (None, Some(u)) => Value::from(u),
+            _ => Value::from(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => Value::from(s.as_str()),
+        J::Array(items) => Value::from(items.iter().map(json_value).collect::<Vec<_>>()),
+        J::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_value(v)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+    }
+}
+
+/// Variables the renderer sets itself, which `chat_template_kwargs` may not replace.
+pub const RESERVED_VARIABLES: &[&str] = &[
+    "messages",
+    "add_generation_prompt",
+    "bos_token",
+    "eos_token",
+];
 
 const TEMPLATE_NAME: &str = "chat_template";
 
@@ -147,13 +179,43 @@ impl ChatTemplate {
             bos_token,
             eos_token,
             system_in_first_user: false,
+            kwargs: BTreeMap::new(),
         };
-        // A template that renders a user turn but fails on a system message before it
-        // refuses the system role (a template that fails on both is left to fail as it does).
-        let probe = |messages: &[Message]| template.render_text(messages, true).is_ok();
-        template.system_in_first_user =
-            probe(&[Message::user("u")]) && !probe(&[Message::system("s"), Message::user("u")]);
+        template.probe_system_role();
         Ok(template)
+    }
+
+    /// A template that renders a user turn but fails on a system message before it refuses
+    /// the system role (a template that fails on both is left to fail as it does).
+    fn probe_system_role(&mut self) {
+        self.system_in_first_user = false;
+        let probe = |messages: &[Message]| self.render_text(messages, true).is_ok();
+        self.system_in_first_user =
+            probe(&[Message::user("u")]) && !probe(&[Message::system("s"), Message::user("u")]);
+    }
+
+    /// The template with extra variables every rendering sees, as `transformers`'
+    /// `apply_chat_template(**kwargs)` and the `chat_template_kwargs` of vLLM and llama.cpp's
+    /// server pass them: `{"enable_thinking": false}` turns Qwen3's thinking mode off. The
+    /// variables the renderer sets itself (`messages`, `add_generation_prompt`, `bos_token`,
+    /// `eos_token`) are refused.
+    pub fn with_kwargs(mut self, kwargs: &BTreeMap<String, serde_json::Value>) -> Result<Self> {
+        if let Some(name) = kwargs
+            .keys()
+            .find(|k| RESERVED_VARIABLES.contains(&k.as_str()))
+        {
+            return Err(ModelError::Template(format!(
+                "chat_template_kwargs may not set `{name}`: the renderer sets it ({})",
+                RESERVED_VARIABLES.join(", ")
+            )));
+        }
+        self.kwargs = kwargs
+            .iter()
+            .map(|(k, v)| (k.clone(), json_value(v)))
+            .collect();
+        // A variable may change whether the template accepts a system message.
+        self.probe_system_role();
+        Ok(self)
     }
 
     /// Whether this template refuses a system message, so that the system prompt is folded
@@ -261,7 +323,12 @@ impl ChatTemplate {
             .iter()
             .map(|m| Value::from_object(MessageValue(m.clone())))
             .collect();
-        let mut ctx: BTreeMap<&str, Value> = BTreeMap::from([
+        let mut ctx: BTreeMap<&str, Value> = self
+            .kwargs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        ctx.extend([
             ("messages", Value::from(msgs)),
             ("add_generation_prompt", Value::from(add_generation_prompt)),
         ]);

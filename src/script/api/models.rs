@@ -121,7 +121,10 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     if let Some(model) = state.models.lock().unwrap().get(spec) {
         return Ok(model.clone()); // another worker loaded it meanwhile
     }
-    let mut options = crate::model::LocalOptions::default();
+    let mut options = crate::model::LocalOptions {
+        chat_template_kwargs: state.config.chat_template_kwargs.clone(),
+        ..Default::default()
+    };
     if let Some(threads) = state.config.threads {
         options.threads = threads;
     }
