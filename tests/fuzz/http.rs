@@ -147,6 +147,7 @@ fn check(input: &[u8]) -> Verdict {
         max_backoff: Duration::from_millis(1),
         max_in_flight: 2,
         log: Arc::new(|_| {}),
+        chat_template_kwargs: Default::default(),
     };
     let model = OpenAiModel::new("m", &options).map_err(|e| format!("client setup: {e}"))?;
     // Bounded time is the harness's watchdog's to check.
