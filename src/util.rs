@@ -119,7 +119,7 @@ mod tests {
     fn an_error_chain_names_every_cause_once() {
         let error = crate::store::StoreError::Io {
             path: "out/records.jsonl".into(),
-            source: std::io::Error::new(std::io::ErrorKind::Other, "disk full"),
+            source: std::io::Error::other("disk full"),
         };
         assert_eq!(error.to_string(), "cannot write out/records.jsonl");
         assert_eq!(

@@ -87,7 +87,7 @@ fn bad_arguments_are_errors_that_say_what_is_wrong() {
         "mean_of: lengths differ (3 and 2)"
     );
     assert_eq!(
-        text(contrast(&[a.clone()], &[short.clone()]).unwrap_err()),
+        text(contrast(std::slice::from_ref(&a), std::slice::from_ref(&short)).unwrap_err()),
         "contrast: lengths differ (3 and 2)"
     );
     let three = [v(&[1.0, 0.0]), v(&[0.0, 1.0]), v(&[1.0, 1.0])];

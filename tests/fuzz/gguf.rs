@@ -347,10 +347,10 @@ fn check(input: &[u8]) -> Verdict {
         ..LocalOptions::default()
     };
     let result = LocalModel::load_gguf(&path, &options);
-    if let Ok(model) = result {
-        if let Ok(prompt) = model.tokenize_chat(&[Message::user("Hello there")]) {
-            let _ = model.greedy_tokens(&prompt.ids, 2);
-        }
+    if let Ok(model) = result
+        && let Ok(prompt) = model.tokenize_chat(&[Message::user("Hello there")])
+    {
+        let _ = model.greedy_tokens(&prompt.ids, 2);
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

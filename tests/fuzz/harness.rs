@@ -36,10 +36,12 @@ pub struct Target {
     pub cases: u64,
 }
 
+/// A running input: its target's name, the corpus files' extension, and its bytes.
+type RunningInput = (&'static str, &'static str, Arc<Vec<u8>>);
+
 thread_local! {
     /// The input the current thread is running, for the allocation cap's report.
-    static CURRENT: RefCell<Option<(&'static str, &'static str, Arc<Vec<u8>>)>> =
-        const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<RunningInput>> = const { RefCell::new(None) };
 }
 
 /// Saves the input this thread is running (called by the allocator before it aborts).

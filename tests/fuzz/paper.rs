@@ -155,11 +155,11 @@ fn check(input: &[u8]) -> Verdict {
     let dir = scratch_dir();
     let path = dir.join("personas.py");
     std::fs::write(&path, input).unwrap();
-    let skip_unknown = input.len() % 2 == 0;
-    if let Err(e) = drift_script::paper::import::translate_file(&path, skip_unknown) {
-        if e.to_string().trim().is_empty() {
-            return Err("an import error without a message".into());
-        }
+    let skip_unknown = input.len().is_multiple_of(2);
+    if let Err(e) = drift_script::paper::import::translate_file(&path, skip_unknown)
+        && e.to_string().trim().is_empty()
+    {
+        return Err("an import error without a message".into());
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -57,7 +57,7 @@ fn write_f32(tensors: &[(String, Vec<usize>, Vec<f32>)], metadata: Option<Value>
 
 fn assemble(header: &Value, data: &[u8], declared_len: Option<u64>) -> Vec<u8> {
     let mut text = serde_json::to_vec(header).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut bytes = declared_len
@@ -209,10 +209,10 @@ fn check(input: &[u8]) -> Verdict {
         cache_budget_bytes: 16 << 20,
         ..LocalOptions::default()
     };
-    if let Ok(model) = LocalModel::load_hf(&dir, &options) {
-        if let Ok(prompt) = model.tokenize_chat(&[Message::user("hello")]) {
-            let _ = model.greedy_tokens(&prompt.ids, 2);
-        }
+    if let Ok(model) = LocalModel::load_hf(&dir, &options)
+        && let Ok(prompt) = model.tokenize_chat(&[Message::user("hello")])
+    {
+        let _ = model.greedy_tokens(&prompt.ids, 2);
     }
     if let Ok(file) = drift_script::vectors::load_vectors(&path) {
         let _ = drift_script::vectors::check_model(&file.metadata, 576, "0123");

@@ -58,10 +58,10 @@ fn write_run(rng: &mut ChaCha8Rng, dir: &Path, shard: Option<(usize, usize)>, fi
     let mut store = RunStore::open(dir, &config, IDENTITY).unwrap();
     let keys: Vec<String> = (0..6).map(|i| format!("u{i}")).collect();
     for (seq, key) in keys.iter().enumerate() {
-        if let Some((index, count)) = shard {
-            if drift_script::script::shard_of(key, count) != index {
-                continue;
-            }
+        if let Some((index, count)) = shard
+            && drift_script::script::shard_of(key, count) != index
+        {
+            continue;
         }
         let records: Vec<_> = (0..1 + rng.below(3)).map(|t| record(rng, key, t)).collect();
         for r in &records {
