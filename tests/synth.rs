@@ -588,4 +588,64 @@ fn chat_template_kwargs_turn_qwen3_thinking_off() {
         serde_json::json!({"enable_thinking": false})
     );
     assert!(run_json(&without).get("chat_template_kwargs").is_none());
+
+    // Per model in a script: two models of one file, with and without the variable, side by
+    // side; the records name the variables of the model that answered.
+    std::fs::write(
+        dir.0.join("two.rhai"),
+        r#"let msgs = [#{role: "user", content: "hi"}];
+let thinking = model();
+let plain = model(MODEL, #{chat_template_kwargs: #{enable_thinking: false}});
+record(#{thinking: thinking.count_tokens(msgs), plain: plain.count_tokens(msgs),
+         kwargs: info(plain).chat_template_kwargs, none: "chat_template_kwargs" in info(thinking),
+         answer: plain.chat(msgs, #{max_tokens: 2})});
+"#,
+    )
+    .unwrap();
+    let two = {
+        let before = folders();
+        let output = drift(
+            &[
+                "two.rhai",
+                "--model",
+                model,
+                "--threads",
+                "1",
+                "--out",
+                "out",
+            ],
+            &dir.0,
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        folders().into_iter().find(|f| !before.contains(f)).unwrap()
+    };
+    let records = std::fs::read_to_string(two.join("records.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    assert!(
+        record["plain"].as_u64() > record["thinking"].as_u64(),
+        "{record}"
+    );
+    assert_eq!(
+        record["kwargs"],
+        serde_json::json!({"enable_thinking": false})
+    );
+    assert_eq!(record["none"], false);
+    assert_eq!(
+        record["_meta"]["model"]["chat_template_kwargs"],
+        serde_json::json!({"enable_thinking": false}),
+        "{record}"
+    );
+    // A bad option names what was expected.
+    std::fs::write(
+        dir.0.join("bad.rhai"),
+        "model(MODEL, #{chat_template_kwargs: #{messages: []}});\n",
+    )
+    .unwrap();
+    let output = drift(&["bad.rhai", "--model", model, "--out", "out"], &dir.0);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("`messages` is set by the renderer"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -86,6 +86,9 @@ pub struct ScriptModel(pub Arc<ModelEntry>);
 pub struct ModelEntry {
     pub spec: String,
     pub model: Arc<dyn ChatModel>,
+    /// The chat template's extra variables this model renders with (the run's
+    /// `--chat-template-kwargs` and the script's `model(spec, #{chat_template_kwargs})`).
+    pub chat_template_kwargs: std::collections::BTreeMap<String, Value>,
 }
 
 /// The unit of work `once(key, …)` is running.
@@ -719,6 +722,9 @@ impl HostState {
             .find_map(|g| g.served_model.clone())
         {
             model_meta["served_model"] = Value::String(served);
+        }
+        if !model.0.chat_template_kwargs.is_empty() {
+            model_meta["chat_template_kwargs"] = json!(model.0.chat_template_kwargs);
         }
         // The answers to one conversation share its prompt.
         let prompt_tokens: usize = conversations

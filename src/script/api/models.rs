@@ -7,6 +7,7 @@ use crate::model::{ChatModel, LocalModel, OpenAiModel, SamplingOptions};
 use crate::script::convert::{self, from_json};
 use crate::script::{HostState, ModelEntry, ScriptModel};
 use rhai::{Array, Dynamic, Engine, Map};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
@@ -17,6 +18,11 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     });
     let s = state.clone();
     engine.register_fn("model", move |spec: &str| load_model(&s, spec));
+    let s = state.clone();
+    engine.register_fn("model", move |spec: &str, opts: Map| {
+        let kwargs = template_kwargs_option(&opts)?;
+        load_model_with(&s, spec, &kwargs)
+    });
 
     let s = state.clone();
     engine.register_fn("chat", move |m: &mut ScriptModel, messages: Array| {
@@ -102,6 +108,9 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
         let mut info = serde_json::to_value(m.0.model.info()).unwrap_or_default();
         info["sha256"] = m.0.model.sha256().into();
         info["spec"] = m.0.spec.clone().into();
+        if !m.0.chat_template_kwargs.is_empty() {
+            info["chat_template_kwargs"] = serde_json::json!(m.0.chat_template_kwargs);
+        }
         from_json(&info)
     });
     engine.register_fn("to_string", |m: &mut ScriptModel| {
@@ -112,17 +121,63 @@ pub(super) fn register(engine: &mut Engine, state: &Arc<HostState>) {
     });
 }
 
+/// `model(spec, #{ chat_template_kwargs: #{ enable_thinking: false } })`: the only option.
+fn template_kwargs_option(opts: &Map) -> Fallible<BTreeMap<String, serde_json::Value>> {
+    const USAGE: &str = "model(spec, #{ chat_template_kwargs: #{ enable_thinking: false } })";
+    if let Some(key) = opts.keys().find(|k| k.as_str() != "chat_template_kwargs") {
+        return fail(format!("{USAGE}: unknown option `{key}`"));
+    }
+    match opts.get("chat_template_kwargs") {
+        None => Ok(BTreeMap::new()),
+        Some(v) if v.is_map() => {
+            let kwargs: BTreeMap<String, serde_json::Value> = match convert::to_json(v) {
+                serde_json::Value::Object(map) => map.into_iter().collect(),
+                _ => BTreeMap::new(),
+            };
+            let reserved = crate::model::local::template::RESERVED_VARIABLES;
+            match kwargs.keys().find(|k| reserved.contains(&k.as_str())) {
+                Some(name) => fail(format!(
+                    "{USAGE}: `{name}` is set by the renderer ({})",
+                    reserved.join(", ")
+                )),
+                None => Ok(kwargs),
+            }
+        }
+        Some(v) => fail(format!(
+            "{USAGE}: chat_template_kwargs must be a map, got {}",
+            v.type_name()
+        )),
+    }
+}
+
 /// Loads a model once per spec and shares it for the rest of the run (and REPL session).
 fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
-    if let Some(model) = state.models.lock().unwrap().get(spec) {
+    load_model_with(state, spec, &BTreeMap::new())
+}
+
+/// [`load_model`] with template variables over the run's `--chat-template-kwargs` (key by key):
+/// shared per spec and variables, as each renders other prompts.
+fn load_model_with(
+    state: &HostState,
+    spec: &str,
+    script_kwargs: &BTreeMap<String, serde_json::Value>,
+) -> Fallible<ScriptModel> {
+    let mut kwargs = state.config.chat_template_kwargs.clone();
+    kwargs.extend(script_kwargs.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let key = if script_kwargs.is_empty() {
+        spec.to_string()
+    } else {
+        format!("{spec}\u{0}{}", serde_json::json!(script_kwargs))
+    };
+    if let Some(model) = state.models.lock().unwrap().get(&key) {
         return Ok(model.clone());
     }
     let _loading = state.loading.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(model) = state.models.lock().unwrap().get(spec) {
+    if let Some(model) = state.models.lock().unwrap().get(&key) {
         return Ok(model.clone()); // another worker loaded it meanwhile
     }
     let mut options = crate::model::LocalOptions {
-        chat_template_kwargs: state.config.chat_template_kwargs.clone(),
+        chat_template_kwargs: kwargs.clone(),
         ..Default::default()
     };
     if let Some(threads) = state.config.threads {
@@ -132,6 +187,7 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
     // the script (which names only the model).
     if let Some(name) = spec.strip_prefix("openai:") {
         let mut options = state.config.http.clone();
+        options.chat_template_kwargs = kwargs.clone();
         let label = state.script_name.clone();
         options.log =
             Arc::new(move |msg| crate::progress::eprintln(format_args!("[{label}] {msg}")));
@@ -141,7 +197,7 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
                 crate::util::error_chain(&e)
             ))
         })?;
-        return Ok(remember(state, spec, Arc::new(remote)));
+        return Ok(remember(state, spec, &key, kwargs, Arc::new(remote)));
     }
     // A model path a script names is read like any other input: inside the project. The
     // default model and the one the user gave with --model are trusted.
@@ -164,19 +220,26 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
             crate::util::error_chain(&e)
         ))
     })?;
-    Ok(remember(state, spec, Arc::new(local)))
+    Ok(remember(state, spec, &key, kwargs, Arc::new(local)))
 }
 
-fn remember(state: &HostState, spec: &str, model: Arc<dyn ChatModel>) -> ScriptModel {
+fn remember(
+    state: &HostState,
+    spec: &str,
+    key: &str,
+    chat_template_kwargs: BTreeMap<String, serde_json::Value>,
+    model: Arc<dyn ChatModel>,
+) -> ScriptModel {
     let model = ScriptModel(Arc::new(ModelEntry {
         spec: spec.to_string(),
         model,
+        chat_template_kwargs,
     }));
     state
         .models
         .lock()
         .unwrap()
-        .entry(spec.to_string())
+        .entry(key.to_string())
         .or_insert(model)
         .clone()
 }
