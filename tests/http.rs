@@ -1121,3 +1121,30 @@ fn selfchat_runs_unchanged_against_llama_cpp_server() {
             .all(|p| !p["answer"].as_str().unwrap().is_empty())
     );
 }
+
+/// `model("openai:…", #{chat_template_kwargs})` sends that model's variables over the run's,
+/// and a model without its own sends the run's alone.
+#[test]
+fn per_model_template_variables_reach_the_server() {
+    let server = TestServer::start();
+    let p = Project::new("template-kwargs");
+    p.write(
+        "two.rhai",
+        r#"
+let msgs = [#{ role: "user", content: "Hello?" }];
+model().chat(msgs, #{ max_tokens: 5, seed: 1 });
+model(MODEL, #{ chat_template_kwargs: #{ enable_thinking: false } }).chat(msgs, #{ max_tokens: 5, seed: 1 });
+"#,
+    );
+    let mut args = http_args(&server);
+    args.insert(0, "two.rhai".into());
+    let o = run_with(&p, &args, &["--chat-template-kwargs", r#"{"lang": "en"}"#]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bodies = server.with(|s| s.seen.iter().map(|x| x.1.clone()).collect::<Vec<_>>());
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0]["chat_template_kwargs"], json!({"lang": "en"}));
+    assert_eq!(
+        bodies[1]["chat_template_kwargs"],
+        json!({"lang": "en", "enable_thinking": false})
+    );
+}
