@@ -43,9 +43,16 @@ pub fn install_batch_sigint_note() {
     extern "C" fn on_sigint(_: libc::c_int) {
         const NOTE: &[u8] = b"\ninterrupted: the records of finished units are kept; run the same \
 command again to resume\n";
+        // A progress line is cleared, and the note takes its place; otherwise the note starts
+        // on a line of its own (after the terminal's `^C`, or a line being written).
+        let note = if crate::progress::clear_from_signal_handler() {
+            &NOTE[1..]
+        } else {
+            NOTE
+        };
         // SAFETY: write(2) and _exit(2) are async-signal-safe.
         unsafe {
-            libc::write(2, NOTE.as_ptr().cast(), NOTE.len());
+            libc::write(2, note.as_ptr().cast(), note.len());
             libc::_exit(130);
         }
     }
@@ -124,11 +131,11 @@ fn kill_at() -> Option<Option<(Phase, u64)>> {
         });
         if parsed.is_none() {
             let phases: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
-            eprintln!(
+            crate::progress::eprintln(format_args!(
                 "warning: ignoring {KILL_AT_VARIABLE}={text}: expected `count` or PHASE:N with \
                  N ≥ 1 and PHASE one of {}",
                 phases.join(", ")
-            );
+            ));
         }
         Some(parsed)
     })

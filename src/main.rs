@@ -9,9 +9,10 @@ fn main() -> std::process::ExitCode {
         }
         Err(error) => {
             // Each error renders only its own part; its causes follow, one a line.
-            eprintln!("error: {error}");
+            // Through the progress module: a progress line still drawn is cleared first.
+            drift_script::progress::eprintln(format_args!("error: {error}"));
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                drift_script::progress::eprintln(format_args!("  caused by: {cause}"));
             }
             std::process::ExitCode::FAILURE
         }

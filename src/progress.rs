@@ -369,7 +369,34 @@ fn clear_into(screen: &mut Screen, out: &mut String) {
         out.extend(std::iter::repeat_n(' ', screen.shown));
         out.push('\r');
         screen.shown = 0;
+        SHOWN_COLUMNS.store(0, Ordering::Relaxed);
     }
+}
+
+/// `Screen::shown`, readable without the lock: by the SIGINT handler, which may not lock.
+static SHOWN_COLUMNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Clears a drawn progress line with carriage returns and spaces, as `clear_into` does, using
+/// only `write(2)` and an atomic load, so that a signal handler may call it; says whether there
+/// was a line to clear.
+pub fn clear_from_signal_handler() -> bool {
+    const SPACES: [u8; 256] = [b' '; 256];
+    let mut left = SHOWN_COLUMNS.load(Ordering::Relaxed);
+    if left == 0 {
+        return false;
+    }
+    // SAFETY (the writes): write(2) is async-signal-safe; the buffers are static.
+    unsafe { libc::write(2, b"\r".as_ptr().cast(), 1) };
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        let written = unsafe { libc::write(2, SPACES.as_ptr().cast(), n) };
+        if written <= 0 {
+            break;
+        }
+        left -= written as usize;
+    }
+    unsafe { libc::write(2, b"\r".as_ptr().cast(), 1) };
+    true
 }
 
 /// The text cut to the terminal's width less one column (a full line would wrap on some
@@ -388,6 +415,7 @@ fn draw_into(screen: &mut Screen, text: &str, out: &mut String) {
     out.push('\r');
     screen.text = text.to_string();
     screen.shown = columns;
+    SHOWN_COLUMNS.store(columns, Ordering::Relaxed);
 }
 
 /// The width of the terminal stderr is on, or 80 when it says none (a file, a pseudo-terminal

@@ -3,7 +3,8 @@
 //! total, tokens per second and the time left, redrawn in place and cleared at the end, so the
 //! screen ends up exactly as without the line; piped, stderr has exactly the bytes of
 //! `--no-progress`. Resumed runs start from the units already done; `--jobs` counts each unit
-//! once. The REPL never shows the line. Bad settings are refused with a message saying so.
+//! once. The REPL never shows the line. Ctrl-C clears it before its note. Bad settings are
+//! refused with a message saying so.
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -425,5 +426,60 @@ fn bad_progress_settings_are_refused() {
     assert!(
         stderr.contains("'--progress' cannot be used with '--no-progress'"),
         "{stderr}"
+    );
+}
+
+/// Ctrl-C while the line is drawn: the note that finished units are kept takes the line's
+/// place, rather than leaving the last drawing on the screen above it.
+#[test]
+fn an_interrupt_clears_the_line_before_its_note() {
+    let p = Project::new("interrupt");
+    // One unit, then a loop until the interrupt (or the operation limit, a safety net).
+    p.write(
+        "spin.rhai",
+        "progress(2);\nonce(\"a\", || record(#{ x: 1 }));\nlet n = 0;\nloop { n += 1; }\n",
+    );
+    let mut child = p
+        .command(&["spin.rhai", "--progress", "--max-ops", "3000000000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (sender, received) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut chunk) {
+            if n == 0 || sender.send(chunk[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut bytes = Vec::new();
+    let started = std::time::Instant::now();
+    while !text(&bytes).contains("[spin.rhai] units 1/2") {
+        let chunk = received
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no drawing of the finished unit: {}", text(&bytes)));
+        bytes.extend(chunk);
+        assert!(started.elapsed().as_secs() < 60, "{}", text(&bytes));
+    }
+    // SAFETY: signals our own child, which is still running (it has not been waited for).
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    bytes.extend(received.try_iter().flatten());
+    assert_eq!(status.code(), Some(130), "{}", text(&bytes));
+    let screen = final_screen(&text(&bytes));
+    assert!(
+        screen.ends_with(
+            "interrupted: the records of finished units are kept; run the same command again \
+             to resume\n"
+        ),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("units 1/2"),
+        "the drawing stayed: {screen}"
     );
 }

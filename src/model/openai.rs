@@ -96,7 +96,7 @@ impl Default for HttpOptions {
             max_backoff: Duration::from_secs(60),
             max_in_flight: 16,
             chat_template_kwargs: Default::default(),
-            log: Arc::new(|msg| eprintln!("{msg}")),
+            log: Arc::new(|msg| crate::progress::eprintln(format_args!("{msg}"))),
         }
     }
 }

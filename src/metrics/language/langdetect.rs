@@ -150,7 +150,9 @@ pub fn ensure_data(home: &Path, pip: &[String]) -> crate::fetch::Result<PathBuf>
     }
     std::fs::create_dir_all(home).map_err(|e| FetchError::io(home, e))?;
     let staging = StagingDir::new(home)?;
-    eprintln!("drift-script: downloading {PACKAGE} with pip (the language detector's data)");
+    crate::progress::eprintln(format_args!(
+        "drift-script: downloading {PACKAGE} with pip (the language detector's data)"
+    ));
     let archive = pip_download(
         pip,
         PACKAGE,

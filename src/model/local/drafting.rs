@@ -27,7 +27,7 @@ pub(super) fn default_draft_tokens() -> usize {
     *SETTING.get_or_init(|| {
         let value = std::env::var("DRIFT_SCRIPT_DRAFT_TOKENS").ok();
         draft_tokens_setting(value.as_deref()).unwrap_or_else(|problem| {
-            eprintln!("warning: {problem}");
+            crate::progress::eprintln(format_args!("warning: {problem}"));
             DRAFT_TOKENS
         })
     })

@@ -649,7 +649,7 @@ impl LocalModel {
                     let generated: usize = answers.iter().map(|a| a.tokens.len()).sum();
                     let decode_ms = answers.iter().map(|a| a.decode_ms).fold(0.0, f64::max);
                     let d = self.draft_stats();
-                    eprintln!(
+                    crate::progress::eprintln(format_args!(
                         "[engine] prompt {} tokens ({} cached) in {:.0} ms; {} answer(s), {generated} tokens in {decode_ms:.0} ms; since loading: {} decoding steps, {} of {} drafted tokens kept",
                         finished.prompt_tokens,
                         finished.cached_prompt_tokens,
@@ -658,7 +658,7 @@ impl LocalModel {
                         d.steps,
                         d.kept,
                         d.drafted,
-                    );
+                    ));
                 }
                 return Ok(answers);
             }

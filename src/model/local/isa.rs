@@ -29,7 +29,7 @@ pub fn detected_isa() -> Isa {
         let best = best_isa();
         let value = std::env::var("DRIFT_SCRIPT_ISA").ok();
         isa_setting(value.as_deref(), best).unwrap_or_else(|problem| {
-            eprintln!("warning: {problem}");
+            crate::progress::eprintln(format_args!("warning: {problem}"));
             best
         })
     })
