@@ -264,14 +264,11 @@ struct Screen {
     active: bool,
     /// The text last drawn, to draw again after a printed line.
     text: String,
-    /// Columns of the screen's line the drawing covers (0: cleared).
-    shown: usize,
 }
 
 static SCREEN: Mutex<Screen> = Mutex::new(Screen {
     active: false,
     text: String::new(),
-    shown: 0,
 });
 
 /// Held while a text is read from the source and drawn, so drawings happen in the order their
@@ -312,7 +309,7 @@ pub fn refresh() {
     }
     let mut out = String::new();
     match text {
-        Some(text) if text != screen.text || screen.shown == 0 => {
+        Some(text) if text != screen.text || shown_columns() == 0 => {
             draw_into(&mut screen, &text, &mut out)
         }
         _ => return,
@@ -363,25 +360,32 @@ impl Drop for LineGuard {
     }
 }
 
-fn clear_into(screen: &mut Screen, out: &mut String) {
-    if screen.shown > 0 {
+/// Spaces over the drawing, the cursor back at the line's start. Takes the screen so that it is
+/// called with the lock held, which every write of the drawn width is.
+fn clear_into(_held: &mut Screen, out: &mut String) {
+    let shown = shown_columns();
+    if shown > 0 {
         out.push('\r');
-        out.extend(std::iter::repeat_n(' ', screen.shown));
+        out.extend(std::iter::repeat_n(' ', shown));
         out.push('\r');
-        screen.shown = 0;
         SHOWN_COLUMNS.store(0, Ordering::Relaxed);
     }
 }
 
-/// `Screen::shown`, readable without the lock: by the SIGINT handler, which may not lock.
+/// Columns of the screen's line the drawing covers (0: cleared). Written under the screen's
+/// lock; an atomic so that the SIGINT handler, which may not lock, can read it.
 static SHOWN_COLUMNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn shown_columns() -> usize {
+    SHOWN_COLUMNS.load(Ordering::Relaxed)
+}
 
 /// Clears a drawn progress line with carriage returns and spaces, as `clear_into` does, using
 /// only `write(2)` and an atomic load, so that a signal handler may call it; says whether there
 /// was a line to clear.
 pub fn clear_from_signal_handler() -> bool {
     const SPACES: [u8; 256] = [b' '; 256];
-    let mut left = SHOWN_COLUMNS.load(Ordering::Relaxed);
+    let mut left = shown_columns();
     if left == 0 {
         return false;
     }
@@ -410,11 +414,10 @@ fn draw_into(screen: &mut Screen, text: &str, out: &mut String) {
     let columns = cut.chars().count();
     out.push('\r');
     out.push_str(&cut);
-    let stale = screen.shown.min(width).saturating_sub(columns);
+    let stale = shown_columns().min(width).saturating_sub(columns);
     out.extend(std::iter::repeat_n(' ', stale));
     out.push('\r');
     screen.text = text.to_string();
-    screen.shown = columns;
     SHOWN_COLUMNS.store(columns, Ordering::Relaxed);
 }
 

@@ -4,9 +4,8 @@
 //! place and (for limits) the limit's option and value; none may abort the process, and the
 //! memory bombs must end within seconds in well under 1 GB.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The binary under test: `DRIFT_SCRIPT_BIN` if set (a copy of this branch's build, where the
@@ -71,44 +70,19 @@ impl Project {
         self
     }
 
-    /// Runs the binary; its stderr, exit status, wall time and peak resident memory.
-    // The child is reaped by `wait4` below, which clippy does not see.
-    #[allow(clippy::zombie_processes)]
+    /// Runs the binary; its stderr, exit status, wall time and peak resident memory (the
+    /// child's own, as the benchmarks measure it: `bench::measure::run_measured`).
     fn run(&self, args: &[&str]) -> Ran {
-        use std::os::unix::process::CommandExt;
         let started = Instant::now();
         let mut command = command();
-        // Forked, not posix_spawn'ed: a spawned child's ru_maxrss includes this test
-        // process's own peak (see `bench::measure::run_measured`).
-        // SAFETY: the hook does nothing; its presence makes std fork.
-        unsafe { command.pre_exec(|| Ok(())) };
-        let mut child = command
-            .args(args)
-            .current_dir(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        // wait4, not `child.wait()`, for this child's own peak memory.
-        let mut status = 0;
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: waits for our own child and fills the structs it is given.
-        let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, usage.as_mut_ptr()) };
-        assert_eq!(pid, child.id() as i32);
-        // SAFETY: filled by wait4.
-        let usage = unsafe { usage.assume_init() };
+        command.args(args).current_dir(&self.dir);
+        let measured = drift_script::bench::measure::run_measured(command).unwrap();
         Ran {
-            stderr,
-            exit: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+            stderr: String::from_utf8_lossy(&measured.stderr).into_owned(),
+            exit: measured.status.code(),
             wall: started.elapsed(),
-            peak_mb: usage.ru_maxrss as u64 / 1024,
+            // MiB, as the 1024 bar below counts them; run_measured gives MB of 10^6 bytes.
+            peak_mb: (measured.peak_rss_mb * 1e6 / (1 << 20) as f64) as u64,
         }
     }
 

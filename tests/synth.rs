@@ -556,18 +556,10 @@ fn chat_template_kwargs_turn_qwen3_thinking_off() {
         all.sort();
         all
     };
-    // Runs the script and returns the run folder it made.
-    let run = |extra: &[&str]| -> PathBuf {
+    // Runs a script and returns the run folder it made.
+    let run = |script: &str, extra: &[&str]| -> PathBuf {
         let before = folders();
-        let mut args = vec![
-            "hi.rhai",
-            "--model",
-            model,
-            "--threads",
-            "1",
-            "--out",
-            "out",
-        ];
+        let mut args = vec![script, "--model", model, "--threads", "1", "--out", "out"];
         args.extend_from_slice(extra);
         let output = drift(&args, &dir.0);
         assert!(output.status.success(), "{}", stderr(&output));
@@ -578,8 +570,11 @@ fn chat_template_kwargs_turn_qwen3_thinking_off() {
         assert_eq!(made.len(), 1, "{made:?}");
         made[0].clone()
     };
-    let with = run(&["--chat-template-kwargs", r#"{"enable_thinking": false}"#]);
-    let without = run(&[]);
+    let with = run(
+        "hi.rhai",
+        &["--chat-template-kwargs", r#"{"enable_thinking": false}"#],
+    );
+    let without = run("hi.rhai", &[]);
     let run_json = |folder: &Path| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(folder.join("run.json")).unwrap()).unwrap()
     };
@@ -602,23 +597,7 @@ record(#{thinking: thinking.count_tokens(msgs), plain: plain.count_tokens(msgs),
 "#,
     )
     .unwrap();
-    let two = {
-        let before = folders();
-        let output = drift(
-            &[
-                "two.rhai",
-                "--model",
-                model,
-                "--threads",
-                "1",
-                "--out",
-                "out",
-            ],
-            &dir.0,
-        );
-        assert!(output.status.success(), "{}", stderr(&output));
-        folders().into_iter().find(|f| !before.contains(f)).unwrap()
-    };
+    let two = run("two.rhai", &[]);
     let records = std::fs::read_to_string(two.join("records.jsonl")).unwrap();
     let record: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
     assert!(
@@ -635,17 +614,29 @@ record(#{thinking: thinking.count_tokens(msgs), plain: plain.count_tokens(msgs),
         serde_json::json!({"enable_thinking": false}),
         "{record}"
     );
-    // A bad option names what was expected.
-    std::fs::write(
-        dir.0.join("bad.rhai"),
-        "model(MODEL, #{chat_template_kwargs: #{messages: []}});\n",
-    )
-    .unwrap();
-    let output = drift(&["bad.rhai", "--model", model, "--out", "out"], &dir.0);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("`messages` is set by the renderer"),
-        "{}",
-        stderr(&output)
-    );
+    // Bad options name what was expected.
+    for (options, expected) in [
+        (
+            "#{chat_template_kwargs: #{messages: []}}",
+            "`messages` is set by the renderer",
+        ),
+        (
+            "#{chat_template_kwargs: true}",
+            "chat_template_kwargs must be a map, got bool",
+        ),
+        ("#{template: #{}}", "unknown option `template`"),
+    ] {
+        std::fs::write(
+            dir.0.join("bad.rhai"),
+            format!("model(MODEL, {options});\n"),
+        )
+        .unwrap();
+        let output = drift(&["bad.rhai", "--model", model, "--out", "out"], &dir.0);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains(expected),
+            "{options}: {}",
+            stderr(&output)
+        );
+    }
 }

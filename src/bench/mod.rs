@@ -31,7 +31,7 @@ pub mod episode;
 mod http;
 mod interventions;
 mod llama_cpp;
-mod measure;
+pub mod measure;
 mod profile;
 mod reliability;
 mod scale;

@@ -121,11 +121,11 @@ pub(crate) fn parse_template_kwargs(
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(map)) => {
             // Refused here too, so that a run stops before anything runs, not at `model()`.
-            let reserved = crate::model::local::template::RESERVED_VARIABLES;
-            if let Some(name) = map.keys().find(|k| reserved.contains(&k.as_str())) {
+            use crate::model::local::template::{RESERVED_VARIABLES, reserved_variable};
+            if let Some(name) = reserved_variable(map.keys()) {
                 anyhow::bail!(
                     "--chat-template-kwargs {text}: may not set `{name}`: the renderer sets it ({})",
-                    reserved.join(", ")
+                    RESERVED_VARIABLES.join(", ")
                 );
             }
             Ok(map.into_iter().collect())

@@ -93,6 +93,12 @@ pub const RESERVED_VARIABLES: &[&str] = &[
     "eos_token",
 ];
 
+/// The first of `names` that the renderer sets itself ([`RESERVED_VARIABLES`]): template
+/// variables may not replace it.
+pub fn reserved_variable<'a>(mut names: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    names.find(|name| RESERVED_VARIABLES.contains(&name.as_str()))
+}
+
 const TEMPLATE_NAME: &str = "chat_template";
 
 const CHATML: &str = "{% for message in messages %}\
@@ -200,10 +206,7 @@ impl ChatTemplate {
     /// variables the renderer sets itself (`messages`, `add_generation_prompt`, `bos_token`,
     /// `eos_token`) are refused.
     pub fn with_kwargs(mut self, kwargs: &BTreeMap<String, serde_json::Value>) -> Result<Self> {
-        if let Some(name) = kwargs
-            .keys()
-            .find(|k| RESERVED_VARIABLES.contains(&k.as_str()))
-        {
+        if let Some(name) = reserved_variable(kwargs.keys()) {
             return Err(ModelError::Template(format!(
                 "chat_template_kwargs may not set `{name}`: the renderer sets it ({})",
                 RESERVED_VARIABLES.join(", ")

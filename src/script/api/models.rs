@@ -134,11 +134,11 @@ fn template_kwargs_option(opts: &Map) -> Fallible<BTreeMap<String, serde_json::V
                 serde_json::Value::Object(map) => map.into_iter().collect(),
                 _ => BTreeMap::new(),
             };
-            let reserved = crate::model::local::template::RESERVED_VARIABLES;
-            match kwargs.keys().find(|k| reserved.contains(&k.as_str())) {
+            use crate::model::local::template::{RESERVED_VARIABLES, reserved_variable};
+            match reserved_variable(kwargs.keys()) {
                 Some(name) => fail(format!(
                     "{USAGE}: `{name}` is set by the renderer ({})",
-                    reserved.join(", ")
+                    RESERVED_VARIABLES.join(", ")
                 )),
                 None => Ok(kwargs),
             }
@@ -156,7 +156,8 @@ fn load_model(state: &HostState, spec: &str) -> Fallible<ScriptModel> {
 }
 
 /// [`load_model`] with template variables over the run's `--chat-template-kwargs` (key by key):
-/// shared per spec and variables, as each renders other prompts.
+/// shared per spec and resulting variables, as each renders other prompts (a script repeating
+/// the run's own variables gets the model `model(spec)` gives).
 fn load_model_with(
     state: &HostState,
     spec: &str,
@@ -164,10 +165,10 @@ fn load_model_with(
 ) -> Fallible<ScriptModel> {
     let mut kwargs = state.config.chat_template_kwargs.clone();
     kwargs.extend(script_kwargs.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let key = if script_kwargs.is_empty() {
+    let key = if kwargs == state.config.chat_template_kwargs {
         spec.to_string()
     } else {
-        format!("{spec}\u{0}{}", serde_json::json!(script_kwargs))
+        format!("{spec}\u{0}{}", serde_json::json!(kwargs))
     };
     if let Some(model) = state.models.lock().unwrap().get(&key) {
         return Ok(model.clone());
